@@ -22,8 +22,15 @@ export interface Logger {
   readonly level: LogLevel;
 }
 
+/** A shared, mutable level: a logger built with it (and its children) follow changes at once. */
+export interface LevelRef {
+  level: LogLevel;
+}
+
 export interface LoggerOptions {
   level?: LogLevel;
+  /** Overrides `level` when given, so a live configuration update can change the level. */
+  levelRef?: LevelRef;
   /** Where lines go; defaults to a synchronous write on fd 1. */
   write?: (line: string) => void;
   /** Injected clock (ms since epoch). */
@@ -51,13 +58,12 @@ function normalise(fields: LogFields): LogFields {
 }
 
 export function createLogger(bindings: LogFields = {}, opts: LoggerOptions = {}): Logger {
-  const level = opts.level ?? 'info';
-  const threshold = LEVELS[level];
+  const levelRef: LevelRef = opts.levelRef ?? { level: opts.level ?? 'info' };
   const now = opts.now ?? Date.now;
   const write = opts.write ?? ((line: string) => writeSync(1, line));
 
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
-    if (LEVELS[lvl] < threshold) return;
+    if (LEVELS[lvl] < LEVELS[levelRef.level]) return;
     const record = { time: new Date(now()).toISOString(), level: lvl, ...bindings, msg, ...(fields ? normalise(fields) : {}) };
     let line: string;
     try {
@@ -74,12 +80,14 @@ export function createLogger(bindings: LogFields = {}, opts: LoggerOptions = {})
   };
 
   return {
-    level,
+    get level() {
+      return levelRef.level;
+    },
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (more) => createLogger({ ...bindings, ...more }, opts),
+    child: (more) => createLogger({ ...bindings, ...more }, { ...opts, levelRef }),
   };
 }
 

@@ -1,0 +1,42 @@
+/**
+ * The bus's public surface (implementation in bus.ts). Components and tests depend on this
+ * interface; only runComponent constructs the real thing.
+ */
+import type { ConnectionState, IotTopic, Topic, TopicFilter } from './contract';
+import type { MessageHandler } from './bus-dispatch';
+import type { ReceiveMode, ReportedState } from './ipc';
+
+export type { MessageHandler } from './bus-dispatch';
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+export type ComponentUpdateEvent = { kind: 'pre'; deploymentId: string; isGgcRestarting: boolean } | { kind: 'post'; deploymentId: string };
+
+/** `sent`: the nucleus accepted it. `queued`: held until the connection is back. */
+export type PublishOutcome = 'sent' | 'queued';
+
+export interface Bus {
+  readonly state: ConnectionState;
+  /** First connection. Rejects (TransientError / FatalError) if it cannot be made. */
+  connect(): Promise<void>;
+  /** Typed by the topic: `topics.x(...)` brands the topic with its payload type. */
+  publish<P extends object>(topic: Topic<P>, payload: P): Promise<PublishOutcome>;
+  /** JSON payloads are serialised; bytes are sent as they are. IoT Core limits a payload to 128 KiB. */
+  publishToIoTCore<P extends object>(topic: IotTopic<P>, payload: P | Uint8Array, qos: 0 | 1, opts?: { retain?: boolean; contentType?: string }): Promise<PublishOutcome>;
+  /**
+   * Subscribe with a contract filter; each message is validated with the filter's validator before
+   * the handler sees it. Resolves once the nucleus accepted the subscription (or at once while
+   * disconnected: it is activated on reconnect).
+   */
+  subscribe<P>(filter: TopicFilter<P>, handler: MessageHandler<P>, opts?: { receiveMode?: ReceiveMode }): Promise<Subscription>;
+  /** GetConfiguration; keyPath [] is the whole configuration. Returns the response `value`. */
+  getConfiguration(keyPath?: readonly string[], componentName?: string): Promise<unknown>;
+  subscribeToConfigurationUpdate(handler: (keyPath: string[]) => void, keyPath?: readonly string[]): Promise<Subscription>;
+  updateState(state: ReportedState): Promise<void>;
+  subscribeToComponentUpdates(handler: (event: ComponentUpdateEvent) => void): Promise<Subscription>;
+  deferComponentUpdate(deploymentId: string, recheckAfterMs: number, message?: string): Promise<void>;
+  /** Idempotent: closes every stream and the client, drops what is queued. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,305 @@
+/**
+ * Payload types of the contract. Every payload carries `schemaVersion` (= CONTRACT_VERSION): a
+ * consumer rejects a version it does not know instead of misreading it. Within one version the
+ * contract only grows by optional fields. Times are milliseconds since the epoch, durations are
+ * `...Ms`, units travel with values.
+ */
+
+/**
+ * The contract's major version. Bump it only for a breaking change (a renamed or retyped field, a
+ * moved topic); additive optional fields keep it.
+ */
+export const CONTRACT_VERSION = 1 as const;
+export type SchemaVersion = typeof CONTRACT_VERSION;
+
+/**
+ * Quality of one point value, chosen after OPC UA's Good/Uncertain/Bad status classes plus the two
+ * cases this pipeline produces itself:
+ *  - `good`: read from the device and plausible;
+ *  - `uncertain`: read, but suspect (out of the configured range, stale timestamp, device flagged it);
+ *  - `bad`: the read failed or the value is unusable (`v` is then usually null);
+ *  - `not_implemented`: the device does not implement the point (SunSpec "not implemented"
+ *    sentinels such as 0x8000 for int16 / 0xFFFF for uint16);
+ *  - `interpolated`: filled in by the Processor's short-gap interpolation, not measured.
+ */
+export const QUALITIES = ['good', 'uncertain', 'bad', 'not_implemented', 'interpolated'] as const;
+export type Quality = (typeof QUALITIES)[number];
+
+export type PointValue = number | string | boolean | null;
+
+export interface Point {
+  /** The value; null when there is none (a bad read). */
+  v: PointValue;
+  /** Unit (UCUM-style short form: W, kW, V, A, Hz, Cel, W/m2, %, Wh). Omitted for unitless values. */
+  u?: string;
+  q: Quality;
+}
+
+/** One poll of one asset: many points sampled together (DESIGN.md "The contract"). */
+export interface TelemetryMessage {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  /** Sample time, ms since epoch. */
+  ts: number;
+  /** Per-asset sequence number from the producer; lets consumers drop duplicates and see gaps. */
+  seq: number;
+  points: Record<string, Point>;
+}
+
+export const SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const ALARM_STATES = ['raised', 'cleared'] as const;
+export type AlarmState = (typeof ALARM_STATES)[number];
+
+/** An alarm transition (edge-computing-spec.md §3.2 check_alarms, §4.2 publish_alarm). */
+export interface AlarmMessage {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  /** Stable id of this alarm instance; the `cleared` message repeats the `raised` one's id. */
+  alarmId: string;
+  /** Rule or condition, snake_case: `over_temperature`, `low_pr`, `string_fault`, `predicted_fault`... */
+  type: string;
+  severity: Severity;
+  state: AlarmState;
+  ts: number;
+  /** Short name of the component that raised it (`processor`, `analytics`...). */
+  source: string;
+  point?: string;
+  value?: number | null;
+  threshold?: number;
+  message?: string;
+  details?: Record<string, unknown>;
+}
+
+export const AGGREGATE_INTERVALS = ['1m', '15m', '1d'] as const;
+export type AggregateInterval = (typeof AGGREGATE_INTERVALS)[number];
+
+/** Statistics of one point over one bucket (edge-computing-spec.md §5.1 levels 2-4). */
+export interface AggregateStats {
+  count: number;
+  min?: number;
+  max?: number;
+  avg?: number;
+  stddev?: number;
+  sum?: number;
+  u?: string;
+}
+
+export interface AggregateMessage {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  interval: AggregateInterval;
+  /** Bucket start (inclusive) and end (exclusive), ms since epoch. */
+  start: number;
+  end: number;
+  series: Record<string, AggregateStats>;
+}
+
+export const ANALYTICS_KINDS = [
+  'performance_ratio',
+  'performance_ratio_temp_corrected',
+  'health_score',
+  'string_imbalance',
+  'iv_curve',
+  'tracker_deviation',
+  'soiling',
+] as const;
+export type AnalyticsKind = (typeof ANALYTICS_KINDS)[number];
+
+/** One analytics result (edge-computing-spec.md §4.1). */
+export interface AnalyticsMessage {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  kind: AnalyticsKind;
+  ts: number;
+  value: number | null;
+  u?: string;
+  details?: Record<string, unknown>;
+}
+
+export const ML_MODELS = ['fault', 'anomaly', 'forecast'] as const;
+export type MlModel = (typeof ML_MODELS)[number];
+
+/** One inference result (edge-computing-spec.md §6.1). */
+export interface MlResult {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  model: MlModel;
+  modelVersion: string;
+  ts: number;
+  /** fault: probability 0..1; anomaly: score -1..1 (lower = more anomalous). Absent for forecast. */
+  score?: number;
+  /** forecast: predicted values from `ts` on, one every `stepMs`. */
+  forecast?: { stepMs: number; values: number[]; u?: string };
+  inferenceMs: number;
+}
+
+export const CONTROL_ACTIONS = ['curtail', 'restore', 'isolate_string', 'reconnect_string', 'shutdown', 'start', 'write'] as const;
+export type ControlAction = (typeof CONTROL_ACTIONS)[number];
+
+/** A command for the adapter that owns the asset (edge-computing-spec.md §7.1 control_actions). */
+export interface ControlCommand {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  commandId: string;
+  ts: number;
+  action: ControlAction;
+  params: Record<string, number | string | boolean>;
+  /** Short name of the issuing component. */
+  issuedBy: string;
+  reason?: string;
+  /** The adapter must not execute the command after this time. */
+  expiresAt?: number;
+}
+
+export const CONTROL_STATUSES = ['succeeded', 'failed', 'rejected', 'expired'] as const;
+export type ControlStatus = (typeof CONTROL_STATUSES)[number];
+
+export interface ControlResult {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  commandId: string;
+  ts: number;
+  status: ControlStatus;
+  message?: string;
+  durationMs?: number;
+}
+
+export const DEVICE_STATES = ['online', 'degraded', 'offline'] as const;
+export type DeviceState = (typeof DEVICE_STATES)[number];
+
+export interface DeviceStatus {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  ts: number;
+  state: DeviceState;
+  /** Last successful poll, ms since epoch; null if never. */
+  lastSeen: number | null;
+  consecutiveFailures: number;
+  message?: string;
+}
+
+export const CONNECTION_STATES = ['connecting', 'connected', 'disconnected', 'closed'] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+export interface LastError {
+  code: string;
+  message: string;
+  at: number;
+}
+
+export interface LatencySummary {
+  p50: number;
+  p99: number;
+  max: number;
+  /** Samples in the window the percentiles were taken over. */
+  samples: number;
+}
+
+/** The shared metrics vocabulary (DESIGN.md "Logs and metrics"); see components/lib/metrics.ts. */
+export interface MetricsSnapshot {
+  messagesIn: number;
+  messagesOut: number;
+  errors: number;
+  lastError: LastError | null;
+  latencyMs: LatencySummary;
+  /** Sum of `queues`. */
+  queueDepth: number;
+  queues: Record<string, number>;
+  connectionState: ConnectionState;
+  /** Rejected inputs per reason. */
+  rejections: Record<string, number>;
+  /** Dropped outputs per reason. */
+  dropped: Record<string, number>;
+}
+
+export const COMPONENT_STATES = ['starting', 'running', 'degraded', 'stopping', 'errored'] as const;
+export type ComponentState = (typeof COMPONENT_STATES)[number];
+
+/** What every component publishes on `site/{siteId}/health/{component}` every `intervalMs`. */
+export interface ComponentHealth {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  /** Short name, e.g. `modbus-adapter`. */
+  component: string;
+  /** Full Greengrass name, e.g. `com.dcmms.edge.ModbusAdapter`. */
+  componentName: string;
+  version: string;
+  state: ComponentState;
+  ts: number;
+  uptimeMs: number;
+  /** How often this component reports; Health calls it stale after 3 missed intervals. */
+  intervalMs: number;
+  metrics: MetricsSnapshot;
+}
+
+export interface HealthIssue {
+  severity: Severity;
+  /** Stable code, e.g. COMPONENT_STALE, DISK_HIGH. */
+  code: string;
+  component?: string;
+  message: string;
+}
+
+/** Gateway figures (edge-computing-spec.md §8.2 collect_metrics "system"). */
+export interface SystemHealth {
+  cpuPercent: number | null;
+  memoryPercent: number;
+  diskPercent: number | null;
+  loadAvg1m: number;
+  uptimeS: number;
+}
+
+export interface ComponentSummary {
+  component: string;
+  componentName: string | null;
+  version: string | null;
+  state: ComponentState | 'missing';
+  stale: boolean;
+  /** When Health last received a report, ms since epoch; null if never. */
+  lastReportAt: number | null;
+  uptimeMs: number | null;
+  metrics: MetricsSnapshot | null;
+}
+
+export const SITE_STATUSES = ['healthy', 'degraded', 'critical'] as const;
+export type SiteStatus = (typeof SITE_STATUSES)[number];
+
+/** Published by Health locally and to IoT Core every `reportIntervalMs` (spec §8.1: every 5 minutes). */
+export interface SiteHealthSummary {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  ts: number;
+  status: SiteStatus;
+  issues: HealthIssue[];
+  components: ComponentSummary[];
+  system: SystemHealth | null;
+}
+
+export const UPLINK_KINDS = ['alarms', 'telemetry', 'events'] as const;
+export type UplinkKind = (typeof UPLINK_KINDS)[number];
+
+/**
+ * What Uplink sends to `dcmms/{siteId}/alarms|telemetry/{interval}|events`: a batch of contract
+ * payloads (alarms, aggregates, control results, device status). Uplink may gzip the JSON; then the
+ * MQTT payload is the gzip bytes and its contentType says so.
+ */
+export interface UplinkBatch {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  kind: UplinkKind;
+  interval?: AggregateInterval;
+  /** Uplink's batch sequence number, for de-duplication in the cloud after a retry. */
+  seq: number;
+  createdAt: number;
+  items: unknown[];
+}

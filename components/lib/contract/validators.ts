@@ -1,0 +1,234 @@
+/**
+ * Runtime validators, one per payload type: consumers turn `unknown` from the bus into typed
+ * payloads or get a reason to count and log (CONVENTIONS.md "Types", DESIGN.md "Errors": bad input
+ * is a counted, logged rejection).
+ */
+import { Fields, isRecord, nested, validator, type Validator } from './check';
+import {
+  AGGREGATE_INTERVALS,
+  ALARM_STATES,
+  ANALYTICS_KINDS,
+  COMPONENT_STATES,
+  CONNECTION_STATES,
+  CONTRACT_VERSION,
+  CONTROL_ACTIONS,
+  CONTROL_STATUSES,
+  DEVICE_STATES,
+  ML_MODELS,
+  QUALITIES,
+  SEVERITIES,
+  SITE_STATUSES,
+  type AggregateMessage,
+  type AlarmMessage,
+  type AnalyticsMessage,
+  type ComponentHealth,
+  type ControlCommand,
+  type ControlResult,
+  type DeviceStatus,
+  type MlResult,
+  type SiteHealthSummary,
+  type TelemetryMessage,
+} from './payloads';
+
+/** Point and series names: SunSpec-style identifiers (`W`, `PhVphA`, `DCA_1`, `string.3.current`). */
+export const POINT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/;
+/** snake_case-ish tokens: alarm types, component short names. */
+const TOKEN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** Epoch ms sanity bounds: 2000-01-01 .. 2100-01-01. A value outside is a unit bug (seconds, µs). */
+const TS = { min: 946684800000, max: 4102444800000, int: true } as const;
+const MAX_POINTS = 10000;
+
+function header(f: Fields): void {
+  f.schemaVersion(CONTRACT_VERSION);
+  f.id('siteId');
+}
+
+function assetHeader(f: Fields): void {
+  header(f);
+  f.id('assetId');
+}
+
+function optJsonObject(f: Fields, key: string): void {
+  if (f.has(key) && !isRecord(f.rec[key])) f.fail(key, 'must be an object');
+}
+
+function pointValue(f: Fields, key: string): void {
+  const v = f.rec[key];
+  if (v === null || typeof v === 'boolean') return;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) f.fail(key, 'must be finite (NaN/Infinity travel as null with q=bad)');
+    return;
+  }
+  if (typeof v === 'string') {
+    if (v.length > 256) f.fail(key, 'must be at most 256 characters');
+    return;
+  }
+  f.fail(key, 'must be a number, string, boolean or null');
+}
+
+export const validateTelemetry: Validator<TelemetryMessage> = validator((f) => {
+  assetHeader(f);
+  f.num('ts', TS);
+  f.num('seq', { min: 0, int: true });
+  const points = f.obj('points');
+  for (const [name, p] of points.entries(MAX_POINTS)) {
+    if (!POINT_NAME.test(name)) points.fail(name, `point name must match ${POINT_NAME.source}`);
+    nested(p, `${points.path}.${name}`, (pf) => {
+      if (!('v' in pf.rec)) pf.fail('v', 'is required (null for no value)');
+      pointValue(pf, 'v');
+      pf.optStr('u', { max: 32 });
+      pf.oneOf('q', QUALITIES);
+    });
+  }
+});
+
+export const validateAlarm: Validator<AlarmMessage> = validator((f) => {
+  assetHeader(f);
+  f.str('alarmId', { max: 128 });
+  f.str('type', { pattern: TOKEN });
+  f.oneOf('severity', SEVERITIES);
+  f.oneOf('state', ALARM_STATES);
+  f.num('ts', TS);
+  f.str('source', { pattern: TOKEN });
+  if (f.has('point')) f.str('point', { pattern: POINT_NAME });
+  if (f.has('value')) f.numOrNull('value');
+  f.optNum('threshold');
+  f.optStr('message', { max: 512 });
+  optJsonObject(f, 'details');
+});
+
+export const validateAggregate: Validator<AggregateMessage> = validator((f) => {
+  assetHeader(f);
+  f.oneOf('interval', AGGREGATE_INTERVALS);
+  const start = f.num('start', TS);
+  const end = f.num('end', TS);
+  if (end <= start) f.fail('end', `must be after start (${start})`);
+  const series = f.obj('series');
+  for (const [name, s] of series.entries(MAX_POINTS)) {
+    if (!POINT_NAME.test(name)) series.fail(name, `series name must match ${POINT_NAME.source}`);
+    nested(s, `${series.path}.${name}`, (sf) => {
+      sf.num('count', { min: 0, int: true });
+      for (const k of ['min', 'max', 'avg', 'stddev', 'sum']) sf.optNum(k);
+      sf.optStr('u', { max: 32 });
+    });
+  }
+});
+
+export const validateAnalytics: Validator<AnalyticsMessage> = validator((f) => {
+  assetHeader(f);
+  f.oneOf('kind', ANALYTICS_KINDS);
+  f.num('ts', TS);
+  f.numOrNull('value');
+  f.optStr('u', { max: 32 });
+  optJsonObject(f, 'details');
+});
+
+export const validateMlResult: Validator<MlResult> = validator((f) => {
+  assetHeader(f);
+  const model = f.oneOf('model', ML_MODELS);
+  f.str('modelVersion', { max: 64 });
+  f.num('ts', TS);
+  f.num('inferenceMs', { min: 0 });
+  if (model === 'fault') f.num('score', { min: 0, max: 1 });
+  if (model === 'anomaly') f.num('score', { min: -1, max: 1 });
+  if (model === 'forecast') {
+    const fc = f.obj('forecast');
+    fc.num('stepMs', { min: 1, int: true });
+    const values = fc.arr('values', { max: 10000 });
+    values.forEach((v, i) => {
+      if (typeof v !== 'number' || !Number.isFinite(v)) fc.fail(`values[${i}]`, 'must be a finite number');
+    });
+    fc.optStr('u', { max: 32 });
+  }
+});
+
+export const validateControlCommand: Validator<ControlCommand> = validator((f) => {
+  assetHeader(f);
+  f.str('commandId', { max: 128 });
+  f.num('ts', TS);
+  f.oneOf('action', CONTROL_ACTIONS);
+  const params = f.obj('params');
+  for (const [k, v] of params.entries(64)) {
+    if (typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') params.fail(k, 'must be a number, string or boolean');
+    if (typeof v === 'number' && !Number.isFinite(v)) params.fail(k, 'must be finite');
+  }
+  f.str('issuedBy', { pattern: TOKEN });
+  f.optStr('reason', { max: 512 });
+  f.optNum('expiresAt', TS);
+});
+
+export const validateControlResult: Validator<ControlResult> = validator((f) => {
+  assetHeader(f);
+  f.str('commandId', { max: 128 });
+  f.num('ts', TS);
+  f.oneOf('status', CONTROL_STATUSES);
+  f.optStr('message', { max: 512 });
+  f.optNum('durationMs', { min: 0 });
+});
+
+export const validateDeviceStatus: Validator<DeviceStatus> = validator((f) => {
+  assetHeader(f);
+  f.num('ts', TS);
+  f.oneOf('state', DEVICE_STATES);
+  if (f.rec['lastSeen'] !== null) f.num('lastSeen', TS);
+  f.num('consecutiveFailures', { min: 0, int: true });
+  f.optStr('message', { max: 512 });
+});
+
+function counterMap(f: Fields, key: string): void {
+  const m = f.obj(key);
+  for (const [k, v] of m.entries(256)) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) m.fail(k, 'must be a non-negative integer');
+  }
+}
+
+export function checkMetricsSnapshot(f: Fields): void {
+  for (const k of ['messagesIn', 'messagesOut', 'errors', 'queueDepth']) f.num(k, { min: 0, int: true });
+  const le = f.optObj('lastError');
+  if (le) {
+    le.str('code', { max: 64 });
+    le.str('message', { max: 1024, min: 0 });
+    le.num('at', TS);
+  } else if (f.rec['lastError'] !== null) f.fail('lastError', 'must be an object or null');
+  const lat = f.obj('latencyMs');
+  for (const k of ['p50', 'p99', 'max']) lat.num(k, { min: 0 });
+  lat.num('samples', { min: 0, int: true });
+  counterMap(f, 'queues');
+  f.oneOf('connectionState', CONNECTION_STATES);
+  counterMap(f, 'rejections');
+  counterMap(f, 'dropped');
+}
+
+export const validateComponentHealth: Validator<ComponentHealth> = validator((f) => {
+  header(f);
+  f.str('component', { pattern: TOKEN });
+  f.str('componentName', { max: 128, pattern: /^[A-Za-z0-9._-]+$/ });
+  f.str('version', { max: 64 });
+  f.oneOf('state', COMPONENT_STATES);
+  f.num('ts', TS);
+  f.num('uptimeMs', { min: 0 });
+  f.num('intervalMs', { min: 1 });
+  checkMetricsSnapshot(f.obj('metrics'));
+});
+
+export const validateSiteHealthSummary: Validator<SiteHealthSummary> = validator((f) => {
+  header(f);
+  f.num('ts', TS);
+  f.oneOf('status', SITE_STATUSES);
+  f.arr('issues', { max: 1000 }).forEach((it, i) =>
+    nested(it, `issues[${i}]`, (x) => {
+      x.oneOf('severity', SEVERITIES);
+      x.str('code', { max: 64 });
+      x.str('message', { max: 1024 });
+    }),
+  );
+  f.arr('components', { max: 256 }).forEach((c, i) =>
+    nested(c, `components[${i}]`, (x) => {
+      x.str('component', { pattern: TOKEN });
+      x.bool('stale');
+      x.oneOf('state', [...COMPONENT_STATES, 'missing'] as const);
+      if (x.rec['metrics'] !== null) checkMetricsSnapshot(x.obj('metrics'));
+    }),
+  );
+  if (f.rec['system'] !== null) f.obj('system').num('memoryPercent', { min: 0, max: 100 });
+});

@@ -1,0 +1,12 @@
+/**
+ * Configuration specs of the implemented components, by Greengrass name. The build validates each
+ * recipe's DefaultConfiguration against these, and the tests check recipe and defaults agree.
+ * Add a component here when the contract marks it implemented.
+ */
+import type { ComponentName } from './lib/contract';
+import type { ConfigSpec } from './lib/config';
+import { healthConfigSpec } from './health/config';
+
+export const CONFIG_SPECS: Partial<Record<ComponentName, ConfigSpec<unknown>>> = {
+  'com.dcmms.edge.Health': healthConfigSpec as ConfigSpec<unknown>,
+};

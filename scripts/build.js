@@ -1,0 +1,333 @@
+// @ts-check
+/**
+ * Build: writes the layout gdk and the Greengrass CLI use (reference/greengrass.md §14, §12):
+ *
+ *   greengrass-build/recipes/<ComponentName>-<version>.yaml     one per component, deployable
+ *   greengrass-build/recipes/recipe.yaml                         with --gdk: the gdk root (Site)
+ *   greengrass-build/artifacts/<ComponentName>/<version>/main.js  esbuild bundle
+ *   greengrass-build/artifacts/<ComponentName>/<version>/*.node   native modules per platform
+ *   dist/cli.js, dist/bench.js                                   if scripts/cli.ts, scripts/bench/index.ts exist
+ *
+ * Like `gdk component build`, it deletes greengrass-build/ first. For each recipe it substitutes
+ * {COMPONENT_NAME}/{COMPONENT_VERSION}, injects accessControl from the contract
+ * (components/lib/contract accessControlFor: the one source of topic permissions), validates the
+ * DefaultConfiguration against the component's configuration schema, and checks that every
+ * artifact the recipe names was produced and every produced file is named. Any failure exits 1
+ * with a message saying what is wrong.
+ *
+ * Usage: node scripts/build.js [--gdk] [--out DIR] [--no-tools]
+ *   --gdk       also write recipes/recipe.yaml for gdk-config.json's root component (gdk custom build)
+ *   --out DIR   write the greengrass-build layout to DIR instead (tests build into a temp dir)
+ *   --no-tools  skip dist/cli.js and dist/bench.js
+ */
+'use strict';
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const esbuild = require('esbuild');
+const YAML = require('yaml');
+
+const ROOT = path.resolve(__dirname, '..');
+/** Output root; `--out` overrides it (set in main before anything is written). */
+let OUT = path.join(ROOT, 'greengrass-build');
+const RECIPES_SRC = path.join(ROOT, 'recipes');
+const SITE = 'com.dcmms.edge.Site';
+/** gdk's artifact URI convention; `gdk component publish` rewrites BUCKET_NAME etc. (§14). */
+const URI_PREFIX = 's3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/';
+
+class BuildError extends Error {}
+
+/** @param {string} msg @returns {never} */
+function fail(msg) {
+  throw new BuildError(msg);
+}
+
+/** aws-crt as aws-iot-device-sdk-v2 resolves it (it is nested under the SDK), so the binary matches the bundled JS. */
+function awsCrtDir() {
+  try {
+    const sdk = path.dirname(require.resolve('aws-iot-device-sdk-v2/package.json', { paths: [ROOT] }));
+    return path.dirname(require.resolve('aws-crt/package.json', { paths: [sdk] }));
+  } catch (err) {
+    return fail(`cannot resolve aws-crt from aws-iot-device-sdk-v2 (run npm ci): ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/**
+ * @typedef {{ from: string, to: string }} NativeFile
+ * @typedef {{ dir: string, name: string, natives: Record<string, NativeFile[]> }} ComponentBuild
+ */
+
+/** aws-crt's prebuilt binary for a Node arch (x64 | arm64), renamed per platform beside main.js. */
+/** @param {string} nodeArch @returns {NativeFile} */
+function awsCrt(nodeArch) {
+  return { from: path.join(awsCrtDir(), 'dist', 'bin', `linux-${nodeArch}-glibc`, 'aws-crt-nodejs.node'), to: `aws-crt-nodejs-linux-${nodeArch}.node` };
+}
+
+/**
+ * The components this build ships: folder under components/, Greengrass name, and the native
+ * files each Greengrass platform architecture needs beside main.js (keys are recipe
+ * `Platform.architecture` values). Later components add better-sqlite3 / onnxruntime-node here.
+ * @type {() => ComponentBuild[]}
+ */
+const COMPONENTS = () => [
+  {
+    dir: 'health',
+    name: 'com.dcmms.edge.Health',
+    natives: { amd64: [awsCrt('x64')], aarch64: [awsCrt('arm64')] },
+  },
+];
+
+/** Extra bundles for the repo's own tools, built only if their entry exists. */
+const TOOLS = [
+  { entry: 'scripts/cli.ts', out: 'dist/cli.js', executable: true },
+  { entry: 'scripts/bench/index.ts', out: 'dist/bench.js', executable: false },
+];
+
+/** @param {string} file @returns {any} */
+function readJson(file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    return fail(`cannot read ${path.relative(ROOT, file)}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/**
+ * Load the TypeScript contract and config specs by bundling them (all dependencies inlined) to a
+ * temporary CommonJS file: one source of truth for topics, policies and schemas.
+ * @returns {Promise<any>}
+ */
+async function loadProjectModules() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dcmms-build-'));
+  const outfile = path.join(tmp, 'project.js');
+  try {
+    await esbuild.build({
+      stdin: {
+        contents: [
+          "export { accessControlFor, COMPONENTS, IMPLEMENTED_COMPONENTS } from './components/lib/contract';",
+          "export { CONFIG_SPECS } from './components/registry';",
+          "export { validateConfig } from './components/lib/config';",
+        ].join('\n'),
+        resolveDir: ROOT,
+        loader: 'ts',
+        sourcefile: 'build-entry.ts',
+      },
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      outfile,
+      logLevel: 'silent',
+    });
+    return require(outfile);
+  } catch (err) {
+    return fail(`cannot load the contract: ${describeEsbuildError(err)}`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** @param {unknown} err */
+function describeEsbuildError(err) {
+  const errors = err && typeof err === 'object' && 'errors' in err && Array.isArray(err.errors) ? err.errors : [];
+  if (errors.length === 0) return err instanceof Error ? err.message : String(err);
+  return errors
+    .map((/** @type {any} */ e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text))
+    .join('\n  ');
+}
+
+/**
+ * Read a source recipe with the gdk placeholders substituted.
+ * @param {string} name @param {string} version @returns {any}
+ */
+function readRecipe(name, version) {
+  const file = path.join(RECIPES_SRC, `${name}.yaml`);
+  if (!fs.existsSync(file)) fail(`missing recipe ${path.relative(ROOT, file)}`);
+  const text = fs.readFileSync(file, 'utf8').replaceAll('{COMPONENT_NAME}', name).replaceAll('{COMPONENT_VERSION}', version);
+  let recipe;
+  try {
+    recipe = YAML.parse(text);
+  } catch (err) {
+    fail(`${path.relative(ROOT, file)} is not valid YAML: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!recipe || typeof recipe !== 'object') fail(`${path.relative(ROOT, file)} is not a YAML mapping`);
+  if (recipe.ComponentName !== name) fail(`${path.relative(ROOT, file)}: ComponentName is ${JSON.stringify(recipe.ComponentName)}, expected ${name}`);
+  if (recipe.ComponentVersion !== version) fail(`${path.relative(ROOT, file)}: ComponentVersion must be '{COMPONENT_VERSION}'`);
+  if (!Array.isArray(recipe.Manifests) || recipe.Manifests.length === 0) fail(`${path.relative(ROOT, file)}: Manifests must be a non-empty list`);
+  return recipe;
+}
+
+/** @param {string} file @param {any} recipe @param {string} source */
+function writeRecipe(file, recipe, source) {
+  const header = `# Generated by scripts/build.js from ${source}; do not edit.\n`;
+  // YAML 1.1 rules when writing: the nucleus (SnakeYAML) and gdk (PyYAML) read YAML 1.1, where an
+  // unquoted 2020-01-25 is a date and 1.0 a float; this makes the writer quote such strings.
+  fs.writeFileSync(file, header + YAML.stringify(recipe, { lineWidth: 0, version: '1.1' }));
+}
+
+/**
+ * Check that each manifest names exactly the files produced for its platform.
+ * @param {any} recipe @param {ComponentBuild} c @param {string} artifactDir
+ */
+function checkArtifacts(recipe, c, artifactDir) {
+  for (const [i, m] of recipe.Manifests.entries()) {
+    const arch = m?.Platform?.architecture;
+    const where = `recipes/${c.name}.yaml Manifests[${i}] (${arch ?? 'no architecture'})`;
+    const natives = c.natives[arch];
+    if (!natives) fail(`${where}: the build table has no native files for architecture ${JSON.stringify(arch)} (known: ${Object.keys(c.natives).join(', ')})`);
+    const expected = ['main.js', ...natives.map((n) => n.to)].sort();
+    const uris = (Array.isArray(m.Artifacts) ? m.Artifacts : []).map((/** @type {any} */ a) => String(a?.URI ?? ''));
+    const named = [];
+    for (const uri of uris) {
+      if (!uri.startsWith(URI_PREFIX)) fail(`${where}: artifact URI ${uri} must start with ${URI_PREFIX}`);
+      const fileName = uri.slice(URI_PREFIX.length);
+      if (!fs.existsSync(path.join(artifactDir, fileName))) fail(`${where}: artifact ${fileName} was not produced`);
+      named.push(fileName);
+    }
+    if (JSON.stringify(named.sort()) !== JSON.stringify(expected)) fail(`${where}: artifacts are [${named.join(', ')}], expected [${expected.join(', ')}]`);
+  }
+}
+
+/**
+ * @param {ComponentBuild} c @param {string} version @param {any} project
+ */
+async function buildComponent(c, version, project) {
+  const started = Date.now();
+  const artifactDir = path.join(OUT, 'artifacts', c.name, version);
+  fs.mkdirSync(artifactDir, { recursive: true });
+  const entry = path.join(ROOT, 'components', c.dir, 'main.ts');
+  if (!fs.existsSync(entry)) fail(`${c.name}: missing entry ${path.relative(ROOT, entry)}`);
+  try {
+    await esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      outfile: path.join(artifactDir, 'main.js'),
+      logLevel: 'silent',
+    });
+  } catch (err) {
+    fail(`${c.name}: bundling ${path.relative(ROOT, entry)} failed:\n  ${describeEsbuildError(err)}`);
+  }
+  for (const n of Object.values(c.natives).flat()) {
+    if (!fs.existsSync(n.from)) fail(`${c.name}: native file ${n.from} not found`);
+    fs.copyFileSync(n.from, path.join(artifactDir, n.to));
+  }
+
+  const recipe = readRecipe(c.name, version);
+  const conf = (recipe.ComponentConfiguration ??= {});
+  const defaults = (conf.DefaultConfiguration ??= {});
+  if ('accessControl' in defaults) fail(`recipes/${c.name}.yaml: remove DefaultConfiguration.accessControl; the build writes it from the contract`);
+  const spec = project.CONFIG_SPECS[c.name];
+  if (!spec) fail(`${c.name}: no configuration spec in components/registry.ts`);
+  // At run time unknown keys are only warned about (deployments keep old keys); in our own recipe
+  // one is a typo, so it fails the build.
+  const allowed = Object.keys(spec.schema.properties ?? {});
+  const unknownKeys = Object.keys(defaults).filter((k) => !allowed.includes(k));
+  if (unknownKeys.length) fail(`recipes/${c.name}.yaml: DefaultConfiguration has unknown key(s) ${unknownKeys.join(', ')} (allowed: ${allowed.join(', ')})`);
+  try {
+    project.validateConfig(spec, defaults);
+  } catch (err) {
+    fail(`recipes/${c.name}.yaml: DefaultConfiguration is invalid: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  defaults.accessControl = project.accessControlFor(c.name);
+  checkArtifacts(recipe, c, artifactDir);
+  writeRecipe(path.join(OUT, 'recipes', `${c.name}-${version}.yaml`), recipe, `recipes/${c.name}.yaml`);
+  return Date.now() - started;
+}
+
+/** @param {string} version @param {string[]} implemented @returns {any} */
+function buildSite(version, implemented) {
+  const recipe = readRecipe(SITE, version);
+  const deps = recipe.ComponentDependencies ?? {};
+  const names = Object.keys(deps).sort();
+  if (JSON.stringify(names) !== JSON.stringify([...implemented].sort())) {
+    fail(`recipes/${SITE}.yaml: ComponentDependencies are [${names.join(', ')}] but the implemented components are [${implemented.join(', ')}]`);
+  }
+  for (const [name, d] of Object.entries(deps)) {
+    if (d?.VersionRequirement !== version) fail(`recipes/${SITE}.yaml: ${name} VersionRequirement must be '{COMPONENT_VERSION}'`);
+    if ((d?.DependencyType ?? 'HARD') !== 'HARD') fail(`recipes/${SITE}.yaml: ${name} must be a HARD dependency`);
+  }
+  if (recipe.Manifests.some((/** @type {any} */ m) => m.Lifecycle || m.Artifacts) || recipe.Lifecycle) fail(`recipes/${SITE}.yaml: the meta component has no lifecycle and no artifacts`);
+  fs.mkdirSync(path.join(OUT, 'artifacts', SITE, version), { recursive: true });
+  writeRecipe(path.join(OUT, 'recipes', `${SITE}-${version}.yaml`), recipe, `recipes/${SITE}.yaml`);
+  return recipe;
+}
+
+async function buildTools() {
+  const built = [];
+  for (const t of TOOLS) {
+    const entry = path.join(ROOT, t.entry);
+    if (!fs.existsSync(entry)) continue;
+    const outfile = path.join(ROOT, t.out);
+    try {
+      await esbuild.build({
+        entryPoints: [entry],
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        packages: 'external',
+        outfile,
+        logLevel: 'silent',
+        ...(t.executable ? { banner: { js: '#!/usr/bin/env node' } } : {}),
+      });
+    } catch (err) {
+      fail(`bundling ${t.entry} failed:\n  ${describeEsbuildError(err)}`);
+    }
+    if (t.executable) fs.chmodSync(outfile, 0o755);
+    built.push(t.out);
+  }
+  return built;
+}
+
+async function main() {
+  const t0 = Date.now();
+  const args = process.argv.slice(2);
+  let gdk = false;
+  let tools = true;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--gdk') gdk = true;
+    else if (a === '--no-tools') tools = false;
+    else if (a === '--out' && args[i + 1]) OUT = path.resolve(String(args[++i]));
+    else fail(`unknown argument ${JSON.stringify(a)} (usage: node scripts/build.js [--gdk] [--out DIR] [--no-tools])`);
+  }
+
+  const version = readJson(path.join(ROOT, 'package.json')).version;
+  if (typeof version !== 'string' || !/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version)) fail(`package.json version ${JSON.stringify(version)} is not a semver`);
+  const gdkConfig = readJson(path.join(ROOT, 'gdk-config.json'));
+  const gdkRoot = Object.keys(gdkConfig.component ?? {});
+  if (gdkRoot.length !== 1 || gdkRoot[0] !== SITE) fail(`gdk-config.json must name exactly one component, ${SITE} (found ${gdkRoot.join(', ') || 'none'})`);
+  if (gdkConfig.component[SITE].version !== version) fail(`gdk-config.json version ${gdkConfig.component[SITE].version} differs from package.json version ${version}`);
+
+  fs.rmSync(OUT, { recursive: true, force: true });
+  fs.mkdirSync(path.join(OUT, 'recipes'), { recursive: true });
+
+  const project = await loadProjectModules();
+  const table = COMPONENTS();
+  const implemented = project.IMPLEMENTED_COMPONENTS.map((/** @type {{name: string}} */ c) => c.name);
+  const tableNames = table.map((c) => c.name);
+  const missing = implemented.filter((/** @type {string} */ n) => !tableNames.includes(n));
+  const extra = tableNames.filter((n) => !implemented.includes(n));
+  if (missing.length || extra.length) {
+    fail(`scripts/build.js component table and the contract disagree: not built [${missing.join(', ')}], built but not implemented [${extra.join(', ')}]`);
+  }
+
+  const timings = await Promise.all(table.map((c) => buildComponent(c, version, project)));
+  const site = buildSite(version, implemented);
+  if (gdk) writeRecipe(path.join(OUT, 'recipes', 'recipe.yaml'), site, `recipes/${SITE}.yaml`);
+  const toolsBuilt = tools ? await buildTools() : [];
+
+  const lines = table.map((c, i) => `  ${c.name}@${version} (${timings[i]} ms)`);
+  process.stdout.write(
+    [`built ${table.length + 1} components into ${path.relative(ROOT, OUT)}/ in ${Date.now() - t0} ms:`, ...lines, `  ${SITE}@${version} (meta)`, ...(gdk ? ['  recipes/recipe.yaml (gdk root)'] : []), ...toolsBuilt.map((t) => `  ${t}`)].join('\n') + '\n',
+  );
+}
+
+main().catch((err) => {
+  process.stderr.write(`build failed: ${err instanceof BuildError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
