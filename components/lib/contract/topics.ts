@@ -163,6 +163,12 @@ export const topics = {
   healthSummary: (siteId: string) => local('healthSummary', { siteId }),
 } as const;
 
+/**
+ * Every IoT Core topic of the bundle, for a cloud-side observer (the demo's "cloud view", tests
+ * acting as the cloud). Components never subscribe to it: their policies are per site.
+ */
+export const IOT_ALL_TOPICS_FILTER = 'dcmms/#';
+
 /** Concrete IoT Core topics. */
 export const iotTopics = {
   alarms: (siteId: string) => iot('alarms', { siteId }),

@@ -1,0 +1,75 @@
+/**
+ * `dcmms-edge`: the project's one command line.
+ *
+ *   dcmms-edge nucleus --root DIR                 run the local Greengrass runtime in the foreground
+ *   dcmms-edge deployment create|status|list ...  local deployments, as `greengrass-cli deployment`
+ *   dcmms-edge component list|details|restart|stop ...  as `greengrass-cli component`
+ *   dcmms-edge cloud online|offline --root DIR    make IoT Core reachable or not
+ *   dcmms-edge demo                               what `npm start` runs: the bundle on the demo site
+ */
+import { runCloud } from './cli/cloud';
+import { runComponent } from './cli/component';
+import { runDemo } from './cli/demo';
+import { runDeployment } from './cli/deployment';
+import { CliUsageError } from './cli/args';
+import { runNucleus } from './cli/nucleus';
+
+const USAGE = `usage: dcmms-edge <command> [options]
+
+commands:
+  nucleus --root DIR [--thing-name NAME] [--mqtt-url URL] [--offline] [--offline-behaviour spool|fail]
+          [--log-level debug|info|warn|error]
+      Run the local Greengrass runtime in the foreground (IPC socket at DIR/ipc.socket).
+  deployment create --root DIR [--recipeDir D] [--artifactDir A] [--merge Name=Version ...]
+          [--remove Name ...] [--update-config JSON|FILE] [--failure-handling-policy ROLLBACK|DO_NOTHING] [--wait]
+  deployment status --root DIR -i ID
+  deployment list --root DIR
+  component list --root DIR
+  component details --root DIR -n NAME
+  component restart --root DIR -n NAME[,NAME]
+  component stop --root DIR -n NAME[,NAME]
+  cloud online|offline --root DIR
+      Make the simulated IoT Core reachable or unreachable for a running nucleus.
+  demo [--root DIR] [--build DIR]
+      Run the runtime with the built bundle deployed on the demo site (what 'npm start' does).
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'nucleus':
+      return runNucleus(rest);
+    case 'deployment':
+      return runDeployment(rest);
+    case 'component':
+      return runComponent(rest);
+    case 'cloud':
+      return runCloud(rest);
+    case 'demo':
+      return runDemo(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`dcmms-edge: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof CliUsageError) {
+      process.stderr.write(`dcmms-edge: ${err.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`dcmms-edge: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

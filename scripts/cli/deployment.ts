@@ -1,0 +1,127 @@
+/**
+ * `dcmms-edge deployment create|status|list`, with the Greengrass CLI's options
+ * (`greengrass-cli deployment create --recipeDir --artifactDir --merge Name=Version
+ * --update-config '{"Name":{"MERGE":{...},"RESET":[...]}}' --remove Name`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CliUsageError, parse, requireRoot } from './args';
+import { describeError, withNucleus } from './session';
+
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
+
+function parseUpdateConfig(text: string | undefined): Map<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  const raw = fs.existsSync(text) ? fs.readFileSync(text, 'utf8') : text;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    throw new CliUsageError(`--update-config must be JSON (or a file holding JSON): ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new CliUsageError('--update-config must be an object: {"<component>": {"MERGE": {...}, "RESET": ["/pointer"]}}');
+  }
+  const out = new Map<string, unknown>();
+  for (const [name, update] of Object.entries(parsed)) {
+    if (typeof update !== 'object' || update === null) throw new CliUsageError(`--update-config: ${name} must map to {"MERGE": {...}, "RESET": [...]}`);
+    const keys = Object.keys(update);
+    const bad = keys.filter((k) => k !== 'MERGE' && k !== 'RESET');
+    if (bad.length) throw new CliUsageError(`--update-config: ${name} has ${bad.join(', ')}; only MERGE and RESET are allowed`);
+    out.set(name, update);
+  }
+  return out;
+}
+
+function parseMerge(list: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of list) {
+    const m = /^([^=]+)=([^=]+)$/.exec(item);
+    if (!m) throw new CliUsageError(`--merge takes Name=Version, not '${item}'`);
+    out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+export async function runDeployment(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parse(rest, {
+    root: { type: 'string' },
+    recipeDir: { type: 'string' },
+    artifactDir: { type: 'string' },
+    merge: { type: 'string', multiple: true },
+    remove: { type: 'string', multiple: true },
+    'update-config': { type: 'string' },
+    'failure-handling-policy': { type: 'string' },
+    wait: { type: 'boolean' },
+    'timeout-s': { type: 'string' },
+    deploymentId: { type: 'string', short: 'i' },
+  });
+  const root = requireRoot(values);
+  switch (sub) {
+    case 'create': {
+      const merge = parseMerge((values.merge as string[] | undefined) ?? []);
+      const remove = ((values.remove as string[] | undefined) ?? []).flatMap((s) => s.split(','));
+      const updateConfig = parseUpdateConfig(values['update-config'] as string | undefined);
+      const policy = values['failure-handling-policy'] as string | undefined;
+      if (policy !== undefined && policy !== 'ROLLBACK' && policy !== 'DO_NOTHING') {
+        throw new CliUsageError('--failure-handling-policy must be ROLLBACK or DO_NOTHING');
+      }
+      if (merge.size === 0 && remove.length === 0 && !updateConfig) {
+        throw new CliUsageError('deployment create needs --merge, --remove or --update-config');
+      }
+      const timeoutMs = Number(values['timeout-s'] ?? 600) * 1000;
+      return withNucleus(root, async (client) => {
+        const abs = (p: unknown): string | undefined => (typeof p === 'string' ? path.resolve(p) : undefined);
+        const { deploymentId } = await client
+          .createLocalDeployment({
+            rootComponentVersionsToAdd: merge,
+            rootComponentsToRemove: remove,
+            componentToConfiguration: updateConfig,
+            recipeDirectoryPath: abs(values.recipeDir),
+            artifactsDirectoryPath: abs(values.artifactDir),
+            failureHandlingPolicy: policy as never,
+          })
+          .catch((e: unknown) => {
+            throw new Error(describeError(e));
+          });
+        process.stdout.write(`Local deployment submitted! Deployment Id: ${deploymentId}\n`);
+        if (!values.wait) return 0;
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const { deployment } = await client.getLocalDeploymentStatus({ deploymentId: deploymentId! });
+          if (TERMINAL.has(deployment.status)) {
+            const details = deployment.deploymentStatusDetails;
+            process.stdout.write(`${deploymentId}: ${deployment.status}${details ? ` (${details.detailedDeploymentStatus})` : ''}\n`);
+            for (const line of details?.deploymentErrorStack ?? []) process.stdout.write(`  ${line}\n`);
+            return deployment.status === 'SUCCEEDED' ? 0 : 1;
+          }
+          if (Date.now() > deadline) {
+            process.stderr.write(`${deploymentId}: still ${deployment.status} after ${timeoutMs / 1000} s\n`);
+            return 1;
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      });
+    }
+    case 'status': {
+      const id = values.deploymentId;
+      if (typeof id !== 'string') throw new CliUsageError('deployment status needs -i DEPLOYMENT_ID');
+      return withNucleus(root, async (client) => {
+        const { deployment } = await client.getLocalDeploymentStatus({ deploymentId: id }).catch((e: unknown) => {
+          throw new Error(describeError(e));
+        });
+        process.stdout.write(JSON.stringify(deployment, null, 2) + '\n');
+        return 0;
+      });
+    }
+    case 'list':
+      return withNucleus(root, async (client) => {
+        const { localDeployments } = await client.listLocalDeployments({});
+        for (const d of localDeployments ?? []) process.stdout.write(`${d.deploymentId}: ${d.status} (${d.createdOn ?? ''})\n`);
+        return 0;
+      });
+    default:
+      throw new CliUsageError(`deployment takes create, status or list, not '${sub ?? ''}'`);
+  }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages of the real test peers (reference/test-peers.md), once.
+# Needs root (or sudo). Skips the install when every package is already there.
+set -euo pipefail
+PACKAGES=(mosquitto python3-pymodbus socat)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "test peers already installed: ${PACKAGES[*]}"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing test peers: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,87 @@
+/**
+ * Configuration validation during deployments (SubscribeToValidateConfigurationUpdates,
+ * SendConfigurationValidityReport; reference §8 and §12 "Update flow").
+ *
+ * Before merging a deployment's configuration, the nucleus sends each subscribed component of the
+ * deployment its proposed configuration and waits up to configurationValidationPolicy
+ * .timeoutInSeconds (default 30) for a report. A REJECTED report fails the deployment with the
+ * component's message; silence within the timeout counts as acceptance.
+ */
+import type { Logger } from '../../components/lib/logger';
+import type { IpcEventStream } from './ipc/types';
+
+const EVENT = 'aws.greengrass#ValidateConfigurationUpdateEvents';
+
+export class ReportError extends Error {}
+
+interface Pending {
+  deploymentId: string;
+  awaiting: Set<string>;
+  rejected?: { component: string; message: string };
+  done: () => void;
+}
+
+export type ValidationResult = { ok: true } | { ok: false; component: string; message: string };
+
+export class ConfigValidation {
+  private readonly subscribers = new Map<string, Set<IpcEventStream>>();
+  private pending: Pending | undefined;
+
+  constructor(private readonly logger: Logger) {}
+
+  subscribe(component: string, stream: IpcEventStream): () => void {
+    let set = this.subscribers.get(component);
+    if (!set) this.subscribers.set(component, (set = new Set()));
+    set.add(stream);
+    return () => {
+      set!.delete(stream);
+      if (set!.size === 0) {
+        this.subscribers.delete(component);
+        this.settle(component);
+      }
+    };
+  }
+
+  report(component: string, deploymentId: string, status: 'ACCEPTED' | 'REJECTED', message?: string): void {
+    const p = this.pending;
+    if (!p || p.deploymentId !== deploymentId || !p.awaiting.has(component)) {
+      throw new ReportError(`No configuration validation for deployment ${deploymentId} is waiting for ${component}`);
+    }
+    if (status === 'REJECTED' && !p.rejected) {
+      p.rejected = { component, message: message ?? 'configuration rejected' };
+    }
+    this.logger.info('configuration validity report', { component, deploymentId, status, message });
+    this.settle(component);
+  }
+
+  private settle(component: string): void {
+    const p = this.pending;
+    if (!p || !p.awaiting.delete(component)) return;
+    if (p.awaiting.size === 0 || p.rejected) p.done();
+  }
+
+  /** proposed: component -> the configuration it would have after the merge. */
+  validate(deploymentId: string, proposed: Map<string, Record<string, unknown>>, timeoutMs: number): Promise<ValidationResult> {
+    const targets = [...proposed.keys()].filter((c) => this.subscribers.has(c));
+    if (targets.length === 0) return Promise.resolve({ ok: true });
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const p: Pending = {
+        deploymentId,
+        awaiting: new Set(targets),
+        done: () => {
+          if (timer) clearTimeout(timer);
+          this.pending = undefined;
+          resolve(p.rejected ? { ok: false, ...p.rejected } : { ok: true });
+        },
+      };
+      this.pending = p;
+      timer = setTimeout(p.done, timeoutMs);
+      for (const c of targets) {
+        for (const s of this.subscribers.get(c) ?? []) {
+          s.send(EVENT, { validateConfigurationUpdateEvent: { configuration: proposed.get(c), deploymentId } });
+        }
+      }
+    });
+  }
+}

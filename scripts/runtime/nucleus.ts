@@ -1,0 +1,278 @@
+/**
+ * The local Greengrass nucleus: the IPC server, the configuration store, pub/sub, authorization,
+ * the IoT Core bridge, the service manager and local deployments, wired together under one root
+ * folder laid out as the real nucleus lays out its own:
+ *
+ *   <root>/ipc.socket                   the IPC socket (mode 0666)
+ *   <root>/cli_ipc_info/shared_config   socket path and token for CLI clients (mode 0600)
+ *   <root>/config/nucleus.json          what is deployed and its configuration (survives restarts)
+ *   <root>/packages/{recipes,artifacts,artifacts-unarchived}/   the component store
+ *   <root>/work/<component>/            each component's working folder (its cwd)
+ *   <root>/logs/greengrass.log, <root>/logs/<component>.log
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Logger, LogLevel, createLogger } from '../../components/lib/logger';
+import { Authorizer } from './authorization';
+import { cliIpcInfoPath } from './client';
+import { ComponentUpdates } from './component-updates';
+import { ConfigStore } from './config-store';
+import { ConfigValidation } from './config-validation';
+import { DeploymentEngine, DeploymentOptions } from './deployments';
+import { IotCore, IotCoreOptions, createIotCore } from './iotcore';
+import { createIpcServer } from './ipc/server';
+import type { IpcServer } from './ipc/types';
+import { cliOperations } from './ops/cli-ops';
+import { configOperations } from './ops/config-ops';
+import type { NucleusContext } from './ops/context';
+import { iotCoreOperations } from './ops/iotcore-ops';
+import { lifecycleOperations } from './ops/lifecycle-ops';
+import { LocalMessage, pubsubOperations } from './ops/pubsub-ops';
+import { PackageStore } from './packages';
+import { PubSub } from './pubsub';
+import { Platform, currentPlatform } from './recipe';
+import { ServiceManager } from './services';
+import { TokenRegistry } from './tokens';
+
+/** The nucleus version whose IPC semantics this runtime follows (wildcards, receive modes: ≥2.6). */
+export const EMULATED_NUCLEUS_VERSION = '2.14.0';
+/** sun_path is 108 bytes including the terminating NUL (reference §1). */
+const MAX_SOCKET_PATH = 107;
+
+export interface NucleusOptions {
+  rootDir: string;
+  thingName?: string;
+  region?: string;
+  platform?: Platform;
+  logger?: Logger;
+  logLevel?: LogLevel;
+  /** Echo nucleus log lines on stdout as well as logs/greengrass.log (the foreground CLI does). */
+  logToStdout?: boolean;
+  iot?: Partial<Pick<IotCoreOptions, 'broker' | 'offline'>> & { reachable?: boolean };
+  deployment?: Partial<DeploymentOptions>;
+  /** Lifecycle tuning, mostly for tests: error window and stop grace. */
+  lifecycle?: { errorResetTimeMs?: number; stopGraceMs?: number };
+}
+
+export interface Nucleus {
+  readonly rootDir: string;
+  readonly socketPath: string;
+  readonly thingName: string;
+  readonly iotCore: IotCore;
+  readonly services: ServiceManager;
+  readonly deployments: DeploymentEngine;
+  readonly config: ConfigStore;
+  readonly logger: Logger;
+  /** The token the CLI uses (also written to cli_ipc_info). */
+  readonly cliToken: string;
+  start(): Promise<void>;
+  close(): Promise<void>;
+  /** A deployed component's IPC token: what its processes get as SVCUID. */
+  tokenFor(component: string): string;
+  stats(): Record<string, unknown>;
+}
+
+const CLI_PRINCIPAL = 'aws.greengrass.Cli';
+
+interface PersistedState {
+  roots: Record<string, string>;
+  config: unknown;
+}
+
+function fileLogger(rootDir: string, level: LogLevel, toStdout: boolean): Logger {
+  const logDir = path.join(rootDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const fd = fs.openSync(path.join(logDir, 'greengrass.log'), 'a');
+  return createLogger(
+    { component: 'nucleus' },
+    {
+      level,
+      write: (line) => {
+        fs.writeSync(fd, line);
+        if (toStdout) fs.writeSync(1, line);
+      },
+    },
+  );
+}
+
+export function createNucleus(opts: NucleusOptions): Nucleus {
+  const rootDir = path.resolve(opts.rootDir);
+  fs.mkdirSync(rootDir, { recursive: true });
+  const socketPath = path.join(rootDir, 'ipc.socket');
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+    throw new Error(
+      `the IPC socket path ${socketPath} is ${Buffer.byteLength(socketPath)} bytes; Unix sockets allow at most ${MAX_SOCKET_PATH}: use a shorter --root`,
+    );
+  }
+  const thingName = opts.thingName ?? 'dcmms-local-gateway';
+  const region = opts.region ?? 'us-east-1';
+  const logger = opts.logger ?? fileLogger(rootDir, opts.logLevel ?? 'info', opts.logToStdout ?? false);
+  const statePath = path.join(rootDir, 'config', 'nucleus.json');
+  const persisted = loadState(statePath, logger);
+
+  const config = persisted ? ConfigStore.fromJSON(persisted.config) : new ConfigStore();
+  const tokens = new TokenRegistry();
+  const cliToken = tokens.tokenFor(CLI_PRINCIPAL);
+  const authorizer = new Authorizer(logger.child({ part: "authorization" }));
+  const pubsub = new PubSub<LocalMessage>();
+  const services = new ServiceManager({
+    rootDir,
+    logger,
+    errorResetTimeMs: opts.lifecycle?.errorResetTimeMs,
+    stopGraceMs: opts.lifecycle?.stopGraceMs,
+  });
+  const iotCore = createIotCore({
+    broker: opts.iot?.broker ?? { kind: 'embedded' },
+    clientId: thingName,
+    // The nucleus's spooler defaults: in memory, 2.5 MiB, QoS 0 dropped while offline.
+    offline: opts.iot?.offline ?? { behaviour: 'spool', maxSpoolBytes: 2_621_440, keepQos0WhenOffline: false },
+    logger: logger.child({ part: 'iotcore' }),
+  });
+  const updates = new ComponentUpdates(logger);
+  const validation = new ConfigValidation(logger);
+  const packages = new PackageStore(rootDir);
+  let ipc: IpcServer | undefined;
+
+  const envFor = (name: string): Record<string, string> => {
+    const token = tokens.tokenFor(name);
+    // reference §13: what the nucleus sets for every component process.
+    return {
+      AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT: socketPath,
+      AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH: socketPath,
+      SVCUID: token,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: token,
+      AWS_IOT_THING_NAME: thingName,
+      AWS_REGION: region,
+      AWS_DEFAULT_REGION: region,
+      GGC_VERSION: EMULATED_NUCLEUS_VERSION,
+      GG_ROOT_CA_PATH: '',
+    };
+  };
+
+  const persist = (): void => {
+    const state: PersistedState = { roots: Object.fromEntries(deployments.roots), config: config.toJSON() };
+    fs.mkdirSync(path.dirname(statePath), { recursive: true });
+    const tmp = `${statePath}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(state));
+    fs.renameSync(tmp, statePath);
+  };
+
+  const deployments: DeploymentEngine = new DeploymentEngine({
+    rootDir,
+    thingName,
+    platform: opts.platform ?? currentPlatform(),
+    logger,
+    config,
+    services,
+    authorizer,
+    updates,
+    validation,
+    packages,
+    options: {
+      componentUpdateTimeoutMs: opts.deployment?.componentUpdateTimeoutMs ?? 60_000,
+      configValidationTimeoutMs: opts.deployment?.configValidationTimeoutMs ?? 30_000,
+      deploymentTimeoutMs: opts.deployment?.deploymentTimeoutMs ?? 300_000,
+      stableMs: opts.deployment?.stableMs ?? 3_000,
+    },
+    envFor,
+    onRemoved: (name) => {
+      ipc?.disconnectComponent(name);
+      tokens.revoke(name);
+    },
+    onCommitted: persist,
+  });
+
+  const counters = { localPublishes: 0, iotPublishes: 0 };
+  const ctx: NucleusContext = {
+    logger,
+    pubsub,
+    authorizer,
+    config,
+    services,
+    iotCore,
+    tokens,
+    updates,
+    validation,
+    deployments,
+    counters,
+    cliPrincipal: CLI_PRINCIPAL,
+    componentVersion: (name) => deployments.version(name),
+    now: Date.now,
+  };
+
+  ipc = createIpcServer({
+    socketPath,
+    logger: logger.child({ part: 'ipc' }),
+    authenticate: (token) => tokens.componentFor(token),
+    operations: {
+      ...pubsubOperations(ctx),
+      ...iotCoreOperations(ctx),
+      ...configOperations(ctx),
+      ...lifecycleOperations(ctx),
+      ...cliOperations(ctx),
+    },
+  });
+
+  let started = false;
+  let closing: Promise<void> | undefined;
+
+  return {
+    rootDir,
+    socketPath,
+    thingName,
+    iotCore,
+    services,
+    deployments,
+    config,
+    logger,
+    cliToken,
+    tokenFor: (component) => tokens.tokenFor(component),
+    async start() {
+      if (started) return;
+      started = true;
+      await iotCore.start();
+      if (opts.iot?.reachable === false) iotCore.setReachable(false);
+      await ipc!.listen();
+      const infoPath = cliIpcInfoPath(rootDir);
+      fs.mkdirSync(path.dirname(infoPath), { recursive: true });
+      fs.writeFileSync(infoPath, JSON.stringify({ cli_auth_token: cliToken, socket_path: socketPath }), { mode: 0o600 });
+      fs.chmodSync(infoPath, 0o600);
+      if (persisted && Object.keys(persisted.roots).length > 0) {
+        try {
+          deployments.restore(new Map(Object.entries(persisted.roots)));
+        } catch (e) {
+          logger.error('could not restore the previous deployment; starting empty', { error: e as Error });
+        }
+      }
+      services.start();
+      logger.info('nucleus started', { rootDir, socketPath, thingName, broker: iotCore.brokerUrl });
+    },
+    close() {
+      if (!closing) {
+        closing = (async () => {
+          deployments.close();
+          await services.close();
+          if (started) persist();
+          await ipc!.close();
+          await iotCore.close();
+          fs.rmSync(cliIpcInfoPath(rootDir), { force: true });
+          logger.info('nucleus stopped');
+        })();
+      }
+      return closing;
+    },
+    stats: () => ({ ...counters, ipc: ipc!.stats(), iotCore: iotCore.stats(), services: services.list() }),
+  };
+}
+
+function loadState(file: string, logger: Logger): PersistedState | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    const data = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<PersistedState>;
+    if (typeof data.roots !== 'object' || data.roots === null) throw new Error('roots missing');
+    return { roots: data.roots as Record<string, string>, config: data.config };
+  } catch (e) {
+    logger.error('nucleus state is unreadable; starting with nothing deployed', { file, error: e as Error });
+    return undefined;
+  }
+}
