@@ -133,7 +133,7 @@ export class ServiceManager extends EventEmitter implements LifecycleHost {
   reportState(name: string, state: 'RUNNING' | 'ERRORED' | 'FINISHED'): boolean {
     const c = this.components.get(name);
     const ok = c?.report(state, 'reported over IPC') ?? false;
-    if (!ok) this.log.warn('UpdateState ignored', { component: name, state, current: c?.state ?? 'unknown component' });
+    if (!ok) this.log.debug('UpdateState ignored', { component: name, state, current: c?.state ?? 'unknown component' });
     return ok;
   }
 

@@ -92,6 +92,13 @@ describe('the built bundle in the local runtime, through the dcmms-edge CLI', ()
     expect(running.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('switches the simulated cloud off and on for a running nucleus', async () => {
+    expect((await cli('cloud', 'offline', '--root', root)).stdout).toContain('unreachable');
+    await waitFor(() => nucleusOut.includes('IoT Core is now unreachable'), 10_000);
+    expect((await cli('cloud', 'online', '--root', root)).stdout).toContain('reachable');
+    await waitFor(() => nucleusOut.includes('IoT Core is reachable again'), 10_000);
+  });
+
   it('refuses a deployment naming a version that is not in the store, and says why', async () => {
     const err = await cli('deployment', 'create', '--root', root, '--merge', 'com.dcmms.edge.Site=9.9.9', '--wait').catch((e: { code: number; stdout: string }) => e);
     expect((err as { code: number }).code).toBe(1);

@@ -241,6 +241,47 @@ describe('IPC conformance with the real SDK client', () => {
     });
   });
 
+  describe('IoT Core outage', () => {
+    it('spools QoS 1 publishes while the cloud is unreachable, refuses QoS 0, and drains in order when it returns', async () => {
+      const cloud = await mqtt.connectAsync(h.nucleus.iotCore.brokerUrl, { protocolVersion: 4 });
+      try {
+        const got: string[] = [];
+        cloud.on('message', (_t, payload) => got.push(payload.toString()));
+        await cloud.subscribeAsync('dcmms/s1/outage', { qos: 1 });
+        h.nucleus.iotCore.setReachable(false);
+        for (let i = 0; i < 5; i++) {
+          await a.publishToIoTCore({ topicName: 'dcmms/s1/outage', qos: '1' as never, payload: Buffer.from(`m${i}`) });
+        }
+        const qos0 = await a.publishToIoTCore({ topicName: 'dcmms/s1/outage', qos: '0' as never, payload: Buffer.from('lost') }).catch((x: unknown) => x);
+        expect(serviceMessage(qos0)).toContain('offline');
+        expect(h.nucleus.iotCore.stats().spoolDepth).toBe(5);
+        expect(got).toEqual([]);
+        h.nucleus.iotCore.setReachable(true);
+        await waitFor(() => got.length === 5);
+        expect(got).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+      } finally {
+        h.nucleus.iotCore.setReachable(true);
+        await cloud.endAsync();
+      }
+    });
+  });
+
+  describe('ValidateAuthorizationToken', () => {
+    it("answers Stream Manager's question about a token and refuses anyone else", async () => {
+      // aws.greengrass.StreamManager is AWS-provided; the test takes its identity directly.
+      const sm = await connectIpc(h.nucleus.socketPath, h.nucleus.tokenFor('aws.greengrass.StreamManager'));
+      try {
+        expect((await sm.validateAuthorizationToken({ token: h.nucleus.tokenFor(A) })).isValid).toBe(true);
+        const bad = await sm.validateAuthorizationToken({ token: 'NOPE' }).catch((x: unknown) => x);
+        expect((bad as { serviceError?: { _errorCode?: string } }).serviceError?._errorCode).toBe('InvalidTokenError');
+        const denied = await a.validateAuthorizationToken({ token: h.nucleus.tokenFor(B) }).catch((x: unknown) => x);
+        expect((denied as { serviceError?: { _errorCode?: string } }).serviceError?._errorCode).toBe('UnauthorizedError');
+      } finally {
+        await sm.close();
+      }
+    });
+  });
+
   describe('configuration', () => {
     it('returns the whole document, a container, and a leaf wrapped in its key', async () => {
       const whole = await a.getConfiguration({ keyPath: [] });

@@ -22,14 +22,9 @@ export function lifecycleOperations(ctx: NucleusContext): Record<string, Operati
         if (ctx.services.state(caller.componentName) === undefined) {
           throw notFound(`Component ${caller.componentName} not found`, 'Component', caller.componentName);
         }
-        // Reports the lifecycle does not honour are ignored but still answered (Lifecycle.java).
-        if (!ctx.services.reportState(caller.componentName, state)) {
-          ctx.logger.debug('UpdateState ignored in current state', {
-            component: caller.componentName,
-            reported: state,
-            state: ctx.services.state(caller.componentName),
-          });
-        }
+        // Reports the lifecycle does not honour are ignored (and logged by the service manager)
+        // but still answered (Lifecycle.java).
+        ctx.services.reportState(caller.componentName, state);
         return {};
       },
     },
