@@ -11,6 +11,7 @@
  */
 import type { Logger } from '../../components/lib/logger';
 import type { IpcEventStream } from './ipc/types';
+import { ComponentStreams } from './component-streams';
 
 const EVENT = 'aws.greengrass#ComponentUpdatePolicyEvents';
 
@@ -35,26 +36,15 @@ export interface PreUpdateResult {
 }
 
 export class ComponentUpdates {
-  private readonly subscribers = new Map<string, Set<IpcEventStream>>();
+  private readonly subscribers = new ComponentStreams();
   private round: Round | undefined;
   private deferredBy: PreUpdateResult['deferredBy'] = [];
 
   constructor(private readonly logger: Logger) {}
 
   subscribe(component: string, stream: IpcEventStream): () => void {
-    let set = this.subscribers.get(component);
-    if (!set) this.subscribers.set(component, (set = new Set()));
-    set.add(stream);
-    return () => {
-      set!.delete(stream);
-      if (set!.size === 0) this.subscribers.delete(component);
-      // A component that goes away no longer holds the update up.
-      if (this.round && !this.subscribers.has(component)) this.answer(component, 0);
-    };
-  }
-
-  hasSubscribers(): boolean {
-    return this.subscribers.size > 0;
+    // A component that goes away no longer holds the update up.
+    return this.subscribers.add(component, stream, (gone) => this.answer(gone, 0));
   }
 
   defer(component: string, deploymentId: string, recheckAfterMs: number, message?: string): void {
@@ -105,7 +95,7 @@ export class ComponentUpdates {
       let timer: NodeJS.Timeout | undefined;
       const round: Round = {
         deploymentId,
-        awaiting: new Set(this.subscribers.keys()),
+        awaiting: new Set(this.subscribers.components()),
         maxRecheckMs: 0,
         done: () => {
           if (timer) clearTimeout(timer);
@@ -123,15 +113,11 @@ export class ComponentUpdates {
         }
         round.done();
       }, timeoutMs);
-      for (const streams of this.subscribers.values()) {
-        for (const s of streams) s.send(EVENT, { preUpdateEvent: { deploymentId, isGgcRestarting: false } });
-      }
+      this.subscribers.send(EVENT, { preUpdateEvent: { deploymentId, isGgcRestarting: false } });
     });
   }
 
   postUpdate(deploymentId: string): void {
-    for (const streams of this.subscribers.values()) {
-      for (const s of streams) s.send(EVENT, { postUpdateEvent: { deploymentId } });
-    }
+    this.subscribers.send(EVENT, { postUpdateEvent: { deploymentId } });
   }
 }

@@ -9,6 +9,7 @@
  */
 import type { Logger } from '../../components/lib/logger';
 import type { IpcEventStream } from './ipc/types';
+import { ComponentStreams } from './component-streams';
 
 const EVENT = 'aws.greengrass#ValidateConfigurationUpdateEvents';
 
@@ -24,22 +25,13 @@ interface Pending {
 export type ValidationResult = { ok: true } | { ok: false; component: string; message: string };
 
 export class ConfigValidation {
-  private readonly subscribers = new Map<string, Set<IpcEventStream>>();
+  private readonly subscribers = new ComponentStreams();
   private pending: Pending | undefined;
 
   constructor(private readonly logger: Logger) {}
 
   subscribe(component: string, stream: IpcEventStream): () => void {
-    let set = this.subscribers.get(component);
-    if (!set) this.subscribers.set(component, (set = new Set()));
-    set.add(stream);
-    return () => {
-      set!.delete(stream);
-      if (set!.size === 0) {
-        this.subscribers.delete(component);
-        this.settle(component);
-      }
-    };
+    return this.subscribers.add(component, stream, (gone) => this.settle(gone));
   }
 
   report(component: string, deploymentId: string, status: 'ACCEPTED' | 'REJECTED', message?: string): void {
@@ -78,9 +70,7 @@ export class ConfigValidation {
       this.pending = p;
       timer = setTimeout(p.done, timeoutMs);
       for (const c of targets) {
-        for (const s of this.subscribers.get(c) ?? []) {
-          s.send(EVENT, { validateConfigurationUpdateEvent: { configuration: proposed.get(c), deploymentId } });
-        }
+        this.subscribers.send(EVENT, { validateConfigurationUpdateEvent: { configuration: proposed.get(c), deploymentId } }, c);
       }
     });
   }
