@@ -64,6 +64,52 @@ function awsCrt(nodeArch) {
   return { from: path.join(awsCrtDir(), 'dist', 'bin', `linux-${nodeArch}-glibc`, 'aws-crt-nodejs.node'), to: `aws-crt-nodejs-linux-${nodeArch}.node` };
 }
 
+/** @serialport/bindings-cpp's N-API prebuild (glibc) for a Node arch, flat beside main.js (see nativeBindingPlugin). */
+/** @param {string} nodeArch @returns {NativeFile} */
+function serialport(nodeArch) {
+  let dir;
+  try {
+    const ms = path.dirname(require.resolve('modbus-serial/package.json', { paths: [ROOT] }));
+    const sp = path.dirname(require.resolve('serialport/package.json', { paths: [ms] }));
+    dir = path.dirname(require.resolve('@serialport/bindings-cpp/package.json', { paths: [sp] }));
+  } catch (err) {
+    return fail(`cannot resolve @serialport/bindings-cpp from modbus-serial (run npm ci): ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const file = nodeArch === 'arm64' ? '@serialport+bindings-cpp.armv8.glibc.node' : '@serialport+bindings-cpp.glibc.node';
+  return { from: path.join(dir, 'prebuilds', `linux-${nodeArch}`, file), to: `serialport-bindings-linux-${nodeArch}.node` };
+}
+
+/**
+ * Native addons loaded through node-gyp-build look for their binary relative to their package
+ * folder, which does not exist once esbuild has bundled the JavaScript. For each such package
+ * this plugin hands the bundle a node-gyp-build that loads the file named by an environment
+ * variable instead (the recipe sets it to the binary shipped beside main.js), and falls back to
+ * the real node-gyp-build when the variable is unset (running from node_modules).
+ * @type {import('esbuild').Plugin}
+ */
+const nativeBindingPlugin = {
+  name: 'native-binding',
+  setup(build) {
+    /** importer package folder fragment -> environment variable naming its binary */
+    const envByPackage = { [`${path.sep}@serialport${path.sep}bindings-cpp${path.sep}`]: 'DCMMS_SERIALPORT_BINDING' };
+    build.onResolve({ filter: /^node-gyp-build$/ }, (args) => {
+      const pkg = Object.keys(envByPackage).find((k) => args.importer.includes(k));
+      return pkg ? { path: envByPackage[pkg], namespace: 'native-binding' } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'native-binding' }, (args) => ({
+      contents: [
+        `const fallback = require('node-gyp-build');`,
+        `module.exports = function load(dir) {`,
+        `  const file = process.env[${JSON.stringify(args.path)}];`,
+        `  return file ? require(file) : fallback(dir);`,
+        `};`,
+      ].join('\n'),
+      resolveDir: ROOT,
+      loader: 'js',
+    }));
+  },
+};
+
 /**
  * The components this build ships: folder under components/, Greengrass name, and the native
  * files each Greengrass platform architecture needs beside main.js (keys are recipe
@@ -75,6 +121,11 @@ const COMPONENTS = () => [
     dir: 'health',
     name: 'com.dcmms.edge.Health',
     natives: { amd64: [awsCrt('x64')], aarch64: [awsCrt('arm64')] },
+  },
+  {
+    dir: 'modbus-adapter',
+    name: 'com.dcmms.edge.ModbusAdapter',
+    natives: { amd64: [awsCrt('x64'), serialport('x64')], aarch64: [awsCrt('arm64'), serialport('arm64')] },
   },
 ];
 
@@ -202,6 +253,7 @@ async function buildComponent(c, version, project) {
     await esbuild.build({
       entryPoints: [entry],
       bundle: true,
+      plugins: [nativeBindingPlugin],
       platform: 'node',
       target: 'node20',
       format: 'cjs',

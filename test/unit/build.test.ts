@@ -66,7 +66,8 @@ describe('build', () => {
 
   test('reports what it built', () => {
     expect(stdout).toContain(`com.dcmms.edge.Health@${pkgVersion}`);
-    expect(fs.readdirSync(path.join(out, 'recipes')).sort()).toEqual([`com.dcmms.edge.Health-${pkgVersion}.yaml`, `${SITE_COMPONENT_NAME}-${pkgVersion}.yaml`, 'recipe.yaml'].sort());
+    const expected = [...IMPLEMENTED_COMPONENTS.map((c) => `${c.name}-${pkgVersion}.yaml`), `${SITE_COMPONENT_NAME}-${pkgVersion}.yaml`, 'recipe.yaml'];
+    expect(fs.readdirSync(path.join(out, 'recipes')).sort()).toEqual(expected.sort());
   });
 
   test('gdk-config.json is valid for gdk and matches package.json', () => {
@@ -128,11 +129,13 @@ describe('build', () => {
       });
       for (const f of files) expect(fs.existsSync(path.join(dir, f))).toBe(true);
       expect(files).toContain('main.js');
-      const native = files.find((f) => f.endsWith('.node'));
-      expect(native).toBe(`aws-crt-nodejs-linux-${arch === 'amd64' ? 'x64' : 'arm64'}.node`);
-      expect(elfMachine(path.join(dir, native as string))).toBe(EM[arch]);
+      // Every component talks IPC, so every one ships aws-crt; others add their own natives.
+      const natives = files.filter((f) => f.endsWith('.node'));
+      const crt = `aws-crt-nodejs-linux-${arch === 'amd64' ? 'x64' : 'arm64'}.node`;
+      expect(natives).toContain(crt);
+      for (const n of natives) expect(elfMachine(path.join(dir, n))).toBe(EM[arch]);
       expect(m.Lifecycle?.Run?.Script).toBe('node {artifacts:path}/main.js');
-      expect(m.Lifecycle?.Run?.Setenv).toEqual({ AWS_CRT_NODEJS_BINARY_ABSOLUTE_PATH: `{artifacts:path}/${native}` });
+      expect(m.Lifecycle?.Run?.Setenv).toMatchObject({ AWS_CRT_NODEJS_BINARY_ABSOLUTE_PATH: `{artifacts:path}/${crt}` });
     }
     expect(fs.statSync(path.join(dir, 'main.js')).size).toBeGreaterThan(10000);
   });

@@ -80,7 +80,7 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
   declare({
     name: 'com.dcmms.edge.ModbusAdapter',
     short: 'modbus-adapter',
-    implemented: false,
+    implemented: true,
     description: 'Owns every Modbus connection; polls devices, SunSpec discovery; publishes raw telemetry and device status; executes control commands.',
     publish: ['rawTelemetry', 'deviceStatus', 'controlResult'],
     subscribe: ['controlCommand'],

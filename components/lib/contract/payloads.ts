@@ -186,6 +186,8 @@ export interface DeviceStatus {
   lastSeen: number | null;
   consecutiveFailures: number;
   message?: string;
+  /** SunSpec model ids the adapter discovered on the device, in chain order (ModbusAdapter). */
+  models?: number[];
 }
 
 export const CONNECTION_STATES = ['connecting', 'connected', 'disconnected', 'closed'] as const;

@@ -173,6 +173,11 @@ export const validateDeviceStatus: Validator<DeviceStatus> = validator((f) => {
   if (f.rec['lastSeen'] !== null) f.num('lastSeen', TS);
   f.num('consecutiveFailures', { min: 0, int: true });
   f.optStr('message', { max: 512 });
+  if (f.has('models')) {
+    f.arr('models', { max: 256 }).forEach((m, i) => {
+      if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > 65535) f.fail(`models[${i}]`, 'must be a SunSpec model id 1..65535');
+    });
+  }
 });
 
 function counterMap(f: Fields, key: string): void {

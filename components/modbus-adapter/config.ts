@@ -1,0 +1,250 @@
+/**
+ * com.dcmms.edge.ModbusAdapter configuration: schema and defaults. The recipe's
+ * DefaultConfiguration must equal MODBUS_DEFAULTS (test/unit/build.test.ts checks every recipe).
+ *
+ * Devices come from the deployment (merged per site): a Greengrass merge replaces arrays whole, so
+ * `devices` is always the complete list. Register maps are named and shared by devices.
+ */
+import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
+
+export const POINT_TYPES = ['int16', 'uint16', 'int32', 'uint32', 'float32', 'string', 'bitfield', 'bool'] as const;
+export type MapPointType = (typeof POINT_TYPES)[number];
+
+/** Modbus Application Protocol v1.1b3 §6: 1 coils, 2 discrete inputs, 3 holding, 4 input registers. */
+export type ReadFunctionCode = 1 | 2 | 3 | 4;
+
+export interface MapPoint {
+  /** Point name in telemetry (`W`, `TmpAmb`, `relay.1`). */
+  name: string;
+  /** Protocol (zero-based) address, 0..65535. */
+  address: number;
+  functionCode: ReadFunctionCode;
+  type: MapPointType;
+  /** Register order of 32-bit values: `big` = most significant register first (the Modbus norm). */
+  wordOrder?: 'big' | 'little';
+  /** Registers of a string (2 characters each). */
+  length?: number;
+  /** Engineering value = raw * scale + offset. */
+  scale?: number;
+  offset?: number;
+  unit?: string;
+  /** Bit names of a bitfield, bit 0 first. */
+  bits?: string[];
+  /** Writable through control commands (FC 3 registers with FC 6/16, FC 1 coils with FC 5). */
+  writable?: boolean;
+  /** Allowed engineering range for writes. */
+  min?: number;
+  max?: number;
+}
+
+export interface RegisterMap {
+  points: MapPoint[];
+}
+
+/** As configured (defaults: port 502; 9600 baud, no parity, 1 stop bit, 8 data bits). */
+export type Connection =
+  | { type: 'tcp'; host: string; port?: number }
+  | { type: 'rtu'; path: string; baudRate?: number; parity?: 'none' | 'even' | 'odd'; stopBits?: 1 | 2; dataBits?: 7 | 8 };
+
+/** With the defaults filled in. */
+export type ResolvedConnection =
+  | { type: 'tcp'; host: string; port: number }
+  | { type: 'rtu'; path: string; baudRate: number; parity: 'none' | 'even' | 'odd'; stopBits: 1 | 2; dataBits: 7 | 8 };
+
+export function resolveConnection(c: Connection): ResolvedConnection {
+  if (c.type === 'tcp') return { type: 'tcp', host: c.host, port: c.port ?? 502 };
+  return { type: 'rtu', path: c.path, baudRate: c.baudRate ?? 9600, parity: c.parity ?? 'none', stopBits: c.stopBits ?? 1, dataBits: c.dataBits ?? 8 };
+}
+
+/** Devices on one link share one connection and take turns: a serial bus, or one TCP endpoint. */
+export function linkKey(c: ResolvedConnection): string {
+  return c.type === 'tcp' ? `tcp:${c.host}:${c.port}` : `rtu:${c.path}`;
+}
+
+export type Profile = { type: 'sunspec'; baseAddress?: number; models?: number[] } | { type: 'registerMap'; map: string };
+
+export interface DeviceConfig {
+  assetId: string;
+  enabled?: boolean;
+  connection: Connection;
+  unitId: number;
+  pollIntervalMs: number;
+  timeoutMs?: number;
+  /** Largest read; Modbus allows 125 registers (FC 3/4) and 2000 bits (FC 1/2). */
+  maxRegistersPerRead?: number;
+  /** Unmapped registers a merged read may span (0: never read across a gap). */
+  maxGapRegisters?: number;
+  profile: Profile;
+}
+
+export interface ModbusAdapterConfig extends BaseConfig {
+  devices: DeviceConfig[];
+  registerMaps: Record<string, RegisterMap>;
+  defaultTimeoutMs: number;
+  reconnectInitialMs: number;
+  reconnectMaxMs: number;
+  /** Consecutive failed polls before a device is reported offline (one failure: degraded). */
+  offlineAfterFailures: number;
+  /** How often a SunSpec device whose discovery failed is retried, and how often models are re-walked. */
+  rediscoverIntervalMs: number;
+  /** Waiting control commands per device; more are rejected. */
+  maxPendingWrites: number;
+}
+
+const ID = '^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$';
+const POINT_NAME = '^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$';
+
+const mapPointSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'address', 'functionCode', 'type'],
+  properties: {
+    name: { type: 'string', pattern: POINT_NAME },
+    address: { type: 'integer', minimum: 0, maximum: 65535 },
+    functionCode: { type: 'integer', enum: [1, 2, 3, 4] },
+    type: { type: 'string', enum: [...POINT_TYPES] },
+    wordOrder: { type: 'string', enum: ['big', 'little'] },
+    length: { type: 'integer', minimum: 1, maximum: 120 },
+    scale: { type: 'number' },
+    offset: { type: 'number' },
+    unit: { type: 'string', maxLength: 32 },
+    bits: { type: 'array', maxItems: 32, items: { type: 'string', pattern: POINT_NAME } },
+    writable: { type: 'boolean' },
+    min: { type: 'number' },
+    max: { type: 'number' },
+  },
+} as const;
+
+const connectionSchema = {
+  type: 'object',
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'host'],
+      properties: {
+        type: { const: 'tcp' },
+        host: { type: 'string', minLength: 1, maxLength: 253 },
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'path'],
+      properties: {
+        type: { const: 'rtu' },
+        path: { type: 'string', minLength: 1, maxLength: 256 },
+        baudRate: { type: 'integer', enum: [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] },
+        parity: { type: 'string', enum: ['none', 'even', 'odd'] },
+        stopBits: { type: 'integer', enum: [1, 2] },
+        dataBits: { type: 'integer', enum: [7, 8] },
+      },
+    },
+  ],
+} as const;
+
+const deviceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['assetId', 'connection', 'unitId', 'pollIntervalMs', 'profile'],
+  properties: {
+    assetId: { type: 'string', pattern: ID },
+    enabled: { type: 'boolean' },
+    connection: connectionSchema,
+    // Modbus over Serial Line v1.02 §2.2: unit addresses 1..247; TCP gateways also use 0 and 255.
+    unitId: { type: 'integer', minimum: 0, maximum: 255 },
+    pollIntervalMs: { type: 'integer', minimum: 100, maximum: 60000 },
+    timeoutMs: { type: 'integer', minimum: 20, maximum: 30000 },
+    maxRegistersPerRead: { type: 'integer', minimum: 1, maximum: 125 },
+    maxGapRegisters: { type: 'integer', minimum: 0, maximum: 100 },
+    profile: {
+      type: 'object',
+      oneOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['type'],
+          properties: {
+            type: { const: 'sunspec' },
+            baseAddress: { type: 'integer', enum: [0, 40000, 50000] },
+            models: { type: 'array', maxItems: 64, items: { type: 'integer', minimum: 1, maximum: 65534 } },
+          },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['type', 'map'],
+          properties: { type: { const: 'registerMap' }, map: { type: 'string', pattern: ID } },
+        },
+      ],
+    },
+  },
+} as const;
+
+export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['siteId', 'metricsIntervalMs', 'logLevel', 'devices', 'registerMaps', 'defaultTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'offlineAfterFailures', 'rediscoverIntervalMs', 'maxPendingWrites'],
+  properties: {
+    ...BASE_CONFIG_PROPERTIES,
+    devices: { type: 'array', maxItems: 512, items: deviceSchema },
+    registerMaps: {
+      type: 'object',
+      maxProperties: 128,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['points'],
+        properties: { points: { type: 'array', minItems: 1, maxItems: 2000, items: mapPointSchema } },
+      },
+    },
+    defaultTimeoutMs: { type: 'integer', minimum: 20, maximum: 30000 },
+    reconnectInitialMs: { type: 'integer', minimum: 10, maximum: 60000 },
+    reconnectMaxMs: { type: 'integer', minimum: 100, maximum: 600000 },
+    offlineAfterFailures: { type: 'integer', minimum: 1, maximum: 100 },
+    rediscoverIntervalMs: { type: 'integer', minimum: 1000, maximum: 86400000 },
+    maxPendingWrites: { type: 'integer', minimum: 1, maximum: 100 },
+  },
+};
+
+export const MODBUS_DEFAULTS: ModbusAdapterConfig = {
+  ...BASE_DEFAULTS,
+  devices: [],
+  registerMaps: {},
+  defaultTimeoutMs: 1000,
+  reconnectInitialMs: 500,
+  reconnectMaxMs: 30000,
+  offlineAfterFailures: 3,
+  rediscoverIntervalMs: 300000,
+  maxPendingWrites: 8,
+};
+
+export const modbusConfigSpec: ConfigSpec<ModbusAdapterConfig> = { schema: MODBUS_CONFIG_SCHEMA, defaults: MODBUS_DEFAULTS };
+
+/** Cross-field checks the schema cannot say; returns problems (empty = fine). */
+export function configProblems(c: Readonly<ModbusAdapterConfig>): string[] {
+  const out: string[] = [];
+  const ids = new Set<string>();
+  for (const [i, d] of c.devices.entries()) {
+    if (ids.has(d.assetId)) out.push(`devices[${i}].assetId '${d.assetId}' is used twice`);
+    ids.add(d.assetId);
+    if (d.profile.type === 'registerMap' && !c.registerMaps[d.profile.map]) out.push(`devices[${i}].profile.map '${d.profile.map}' is not in registerMaps`);
+    if (d.connection.type === 'rtu' && (d.unitId < 1 || d.unitId > 247)) out.push(`devices[${i}].unitId ${d.unitId}: a serial unit address is 1..247 (Modbus over Serial Line §2.2)`);
+  }
+  for (const [name, map] of Object.entries(c.registerMaps)) {
+    const names = new Set<string>();
+    for (const [j, p] of map.points.entries()) {
+      const at = `registerMaps.${name}.points[${j}]`;
+      if (names.has(p.name)) out.push(`${at}.name '${p.name}' is used twice`);
+      names.add(p.name);
+      const bit = p.functionCode === 1 || p.functionCode === 2;
+      if (bit !== (p.type === 'bool')) out.push(`${at}: type ${p.type} does not fit function code ${p.functionCode} (coils/discrete inputs are bool, registers are not)`);
+      if (p.type === 'string' && p.length === undefined) out.push(`${at}: a string needs length (registers)`);
+      if (p.writable && (p.functionCode === 2 || p.functionCode === 4)) out.push(`${at}: function code ${p.functionCode} is read-only`);
+      if (p.address + (p.type === 'string' ? (p.length ?? 1) : p.type.endsWith('32') ? 2 : 1) > 65536) out.push(`${at}: runs past address 65535`);
+      if (p.min !== undefined && p.max !== undefined && p.min > p.max) out.push(`${at}: min > max`);
+    }
+  }
+  return out;
+}

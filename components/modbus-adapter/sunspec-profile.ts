@@ -1,0 +1,287 @@
+/**
+ * SunSpec devices: discovery, decoding and writes (SunSpec Modbus specification, "Device
+ * Discovery", "Model Layout"; the model definitions and codecs are in ./sunspec).
+ *
+ * Discovery reads two registers at 40000, then 0, then 50000 (or only the configured base) looking
+ * for 'SunS'; an exception or another value there means "not here". It then walks the chain: each
+ * model is `ID, L, <L registers>`, the next one starts after it, and ID 0xFFFF ends the chain. A
+ * chain that runs off the device (an exception reading a header) ends there. Every poll re-reads
+ * each model whole, so scale factors are always the current ones.
+ */
+import type { Point } from '../lib/contract';
+import { splitSpan } from './planner';
+import { addressWrite, verifyRegisters, WriteRefused, type DeviceIo, type PollResult, type Profile, type WriteParams } from './profile';
+import { roundScaled } from './register-map';
+import { decodeModel, encodeWrite, END_MODEL_ID, getModel, pointLocation, SUNS_MARKER, SUNSPEC_BASES, SunSpecError, type DecodedModel, type DecodedPoint, type ModelDef } from './sunspec';
+import { ModbusException } from './transport';
+
+export interface ModelEntry {
+  id: number;
+  /** Address of the model's ID register. */
+  address: number;
+  length: number;
+  def: ModelDef | undefined;
+  /** Why the model is not polled (unknown id, length past the device, decode error). */
+  problem?: string;
+}
+
+export interface Discovery {
+  base: number;
+  models: ModelEntry[];
+  /** Model 1 (common) points, read once at discovery. */
+  common: Record<string, string | number>;
+}
+
+/** Bound on the chain walk: a device that never ends its chain cannot keep us walking. */
+const MAX_MODELS = 256;
+
+export class DiscoveryError extends Error {
+  readonly code = 'SUNSPEC_NOT_FOUND';
+}
+
+async function readSpan(io: DeviceIo, address: number, count: number, maxRegisters: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const s of splitSpan(address, count, maxRegisters)) out.push(...(await io.readRegisters(3, s.address, s.count)));
+  return out;
+}
+
+/** Discover a SunSpec device. Transport errors propagate (the device is unreachable, not "not SunSpec"). */
+export async function discover(io: DeviceIo, opts: { bases?: readonly number[]; maxRegisters: number }): Promise<Discovery> {
+  const tried: string[] = [];
+  for (const base of opts.bases ?? SUNSPEC_BASES) {
+    let marker: number[];
+    try {
+      marker = await io.readRegisters(3, base, 2);
+    } catch (err) {
+      if (err instanceof ModbusException) {
+        tried.push(`${base}: exception ${err.exceptionCode}`);
+        continue;
+      }
+      throw err;
+    }
+    if (marker[0] !== SUNS_MARKER[0] || marker[1] !== SUNS_MARKER[1]) {
+      tried.push(`${base}: 0x${(marker[0] ?? 0).toString(16)} 0x${(marker[1] ?? 0).toString(16)}`);
+      continue;
+    }
+    const models: ModelEntry[] = [];
+    let addr = base + 2;
+    while (models.length < MAX_MODELS && addr + 2 <= 65536) {
+      let header: number[];
+      try {
+        header = await io.readRegisters(3, addr, 2);
+      } catch (err) {
+        if (err instanceof ModbusException) break; // the chain runs off the device without an end marker
+        throw err;
+      }
+      const id = header[0] ?? END_MODEL_ID;
+      const length = header[1] ?? 0;
+      if (id === END_MODEL_ID) break;
+      const entry: ModelEntry = { id, address: addr, length, def: getModel(id) };
+      if (!entry.def) entry.problem = `model ${id} is not known to this adapter`;
+      if (addr + 2 + length > 65536) entry.problem = `model ${id} at ${addr} with length ${length} runs past address 65535`;
+      models.push(entry);
+      addr += 2 + length;
+    }
+    const common: Record<string, string | number> = {};
+    const m1 = models.find((m) => m.id === 1 && !m.problem && m.def);
+    if (m1?.def) {
+      try {
+        const d = decodeModel(m1.def, await readSpan(io, m1.address + 2, m1.length, opts.maxRegisters));
+        for (const [k, p] of Object.entries(d.points)) if (p.implemented && p.value !== null && k !== 'Pad') common[k] = p.value;
+      } catch (err) {
+        if (!(err instanceof ModbusException) && !(err instanceof SunSpecError)) throw err;
+        m1.problem = err.message;
+      }
+    }
+    return { base, models, common };
+  }
+  throw new DiscoveryError(`no SunSpec marker 'SunS' (tried ${tried.join('; ')})`);
+}
+
+/** Telemetry name of a group key: `module` [i] -> `module.<i+1>`, `Crv[0].Pt` -> `Crv.1.Pt`. */
+function groupPrefix(key: string, i: number): string {
+  return `${key.replace(/\[(\d+)\]/g, (_m, n: string) => `.${Number(n) + 1}`)}.${i + 1}`;
+}
+
+export function pointOf(p: DecodedPoint): Point | undefined {
+  const u = p.units ? { u: p.units } : {};
+  if (!p.implemented) return { v: null, ...u, q: 'not_implemented' };
+  if (p.badScaleFactor) return { v: null, ...u, q: 'bad' };
+  if (p.bits) return { v: p.bits.join('|'), q: 'good' };
+  if (p.symbol !== undefined) return { v: p.symbol, q: 'good' };
+  if (typeof p.value === 'number') return Number.isFinite(p.value) ? { v: roundScaled(p.value), ...u, q: 'good' } : { v: null, ...u, q: 'bad' };
+  return { v: p.value, ...u, q: 'good' };
+}
+
+/** Points of one decoded model as telemetry: `<model>.<point>`, groups `<model>.<group>.<n>.<point>`. */
+export function modelPoints(m: DecodedModel, def: ModelDef, out: Record<string, Point>): void {
+  const skip = (name: string, points: readonly { name: string; type: string }[]): boolean => {
+    const t = points.find((x) => x.name === name)?.type;
+    return t === 'sunssf' || t === 'pad';
+  };
+  for (const [name, p] of Object.entries(m.points)) {
+    if (skip(name, def.group.points)) continue;
+    const v = pointOf(p);
+    if (v) out[`${m.id}.${name}`] = v;
+  }
+  for (const [key, instances] of Object.entries(m.groups)) {
+    instances.forEach((pts, i) => {
+      for (const [name, p] of Object.entries(pts)) {
+        if (p.raw === null && !p.implemented && name.startsWith('Pad')) continue;
+        const v = pointOf(p);
+        if (v) out[`${m.id}.${groupPrefix(key, i)}.${name}`] = v;
+      }
+    });
+  }
+}
+
+/** High-level actions on SunSpec controls: model 123 (Immediate Controls) or 704 (DER AC Controls) / 703. */
+const CURTAIL = [
+  { model: 123, pct: 'WMaxLimPct', ena: 'WMaxLim_Ena' },
+  { model: 704, pct: 'WMaxLimPct', ena: 'WMaxLimPctEna' },
+];
+const CONNECT = [
+  { model: 123, point: 'Conn' },
+  { model: 703, point: 'ES' },
+];
+
+export function sunspecProfile(opts: { baseAddress?: number; models?: readonly number[]; maxRegisters: number }): Profile {
+  let found: Discovery | undefined;
+  const polled = (): ModelEntry[] => (found?.models ?? []).filter((m) => !m.problem && m.def && m.id !== 1 && (!opts.models || opts.models.includes(m.id)));
+
+  const readModel = async (io: DeviceIo, m: ModelEntry): Promise<DecodedModel> => {
+    const regs = await readSpan(io, m.address + 2, m.length, opts.maxRegisters);
+    return decodeModel(m.def as ModelDef, regs);
+  };
+
+  const findModel = (id: number): ModelEntry | undefined => found?.models.find((m) => m.id === id && !m.problem && m.def);
+
+  /** Write one top-group point by name (scale factor read from the device now), then read it back. */
+  const writePoint = async (io: DeviceIo, m: ModelEntry, name: string, value: number | string): Promise<string> => {
+    const def = m.def as ModelDef;
+    const loc = pointLocation(def, name);
+    if (!loc) throw new WriteRefused(`model ${m.id} has no point ${name}`);
+    if (loc.point.access !== 'RW') throw new WriteRefused(`model ${m.id} point ${name} is not writable`);
+    if (typeof value === 'number' && /^WMaxLimPct/.test(name) && (value < 0 || value > 100)) throw new WriteRefused(`${name} ${value} is outside 0..100 %`);
+    let sf: number | undefined;
+    if (loc.point.sf !== undefined) {
+      const now = await readModel(io, m);
+      const p = now.points[name];
+      if (p?.badScaleFactor) throw new WriteRefused(`model ${m.id} ${name}: its scale factor is not implemented`);
+      sf = p?.sf ?? (typeof loc.point.sf === 'number' ? loc.point.sf : undefined);
+    }
+    let w: { offset: number; registers: number[] };
+    try {
+      w = encodeWrite(def, name, value, sf);
+    } catch (err) {
+      if (err instanceof SunSpecError) throw new WriteRefused(err.message);
+      throw err;
+    }
+    const address = m.address + 2 + w.offset;
+    await io.writeRegisters(address, w.registers);
+    await verifyRegisters(io, address, w.registers);
+    return `${m.id}.${name}=${String(value)}`;
+  };
+
+  const firstModel = (candidates: readonly { model: number }[]): ModelEntry => {
+    for (const c of candidates) {
+      const m = findModel(c.model);
+      if (m) return m;
+    }
+    throw new WriteRefused(`the device has none of the models ${candidates.map((c) => c.model).join(', ')}`);
+  };
+
+  return {
+    kind: 'sunspec',
+    get ready() {
+      return found !== undefined;
+    },
+    async prepare(io) {
+      found = await discover(io, { ...(opts.baseAddress !== undefined ? { bases: [opts.baseAddress] } : {}), maxRegisters: opts.maxRegisters });
+      const problems = found.models.filter((m) => m.problem).map((m) => m.problem);
+      const id = ['Mn', 'Md', 'SN'].map((k) => found?.common[k]).filter((x) => x !== undefined).join(' ');
+      return `SunSpec at ${found.base}: models ${found.models.map((m) => m.id).join(', ')}${id ? ` (${id})` : ''}${problems.length ? `; ${problems.join('; ')}` : ''}`;
+    },
+    reset() {
+      found = undefined;
+    },
+    models: () => (found?.models ?? []).map((m) => m.id),
+    async poll(io): Promise<PollResult> {
+      const points: Record<string, Point> = {};
+      const problems: string[] = [];
+      for (const m of polled()) {
+        try {
+          modelPoints(await readModel(io, m), m.def as ModelDef, points);
+        } catch (err) {
+          if (err instanceof ModbusException) {
+            // The model's registers are not all there: its length runs past what the device serves.
+            m.problem = `model ${m.id} at ${m.address} (length ${m.length}): ${err.message}`;
+            problems.push(m.problem);
+          } else if (err instanceof SunSpecError) {
+            m.problem = `model ${m.id}: ${err.message}`;
+            problems.push(m.problem);
+          } else throw err;
+        }
+      }
+      return { points, problems };
+    },
+    async write(io, action, params: WriteParams) {
+      if (!found) throw new WriteRefused('the device has not been discovered yet');
+      const value = params['value'];
+      switch (action) {
+        case 'curtail': {
+          const pct = params['percent'] ?? value;
+          if (typeof pct !== 'number') throw new WriteRefused('curtail needs params.percent (0..100)');
+          const m = firstModel(CURTAIL);
+          const c = CURTAIL.find((x) => x.model === m.id);
+          if (!c) throw new WriteRefused('no curtailment control');
+          return [await writePoint(io, m, c.pct, pct), await writePoint(io, m, c.ena, 1)].join(', ');
+        }
+        case 'restore': {
+          const m = firstModel(CURTAIL);
+          const c = CURTAIL.find((x) => x.model === m.id);
+          if (!c) throw new WriteRefused('no curtailment control');
+          return writePoint(io, m, c.ena, 0);
+        }
+        case 'shutdown':
+        case 'start': {
+          const m = firstModel(CONNECT);
+          const c = CONNECT.find((x) => x.model === m.id);
+          if (!c) throw new WriteRefused('no connect control');
+          return writePoint(io, m, c.point, action === 'start' ? 1 : 0);
+        }
+        case 'write': {
+          const name = params['point'];
+          if (typeof name === 'string') {
+            if (typeof value !== 'number' && typeof value !== 'string') throw new WriteRefused('params.value must be a number or a symbol name');
+            const modelId = params['model'];
+            const candidates = (found.models ?? []).filter((m) => !m.problem && m.def && (modelId === undefined || m.id === modelId) && pointLocation(m.def, name));
+            const m = candidates[0];
+            if (!m) throw new WriteRefused(`no discovered model${modelId !== undefined ? ` ${String(modelId)}` : ''} has a point ${name}`);
+            return writePoint(io, m, name, value);
+          }
+          // By address: refuse when the address is inside a read-only point of a discovered model.
+          const address = params['address'];
+          if (typeof address === 'number') {
+            for (const m of found.models) {
+              if (!m.def || address < m.address || address >= m.address + 2 + m.length) continue;
+              if (address < m.address + 2) throw new WriteRefused(`address ${address} is model ${m.id}'s header`);
+              let off = m.address + 2;
+              for (const p of m.def.group.points) {
+                if (address >= off && address < off + p.size && p.access !== 'RW') throw new WriteRefused(`address ${address} is model ${m.id} point ${p.name}, which is not writable`);
+                off += p.size;
+              }
+            }
+          }
+          const w = addressWrite(params);
+          if (w.fc === 1) throw new WriteRefused('SunSpec devices have no coils');
+          await io.writeRegisters(w.address, w.registers);
+          await verifyRegisters(io, w.address, w.registers);
+          return `wrote [${w.registers.join(', ')}] at ${w.address} and read it back`;
+        }
+        default:
+          throw new WriteRefused(`action ${action} is not supported by this adapter`);
+      }
+    },
+  };
+}
