@@ -1,0 +1,112 @@
+/**
+ * One AWS::GreengrassV2::ComponentVersion per built recipe, its artifacts uploaded as CDK assets.
+ *
+ * Artifacts: per manifest (platform), one zip asset holding exactly that manifest's files. A CDK
+ * asset's S3 key is its content hash (`<hash>.zip`), so a changed artifact can never overwrite the
+ * object an existing version points at (reference/cdk-greengrass.md §3.3); lock.ts additionally
+ * refuses a changed artifact under an unchanged version. Why a zip and not one asset per file: a
+ * file asset's key is `<hash>.<ext>`, and Greengrass names a downloaded artifact after the last
+ * URI segment, so `main.js` would arrive as `<hash>.js`. With `Unarchive: ZIP` the files keep their
+ * names under `{artifacts:decompressedPath}/<zip name without .zip>/` (awsdocs greengrass v2
+ * component-recipe-reference.md, "Unarchive"), so `{artifacts:path}` in the lifecycle is rewritten
+ * to that folder.
+ *
+ * InlineRecipe is create-only: any change replaces the resource, and re-creating an existing
+ * name@version fails (ConflictException). So the construct id carries the version, and versions are
+ * retained when they leave the template: a deployment pinned to an older version (rollback) still
+ * finds it (reference/cdk-greengrass.md §2, §3.10).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { CfnComponentVersion } from 'aws-cdk-lib/aws-greengrassv2';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { Construct } from 'constructs';
+import type { BuiltComponent, Json, Recipe } from './build-output';
+
+export interface PublishedComponent {
+  readonly name: string;
+  readonly version: string;
+  readonly resource: CfnComponentVersion;
+  /** The recipe as published (artifact URIs are tokens until deploy time). */
+  readonly recipe: Recipe;
+  /** S3 object ARNs of this version's artifacts: what the Token Exchange role may read. */
+  readonly artifactObjectArns: readonly string[];
+  /** S3 object keys of the artifact assets (plain strings: `<hash>.zip`). */
+  readonly assetKeys: readonly string[];
+  readonly dependencies: Readonly<Record<string, string>>;
+}
+
+export interface ComponentsProps {
+  readonly built: readonly BuiltComponent[];
+}
+
+const ARTIFACTS_PATH = '{artifacts:path}';
+
+function rewrite(value: Json, from: string, to: string): Json {
+  if (typeof value === 'string') return value.split(from).join(to);
+  if (Array.isArray(value)) return value.map((v) => rewrite(v, from, to));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewrite(v, from, to)]));
+  return value;
+}
+
+export class Components extends Construct {
+  readonly published: ReadonlyMap<string, PublishedComponent>;
+  /** The CDK asset bucket (bootstrap), known once one artifact is staged. */
+  assetBucket?: IBucket;
+
+  constructor(scope: Construct, id: string, props: ComponentsProps) {
+    super(scope, id);
+    const published = new Map<string, PublishedComponent>();
+    for (const c of props.built) published.set(c.name, this.publish(c));
+    // A bundle's dependencies are created first, so the Site version never names a missing one.
+    for (const p of published.values()) {
+      for (const dep of Object.keys(p.dependencies)) {
+        const d = published.get(dep);
+        if (d) p.resource.node.addDependency(d.resource);
+      }
+    }
+    this.published = published;
+  }
+
+  private publish(c: BuiltComponent): PublishedComponent {
+    const scope = new Construct(this, `${c.name}-${c.version}`);
+    const recipe = structuredClone(c.recipe) as Recipe;
+    if (JSON.stringify(recipe['Lifecycle'] ?? null).includes(ARTIFACTS_PATH)) {
+      throw new Error(`${c.name}@${c.version}: a recipe-level Lifecycle uses ${ARTIFACTS_PATH}; put lifecycles in the manifests, whose artifacts differ per platform`);
+    }
+    const present = fs.existsSync(c.artifactDir) ? fs.readdirSync(c.artifactDir) : [];
+    const objectArns: string[] = [];
+    const keys: string[] = [];
+    const manifests = Array.isArray(recipe['Manifests']) ? recipe['Manifests'] : [];
+    for (const m of c.manifests) {
+      if (m.files.length === 0) continue;
+      const asset = new Asset(scope, `Artifacts-${m.name}`, {
+        path: c.artifactDir,
+        // Only this platform's files: an aarch64 gateway does not download the amd64 binaries.
+        exclude: present.filter((f) => !m.files.includes(f)),
+      });
+      this.assetBucket ??= asset.bucket;
+      const key = asset.s3ObjectKey;
+      if (Token.isUnresolved(key) || !key.endsWith('.zip')) throw new Error(`${c.name}: unexpected asset key ${key}`);
+      const folder = path.posix.basename(key, '.zip');
+      const manifest = manifests[m.index] as { [k: string]: Json };
+      manifests[m.index] = {
+        ...(rewrite(manifest, ARTIFACTS_PATH, `{artifacts:decompressedPath}/${folder}`) as { [k: string]: Json }),
+        Artifacts: [{ URI: asset.s3ObjectUrl, Unarchive: 'ZIP', Permission: { Read: 'OWNER', Execute: 'NONE' } }],
+      };
+      if (!keys.includes(key)) {
+        keys.push(key);
+        objectArns.push(asset.bucket.arnForObjects(key));
+      }
+    }
+    const resource = new CfnComponentVersion(scope, 'Version', {
+      inlineRecipe: Stack.of(this).toJsonString(recipe),
+      tags: { 'dcmms:component': c.name, 'dcmms:version': c.version },
+    });
+    // Kept when a newer version replaces it in the template: devices and rollbacks still use it.
+    resource.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    return { name: c.name, version: c.version, resource, recipe, artifactObjectArns: objectArns, assetKeys: keys, dependencies: c.dependencies };
+  }
+}

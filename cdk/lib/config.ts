@@ -1,0 +1,239 @@
+/**
+ * Fleets and sites come from configuration files, not code (issue 6): cdk/config/fleets.json and
+ * cdk/config/sites.json. Both are validated here before any construct is made, so a typo fails the
+ * synth with the file and key rather than a device rolling back.
+ *
+ * Naming: thing, thing-group and policy names are `dcmms_<fleet>_<site>...`. Fleet and site ids
+ * exclude `_`, so the thing-name prefix `dcmms_<fleet>_<site>_` of one site can never match a
+ * thing of another site (`plant` vs `plant-a`), which is what scopes the IoT policies. Colons are
+ * not used: Greengrass core device thing names cannot contain `:` (awsdocs greengrass v2
+ * install-greengrass-core-v2.md).
+ */
+import fs from 'node:fs';
+import Ajv from 'ajv';
+
+export const AWS_COMPONENTS = ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager', 'aws.greengrass.StreamManager'] as const;
+export type AwsComponent = (typeof AWS_COMPONENTS)[number];
+
+export interface RolloutConfig {
+  /** Jobs rollout: start rate, multiplied by incrementFactor each time the criterion is met. */
+  readonly baseRatePerMinute: number;
+  readonly incrementFactor: number;
+  /** Exactly one of the two; rendered PascalCase (CloudFormation F3018 otherwise). */
+  readonly rateIncreaseCriteria: { readonly numberOfNotifiedThings?: number; readonly numberOfSucceededThings?: number };
+  readonly maximumPerMinute: number;
+}
+
+export interface FleetConfig {
+  readonly name: string;
+  readonly description: string;
+  /** Pin the fleet to a recorded bundle version (rollback); default: the version just built. */
+  readonly bundleVersion?: string;
+  readonly awsComponents: { readonly [K in AwsComponent]?: string };
+  readonly streamManager: boolean;
+  readonly rollout: RolloutConfig;
+  readonly abort: { readonly failureThresholdPercentage: number; readonly minNumberOfExecutedThings: number };
+  readonly jobTimeoutMinutes: number;
+  readonly componentUpdateTimeoutSeconds: number;
+  readonly configurationValidationTimeoutSeconds: number;
+  readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** Data kept in the fleet's S3 prefix before expiry. */
+  readonly dataRetentionDays: number;
+  /** Optional: id of a claim certificate made outside CDK, to attach the claim policy to. */
+  readonly claimCertificateId?: string;
+}
+
+export interface SiteConfig {
+  readonly siteId: string;
+  readonly fleet: string;
+  readonly description?: string;
+  /** IANA zone (daily rollups and reports follow the plant's local day). */
+  readonly timeZone: string;
+  readonly devices: readonly Readonly<Record<string, unknown>>[];
+  readonly thresholds: Readonly<Record<string, unknown>>;
+  /** Per component name, extra configuration merged for this site only. */
+  readonly componentConfig?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly bundleVersion?: string;
+}
+
+export interface AppConfig {
+  readonly fleets: readonly FleetConfig[];
+  readonly sites: readonly SiteConfig[];
+}
+
+export class ConfigFileError extends Error {}
+
+export const FLEET_ID = '^[a-z0-9][a-z0-9-]{0,30}$';
+/** A subset of the contract's siteId pattern (components/lib/config BASE_CONFIG_PROPERTIES) without `_`. */
+export const SITE_ID = '^[A-Za-z0-9][A-Za-z0-9-]{0,47}$';
+const VERSION = '^[0-9]+\\.[0-9]+\\.[0-9]+$';
+
+const fleetSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['description', 'awsComponents', 'streamManager', 'rollout', 'abort', 'jobTimeoutMinutes', 'componentUpdateTimeoutSeconds', 'configurationValidationTimeoutSeconds', 'logLevel', 'dataRetentionDays'],
+  properties: {
+    description: { type: 'string', maxLength: 1000 },
+    bundleVersion: { type: 'string', pattern: VERSION },
+    awsComponents: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager'],
+      properties: Object.fromEntries(AWS_COMPONENTS.map((c) => [c, { type: 'string', pattern: VERSION }])),
+    },
+    streamManager: { type: 'boolean' },
+    rollout: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['baseRatePerMinute', 'incrementFactor', 'rateIncreaseCriteria', 'maximumPerMinute'],
+      properties: {
+        baseRatePerMinute: { type: 'integer', minimum: 1, maximum: 1000 },
+        // AWS IoT Jobs: 1.1 to 5.0, one decimal place (API_iot_ExponentialRolloutRate).
+        incrementFactor: { type: 'number', minimum: 1.1, maximum: 5, multipleOf: 0.1 },
+        rateIncreaseCriteria: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          maxProperties: 1,
+          properties: { numberOfNotifiedThings: { type: 'integer', minimum: 1 }, numberOfSucceededThings: { type: 'integer', minimum: 1 } },
+        },
+        maximumPerMinute: { type: 'integer', minimum: 1, maximum: 1000 },
+      },
+    },
+    abort: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['failureThresholdPercentage', 'minNumberOfExecutedThings'],
+      properties: {
+        failureThresholdPercentage: { type: 'number', minimum: 0, maximum: 100 },
+        minNumberOfExecutedThings: { type: 'integer', minimum: 1 },
+      },
+    },
+    // Jobs in-progress timeout: 1 minute to 7 days (API_iot_TimeoutConfig).
+    jobTimeoutMinutes: { type: 'integer', minimum: 1, maximum: 10080 },
+    componentUpdateTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
+    configurationValidationTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
+    logLevel: { enum: ['DEBUG', 'INFO', 'WARN', 'ERROR'] },
+    dataRetentionDays: { type: 'integer', minimum: 1, maximum: 3650 },
+    claimCertificateId: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+  },
+} as const;
+
+const fleetsFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['fleets'],
+  properties: {
+    $comment: { type: 'string' },
+    fleets: { type: 'object', propertyNames: { pattern: FLEET_ID }, additionalProperties: fleetSchema },
+  },
+} as const;
+
+const sitesFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sites'],
+  properties: {
+    $comment: { type: 'string' },
+    sites: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['siteId', 'fleet', 'timeZone', 'devices', 'thresholds'],
+        properties: {
+          siteId: { type: 'string', pattern: SITE_ID },
+          fleet: { type: 'string', pattern: FLEET_ID },
+          description: { type: 'string', maxLength: 1000 },
+          timeZone: { type: 'string', minLength: 1 },
+          devices: {
+            type: 'array',
+            maxItems: 1000,
+            items: { type: 'object', required: ['assetId'], properties: { assetId: { type: 'string', pattern: '^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$' } } },
+          },
+          thresholds: { type: 'object' },
+          componentConfig: { type: 'object', additionalProperties: { type: 'object' } },
+          bundleVersion: { type: 'string', pattern: VERSION },
+        },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateFleets = ajv.compile(fleetsFileSchema);
+const validateSites = ajv.compile(sitesFileSchema);
+
+function readJson(file: string): unknown {
+  if (!fs.existsSync(file)) throw new ConfigFileError(`${file} not found`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigFileError(`${file}: ${(e as Error).message}`);
+  }
+}
+
+function explain(file: string, errors: typeof validateFleets.errors): string {
+  return `${file}: ${(errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`).join('; ')}`;
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Validate already-parsed fleet and site documents (tests pass objects; loadConfig passes files). */
+export function parseConfig(fleetsDoc: unknown, sitesDoc: unknown, names = { fleets: 'fleets.json', sites: 'sites.json' }): AppConfig {
+  if (!validateFleets(fleetsDoc)) throw new ConfigFileError(explain(names.fleets, validateFleets.errors));
+  if (!validateSites(sitesDoc)) throw new ConfigFileError(explain(names.sites, validateSites.errors));
+  const fleetsRaw = (fleetsDoc as { fleets: Record<string, Omit<FleetConfig, 'name'>> }).fleets;
+  const fleets: FleetConfig[] = Object.entries(fleetsRaw).map(([name, f]) => ({ ...f, name }));
+  const sites = (sitesDoc as { sites: SiteConfig[] }).sites;
+  const fleetNames = new Set(fleets.map((f) => f.name));
+  const seen = new Set<string>();
+  for (const s of sites) {
+    const where = `${names.sites}: site ${s.siteId}`;
+    if (!fleetNames.has(s.fleet)) throw new ConfigFileError(`${where}: fleet ${s.fleet} is not in ${names.fleets} (${[...fleetNames].join(', ')})`);
+    if (seen.has(s.siteId)) throw new ConfigFileError(`${where}: siteId is used twice (site ids are unique across fleets: they are the {siteId} of every topic)`);
+    seen.add(s.siteId);
+    if (!isTimeZone(s.timeZone)) throw new ConfigFileError(`${where}: timeZone ${JSON.stringify(s.timeZone)} is not an IANA time zone`);
+    const assets = new Set<string>();
+    for (const d of s.devices) {
+      const id = String(d['assetId']);
+      if (assets.has(id)) throw new ConfigFileError(`${where}: device assetId ${id} is listed twice`);
+      assets.add(id);
+    }
+  }
+  for (const f of fleets) {
+    if (f.streamManager && !f.awsComponents['aws.greengrass.StreamManager']) {
+      throw new ConfigFileError(`${names.fleets}: fleet ${f.name} enables streamManager but gives no aws.greengrass.StreamManager version`);
+    }
+  }
+  return { fleets, sites };
+}
+
+export function loadConfig(fleetsFile: string, sitesFile: string): AppConfig {
+  return parseConfig(readJson(fleetsFile), readJson(sitesFile), { fleets: fleetsFile, sites: sitesFile });
+}
+
+export function sitesOf(config: AppConfig, fleet: string): SiteConfig[] {
+  return config.sites.filter((s) => s.fleet === fleet);
+}
+
+/** Resource names (see the header for why `_` separates them). */
+export const names = {
+  fleetGroup: (fleet: string) => `dcmms_${fleet}`,
+  siteGroup: (fleet: string, site: string) => `dcmms_${fleet}_${site}`,
+  /** Every core device of the site is named `<this><serial>`. */
+  thingPrefix: (fleet: string, site: string) => `dcmms_${fleet}_${site}_`,
+  fleetThingPrefix: (fleet: string) => `dcmms_${fleet}_`,
+  corePolicy: (fleet: string, site: string) => `dcmms_${fleet}_${site}_core`,
+  claimPolicy: (fleet: string) => `dcmms_${fleet}_claim`,
+  template: (fleet: string) => `dcmms_${fleet}_provisioning`,
+  roleAlias: (fleet: string) => `dcmms_${fleet}_tes`,
+  dataPrefix: (fleet: string) => `fleets/${fleet}/`,
+} as const;

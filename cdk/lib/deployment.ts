@@ -1,0 +1,159 @@
+/**
+ * What a site's deployment carries: the dCMMS bundle (the Site meta component and every component
+ * it depends on, each with the site's configuration merged), the AWS-provided components, and the
+ * fleet's rollout, abort, timeout and update policies (awsdocs greengrass v2 create-deployments.md;
+ * CloudFormation AWS::GreengrassV2::Deployment).
+ *
+ * Configuration: `configurationUpdate.merge` is a JSON string (max 65,535 characters) merged over
+ * the component's configuration on the device. Every dCMMS component gets the site facets (siteId,
+ * timeZone, devices, thresholds) plus that site's `componentConfig[<name>]`; components ignore
+ * keys their schema does not name (components/lib/config.ts). Where the component's schema is
+ * known (components/registry.ts), the result is validated here, so a bad site entry fails the
+ * synth instead of sending a device into ERRORED and a rollback.
+ */
+import { CONFIG_SPECS } from '../../components/registry';
+import { SITE_COMPONENT_NAME, isComponentName } from '../../components/lib/contract';
+import { mergeConfig, validateConfig } from '../../components/lib/config';
+import type { AwsComponent, FleetConfig, SiteConfig } from './config';
+import type { PublishedComponent } from './components';
+import type { LockFile } from './lock';
+import { lockKey } from './lock';
+
+export const MAX_MERGE_CHARS = 65535;
+
+export interface BundleMember {
+  readonly name: string;
+  /** Plain version string, or the published resource's attribute (creation order). */
+  readonly version: string;
+  readonly published?: PublishedComponent;
+}
+
+export class DeploymentConfigError extends Error {}
+
+const EXACT = /^=?\s*(\d+\.\d+\.\d+)$/;
+
+/**
+ * The bundle to deploy: the version just built, or an older recorded one (rollback/pinning).
+ * An older one is deployed by version string; its component versions were retained in AWS.
+ */
+export function resolveBundle(published: ReadonlyMap<string, PublishedComponent>, lock: LockFile, wanted: string | undefined): BundleMember[] {
+  const site = published.get(SITE_COMPONENT_NAME);
+  if (!site) throw new DeploymentConfigError(`the build has no ${SITE_COMPONENT_NAME} recipe: nothing to deploy`);
+  const version = wanted ?? site.version;
+  if (version === site.version) {
+    return [site.name, ...Object.keys(site.dependencies)].map((name) => {
+      const p = published.get(name);
+      if (!p) throw new DeploymentConfigError(`${SITE_COMPONENT_NAME}@${version} depends on ${name}, which the build did not produce`);
+      return { name, version: p.resource.attrComponentVersion, published: p };
+    });
+  }
+  const entry = lock.components[lockKey(SITE_COMPONENT_NAME, version)];
+  if (!entry) throw new DeploymentConfigError(`bundleVersion ${version} is neither the built version (${site.version}) nor recorded in the lock file`);
+  const members: BundleMember[] = [{ name: SITE_COMPONENT_NAME, version }];
+  for (const [name, req] of Object.entries(entry.dependencies)) {
+    const m = EXACT.exec(req);
+    if (!m?.[1]) throw new DeploymentConfigError(`${SITE_COMPONENT_NAME}@${version} requires ${name} ${req}; pinning needs exact versions`);
+    members.push({ name, version: m[1] });
+  }
+  return members;
+}
+
+/** The site facets merged into every dCMMS component. */
+export function siteFacets(site: SiteConfig): Record<string, unknown> {
+  return { siteId: site.siteId, timeZone: site.timeZone, devices: site.devices, thresholds: site.thresholds };
+}
+
+function mergeFor(site: SiteConfig, member: BundleMember): string | undefined {
+  if (member.name === SITE_COMPONENT_NAME) return undefined; // meta component: no configuration
+  const merge = { ...siteFacets(site), ...(site.componentConfig?.[member.name] ?? {}) };
+  const spec = isComponentName(member.name) ? CONFIG_SPECS[member.name] : undefined;
+  const recipeConfig = member.published?.recipe['ComponentConfiguration'];
+  const defaults = (recipeConfig as { DefaultConfiguration?: unknown } | undefined)?.DefaultConfiguration;
+  if (spec && defaults !== undefined) {
+    try {
+      validateConfig(spec, mergeConfig(defaults, merge));
+    } catch (e) {
+      throw new DeploymentConfigError(`site ${site.siteId}: configuration for ${member.name} is invalid: ${(e as Error).message}`);
+    }
+  }
+  const json = JSON.stringify(merge);
+  if (json.length > MAX_MERGE_CHARS) {
+    throw new DeploymentConfigError(`site ${site.siteId}: ${member.name} configuration is ${json.length} characters; Greengrass allows ${MAX_MERGE_CHARS} per component`);
+  }
+  return json;
+}
+
+export interface ComponentDeploymentSpec {
+  readonly componentVersion: string;
+  readonly configurationUpdate?: { readonly merge: string };
+}
+
+/** LogManager uploads system and dCMMS component logs to CloudWatch (awsdocs log-manager-component.md). */
+function logManagerMerge(fleet: FleetConfig, bundle: readonly BundleMember[]): string {
+  const level = fleet.logLevel;
+  const perComponent = Object.fromEntries(
+    bundle.filter((m) => m.name !== SITE_COMPONENT_NAME).map((m) => [m.name, { minimumLogLevel: level, diskSpaceLimit: '25', diskSpaceLimitUnit: 'MB' }]),
+  );
+  return JSON.stringify({
+    logsUploaderConfiguration: {
+      systemLogsConfiguration: { uploadToCloudWatch: 'true', minimumLogLevel: level, diskSpaceLimit: '25', diskSpaceLimitUnit: 'MB' },
+      componentLogsConfigurationMap: perComponent,
+    },
+    periodicUploadIntervalSec: '300',
+  });
+}
+
+export function deploymentComponents(fleet: FleetConfig, site: SiteConfig, bundle: readonly BundleMember[]): Record<string, ComponentDeploymentSpec> {
+  const out: Record<string, ComponentDeploymentSpec> = {};
+  const unknown = Object.keys(site.componentConfig ?? {}).filter((n) => !bundle.some((m) => m.name === n));
+  if (unknown.length > 0) throw new DeploymentConfigError(`site ${site.siteId}: componentConfig names components not in the bundle: ${unknown.join(', ')}`);
+  for (const m of bundle) {
+    const merge = mergeFor(site, m);
+    out[m.name] = merge === undefined ? { componentVersion: m.version } : { componentVersion: m.version, configurationUpdate: { merge } };
+  }
+  const aws: AwsComponent[] = ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager'];
+  if (fleet.streamManager) aws.push('aws.greengrass.StreamManager');
+  for (const name of aws) {
+    const version = fleet.awsComponents[name];
+    if (!version) throw new DeploymentConfigError(`fleet ${fleet.name}: no version for ${name}`);
+    out[name] = name === 'aws.greengrass.LogManager' ? { componentVersion: version, configurationUpdate: { merge: logManagerMerge(fleet, bundle) } } : { componentVersion: version };
+  }
+  return out;
+}
+
+/** Deployment policies: roll back on failure; let components defer an update (NOTIFY_COMPONENTS). */
+export function deploymentPolicies(fleet: FleetConfig) {
+  return {
+    failureHandlingPolicy: 'ROLLBACK',
+    // LocalControl defers an update while a control action (curtailment, isolation) is running,
+    // through SubscribeToComponentUpdates/DeferComponentUpdate, up to this timeout.
+    componentUpdatePolicy: { action: 'NOTIFY_COMPONENTS', timeoutInSeconds: fleet.componentUpdateTimeoutSeconds },
+    configurationValidationPolicy: { timeoutInSeconds: fleet.configurationValidationTimeoutSeconds },
+  };
+}
+
+/** IoT job settings: exponential rollout, abort on failure percentage, in-progress timeout. */
+export function iotJobConfiguration(fleet: FleetConfig) {
+  const c = fleet.rollout.rateIncreaseCriteria;
+  // RateIncreaseCriteria is untyped JSON in CloudFormation and its keys are PascalCase
+  // (F3018 otherwise; reference/cdk-greengrass.md §1).
+  const rateIncreaseCriteria =
+    c.numberOfSucceededThings !== undefined ? { NumberOfSucceededThings: c.numberOfSucceededThings } : { NumberOfNotifiedThings: c.numberOfNotifiedThings };
+  return {
+    jobExecutionsRolloutConfig: {
+      maximumPerMinute: fleet.rollout.maximumPerMinute,
+      exponentialRate: { baseRatePerMinute: fleet.rollout.baseRatePerMinute, incrementFactor: fleet.rollout.incrementFactor, rateIncreaseCriteria },
+    },
+    abortConfig: {
+      criteriaList: [
+        {
+          action: 'CANCEL',
+          failureType: 'ALL',
+          minNumberOfExecutedThings: fleet.abort.minNumberOfExecutedThings,
+          thresholdPercentage: fleet.abort.failureThresholdPercentage,
+        },
+      ],
+    },
+    timeoutConfig: { inProgressTimeoutInMinutes: fleet.jobTimeoutMinutes },
+  };
+}

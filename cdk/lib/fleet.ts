@@ -1,0 +1,221 @@
+/**
+ * One fleet: its thing groups (a fleet group, one child group per site), its Token Exchange role
+ * and role alias, per-site core device IoT policies, fleet provisioning by claim (claim policy,
+ * provisioning template, pre-provisioning hook) and one over-the-air deployment per site group.
+ *
+ * Why one deployment per site group and none on the fleet group: a thing group has exactly one
+ * active deployment, and a device in several groups merges their deployments, so component
+ * configuration would come from two places (reference/cdk-greengrass.md §3.1). The fleet
+ * supplies the versions and the rollout/abort/timeout policies; the site supplies configuration.
+ * Changing the fleet's bundle re-deploys every site of the fleet.
+ */
+import { Aws, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnDeployment } from 'aws-cdk-lib/aws-greengrassv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { CfnPolicy, CfnPolicyPrincipalAttachment, CfnProvisioningTemplate, CfnRoleAlias, CfnThingGroup } from 'aws-cdk-lib/aws-iot';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { bucketArnRef } from './cloud';
+import { Construct } from 'constructs';
+import { names, type FleetConfig, type SiteConfig } from './config';
+import type { PublishedComponent } from './components';
+import { deploymentComponents, deploymentPolicies, iotJobConfiguration, resolveBundle } from './deployment';
+import { PreProvisioningHook } from './hook';
+import { claimPolicyDocument, corePolicyDocument } from './iot-policies';
+import { lockKey, type LockFile } from './lock';
+
+export interface FleetProps {
+  readonly fleet: FleetConfig;
+  readonly sites: readonly SiteConfig[];
+  readonly published: ReadonlyMap<string, PublishedComponent>;
+  readonly lock: LockFile;
+  readonly dataBucket: s3.Bucket;
+  /** The CDK asset bucket, to grant reads of a pinned older version's recorded artifact keys. */
+  readonly assetBucket?: s3.IBucket;
+}
+
+export interface SiteResources {
+  readonly group: CfnThingGroup;
+  readonly policy: CfnPolicy;
+  readonly deployment: CfnDeployment;
+}
+
+export class Fleet extends Construct {
+  readonly fleetGroup: CfnThingGroup;
+  readonly tesRole: iam.Role;
+  readonly roleAlias: CfnRoleAlias;
+  readonly template: CfnProvisioningTemplate;
+  readonly claimPolicy: CfnPolicy;
+  readonly sites = new Map<string, SiteResources>();
+
+  constructor(scope: Construct, id: string, props: FleetProps) {
+    super(scope, id);
+    const { fleet } = props;
+    const stack = Stack.of(this);
+
+    this.fleetGroup = new CfnThingGroup(this, 'FleetGroup', {
+      thingGroupName: names.fleetGroup(fleet.name),
+      thingGroupProperties: { thingGroupDescription: fleet.description, attributePayload: { attributes: { fleet: fleet.name } } },
+    });
+
+    this.tesRole = this.tokenExchangeRole(props);
+    this.roleAlias = new CfnRoleAlias(this, 'RoleAlias', {
+      roleAlias: names.roleAlias(fleet.name),
+      roleArn: this.tesRole.roleArn,
+      credentialDurationSeconds: 3600,
+    });
+
+    const templateName = names.template(fleet.name);
+    this.claimPolicy = new CfnPolicy(this, 'ClaimPolicy', {
+      policyName: names.claimPolicy(fleet.name),
+      policyDocument: claimPolicyDocument(names.fleetThingPrefix(fleet.name), templateName),
+    });
+    if (fleet.claimCertificateId) {
+      new CfnPolicyPrincipalAttachment(this, 'ClaimPolicyAttachment', {
+        policyName: this.claimPolicy.ref,
+        principal: stack.formatArn({ service: 'iot', resource: 'cert', resourceName: fleet.claimCertificateId }),
+      });
+    }
+
+    for (const site of props.sites) this.sites.set(site.siteId, this.site(props, site));
+
+    const hook = new PreProvisioningHook(this, 'PreProvisioningHook', {
+      fleet: fleet.name,
+      fleetThingPrefix: names.fleetThingPrefix(fleet.name),
+      siteIds: props.sites.map((s) => s.siteId),
+      templateName,
+    });
+    const provisioningRole = new iam.Role(this, 'ProvisioningRole', {
+      assumedBy: new iam.ServicePrincipal('iot.amazonaws.com'),
+      description: `dCMMS ${fleet.name}: AWS IoT fleet provisioning registers core devices`,
+      // The policy AWS's Greengrass fleet provisioning guide names (awsdocs greengrass v2
+      // fleet-provisioning-setup.md): it tracks what RegisterThing needs as AWS changes it.
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSIoTThingsRegistration')],
+    });
+    Validations.of(provisioningRole).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSIoTThingsRegistration]',
+      reason:
+        'AWS IoT assumes this role to run RegisterThing for the fleet template; AWS documents this managed policy for Greengrass fleet provisioning (greengrass v2 fleet-provisioning-setup.md) and keeps it in step with the provisioning service. Only iot.amazonaws.com can assume the role, and the template plus the pre-provisioning hook fix what it creates.',
+    });
+    this.template = new CfnProvisioningTemplate(this, 'ProvisioningTemplate', {
+      templateName,
+      description: `dCMMS ${fleet.name}: Greengrass core devices by claim`,
+      enabled: true,
+      templateType: 'FLEET_PROVISIONING',
+      provisioningRoleArn: provisioningRole.roleArn,
+      preProvisioningHook: { targetArn: hook.fn.functionArn, payloadVersion: '2020-04-01' },
+      templateBody: JSON.stringify(provisioningTemplateBody(fleet.name)),
+    });
+    // The hook's resource policy must exist before IoT validates the template.
+    this.template.node.addDependency(hook);
+    for (const s of this.sites.values()) this.template.node.addDependency(s.group, s.policy);
+  }
+
+  /** Token Exchange role: what every gateway of the fleet may do in AWS (awsdocs device-service-role.md). */
+  private tokenExchangeRole(props: FleetProps): iam.Role {
+    const { fleet } = props;
+    const role = new iam.Role(this, 'TokenExchangeRole', {
+      assumedBy: new iam.ServicePrincipal('credentials.iot.amazonaws.com'),
+      description: `dCMMS ${fleet.name}: Greengrass core devices (Token Exchange Service)`,
+    });
+    // Artifacts of the component versions this fleet can deploy: exact S3 objects, no wildcard.
+    const objects = new Set<string>();
+    for (const p of props.published.values()) for (const arn of p.artifactObjectArns) objects.add(arn);
+    for (const s of [fleet.bundleVersion, ...props.sites.map((x) => x.bundleVersion)]) {
+      if (!s) continue;
+      for (const m of resolveBundle(props.published, props.lock, s)) {
+        for (const key of props.lock.components[lockKey(m.name, m.version)]?.assets ?? []) {
+          if (props.assetBucket) objects.add(props.assetBucket.arnForObjects(key));
+        }
+      }
+    }
+    if (objects.size > 0) role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadComponentArtifacts', actions: ['s3:GetObject'], resources: [...objects] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'UploadFleetData',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        // Stream Manager / Uplink S3 export: this fleet's prefix only.
+        resources: [props.dataBucket.arnForObjects(`${names.dataPrefix(fleet.name)}*`)],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'GreengrassLogs',
+        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        // LogManager creates /aws/greengrass/{GreengrassSystemComponent,UserComponent}/<region>/<name>
+        // on demand (awsdocs greengrass v2 log-manager-component.md).
+        resources: [`arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:/aws/greengrass/*`],
+      }),
+    );
+    const logs = `arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/greengrass/*`;
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${logs}]`,
+      reason: 'LogManager creates one log group per component and region under /aws/greengrass/ on demand; their names are not known at deploy time. Scoped to that path, log actions only.',
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketArnRef(props.dataBucket)}>/${names.dataPrefix(fleet.name)}*]`,
+      reason: `Gateways upload data objects with generated keys; the grant is this fleet's prefix ${names.dataPrefix(fleet.name)} of the data bucket, PutObject and AbortMultipartUpload only (issue 6: only that fleet's S3 prefix).`,
+    });
+    return role;
+  }
+
+  private site(props: FleetProps, site: SiteConfig): SiteResources {
+    const { fleet } = props;
+    const scope = new Construct(this, `Site-${site.siteId}`);
+    const group = new CfnThingGroup(scope, 'Group', {
+      thingGroupName: names.siteGroup(fleet.name, site.siteId),
+      parentGroupName: this.fleetGroup.ref,
+      thingGroupProperties: {
+        thingGroupDescription: site.description ?? `dCMMS site ${site.siteId}`,
+        attributePayload: { attributes: { fleet: fleet.name, siteId: site.siteId, timeZone: site.timeZone } },
+      },
+    });
+    const policy = new CfnPolicy(scope, 'CorePolicy', {
+      policyName: names.corePolicy(fleet.name, site.siteId),
+      policyDocument: corePolicyDocument(names.thingPrefix(fleet.name, site.siteId), site.siteId, this.roleAlias.attrRoleAliasArn),
+    });
+    const bundle = resolveBundle(props.published, props.lock, site.bundleVersion ?? fleet.bundleVersion);
+    const deployment = new CfnDeployment(scope, 'Deployment', {
+      targetArn: group.attrArn,
+      deploymentName: `${names.siteGroup(fleet.name, site.siteId)} bundle`,
+      components: deploymentComponents(fleet, site, bundle),
+      deploymentPolicies: deploymentPolicies(fleet),
+      iotJobConfiguration: iotJobConfiguration(fleet),
+      tags: { 'dcmms:fleet': fleet.name, 'dcmms:site': site.siteId },
+    });
+    for (const m of bundle) if (m.published) deployment.node.addDependency(m.published.resource);
+    // Deleting the stack must not cancel what gateways run; a replaced revision is superseded
+    // on the devices anyway (awsdocs greengrass v2 API_DeleteDeployment; reference §3.2).
+    deployment.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    return { group, policy, deployment };
+  }
+}
+
+/**
+ * The fleet provisioning template (awsdocs iot provision-template.html; greengrass v2
+ * fleet-provisioning-setup.md). The device passes ThingName and SiteId; the hook has checked both.
+ * Group and policy names are derived from SiteId here, not passed by the device, so a device cannot
+ * pick another site's policy.
+ */
+export function provisioningTemplateBody(fleet: string): Record<string, unknown> {
+  const forSite = (suffix: string) => ({ 'Fn::Join': ['', [names.fleetThingPrefix(fleet), { Ref: 'SiteId' }, suffix]] });
+  return {
+    Parameters: {
+      ThingName: { Type: 'String' },
+      SiteId: { Type: 'String' },
+      'AWS::IoT::Certificate::Id': { Type: 'String' },
+    },
+    Resources: {
+      thing: {
+        Type: 'AWS::IoT::Thing',
+        OverrideSettings: { AttributePayload: 'MERGE', ThingGroups: 'DO_NOTHING', ThingTypeName: 'REPLACE' },
+        Properties: {
+          ThingName: { Ref: 'ThingName' },
+          AttributePayload: { fleet, siteId: { Ref: 'SiteId' } },
+          ThingGroups: [forSite('')],
+        },
+      },
+      policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: forSite('_core') } },
+      certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'Active' } },
+    },
+  };
+}

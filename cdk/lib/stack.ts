@@ -1,0 +1,56 @@
+/**
+ * The dCMMS Edge stack. One stack on purpose: component versions are account-wide, deployments of
+ * every fleet reference them, and a cross-stack export of `attrComponentVersion` would change on
+ * every version bump, which CloudFormation refuses while another stack imports it ("Cannot update
+ * export ... as it is in use"). Constructs split the concerns instead (components, cloud, fleets).
+ *
+ * Environment-agnostic: no account or region in code; ARNs use the AWS::Partition, AWS::Region and
+ * AWS::AccountId pseudo parameters.
+ */
+import { Annotations, Stack, type StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import type { BuiltComponent } from './build-output';
+import { CloudData } from './cloud';
+import { Components } from './components';
+import { sitesOf, type AppConfig } from './config';
+import { Fleet } from './fleet';
+import { checkLock, type LockFile, type LockMode } from './lock';
+
+export interface DcmmsEdgeStackProps extends StackProps {
+  readonly config: AppConfig;
+  readonly built: readonly BuiltComponent[];
+  readonly lockFile: string;
+  readonly lockMode: LockMode;
+}
+
+export class DcmmsEdgeStack extends Stack {
+  readonly components: Components;
+  readonly cloud: CloudData;
+  readonly fleets = new Map<string, Fleet>();
+  readonly lock: LockFile;
+
+  constructor(scope: Construct, id: string, props: DcmmsEdgeStackProps) {
+    super(scope, id, props);
+    this.components = new Components(this, 'Components', { built: props.built });
+    this.lock = checkLock(
+      props.lockFile,
+      props.built.map((c) => ({ ...c, assets: this.components.published.get(c.name)?.assetKeys ?? [] })),
+      props.lockMode,
+      (_keys, message) => Annotations.of(this).addWarning(message),
+    );
+    this.cloud = new CloudData(this, 'Cloud', { fleets: props.config.fleets });
+    for (const fleet of props.config.fleets) {
+      this.fleets.set(
+        fleet.name,
+        new Fleet(this, `Fleet-${fleet.name}`, {
+          fleet,
+          sites: sitesOf(props.config, fleet.name),
+          published: this.components.published,
+          lock: this.lock,
+          dataBucket: this.cloud.dataBucket,
+          ...(this.components.assetBucket ? { assetBucket: this.components.assetBucket } : {}),
+        }),
+      );
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The whole app as `npx cdk synth` builds it, with CDK's built-in CloudFormation validation (it
+ * catches wrong property shapes, e.g. camelCase RateIncreaseCriteria) and cdk-nag AwsSolutions on.
+ * The only test that pays for them (~8 s).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { createApp } from '../../cdk/lib/app';
+import { realConfig, tempDir } from './helpers';
+
+test('the whole app synthesizes with CloudFormation validation and cdk-nag AwsSolutions, without credentials', () => {
+  const dir = tempDir('app');
+  const env = { ...process.env };
+  delete process.env['AWS_ACCESS_KEY_ID'];
+  delete process.env['AWS_PROFILE'];
+  try {
+    const { app } = createApp({ config: realConfig(), lockFile: path.join(dir, 'lock.json'), lockMode: 'record', outdir: path.join(dir, 'cdk.out') });
+    const assembly = app.synth();
+    // synth throws on any violation; the report shows both plugins ran and passed.
+    const report = JSON.parse(fs.readFileSync(path.join(dir, 'cdk.out', 'validation-report.json'), 'utf8')) as { pluginReports: { pluginName: string; conclusion: string; violations: unknown[] }[] };
+    const plugins = report.pluginReports.map((r) => r.pluginName).join(' ');
+    expect(plugins).toMatch(/CloudFormation/);
+    for (const r of report.pluginReports) expect({ plugin: r.pluginName, conclusion: r.conclusion, violations: r.violations }).toEqual({ plugin: r.pluginName, conclusion: 'success', violations: [] });
+    const template = assembly.getStackByName('DcmmsEdge').template as { Resources: Record<string, { Type: string }> };
+    const types = new Set(Object.values(template.Resources).map((r) => r.Type));
+    for (const t of ['AWS::GreengrassV2::ComponentVersion', 'AWS::GreengrassV2::Deployment', 'AWS::IoT::ProvisioningTemplate', 'AWS::IoT::TopicRule']) expect(types).toContain(t);
+    // Environment-agnostic: no account id or region literal anywhere.
+    expect(JSON.stringify(template)).not.toMatch(/\b\d{12}\b|(us|eu|ap|sa|ca|me|af)-(east|west|north|south|central|northeast|southeast)-\d/);
+  } finally {
+    process.env = env;
+  }
+});
+
+test('cdk-nag is really on: an unencrypted, non-TLS bucket added to the stack fails the synth', () => {
+  const dir = tempDir('nag');
+  const { app, stack } = createApp({ config: realConfig(), lockFile: path.join(dir, 'lock.json'), lockMode: 'record', outdir: path.join(dir, 'cdk.out'), cfnValidation: false });
+  new s3.Bucket(stack, 'Careless');
+  expect(() => app.synth()).toThrow();
+  const report = fs.readFileSync(path.join(dir, 'cdk.out', 'validation-report.json'), 'utf8');
+  expect(report).toContain('AwsSolutions-S10');
+  expect(report).toContain('Careless');
+  expect(report).not.toMatch(/"resourceLogicalId":\s*"(?!Careless)[^"]*"[^}]*AwsSolutions/);
+});

@@ -1,0 +1,68 @@
+/**
+ * Shared set-up for the CDK tests: the app built from the real build output (npm test runs
+ * `npm run build` first) and config files, with a temporary lock file in record mode (the
+ * committed lock is checked by `npx cdk synth`; these tests check the lock logic on copies), and
+ * CDK's CloudFormation validation and cdk-nag off: only app.test.ts pays for those.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { createApp, type CreateAppOptions } from '../../cdk/lib/app';
+import { loadConfig, type AppConfig } from '../../cdk/lib/config';
+import { projectPaths } from '../../cdk/lib/paths';
+
+export const paths = projectPaths();
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `dcmms-cdk-${prefix}-`));
+}
+
+export function realConfig(): AppConfig {
+  return loadConfig(paths.fleetsFile, paths.sitesFile);
+}
+
+export function synthTemplate(options: CreateAppOptions = {}) {
+  const dir = tempDir('synth');
+  const { app, stack } = createApp({
+    nag: false,
+    cfnValidation: false,
+    lockFile: path.join(dir, 'lock.json'),
+    lockMode: 'record',
+    outdir: path.join(dir, 'cdk.out'),
+    ...options,
+  });
+  return { app, stack, template: Template.fromStack(stack), dir };
+}
+
+type Cfn = unknown;
+
+/** A CloudFormation value as a string: Ref -> <Id>, GetAtt -> <Id.Attr>, Join flattened. */
+export function render(v: Cfn): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    if ('Ref' in o) return `<${String(o['Ref'])}>`;
+    if ('Fn::GetAtt' in o) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
+    if ('Fn::Join' in o) {
+      const [sep, parts] = o['Fn::Join'] as [string, Cfn[]];
+      return parts.map(render).join(sep);
+    }
+    if ('Fn::Sub' in o) return String(o['Fn::Sub']);
+    const [fn] = Object.keys(o);
+    if (fn?.startsWith('Fn::')) return `<${fn}>`;
+  }
+  return JSON.stringify(v);
+}
+
+export function asArray<T>(v: T | T[] | undefined): T[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+export type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DependsOn?: string[]; DeletionPolicy?: string }>;
+
+export function resourcesOf(template: Template, type?: string): Resources {
+  const all = template.toJSON()['Resources'] as Resources;
+  return Object.fromEntries(Object.entries(all).filter(([, r]) => type === undefined || r.Type === type));
+}

@@ -1,0 +1,158 @@
+/**
+ * Our own least-privilege check over every IAM and IoT policy in the synthesized template
+ * (cdk-nag has no IoT rules): no service-wide wildcard actions, and a `*` resource only for an
+ * explicit allow-list of actions, each with the reason AWS requires it.
+ */
+import { GREENGRASS_DATA_PLANE_ACTIONS } from '../../cdk/lib/iot-policies';
+import { asArray, realConfig, render, resourcesOf, synthTemplate } from './helpers';
+
+/** Actions allowed on Resource "*", and why. Anything else on "*" fails. */
+const STAR_RESOURCE_ALLOWED: Record<string, string> = Object.fromEntries(
+  GREENGRASS_DATA_PLANE_ACTIONS.map((a) => [a, 'Greengrass core data-plane call with no resource to scope (greengrass v2 device-auth.md)']),
+);
+/** AWS managed policies allowed, and why. */
+const MANAGED_ALLOWED: Record<string, string> = {
+  'arn:<AWS::Partition>:iam::aws:policy/service-role/AWSIoTThingsRegistration': 'AWS IoT provisioning role per greengrass v2 fleet-provisioning-setup.md',
+};
+
+interface Stmt {
+  Effect: string;
+  Action?: string | string[];
+  NotAction?: unknown;
+  Resource?: unknown;
+  NotResource?: unknown;
+  Principal?: unknown;
+}
+interface Found {
+  where: string;
+  kind: 'iam' | 'iot';
+  stmt: Stmt;
+}
+
+const config = realConfig();
+const { template } = synthTemplate({ config });
+const all = resourcesOf(template);
+
+function statements(): Found[] {
+  const out: Found[] = [];
+  for (const [id, r] of Object.entries(all)) {
+    const p = r.Properties ?? {};
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') {
+      for (const s of (p['PolicyDocument'] as { Statement: Stmt[] }).Statement) out.push({ where: id, kind: 'iam', stmt: s });
+    }
+    if (r.Type === 'AWS::IAM::Role') {
+      for (const pol of asArray(p['Policies'] as { PolicyDocument: { Statement: Stmt[] } }[])) for (const s of pol.PolicyDocument.Statement) out.push({ where: id, kind: 'iam', stmt: s });
+    }
+    if (r.Type === 'AWS::IoT::Policy') {
+      for (const s of (p['PolicyDocument'] as { Statement: Stmt[] }).Statement) out.push({ where: id, kind: 'iot', stmt: s });
+    }
+  }
+  return out;
+}
+
+const found = statements();
+
+test('there are policies to check (IAM and IoT)', () => {
+  expect(found.filter((f) => f.kind === 'iam').length).toBeGreaterThan(5);
+  expect(found.filter((f) => f.kind === 'iot').length).toBeGreaterThan(5);
+});
+
+test('only Allow statements with explicit Action and Resource (no NotAction / NotResource)', () => {
+  for (const { where, stmt } of found) {
+    expect({ where, effect: stmt.Effect }).toEqual({ where, effect: 'Allow' });
+    expect({ where, notAction: stmt.NotAction, notResource: stmt.NotResource }).toEqual({ where, notAction: undefined, notResource: undefined });
+  }
+});
+
+test('no service-wide wildcard actions (iot:*, greengrass:*, s3:*, *)', () => {
+  for (const { where, stmt } of found) {
+    for (const a of asArray(stmt.Action)) {
+      expect({ where, action: a, wild: /^(\*|[a-z0-9-]+:\*)$/i.test(a) }).toEqual({ where, action: a, wild: false });
+    }
+  }
+});
+
+test('a "*" resource only for allow-listed actions', () => {
+  const offenders: string[] = [];
+  for (const { where, stmt } of found) {
+    const resources = asArray(stmt.Resource).map(render);
+    if (!resources.includes('*')) continue;
+    for (const a of asArray(stmt.Action)) if (!(a in STAR_RESOURCE_ALLOWED)) offenders.push(`${where}: ${a} on *`);
+  }
+  expect(offenders).toEqual([]);
+});
+
+test('no resource is a bare service wildcard (arn:...:iot:...:*, client/*, topic/*, bucket/*)', () => {
+  for (const { where, stmt } of found) {
+    for (const r of asArray(stmt.Resource).map(render)) {
+      expect({ where, r, bad: /:(client|topic|topicfilter|thing|cert)\/\*$|:iot:[^:]*:[^:]*:\*$|\.Arn>\/\*$/.test(r) }).toEqual({ where, r, bad: false });
+    }
+  }
+});
+
+test('managed policies only from the allow-list', () => {
+  for (const [id, r] of Object.entries(resourcesOf(template, 'AWS::IAM::Role'))) {
+    for (const m of asArray(r.Properties?.['ManagedPolicyArns'] as unknown[]).map(render)) expect({ id, m, allowed: m in MANAGED_ALLOWED }).toEqual({ id, m, allowed: true });
+  }
+});
+
+describe.each(config.sites.map((s) => [s.siteId, s] as const))('core device policy of site %s', (_id, site) => {
+  const policy = Object.values(resourcesOf(template, 'AWS::IoT::Policy')).find((p) => p.Properties?.['PolicyName'] === `dcmms_${site.fleet}_${site.siteId}_core`)!;
+  const stmts = (policy.Properties!['PolicyDocument'] as { Statement: Stmt[] }).Statement;
+  const prefix = `dcmms_${site.fleet}_${site.siteId}_`;
+
+  test('connects only as a thing of the site, by thing-name prefix', () => {
+    const connect = stmts.filter((s) => asArray(s.Action).includes('iot:Connect')).flatMap((s) => asArray(s.Resource).map(render));
+    expect(connect).toEqual([`arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:client/${prefix}*`]);
+  });
+
+  test('publishes dCMMS data only on its own site topics, and thing topics only of its own things', () => {
+    const topics = stmts.filter((s) => asArray(s.Action).includes('iot:Publish')).flatMap((s) => asArray(s.Resource).map(render));
+    expect(topics.length).toBeGreaterThan(0);
+    for (const t of topics) {
+      const topic = t.replace(/^arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic\//, '');
+      expect(topic.startsWith(`dcmms/${site.siteId}/`) || topic.startsWith(`$aws/things/${prefix}*/`)).toBe(true);
+    }
+    expect(topics).toContain(`arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/dcmms/${site.siteId}/health`);
+  });
+
+  test('assumes only its fleet role alias', () => {
+    const assume = stmts.filter((s) => asArray(s.Action).includes('iot:AssumeRoleWithCertificate')).flatMap((s) => asArray(s.Resource).map(render));
+    expect(assume).toHaveLength(1);
+    expect(assume[0]).toMatch(/^<Fleet.*RoleAlias.*\.RoleAliasArn>$/);
+  });
+});
+
+test('the claim policy allows provisioning only', () => {
+  for (const f of config.fleets) {
+    const p = Object.values(resourcesOf(template, 'AWS::IoT::Policy')).find((x) => x.Properties?.['PolicyName'] === `dcmms_${f.name}_claim`)!;
+    const stmts = (p.Properties!['PolicyDocument'] as { Statement: Stmt[] }).Statement;
+    expect(new Set(stmts.flatMap((s) => asArray(s.Action)))).toEqual(new Set(['iot:Connect', 'iot:Publish', 'iot:Receive', 'iot:Subscribe']));
+    for (const s of stmts) {
+      for (const r of asArray(s.Resource).map(render)) {
+        const rest = r.replace(/^arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:/, '');
+        expect(
+          rest === `client/dcmms_${f.name}_*` ||
+            /^topic(filter)?\/\$aws\/certificates\/create(-from-csr)?\/\*$/.test(rest) ||
+            rest === `topic/$aws/provisioning-templates/dcmms_${f.name}_provisioning/provision/*` ||
+            rest === `topicfilter/$aws/provisioning-templates/dcmms_${f.name}_provisioning/provision/*`,
+        ).toBe(true);
+      }
+    }
+  }
+});
+
+test("each fleet's Token Exchange role writes only its own S3 prefix and reads only exact artifact objects", () => {
+  for (const f of config.fleets) {
+    const [roleId] = Object.entries(resourcesOf(template, 'AWS::IAM::Role')).find(([id]) => id.startsWith(`Fleet${f.name.replace(/-/g, '')}TokenExchangeRole`))!;
+    const stmts = found.filter((x) => x.kind === 'iam' && JSON.stringify(all[x.where]!.Properties?.['Roles'] ?? []).includes(roleId)).map((x) => x.stmt);
+    const s3 = stmts.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
+    for (const s of s3) {
+      for (const r of asArray(s.Resource).map(render)) {
+        if (asArray(s.Action).includes('s3:PutObject')) expect(r).toMatch(new RegExp(`/fleets/${f.name}/\\*$`));
+        else expect(r).toMatch(/\/[0-9a-f]{64}\.zip$/);
+      }
+    }
+    expect(s3.length).toBe(2);
+  }
+});
