@@ -5,6 +5,7 @@
  *   dcmms-edge deployment create|status|list ...  local deployments, as `greengrass-cli deployment`
  *   dcmms-edge component list|details|restart|stop ...  as `greengrass-cli component`
  *   dcmms-edge cloud online|offline --root DIR    make IoT Core reachable or not
+ *   dcmms-edge simulator ...                      the site simulator (Modbus TCP solar plant) and its faults
  *   dcmms-edge demo                               what `npm start` runs: the bundle on the demo site
  */
 import { runCloud } from './cli/cloud';
@@ -13,6 +14,7 @@ import { runDemo } from './cli/demo';
 import { runDeployment } from './cli/deployment';
 import { CliUsageError } from './cli/args';
 import { runNucleus } from './cli/nucleus';
+import { runSimulator } from './cli/simulator';
 
 const USAGE = `usage: dcmms-edge <command> [options]
 
@@ -30,6 +32,10 @@ commands:
   component stop --root DIR -n NAME[,NAME]
   cloud online|offline --root DIR
       Make the simulated IoT Core reachable or unreachable for a running nucleus.
+  simulator --port P [--time-scale N] [--seed S] [--inverters N] [--strings N] [--start ISO] ...
+      Run the site simulator (a Modbus TCP solar plant) in the foreground; prints the adapter's device config.
+  simulator fault|clear|state|devices|config|faults --port P ...
+      Inject or clear faults, read the true plant state (see docs/simulator.md).
   demo [--root DIR] [--build DIR]
       Run the runtime with the built bundle deployed on the demo site (what 'npm start' does).
 `;
@@ -47,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
       return runCloud(rest);
     case 'demo':
       return runDemo(rest);
+    case 'simulator':
+      return runSimulator(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -2,7 +2,7 @@
 # Installs the Debian packages of the real test peers (reference/test-peers.md), once.
 # Needs root (or sudo). Skips the install when every package is already there.
 set -euo pipefail
-PACKAGES=(mosquitto python3-pymodbus python3-serial socat)
+PACKAGES=(mosquitto python3-pymodbus python3-serial python3-serial-asyncio socat)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,15 +1,18 @@
 /**
- * `dcmms-edge demo` (what `npm start` runs after the build): the local nucleus with the built
- * bundle deployed on the demo site, the way a fleet engineer would try it with the Greengrass CLI.
- * It prints component states as they change and every message that reaches "the cloud" (the
- * embedded IoT Core broker), until Ctrl-C.
+ * `dcmms-edge demo` (what `npm start` runs after the build): the site simulator (a small solar
+ * plant on Modbus TCP) and the local nucleus with the built bundle deployed on the demo site, the
+ * ModbusAdapter configured from the simulator's device list, the way a fleet engineer would try it
+ * with the Greengrass CLI. It prints component states as they change, a line per device status
+ * change, and every message that reaches "the cloud" (the embedded IoT Core broker), until Ctrl-C.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { IOT_ALL_TOPICS_FILTER } from '../../components/lib/contract';
+import { IOT_ALL_TOPICS_FILTER, filters, validateDeviceStatus, validateTelemetry } from '../../components/lib/contract';
+import { createLogger } from '../../components/lib/logger';
 import { createNucleus } from '../runtime/nucleus';
-import { parse } from './args';
+import { createSiteSimulator } from '../simulator';
+import { CliUsageError, parse } from './args';
 
 const SITE_COMPONENT = 'com.dcmms.edge.Site';
 
@@ -18,7 +21,9 @@ function out(line: string): void {
 }
 
 export async function runDemo(args: string[]): Promise<number> {
-  const { values } = parse(args, { root: { type: 'string' }, build: { type: 'string' } });
+  const { values } = parse(args, { root: { type: 'string' }, build: { type: 'string' }, 'time-scale': { type: 'string' } });
+  const timeScale = Number(values['time-scale'] ?? 1);
+  if (!Number.isFinite(timeScale) || timeScale <= 0) throw new CliUsageError('--time-scale must be a positive number');
   const projectRoot = process.cwd();
   const build = path.resolve((values.build as string | undefined) ?? path.join(projectRoot, 'greengrass-build'));
   const root = path.resolve((values.root as string | undefined) ?? path.join(projectRoot, '.nucleus'));
@@ -32,6 +37,15 @@ export async function runDemo(args: string[]): Promise<number> {
     return 1;
   }
   const version = site.slice(SITE_COMPONENT.length + 1).replace(/\.ya?ml$/, '');
+
+  // The plant's day starts at 10:00 UTC so there is sun to see whatever the hour here.
+  const simulator = await createSiteSimulator({
+    host: '127.0.0.1',
+    timeScale,
+    logger: createLogger({ component: 'simulator' }, { level: 'warn' }),
+  });
+  out(`site simulator: ${simulator.devices().length} Modbus devices on 127.0.0.1:${simulator.port} (time scale ${timeScale})`);
+  out(`  inject a fault:  npx dcmms-edge simulator fault --port ${simulator.port} --kind string-fault --unit 1 --string 2`);
 
   const nucleus = createNucleus({ rootDir: root, deployment: { componentUpdateTimeoutMs: 5000 } });
   await nucleus.start();
@@ -48,12 +62,36 @@ export async function runDemo(args: string[]): Promise<number> {
 
   nucleus.services.on('state', (name: string, state: string) => out(`component ${name} -> ${state}`));
 
+  // A console view of the site's local bus: device status changes, and a telemetry digest.
+  const siteId = 'demo-site';
+  const polls = new Map<string, { n: number; power?: number }>();
+  nucleus.observe(filters.deviceStatus(siteId).filter, (_topic, m) => {
+    const s = 'jsonMessage' in m ? validateDeviceStatus(m.jsonMessage) : undefined;
+    if (s?.ok) out(`device ${s.value.assetId}: ${s.value.state}${s.value.message ? ` (${s.value.message})` : ''}`);
+  });
+  nucleus.observe(filters.rawTelemetry(siteId).filter, (_topic, m) => {
+    const t = 'jsonMessage' in m ? validateTelemetry(m.jsonMessage) : undefined;
+    if (!t?.ok) return;
+    const w = t.value.points['103.W']?.v;
+    polls.set(t.value.assetId, { n: (polls.get(t.value.assetId)?.n ?? 0) + 1, power: typeof w === 'number' ? w : undefined });
+  });
+  const digest = setInterval(() => {
+    if (polls.size === 0) return;
+    const parts = [...polls].map(([asset, p]) => `${asset} ${p.n}${p.power !== undefined ? ` (${Math.round(p.power)} W)` : ''}`);
+    out(`telemetry in the last 30 s: ${parts.join(', ')}`);
+    polls.clear();
+  }, 30_000);
+
   out(`deploying ${SITE_COMPONENT}=${version} from ${build}`);
   const id = nucleus.deployments.submit({
     rootComponentsToAdd: { [SITE_COMPONENT]: version },
     rootComponentsToRemove: [],
     // The demo wants to see a health report within seconds rather than every 5 minutes.
-    configuration: { 'com.dcmms.edge.Health': { merge: { reportIntervalMs: 15000, initialReportDelayMs: 2000 }, reset: [] } },
+    configuration: {
+      'com.dcmms.edge.Health': { merge: { reportIntervalMs: 15000, initialReportDelayMs: 2000 }, reset: [] },
+      // The device list is complete each time (a deployment's list replaces the previous one).
+      'com.dcmms.edge.ModbusAdapter': { merge: { ...simulator.deviceConfig({ pollIntervalMs: 1000 }) }, reset: [] },
+    },
     recipeDirectoryPath: recipeDir,
     artifactsDirectoryPath: artifactDir,
     failureHandlingPolicy: 'DO_NOTHING',
@@ -69,7 +107,9 @@ export async function runDemo(args: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve());
   });
   out('stopping');
+  clearInterval(digest);
   await cloud.endAsync();
   await nucleus.close();
+  await simulator.close();
   return status?.status === 'SUCCEEDED' ? 0 : 1;
 }

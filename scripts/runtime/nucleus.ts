@@ -69,6 +69,11 @@ export interface Nucleus {
   close(): Promise<void>;
   /** A deployed component's IPC token: what its processes get as SVCUID. */
   tokenFor(component: string): string;
+  /**
+   * Watch local pub/sub from inside the runtime (the demo's console view, troubleshooting). Not
+   * an IPC operation: nothing a component can reach. Returns the unsubscribe function.
+   */
+  observe(filter: string, onMessage: (topic: string, message: LocalMessage) => void): () => void;
   stats(): Record<string, unknown>;
 }
 
@@ -227,6 +232,8 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
     logger,
     cliToken,
     tokenFor: (component) => tokens.tokenFor(component),
+    observe: (filter, onMessage) =>
+      pubsub.subscribe(filter, { component: 'nucleus-observer', receiveMode: 'RECEIVE_ALL_MESSAGES', deliver: onMessage }),
     async start() {
       if (started) return;
       started = true;

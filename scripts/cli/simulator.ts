@@ -1,0 +1,103 @@
+/**
+ * `dcmms-edge simulator`: the site simulator in the foreground, and its control commands.
+ *
+ *   simulator [--host H] --port P [--time-scale N] [--seed S] [--start ISO] [--inverters N]
+ *             [--strings N] [--cloudiness 0..1] [--latitude D] [--longitude D] [--poll-ms MS] [--log-level L]
+ *       Serve the plant; print the ModbusAdapter device configuration (JSON) on stdout; run until SIGINT/SIGTERM.
+ *   simulator fault --port P --kind KIND [--unit U] [--string N] [--factor F] [--delta-c C] [--loss L]
+ *             [--input I --value true|false]
+ *   simulator clear --port P [--id ID]        (all faults without --id)
+ *   simulator state|devices|config|faults --port P
+ * The control commands talk to the running simulator over its Unix socket (scripts/simulator/control.ts).
+ */
+import { createLogger, isLogLevel } from '../../components/lib/logger';
+import { createSiteSimulator, type FaultSpec } from '../simulator';
+import { controlRequest, controlSocketPath, startControlServer } from '../simulator/control';
+import { CliUsageError, parse } from './args';
+
+const num = (v: unknown, name: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isFinite(n)) throw new CliUsageError(`--${name} must be a number`);
+  return n;
+};
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    host: { type: 'string' }, port: { type: 'string' }, 'time-scale': { type: 'string' }, seed: { type: 'string' }, start: { type: 'string' },
+    inverters: { type: 'string' }, strings: { type: 'string' }, cloudiness: { type: 'string' }, latitude: { type: 'string' }, longitude: { type: 'string' },
+    'poll-ms': { type: 'string' }, 'log-level': { type: 'string' }, control: { type: 'string' },
+  });
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw new CliUsageError('--log-level is debug, info, warn or error');
+  // Logs go to stderr so that stdout carries only the device configuration.
+  const logger = createLogger({}, { level, write: (l) => process.stderr.write(l) });
+  const start = values.start === undefined ? undefined : new Date(String(values.start));
+  if (start && Number.isNaN(start.getTime())) throw new CliUsageError('--start must be an ISO date-time');
+  const opt = <T>(k: string, v: T | undefined): Record<string, T> => (v === undefined ? {} : { [k]: v });
+  const sim = await createSiteSimulator({
+    host: typeof values.host === 'string' ? values.host : '127.0.0.1',
+    port: num(values.port, 'port') ?? 5020,
+    logger,
+    ...opt('timeScale', num(values['time-scale'], 'time-scale')),
+    ...opt('seed', num(values.seed, 'seed')),
+    ...opt('startTime', start),
+    ...opt('inverters', num(values.inverters, 'inverters')),
+    ...opt('stringsPerInverter', num(values.strings, 'strings')),
+    ...opt('cloudiness', num(values.cloudiness, 'cloudiness')),
+    ...opt('latitude', num(values.latitude, 'latitude')),
+    ...opt('longitude', num(values.longitude, 'longitude')),
+  });
+  const control = await startControlServer(sim, typeof values.control === 'string' ? values.control : undefined);
+  process.stdout.write(JSON.stringify(sim.deviceConfig({ pollIntervalMs: num(values['poll-ms'], 'poll-ms') ?? 1000 }), null, 2) + '\n');
+  logger.info('control socket', { path: control.path });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await control.close();
+  await sim.close();
+  return 0;
+}
+
+function faultFrom(values: Record<string, unknown>): FaultSpec {
+  const kind = values.kind;
+  if (typeof kind !== 'string') throw new CliUsageError('--kind is required');
+  const spec: Record<string, unknown> = { kind };
+  const map: [string, string][] = [['unit', 'unit'], ['string', 'string'], ['factor', 'factor'], ['delta-c', 'deltaC'], ['loss', 'loss']];
+  for (const [flag, key] of map) if (values[flag] !== undefined) spec[key] = num(values[flag], flag);
+  if (values.input !== undefined) spec.input = /^\d+$/.test(String(values.input)) ? Number(values.input) : values.input;
+  if (values.value !== undefined) spec.value = values.value === 'true';
+  return spec as unknown as FaultSpec;
+}
+
+export async function runSimulator(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub.startsWith('-')) return serve(args);
+  const { values } = parse(rest, {
+    port: { type: 'string' }, control: { type: 'string' }, kind: { type: 'string' }, unit: { type: 'string' }, string: { type: 'string' },
+    factor: { type: 'string' }, 'delta-c': { type: 'string' }, loss: { type: 'string' }, input: { type: 'string' }, value: { type: 'string' }, id: { type: 'string' },
+  });
+  const port = num(values.port, 'port');
+  const socket = typeof values.control === 'string' ? values.control : port !== undefined ? controlSocketPath(port) : undefined;
+  if (socket === undefined) throw new CliUsageError('--port P (the simulator\'s Modbus port) or --control PATH is required');
+  let r: { status: number; body: unknown };
+  switch (sub) {
+    case 'fault':
+      r = await controlRequest(socket, 'POST', '/faults', faultFrom(values));
+      break;
+    case 'clear':
+      r = await controlRequest(socket, 'DELETE', typeof values.id === 'string' ? `/faults/${values.id}` : '/faults');
+      break;
+    case 'state':
+    case 'devices':
+    case 'config':
+    case 'faults':
+      r = await controlRequest(socket, 'GET', `/${sub}`);
+      break;
+    default:
+      throw new CliUsageError(`unknown simulator command '${sub}'`);
+  }
+  process.stdout.write(JSON.stringify(r.body, null, 2) + '\n');
+  return r.status < 300 ? 0 : 1;
+}

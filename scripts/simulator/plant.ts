@@ -1,0 +1,324 @@
+/**
+ * The simulated solar plant's true state: weather, a single-axis tracker row, inverters with MPPT
+ * strings, the revenue meter and a digital I/O module. Time only moves through `advanceTo`, which
+ * integrates energy in steps of at most one simulated minute, so counters are monotonic and do not
+ * depend on how often the plant is read. Physics in physics.ts.
+ */
+import {
+  ambientTemperature,
+  inverterAc,
+  inverterDcFor,
+  irradiance,
+  moduleTemperature,
+  mulberry32,
+  planeOfArray,
+  pvString,
+  sunPosition,
+  trackerIdealAngle,
+  windSpeed,
+} from './physics';
+
+export interface PlantOptions {
+  seed: number;
+  latitude: number;
+  longitude: number;
+  inverters: number;
+  stringsPerInverter: number;
+  inverterRatedW: number;
+  /** DC (STC) to AC rating ratio of each inverter. */
+  dcAcRatio: number;
+  /** 0 = clear sky all day, 1 = a cloud most of the time. */
+  cloudiness: number;
+  ambientMeanC: number;
+  ambientSwingC: number;
+  /** Site consumption (W) the meter sees besides the inverters. */
+  auxLoadW: number;
+  trackerLimitDeg: number;
+  /** String maximum-power voltage at STC. */
+  vmpStc: number;
+}
+
+export const PLANT_DEFAULTS: PlantOptions = {
+  seed: 1,
+  latitude: 37.0,
+  longitude: -2.5,
+  inverters: 3,
+  stringsPerInverter: 4,
+  inverterRatedW: 60000,
+  dcAcRatio: 1.2,
+  cloudiness: 0.3,
+  ambientMeanC: 22,
+  ambientSwingC: 7,
+  auxLoadW: 1500,
+  trackerLimitDeg: 55,
+  vmpStc: 620,
+};
+
+export type InverterStateName = 'OFF' | 'SLEEPING' | 'STARTING' | 'MPPT' | 'THROTTLED' | 'SHUTTING_DOWN' | 'FAULT' | 'STANDBY';
+
+export interface StringState {
+  index: number;
+  stcW: number;
+  w: number;
+  v: number;
+  a: number;
+  /** Lifetime DC energy (Wh). */
+  wh: number;
+}
+
+export interface InverterFaults {
+  /** String index -> current multiplier (a string fault). */
+  stringFactor: Map<number, number>;
+  /** Added to heat-sink and cabinet temperature. */
+  overTempC: number;
+  groundFault: boolean;
+  /** Fraction of irradiance lost to dirt on this inverter's modules. */
+  soiling: number;
+}
+
+export interface InverterState {
+  index: number;
+  ratedW: number;
+  strings: StringState[];
+  acW: number;
+  dcW: number;
+  /** Lifetime AC energy (Wh). */
+  wh: number;
+  heatsinkC: number;
+  cabinetC: number;
+  hz: number;
+  vPhase: number;
+  st: InverterStateName;
+  events: string[];
+  /** Model 123 controls, as last written. */
+  connected: boolean;
+  limitPct: number;
+  limitEnabled: boolean;
+  faults: InverterFaults;
+}
+
+export interface WeatherState {
+  ghi: number;
+  /** Plane-of-array irradiance on the tracker (clean reference cell). */
+  poa: number;
+  ambientC: number;
+  moduleC: number;
+  windMs: number;
+  windDirDeg: number;
+  cloudTransmittance: number;
+  sunElevationDeg: number;
+  /** Today's POA insolation (kWh/m2), reset at local solar midnight. */
+  insolationKWhM2: number;
+}
+
+export interface TrackerState {
+  mode: 'auto' | 'manual' | 'stow';
+  manualDeg: number;
+  targetDeg: number;
+  actualDeg: number;
+  stuck: boolean;
+  motorHours: number;
+}
+
+export interface MeterState {
+  /** Positive = export to the grid. */
+  w: number;
+  whExp: number;
+  whImp: number;
+  hz: number;
+  vPhase: number;
+}
+
+export interface IoState {
+  coils: boolean[];
+  inputs: boolean[];
+}
+
+/** Digital inputs of the I/O module. */
+export const IO_INPUTS = ['doorClosed', 'spdOk', 'fireAlarm', 'breakerClosed', 'upsOnBattery', 'spare5', 'spare6', 'spare7'] as const;
+/** Relay outputs; relay 0 trips the main breaker (all inverters lose the grid). */
+export const IO_RELAYS = ['breakerTrip', 'alarmHorn', 'beacon', 'spare3', 'spare4', 'spare5', 'spare6', 'spare7'] as const;
+
+const MINUTE_MS = 60000;
+const TRACKER_DEG_PER_S = 0.2;
+
+export class Plant {
+  readonly o: PlantOptions;
+  simMs: number;
+  weather!: WeatherState;
+  readonly inverters: InverterState[] = [];
+  readonly tracker: TrackerState = { mode: 'auto', manualDeg: 0, targetDeg: 0, actualDeg: 0, stuck: false, motorHours: 1234.5 };
+  readonly meter: MeterState;
+  readonly io: IoState = { coils: new Array<boolean>(8).fill(false), inputs: [true, true, false, true, false, false, false, false] };
+  /** Set with a DI fault: the input's value regardless of the plant. */
+  readonly inputOverrides = new Map<number, boolean>();
+  private insolationDay = -1;
+
+  constructor(opts: Partial<PlantOptions>, startMs: number) {
+    this.o = { ...PLANT_DEFAULTS, ...opts };
+    this.simMs = startMs;
+    const rnd = mulberry32(this.o.seed);
+    const stcW = (this.o.inverterRatedW * this.o.dcAcRatio) / this.o.stringsPerInverter;
+    for (let i = 0; i < this.o.inverters; i++) {
+      this.inverters.push({
+        index: i,
+        ratedW: this.o.inverterRatedW,
+        strings: Array.from({ length: this.o.stringsPerInverter }, (_, s) => ({ index: s, stcW: stcW * (0.98 + 0.04 * rnd()), w: 0, v: 0, a: 0, wh: 2e6 + Math.floor(rnd() * 1e6) })),
+        acW: 0,
+        dcW: 0,
+        wh: 8e6 + Math.floor(rnd() * 4e6),
+        heatsinkC: 0,
+        cabinetC: 0,
+        hz: 50,
+        vPhase: 230,
+        st: 'SLEEPING',
+        events: [],
+        connected: true,
+        limitPct: 100,
+        limitEnabled: false,
+        faults: { stringFactor: new Map(), overTempC: 0, groundFault: false, soiling: 0 },
+      });
+    }
+    this.meter = { w: 0, whExp: 25e6 + Math.floor(rnd() * 1e6), whImp: 4e5 + Math.floor(rnd() * 1e5), hz: 50, vPhase: 230 };
+    this.compute(0);
+    // Start with the row already where it should be.
+    this.tracker.actualDeg = this.tracker.targetDeg;
+    this.compute(0);
+  }
+
+  get gridOk(): boolean {
+    return !this.io.coils[0];
+  }
+
+  /** Move simulated time forward to `t`, integrating energy. Never moves backwards. */
+  advanceTo(t: number): void {
+    while (this.simMs < t) {
+      const dt = Math.min(MINUTE_MS, t - this.simMs);
+      this.simMs += dt;
+      this.compute(dt);
+      const h = dt / 3600000;
+      for (const inv of this.inverters) {
+        inv.wh += inv.acW * h;
+        for (const s of inv.strings) s.wh += s.w * h;
+      }
+      if (this.meter.w >= 0) this.meter.whExp += this.meter.w * h;
+      else this.meter.whImp += -this.meter.w * h;
+      this.weather.insolationKWhM2 += (this.weather.poa * h) / 1000;
+    }
+  }
+
+  /** Recompute instantaneous values at simMs (dt: simulated ms since the last compute, for the tracker). */
+  compute(dtMs: number): void {
+    const o = this.o;
+    const t = this.simMs;
+    const sun = sunPosition(t, o.latitude, o.longitude);
+    const irr = irradiance(sun, t, o.seed, o.cloudiness);
+    const tr = this.tracker;
+    tr.targetDeg = tr.mode === 'stow' ? 0 : tr.mode === 'manual' ? tr.manualDeg : trackerIdealAngle(sun, o.trackerLimitDeg);
+    if (!tr.stuck) {
+      const step = (TRACKER_DEG_PER_S * dtMs) / 1000;
+      const diff = tr.targetDeg - tr.actualDeg;
+      if (Math.abs(diff) <= step) tr.actualDeg = tr.targetDeg;
+      else {
+        tr.actualDeg += Math.sign(diff) * step;
+        tr.motorHours += dtMs / 3600000;
+      }
+    }
+    const poa = planeOfArray(sun, irr, tr.actualDeg);
+    const wind = windSpeed(t, o.seed);
+    const ambientC = ambientTemperature(t, o.longitude, o.ambientMeanC, o.ambientSwingC);
+    const day = Math.floor((t / 3600000 + o.longitude / 15) / 24);
+    const insolation = day === this.insolationDay && this.weather ? this.weather.insolationKWhM2 : 0;
+    this.insolationDay = day;
+    this.weather = {
+      ghi: irr.ghi,
+      poa,
+      ambientC,
+      moduleC: moduleTemperature(poa, ambientC, wind),
+      windMs: wind,
+      windDirDeg: (200 + 90 * Math.sin(t / 3.6e6)) % 360,
+      cloudTransmittance: irr.cloudTransmittance,
+      sunElevationDeg: sun.elevationDeg,
+      insolationKWhM2: insolation,
+    };
+    const hz = 50 + 0.03 * Math.sin(t / 7000);
+    const vPhase = 230 + 3 * Math.sin(t / 11000);
+    let total = 0;
+    for (const inv of this.inverters) {
+      this.computeInverter(inv, poa, ambientC, wind);
+      inv.hz = hz;
+      inv.vPhase = vPhase;
+      total += inv.acW;
+    }
+    this.meter.w = total - o.auxLoadW;
+    this.meter.hz = hz;
+    this.meter.vPhase = vPhase;
+    this.io.inputs[3] = this.gridOk;
+    for (const [i, v] of this.inputOverrides) this.io.inputs[i] = v;
+  }
+
+  private computeInverter(inv: InverterState, poa: number, ambientC: number, wind: number): void {
+    const f = inv.faults;
+    const poaEff = poa * (1 - f.soiling);
+    const moduleC = moduleTemperature(poaEff, ambientC, wind);
+    let dcAvail = 0;
+    for (const s of inv.strings) {
+      const op = pvString(s.stcW, this.o.vmpStc, poaEff, moduleC);
+      const factor = f.stringFactor.get(s.index) ?? 1;
+      s.v = op.v;
+      s.a = op.a * factor;
+      s.w = s.v * s.a;
+      dcAvail += s.w;
+    }
+    const events: string[] = [];
+    const rated = inv.ratedW;
+    const acAvail = inverterAc(dcAvail, rated);
+    let cap = rated;
+    if (inv.limitEnabled) cap = Math.min(cap, (rated * inv.limitPct) / 100);
+    // Over-temperature derating: the heat sink above 75 C halves the allowed output.
+    const heatsinkAtFull = ambientC + 5 + (30 * Math.min(acAvail, cap)) / rated + f.overTempC;
+    const overTemp = heatsinkAtFull > 75;
+    if (overTemp) {
+      cap = Math.min(cap, rated * 0.5);
+      events.push('OVER_TEMP');
+    }
+    if (f.groundFault) events.push('GROUND_FAULT');
+    if (!this.gridOk) events.push('GRID_DISCONNECT');
+    let ac: number;
+    let st: InverterStateName;
+    if (f.groundFault || !this.gridOk || !inv.connected || acAvail <= 0) {
+      ac = 0;
+      st = f.groundFault ? 'FAULT' : !this.gridOk || !inv.connected ? 'STANDBY' : 'SLEEPING';
+      // No current flows; the strings sit near open-circuit voltage while lit.
+      for (const s of inv.strings) {
+        s.v = s.v > 0 ? s.v * 1.18 : 0;
+        s.a = 0;
+        s.w = 0;
+      }
+    } else {
+      ac = Math.min(acAvail, cap);
+      const limited = acAvail > cap + 1;
+      // Clipping at the nameplate rating is normal MPPT-limited operation; a limit below it is THROTTLED.
+      st = limited && cap < rated ? 'THROTTLED' : 'MPPT';
+      if (limited) {
+        // Off the maximum-power point: every string gives proportionally less.
+        const k = dcAvail > 0 ? inverterDcFor(ac, rated) / dcAvail : 0;
+        for (const s of inv.strings) {
+          s.a *= k;
+          s.w *= k;
+        }
+      }
+    }
+    inv.acW = ac;
+    inv.dcW = inv.strings.reduce((n, s) => n + s.w, 0);
+    inv.heatsinkC = ambientC + 5 + (30 * ac) / rated + f.overTempC;
+    inv.cabinetC = ambientC + 3 + (10 * ac) / rated + f.overTempC / 2;
+    inv.st = st;
+    inv.events = events;
+  }
+
+  /** Module temperature of an inverter's strings (with its soiling). */
+  moduleTempFor(inv: InverterState): number {
+    return moduleTemperature(this.weather.poa * (1 - inv.faults.soiling), this.weather.ambientC, this.weather.windMs);
+  }
+}

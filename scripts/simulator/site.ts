@@ -1,0 +1,259 @@
+/**
+ * The site simulator: a plant (plant.ts) behind one Modbus TCP port (modbus-server.ts), where the
+ * unit id selects the device. Simulated time = startTime + (clock.now() - start) x timeScale,
+ * evaluated lazily on every request, so an injected clock drives everything and nothing runs
+ * between requests.
+ */
+import type { Clock } from '../../components/lib/clock';
+import { silentLogger, type Logger } from '../../components/lib/logger';
+import { DeviceInfo, SimDevice } from './device';
+import { FaultSpec, applyFaults, validateFault } from './faults';
+import { IoDevice, REGISTER_MAPS, TrackerDevice, WeatherDevice, type MapPoint } from './map-devices';
+import { createModbusTcpServer } from './modbus-server';
+import { IO_INPUTS, IO_RELAYS, Plant, PlantOptions } from './plant';
+import { inverterModels, inverterWriteCheck, meterModels, SUNSPEC_BASE, SunSpecDevice } from './sunspec-device';
+
+export type { FaultSpec } from './faults';
+
+export interface SiteSimulatorOptions extends Partial<PlantOptions> {
+  host?: string;
+  /** 0 (default) = a free port. */
+  port?: number;
+  /** Simulated seconds per real second (1 = real time; 1440 = a day in a minute). */
+  timeScale?: number;
+  /** Simulated time at start; default: today 10:00 UTC. */
+  startTime?: Date;
+  clock?: Pick<Clock, 'now'>;
+  logger?: Logger;
+  /** Real milliseconds between plant updates at most once (requests in between see the same instant). */
+  minUpdateMs?: number;
+}
+
+export const UNIT_IDS = { firstInverter: 1, meter: 100, weather: 101, tracker: 102, io: 103 } as const;
+
+export interface SimulatedDevice extends DeviceInfo {
+  /** SunSpec devices: the base address of the image; map devices: the register map. */
+  baseAddress?: number;
+  points?: MapPoint[];
+}
+
+export interface ActiveFault {
+  id: string;
+  spec: FaultSpec;
+  /** Simulated time it was injected (ISO). */
+  since: string;
+}
+
+/** The ModbusAdapter configuration for the simulated plant (components/modbus-adapter/config.ts). */
+export interface SimulatorDeviceConfig {
+  devices: {
+    assetId: string;
+    connection: { type: 'tcp'; host: string; port: number };
+    unitId: number;
+    pollIntervalMs: number;
+    profile: { type: 'sunspec'; baseAddress: number } | { type: 'registerMap'; map: string };
+  }[];
+  registerMaps: Record<string, { points: MapPoint[] }>;
+}
+
+export interface SiteSimulator {
+  readonly host: string;
+  readonly port: number;
+  devices(): SimulatedDevice[];
+  deviceConfig(opts?: { pollIntervalMs?: number; host?: string }): SimulatorDeviceConfig;
+  /** Returns the fault id. Throws SimulatorError on an invalid spec. */
+  injectFault(spec: FaultSpec): string;
+  /** Clears one fault (by id) or all; returns how many were cleared. */
+  clearFault(id?: string): number;
+  faults(): ActiveFault[];
+  /** True physical values now (simulated time), for comparing with what the adapter reports. */
+  state(): SiteState;
+  simTime(): Date;
+  close(): Promise<void>;
+}
+
+export interface SiteState {
+  time: string;
+  weather: Plant['weather'];
+  tracker: Plant['tracker'];
+  meter: Plant['meter'] & { unitId: number; assetId: string };
+  io: { relays: Record<string, boolean>; inputs: Record<string, boolean> };
+  inverters: {
+    unitId: number;
+    assetId: string;
+    acW: number;
+    dcW: number;
+    wh: number;
+    st: string;
+    events: string[];
+    connected: boolean;
+    limitPct: number;
+    limitEnabled: boolean;
+    heatsinkC: number;
+    cabinetC: number;
+    frozen: boolean;
+    commLoss: boolean;
+    strings: { id: number; w: number; v: number; a: number; wh: number }[];
+  }[];
+  faults: ActiveFault[];
+}
+
+function defaultStart(now: number): Date {
+  const d = new Date(now);
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), 10, 0, 0));
+}
+
+export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Promise<SiteSimulator> {
+  const clock = opts.clock ?? { now: () => Date.now() };
+  const log = (opts.logger ?? silentLogger).child({ component: 'site-simulator' });
+  const timeScale = opts.timeScale ?? 1;
+  if (!(timeScale > 0)) throw new Error(`timeScale must be > 0 (got ${timeScale})`);
+  const realStart = clock.now();
+  const simStart = (opts.startTime ?? defaultStart(realStart)).getTime();
+  const plant = new Plant(opts, simStart);
+  const minUpdateMs = opts.minUpdateMs ?? 20;
+  let lastSync = realStart;
+
+  const simNow = (): number => simStart + (clock.now() - realStart) * timeScale;
+  const sync = (): void => {
+    const now = clock.now();
+    if (now - lastSync < minUpdateMs && now >= lastSync) return;
+    lastSync = now;
+    plant.advanceTo(simNow());
+  };
+  const forceSync = (): void => {
+    lastSync = clock.now();
+    plant.advanceTo(simNow());
+  };
+
+  const devices = new Map<number, SimDevice>();
+  const described: SimulatedDevice[] = [];
+  const pad = (n: number): string => String(n).padStart(2, '0');
+
+  plant.inverters.forEach((inv, i) => {
+    const unitId = UNIT_IDS.firstInverter + i;
+    const info: DeviceInfo = {
+      unitId,
+      kind: 'inverter',
+      assetId: `INV-${pad(i + 1)}`,
+      profile: 'sunspec',
+      description: `${inv.ratedW / 1000} kW three-phase PV inverter, ${inv.strings.length} MPPT inputs: SunSpec 1, 103, 120, 123, 160`,
+    };
+    const dev: SunSpecDevice = new SunSpecDevice(
+      info,
+      sync,
+      (controls) => inverterModels(plant, inv, unitId, info.assetId, controls),
+      {},
+      inverterWriteCheck,
+      () => {
+        const c = dev.controls[123] ?? {};
+        inv.connected = c.Conn === undefined ? true : c.Conn !== 0;
+        inv.limitPct = typeof c.WMaxLimPct === 'number' ? c.WMaxLimPct : 100;
+        inv.limitEnabled = c.WMaxLim_Ena === 1;
+        plant.compute(0);
+        log.info('inverter controls written', { assetId: info.assetId, connected: inv.connected, limitPct: inv.limitPct, limitEnabled: inv.limitEnabled });
+      },
+    );
+    devices.set(unitId, dev);
+    described.push({ ...info, baseAddress: SUNSPEC_BASE });
+  });
+  const meterInfo: DeviceInfo = { unitId: UNIT_IDS.meter, kind: 'meter', assetId: 'METER-01', profile: 'sunspec', description: 'revenue meter at the grid connection, three-phase wye: SunSpec 1, 203 (W > 0 = export)' };
+  devices.set(meterInfo.unitId, new SunSpecDevice(meterInfo, sync, () => meterModels(plant.meter, meterInfo.unitId, meterInfo.assetId), {}, inverterWriteCheck, () => undefined));
+  described.push({ ...meterInfo, baseAddress: SUNSPEC_BASE });
+  const mapDevices: [DeviceInfo, SimDevice][] = [];
+  const ws: DeviceInfo = { unitId: UNIT_IDS.weather, kind: 'weather', assetId: 'WS-01', profile: 'dcmms-sim-weather', description: 'weather station: GHI, plane-of-array irradiance, ambient and module temperature, wind' };
+  mapDevices.push([ws, new WeatherDevice(ws, sync, plant, simStart)]);
+  const tr: DeviceInfo = { unitId: UNIT_IDS.tracker, kind: 'tracker', assetId: 'TRK-01', profile: 'dcmms-sim-tracker', description: 'single-axis tracker controller (all rows): angle, mode, stow' };
+  mapDevices.push([tr, new TrackerDevice(tr, sync, plant)]);
+  const io: DeviceInfo = { unitId: UNIT_IDS.io, kind: 'io', assetId: 'IO-01', profile: 'dcmms-sim-io', description: `digital I/O: relays ${IO_RELAYS.join(', ')}; inputs ${IO_INPUTS.join(', ')}` };
+  mapDevices.push([io, new IoDevice(io, sync, plant)]);
+  for (const [info, dev] of mapDevices) {
+    devices.set(info.unitId, dev);
+    described.push({ ...info, points: REGISTER_MAPS[info.profile].points });
+  }
+
+  const server = await createModbusTcpServer({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, device: (u) => devices.get(u), logger: log });
+  const host = opts.host ?? '127.0.0.1';
+  log.info('site simulator listening', { host, port: server.port, timeScale, start: new Date(simStart).toISOString() });
+
+  const active: ActiveFault[] = [];
+  let nextFault = 1;
+  const reapply = (): void => {
+    applyFaults(plant, devices, active.map((f) => f.spec));
+  };
+
+  let closed: Promise<void> | undefined;
+  return {
+    host,
+    port: server.port,
+    devices: () => described.map((d) => ({ ...d })),
+    deviceConfig: (o = {}) => ({
+      devices: described.map((d) => ({
+        assetId: d.assetId,
+        connection: { type: 'tcp' as const, host: o.host ?? host, port: server.port },
+        unitId: d.unitId,
+        pollIntervalMs: o.pollIntervalMs ?? 1000,
+        profile: d.profile === 'sunspec' ? { type: 'sunspec' as const, baseAddress: SUNSPEC_BASE } : { type: 'registerMap' as const, map: d.profile },
+      })),
+      registerMaps: JSON.parse(JSON.stringify(REGISTER_MAPS)) as SimulatorDeviceConfig['registerMaps'],
+    }),
+    injectFault: (spec) => {
+      validateFault(spec, devices, plant.o.stringsPerInverter);
+      forceSync();
+      const id = `F${nextFault++}`;
+      active.push({ id, spec: { ...spec }, since: new Date(plant.simMs).toISOString() });
+      reapply();
+      log.info('fault injected', { id, ...spec });
+      return id;
+    },
+    clearFault: (id) => {
+      forceSync();
+      const before = active.length;
+      for (let i = active.length - 1; i >= 0; i--) if (id === undefined || active[i].id === id) active.splice(i, 1);
+      reapply();
+      log.info('fault cleared', { id: id ?? 'all', cleared: before - active.length });
+      return before - active.length;
+    },
+    faults: () => active.map((f) => ({ ...f, spec: { ...f.spec } })),
+    state: () => {
+      forceSync();
+      const s: SiteState = {
+        time: new Date(plant.simMs).toISOString(),
+        weather: { ...plant.weather },
+        tracker: { ...plant.tracker },
+        meter: { ...plant.meter, unitId: meterInfo.unitId, assetId: meterInfo.assetId },
+        io: {
+          relays: Object.fromEntries(IO_RELAYS.map((n, i) => [n, plant.io.coils[i]])),
+          inputs: Object.fromEntries(IO_INPUTS.map((n, i) => [n, plant.io.inputs[i]])),
+        },
+        inverters: plant.inverters.map((inv, i) => {
+          const dev = devices.get(UNIT_IDS.firstInverter + i) as SimDevice;
+          return {
+            unitId: dev.info.unitId,
+            assetId: dev.info.assetId,
+            acW: inv.acW,
+            dcW: inv.dcW,
+            wh: inv.wh,
+            st: inv.st,
+            events: [...inv.events],
+            connected: inv.connected,
+            limitPct: inv.limitPct,
+            limitEnabled: inv.limitEnabled,
+            heatsinkC: inv.heatsinkC,
+            cabinetC: inv.cabinetC,
+            frozen: dev.isFrozen,
+            commLoss: dev.commLoss,
+            strings: inv.strings.map((st) => ({ id: st.index + 1, w: st.w, v: st.v, a: st.a, wh: st.wh })),
+          };
+        }),
+        faults: active.map((f) => ({ ...f, spec: { ...f.spec } })),
+      };
+      return s;
+    },
+    simTime: () => new Date(simNow()),
+    close: () => {
+      closed ??= server.close().then(() => log.info('site simulator closed'));
+      return closed;
+    },
+  };
+}
