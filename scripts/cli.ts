@@ -6,6 +6,7 @@
  *   dcmms-edge component list|details|restart|stop ...  as `greengrass-cli component`
  *   dcmms-edge cloud online|offline --root DIR    make IoT Core reachable or not
  *   dcmms-edge simulator ...                      the site simulator (Modbus TCP solar plant) and its faults
+ *   dcmms-edge query --db FILE ...                read the time-series store
  *   dcmms-edge demo                               what `npm start` runs: the bundle on the demo site
  */
 import { runCloud } from './cli/cloud';
@@ -14,6 +15,7 @@ import { runDemo } from './cli/demo';
 import { runDeployment } from './cli/deployment';
 import { CliUsageError } from './cli/args';
 import { runNucleus } from './cli/nucleus';
+import { runQuery } from './cli/query';
 import { runSimulator } from './cli/simulator';
 
 const USAGE = `usage: dcmms-edge <command> [options]
@@ -36,6 +38,9 @@ commands:
       Run the site simulator (a Modbus TCP solar plant) in the foreground; prints the adapter's device config.
   simulator fault|clear|state|devices|config|faults --port P ...
       Inject or clear faults, read the true plant state (see docs/simulator.md).
+  query --db FILE --asset A --point P --from ISO --to ISO [--downsample 1m:avg] [--json|--csv]
+  query --db FILE --list
+      Read the gateway's time-series store (read-only; safe while the Processor writes).
   demo [--root DIR] [--build DIR]
       Run the runtime with the built bundle deployed on the demo site (what 'npm start' does).
 `;
@@ -55,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
       return runDemo(rest);
     case 'simulator':
       return runSimulator(rest);
+    case 'query':
+      return runQuery(rest);
     case undefined:
     case 'help':
     case '--help':

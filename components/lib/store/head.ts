@@ -1,0 +1,225 @@
+/**
+ * The write side of the head: `append` buffers samples in fixed-size typed arrays (bounded memory)
+ * and a commit writes them to the head table in one transaction, at most `commitWindowMs` after
+ * the oldest buffered sample arrived. Pub/sub has no redelivery, so what a crash can lose is
+ * exactly what sits in this buffer: at most one window (docs/store.md "Durability").
+ */
+import type { Clock, TimerHandle } from '../clock';
+import { errorMessage } from '../errors';
+import type { Logger } from '../logger';
+import { QUALITY_CODE } from './chunk';
+import { MAX_TS } from './gorilla';
+import { bucketOf, type Db } from './schema';
+import type { CommitInfo, StoreCounters, StoreSample } from './types';
+
+export interface HeadWriterOptions {
+  commitWindowMs: number;
+  maxBatchSamples: number;
+}
+
+const MAX_NAME = 256;
+
+export class HeadWriter {
+  private readonly series = new Map<string, Map<string, number>>();
+  private nextSeriesId = 1;
+  private newSeries: Array<[number, string, string]> = [];
+  private readonly sid: Int32Array;
+  private readonly ts: Float64Array;
+  private readonly v: Float64Array;
+  private readonly vNull: Uint8Array;
+  private readonly q: Uint8Array;
+  private n = 0;
+  private firstArrival = 0;
+  private timer: TimerHandle | undefined;
+  private ticket = 0;
+  private committedTicket = 0;
+  private readonly listeners = new Set<(c: CommitInfo) => void>();
+  private readonly insertHead;
+  private readonly insertSeries;
+  private readonly commitTx;
+  /** Set by retention when the disk is below its floor and nothing is left to delete. */
+  diskFull = false;
+
+  constructor(
+    db: Db,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly counters: StoreCounters,
+    private readonly opts: HeadWriterOptions,
+  ) {
+    const cap = opts.maxBatchSamples;
+    this.sid = new Int32Array(cap);
+    this.ts = new Float64Array(cap);
+    this.v = new Float64Array(cap);
+    this.vNull = new Uint8Array(cap);
+    this.q = new Uint8Array(cap);
+    for (const row of db.prepare('SELECT id, asset, point FROM series').iterate() as Iterable<{ id: number; asset: string; point: string }>) {
+      this.remember(row.asset, row.point, row.id);
+    }
+    this.insertHead = db.prepare('INSERT OR IGNORE INTO head (bucket, series, ts, v, q) VALUES (?, ?, ?, ?, ?)');
+    this.insertSeries = db.prepare('INSERT INTO series (id, asset, point) VALUES (?, ?, ?)');
+    this.commitTx = db.transaction((count: number): number => {
+      for (const [id, asset, point] of this.newSeries) this.insertSeries.run(id, asset, point);
+      let inserted = 0;
+      for (let i = 0; i < count; i++) {
+        const t = this.ts[i] as number;
+        inserted += this.insertHead.run(bucketOf(t), this.sid[i], t, this.vNull[i] ? null : this.v[i], this.q[i]).changes;
+      }
+      return inserted;
+    });
+  }
+
+  private remember(asset: string, point: string, id: number): void {
+    let points = this.series.get(asset);
+    if (!points) this.series.set(asset, (points = new Map()));
+    points.set(point, id);
+    if (id >= this.nextSeriesId) this.nextSeriesId = id + 1;
+  }
+
+  /** The series id of (asset, point), if the writer knows it (it knows every stored series). */
+  seriesId(asset: string, point: string): number | undefined {
+    return this.series.get(asset)?.get(point);
+  }
+
+  private reject(reason: string): void {
+    this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1;
+  }
+
+  /**
+   * Buffers samples; returns a ticket that `onCommit` reports once they are durable. Invalid
+   * samples are skipped and counted by reason (the Processor validates first, so any count here
+   * is a bug upstream, not field data).
+   */
+  append(samples: readonly StoreSample[]): number {
+    const ticket = ++this.ticket;
+    for (const s of samples) {
+      if (this.diskFull) {
+        this.reject('disk_full');
+        continue;
+      }
+      const { ts, v } = s;
+      if (!Number.isInteger(ts) || ts < 0 || ts >= MAX_TS) {
+        this.reject('bad_timestamp');
+        continue;
+      }
+      if (v !== null && (typeof v !== 'number' || !Number.isFinite(v))) {
+        this.reject('non_finite_value');
+        continue;
+      }
+      const qc = QUALITY_CODE[s.q];
+      if (qc === undefined) {
+        this.reject('bad_quality');
+        continue;
+      }
+      let id = this.series.get(s.assetId)?.get(s.point);
+      if (id === undefined) {
+        if (typeof s.assetId !== 'string' || typeof s.point !== 'string' || !s.assetId || !s.point || s.assetId.length > MAX_NAME || s.point.length > MAX_NAME) {
+          this.reject('bad_series_key');
+          continue;
+        }
+        id = this.nextSeriesId;
+        this.remember(s.assetId, s.point, id);
+        this.newSeries.push([id, s.assetId, s.point]);
+      }
+      if (this.n >= this.sid.length) this.flush();
+      if (this.n >= this.sid.length) {
+        // The commit failed and the buffer is full: drop rather than grow without bound.
+        this.reject('store_unavailable');
+        continue;
+      }
+      const i = this.n++;
+      this.sid[i] = id;
+      this.ts[i] = ts;
+      this.v[i] = v ?? 0;
+      this.vNull[i] = v === null ? 1 : 0;
+      this.q[i] = qc;
+      this.counters.appended += 1;
+    }
+    if (this.n > 0) this.schedule();
+    return ticket;
+  }
+
+  private schedule(): void {
+    const now = this.clock.now();
+    if (this.timer === undefined) {
+      this.firstArrival = now;
+      // Fire at 80 % of the window so the transaction (with its fsync) ends within the window.
+      this.timer = this.clock.setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, Math.max(1, Math.floor(this.opts.commitWindowMs * 0.8)));
+    } else if (now - this.firstArrival >= this.opts.commitWindowMs * 0.8) {
+      // A busy event loop delays timers; appends still arriving enforce the window themselves.
+      this.flush();
+    }
+  }
+
+  /** Samples buffered and not yet committed. */
+  get pending(): number {
+    return this.n;
+  }
+
+  get lastTicket(): number {
+    return this.ticket;
+  }
+
+  get durableTicket(): number {
+    return this.committedTicket;
+  }
+
+  onCommit(fn: (c: CommitInfo) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Commits everything buffered now. Returns the commit, or undefined if there was nothing or it failed. */
+  flush(): CommitInfo | undefined {
+    if (this.timer !== undefined) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.n === 0 && this.newSeries.length === 0) {
+      this.committedTicket = this.ticket;
+      return undefined;
+    }
+    const count = this.n;
+    const ticket = this.ticket;
+    const start = this.clock.now();
+    const t0 = performance.now();
+    let inserted: number;
+    try {
+      inserted = this.commitTx(count);
+    } catch (e) {
+      // SQLITE_FULL, I/O errors, a locked file: keep the buffer, retry at the next window.
+      this.counters.commitErrors += 1;
+      this.log.error('store commit failed; samples kept in memory', { err: e, pending: count, error: errorMessage(e) });
+      this.timer = this.clock.setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.opts.commitWindowMs);
+      return undefined;
+    }
+    const durationMs = performance.now() - t0;
+    this.newSeries = [];
+    this.n = 0;
+    this.committedTicket = ticket;
+    this.counters.commits += 1;
+    this.counters.committed += inserted;
+    this.counters.duplicates += count - inserted;
+    const info: CommitInfo = { ticket, samples: count, inserted, duplicates: count - inserted, waitMs: start - this.firstArrival, durationMs };
+    for (const fn of this.listeners) {
+      try {
+        fn(info);
+      } catch (e) {
+        this.log.error('store onCommit listener threw', { err: e });
+      }
+    }
+    return info;
+  }
+
+  /** Stops the timer; the caller flushes first if it wants the buffer. */
+  stop(): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

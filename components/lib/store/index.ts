@@ -1,0 +1,209 @@
+/**
+ * The raw time-series store (issue 4 §2, DESIGN.md "Data at rest"): the Processor writes it with
+ * `openStore`; the Aggregator, Analytics, ML and `dcmms-edge query` read it with `openStoreReader`
+ * (a read-only connection; WAL lets it read while the writer writes). docs/store.md has the design.
+ */
+import { systemClock, type Clock, type TimerHandle } from '../clock';
+import { ConfigError } from '../errors';
+import { silentLogger, type Logger } from '../logger';
+import { HeadWriter } from './head';
+import { Reader } from './query';
+import { Retention, statfsFreeSpace, type FreeSpace, type RetentionResult } from './retention';
+import { openDatabase, type Db, type Synchronous } from './schema';
+import { Sealer } from './seal';
+import type { ChunkStatsResult, CommitInfo, RangeOptions, Sample, SeriesInfo, SeriesKey, StoreCounters, StoreSample } from './types';
+
+export * from './types';
+export type { RetentionResult, FreeSpace } from './retention';
+export type { Synchronous } from './schema';
+
+export interface StoreConfig {
+  /** A sample waits in memory at most this long before its commit ends (the crash-loss window). */
+  commitWindowMs: number;
+  /** Buffered samples that force an immediate commit (bounds memory: ~30 bytes each). */
+  maxBatchSamples: number;
+  synchronous: Synchronous;
+  /** How often the head is sealed into chunks. */
+  sealIntervalMs: number;
+  /** Head samples younger than this stay raw, so small reorderings are sorted for free. */
+  sealLagMs: number;
+  /** Target samples per chunk (a chunk grows to 2x this with late data before it splits). */
+  chunkSamples: number;
+  /** A chunk never spans more than this (slow series). */
+  chunkMaxSpanMs: number;
+  /** Series per seal transaction (bounds how long one seal step holds the event loop). */
+  sealSliceSeries: number;
+  retentionMs: number;
+  retentionIntervalMs: number;
+  /** Bytes the database may use (pages in use); oldest chunks go first beyond it. */
+  maxBytes: number;
+  /** Free bytes the file system must keep; oldest chunks go first below it. */
+  minFreeBytes: number;
+  /** SQLite page cache, bytes. */
+  cacheBytes: number;
+}
+
+export const STORE_DEFAULTS: Readonly<StoreConfig> = Object.freeze({
+  commitWindowMs: 250,
+  maxBatchSamples: 100_000,
+  synchronous: 'FULL',
+  sealIntervalMs: 60_000,
+  sealLagMs: 10_000,
+  chunkSamples: 720,
+  chunkMaxSpanMs: 2 * 3600_000,
+  sealSliceSeries: 500,
+  retentionMs: 7 * 24 * 3600_000,
+  retentionIntervalMs: 60_000,
+  maxBytes: 32 * 1024 ** 3,
+  minFreeBytes: 2 * 1024 ** 3,
+  cacheBytes: 32 * 1024 ** 2,
+});
+
+export interface StoreDeps {
+  path: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Free space of a directory's file system (defaults to fs.statfs). */
+  freeSpace?: FreeSpace;
+}
+
+export function validateStoreConfig(input: Partial<StoreConfig>): StoreConfig {
+  const c: StoreConfig = { ...STORE_DEFAULTS, ...input };
+  const positive: Array<keyof StoreConfig> = ['commitWindowMs', 'maxBatchSamples', 'sealIntervalMs', 'chunkSamples', 'chunkMaxSpanMs', 'sealSliceSeries', 'retentionMs', 'retentionIntervalMs', 'maxBytes', 'cacheBytes'];
+  for (const k of positive) {
+    const v = c[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ConfigError(k, `store ${k} must be a positive integer, not ${String(v)}`);
+  }
+  for (const k of ['sealLagMs', 'minFreeBytes'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 0) throw new ConfigError(k, `store ${k} must be a non-negative integer, not ${String(c[k])}`);
+  }
+  if (c.synchronous !== 'FULL' && c.synchronous !== 'NORMAL') throw new ConfigError('synchronous', `store synchronous must be FULL or NORMAL, not ${String(c.synchronous)}`);
+  return Object.freeze(c);
+}
+
+export interface StoreReader {
+  range(key: SeriesKey, fromMs: number, toMs: number, opts?: RangeOptions): Sample[];
+  chunkStats(key: SeriesKey, fromMs: number, toMs: number): ChunkStatsResult;
+  listSeries(): SeriesInfo[];
+  /** Every stored timestamp of a series, duplicates included (diagnostics, crash tests). */
+  rawTimestamps(key: SeriesKey): { chunk: number[]; head: number[] };
+  close(): void;
+}
+
+export interface Store extends StoreReader {
+  /** Buffers samples; returns a ticket. They are durable once `onCommit` reports a ticket >= it. */
+  append(samples: readonly StoreSample[]): number;
+  /** Commits the buffer now (synchronous: when it returns, the samples are durable). */
+  flush(): CommitInfo | undefined;
+  onCommit(fn: (c: CommitInfo) => void): () => void;
+  /** Highest ticket known durable. */
+  readonly durableTicket: number;
+  readonly pending: number;
+  /** Commits the buffer, then seals every head sample older than sealLagMs (normally the maintenance timer's job). */
+  seal(): void;
+  enforceRetention(): RetentionResult;
+  counters(): StoreCounters;
+  /** The underlying connection, for diagnostics (integrity checks, sizes). */
+  readonly db: Db;
+}
+
+function readerOf(db: Db): Omit<StoreReader, 'close'> {
+  const r = new Reader(db);
+  return {
+    range: (k, f, t, o) => r.range(k, f, t, o),
+    chunkStats: (k, f, t) => r.chunkStats(k, f, t),
+    listSeries: () => r.listSeries(),
+    rawTimestamps: (k) => r.rawTimestamps(k),
+  };
+}
+
+/** A read-only view of a store that another process writes. */
+export function openStoreReader(path: string): StoreReader {
+  const db = openDatabase(path, { readOnly: true });
+  let closed = false;
+  return {
+    ...readerOf(db),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}
+
+/** Opens (creating if needed) the store for writing. One writer per file. */
+export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): Store {
+  const cfg = validateStoreConfig(config);
+  const clock = deps.clock ?? systemClock;
+  const log = (deps.logger ?? silentLogger).child({ module: 'store' });
+  const db = openDatabase(deps.path, { synchronous: cfg.synchronous, cacheBytes: cfg.cacheBytes });
+  const counters: StoreCounters = { appended: 0, committed: 0, duplicates: 0, rejected: {}, commits: 0, commitErrors: 0, sealedSamples: 0, lateSamples: 0, chunksWritten: 0, retentionDeletedChunks: 0 };
+  const writer = new HeadWriter(db, clock, log, counters, { commitWindowMs: cfg.commitWindowMs, maxBatchSamples: cfg.maxBatchSamples });
+  const sealer = new Sealer(db, counters, { sealLagMs: cfg.sealLagMs, chunkSamples: cfg.chunkSamples, chunkMaxSpanMs: cfg.chunkMaxSpanMs, sliceSeries: cfg.sealSliceSeries });
+  const retention = new Retention(db, deps.path, counters, { retentionMs: cfg.retentionMs, maxBytes: cfg.maxBytes, minFreeBytes: cfg.minFreeBytes }, deps.freeSpace ?? statfsFreeSpace);
+  let closed = false;
+  let timer: TimerHandle | undefined;
+  let lastSeal = clock.now();
+  let lastRetention = -Infinity;
+
+  const enforceRetention = (): RetentionResult => {
+    const r = retention.run(clock.now());
+    if (r.diskFull !== writer.diskFull) log.warn(r.diskFull ? 'disk below its free-space floor with nothing left to delete: refusing samples' : 'disk space back: taking samples again', { freeBytes: r.freeBytes });
+    writer.diskFull = r.diskFull;
+    if (r.deletedChunks > 0) log.info('retention deleted chunks', { deletedChunks: r.deletedChunks, usedBytes: r.usedBytes, freeBytes: r.freeBytes });
+    return r;
+  };
+
+  // One maintenance timer: a seal run goes one slice per tick (1 ms apart, so commits and the
+  // Processor's own work interleave); retention runs between seal runs.
+  const tick = (): void => {
+    timer = undefined;
+    if (closed) return;
+    let more = false;
+    try {
+      const now = clock.now();
+      if (sealer.busy || now - lastSeal >= cfg.sealIntervalMs) {
+        if (!sealer.busy) lastSeal = now;
+        more = sealer.step(now);
+      } else if (now - lastRetention >= cfg.retentionIntervalMs) {
+        lastRetention = now;
+        enforceRetention();
+      }
+    } catch (e) {
+      log.error('store maintenance failed', { err: e });
+    }
+    timer = clock.setTimeout(tick, more ? 1 : Math.min(1000, cfg.sealIntervalMs, cfg.retentionIntervalMs));
+  };
+  timer = clock.setTimeout(tick, 0);
+
+  return {
+    ...readerOf(db),
+    db,
+    append: (s) => writer.append(s),
+    flush: () => writer.flush(),
+    onCommit: (fn) => writer.onCommit(fn),
+    get durableTicket() {
+      return writer.durableTicket;
+    },
+    get pending() {
+      return writer.pending;
+    },
+    seal: () => {
+      writer.flush();
+      sealer.sealAll(clock.now());
+    },
+    enforceRetention,
+    counters: () => ({ ...counters, rejected: { ...counters.rejected } }),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      clock.clearTimeout(timer);
+      writer.stop();
+      try {
+        writer.flush();
+      } finally {
+        db.close();
+      }
+    },
+  };
+}

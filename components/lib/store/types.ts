@@ -1,0 +1,88 @@
+/** Public types of the time-series store (see docs/store.md). */
+import type { Quality } from '../contract/payloads';
+
+/** A series is one point of one asset. */
+export interface SeriesKey {
+  assetId: string;
+  point: string;
+}
+
+/** What the Processor appends: one processed value of one point. */
+export interface StoreSample extends SeriesKey {
+  /** Sample time, integer ms since the epoch. */
+  ts: number;
+  /** A finite number, or null when there is no value (quality bad / not_implemented). */
+  v: number | null;
+  q: Quality;
+}
+
+/** A sample read back. Downsampled results carry `n`, the number of valued samples in the bucket. */
+export interface Sample {
+  ts: number;
+  v: number | null;
+  q: Quality;
+  n?: number;
+}
+
+/** Told to `onCommit` listeners after each durable commit. */
+export interface CommitInfo {
+  /** Every `append` that returned a ticket <= this one is now durable. */
+  ticket: number;
+  /** Samples in the commit, and how many were new (the rest were duplicates already in the head). */
+  samples: number;
+  inserted: number;
+  duplicates: number;
+  /** Time the oldest sample of the batch waited in memory before the commit started, ms. */
+  waitMs: number;
+  /** Duration of the transaction including the fsync, ms. */
+  durationMs: number;
+}
+
+export type DownsampleAgg = 'avg' | 'min' | 'max' | 'last';
+
+export interface RangeOptions {
+  /** Buckets aligned to multiples of bucketMs since the epoch; one sample per non-empty bucket. */
+  downsample?: { bucketMs: number; agg: DownsampleAgg };
+}
+
+/** Statistics of a stretch of one series. min..last are over valued samples; null when count is 0. */
+export interface Stats {
+  /** Samples, including ones without a value. */
+  n: number;
+  /** Samples with a value. */
+  count: number;
+  minTs: number;
+  maxTs: number;
+  min: number | null;
+  max: number | null;
+  sum: number;
+  sumSq: number;
+  first: number | null;
+  last: number | null;
+}
+
+export interface ChunkStatsResult {
+  /** Statistics of the chunks wholly inside [from, to], read without decompressing. */
+  chunks: Stats[];
+  /** The samples in [from, to] that are not in those chunks (partial chunks and the head), sorted. */
+  partial: Sample[];
+  /** Everything in [from, to] combined. */
+  total: Stats;
+}
+
+export interface SeriesInfo extends SeriesKey {
+  id: number;
+}
+
+export interface StoreCounters {
+  appended: number;
+  committed: number;
+  duplicates: number;
+  rejected: Record<string, number>;
+  commits: number;
+  commitErrors: number;
+  sealedSamples: number;
+  lateSamples: number;
+  chunksWritten: number;
+  retentionDeletedChunks: number;
+}
