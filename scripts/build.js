@@ -80,6 +80,22 @@ function serialport(nodeArch) {
 }
 
 /**
+ * better-sqlite3's addon as npm installed it (built from source by its install script: there is
+ * no prebuilt binary in node_modules). Only the build machine's own architecture exists, so only
+ * that platform can be shipped; see docs/build.md "better-sqlite3 and aarch64".
+ * @param {string} nodeArch @returns {NativeFile}
+ */
+function betterSqlite3(nodeArch) {
+  let dir;
+  try {
+    dir = path.dirname(require.resolve('better-sqlite3/package.json', { paths: [ROOT] }));
+  } catch (err) {
+    return fail(`cannot resolve better-sqlite3 (run npm ci): ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { from: path.join(dir, 'build', 'Release', 'better_sqlite3.node'), to: `better-sqlite3-linux-${nodeArch}.node` };
+}
+
+/**
  * Native addons loaded through node-gyp-build look for their binary relative to their package
  * folder, which does not exist once esbuild has bundled the JavaScript. For each such package
  * this plugin hands the bundle a node-gyp-build that loads the file named by an environment
@@ -126,6 +142,13 @@ const COMPONENTS = () => [
     dir: 'modbus-adapter',
     name: 'com.dcmms.edge.ModbusAdapter',
     natives: { amd64: [awsCrt('x64'), serialport('x64')], aarch64: [awsCrt('arm64'), serialport('arm64')] },
+  },
+  {
+    dir: 'processor',
+    name: 'com.dcmms.edge.Processor',
+    // amd64 only until a cross-built aarch64 better-sqlite3 exists: a recipe must not claim a
+    // platform it cannot run on (docs/build.md "better-sqlite3 and aarch64").
+    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
   },
 ];
 

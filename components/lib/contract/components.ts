@@ -88,10 +88,10 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
   declare({
     name: 'com.dcmms.edge.Processor',
     short: 'processor',
-    implemented: false,
-    description: 'Validates, converts, de-duplicates and interpolates raw telemetry; stores it; evaluates alarm rules.',
+    implemented: true,
+    description: 'Validates, converts, de-duplicates and interpolates raw telemetry; stores it; evaluates alarm rules (device status: communication loss, asset list).',
     publish: ['processedTelemetry', 'alarms'],
-    subscribe: ['rawTelemetry'],
+    subscribe: ['rawTelemetry', 'deviceStatus'],
   }),
   declare({
     name: 'com.dcmms.edge.Aggregator',

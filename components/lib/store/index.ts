@@ -65,6 +65,8 @@ export interface StoreDeps {
   logger?: Logger;
   /** Free space of a directory's file system (defaults to fs.statfs). */
   freeSpace?: FreeSpace;
+  /** better-sqlite3's native addon file, when not loadable from node_modules (a bundled component). */
+  nativeBinding?: string;
 }
 
 export function validateStoreConfig(input: Partial<StoreConfig>): StoreConfig {
@@ -136,7 +138,7 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
   const cfg = validateStoreConfig(config);
   const clock = deps.clock ?? systemClock;
   const log = (deps.logger ?? silentLogger).child({ module: 'store' });
-  const db = openDatabase(deps.path, { synchronous: cfg.synchronous, cacheBytes: cfg.cacheBytes });
+  const db = openDatabase(deps.path, { synchronous: cfg.synchronous, cacheBytes: cfg.cacheBytes, ...(deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}) });
   const counters: StoreCounters = { appended: 0, committed: 0, duplicates: 0, rejected: {}, commits: 0, commitErrors: 0, sealedSamples: 0, lateSamples: 0, chunksWritten: 0, retentionDeletedChunks: 0 };
   const writer = new HeadWriter(db, clock, log, counters, { commitWindowMs: cfg.commitWindowMs, maxBatchSamples: cfg.maxBatchSamples });
   const sealer = new Sealer(db, counters, { sealLagMs: cfg.sealLagMs, chunkSamples: cfg.chunkSamples, chunkMaxSpanMs: cfg.chunkMaxSpanMs, sliceSeries: cfg.sealSliceSeries });

@@ -64,16 +64,21 @@ export interface OpenOptions {
   synchronous?: Synchronous;
   /** SQLite page cache, bytes (bounded memory). */
   cacheBytes?: number;
+  /**
+   * Path of better-sqlite3's native addon. A component bundled by esbuild has no node_modules to
+   * find it in, so its main.ts passes the file shipped beside main.js (docs/build.md).
+   */
+  nativeBinding?: string;
 }
 
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   if (opts.readOnly) {
-    const db = new Database(file, { readonly: true, fileMustExist: true });
+    const db = new Database(file, { readonly: true, fileMustExist: true, ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}) });
     db.pragma('busy_timeout = 5000');
     checkMeta(db, file, false);
     return db;
   }
-  const db = new Database(file);
+  const db = new Database(file, opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {});
   try {
     db.pragma('busy_timeout = 5000');
     // auto_vacuum only takes effect before the first table exists: set it on a new file so that

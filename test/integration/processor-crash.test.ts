@@ -1,0 +1,120 @@
+/**
+ * Crash test of the Processor (issue 4 §6): the Processor runs as a real process
+ * (components/processor/testing/crash-runner.ts: the factory with a real store, fed by a load
+ * generator) and is SIGKILLed at random moments under load. After each kill: the database passes
+ * integrity_check, every message the store acknowledged is there in full, nothing is stored twice
+ * (also after re-delivery of already stored messages), the loss is within the documented window,
+ * and an alarm active before a kill is not raised again after the restart.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildSync } from 'esbuild';
+import { openStore } from '../../components/lib/store';
+
+const ROOT = path.resolve(__dirname, '../..');
+const POINTS = 20;
+const WINDOW_MS = 100;
+/** Scheduling and fsync slack on a loaded 2-core CI machine, on top of the commit window. */
+const SLACK_MS = 300;
+
+let dir: string;
+let runner: string;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proc-crash-'));
+  runner = path.join(dir, 'runner.js');
+  buildSync({ entryPoints: [path.join(ROOT, 'components/processor/testing/crash-runner.ts')], bundle: true, platform: 'node', target: 'node20', external: ['better-sqlite3'], outfile: runner, logLevel: 'error' });
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface Round {
+  start: number;
+  committed: number;
+  appended: Map<number, number>;
+  lastAppended: number;
+  alarms: string[];
+}
+
+function runAndKill(base: number, commitsBeforeKill: number, extraDelayMs: number): Promise<Round> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [runner, dir, String(base), String(POINTS)], { env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const round: Round = { start: -1, committed: -1, appended: new Map(), lastAppended: -1, alarms: [] };
+    let commits = 0;
+    let killing = false;
+    let buf = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const [kind, a, b] = buf.slice(0, nl).split(' ');
+        buf = buf.slice(nl + 1);
+        if (kind === 'S') round.start = Number(a);
+        else if (kind === 'A') {
+          round.appended.set(Number(a), Number(b));
+          round.lastAppended = Number(a);
+        } else if (kind === 'R') round.alarms.push(`${a}:${b}`);
+        else if (kind === 'C') {
+          round.committed = Number(a);
+          commits += 1;
+          if (commits >= commitsBeforeKill && !killing) {
+            killing = true;
+            setTimeout(() => child.kill('SIGKILL'), extraDelayMs);
+          }
+        }
+      }
+    });
+    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(round) : reject(new Error(`runner exited ${code} ${signal}: ${stderr}`))));
+  });
+}
+
+test('kill -9 under load: committed samples all there, nothing twice, loss within the window, alarms not re-raised', async () => {
+  const base = Date.now() - 60_000;
+  const dbPath = path.join(dir, 'raw.db');
+  let previousMax = -1;
+  const alarms: string[] = [];
+  let worstLossMs = 0;
+  for (let r = 0; r < 5; r++) {
+    const round = await runAndKill(base, 3 + Math.floor(Math.random() * 10), Math.floor(Math.random() * 50));
+    alarms.push(...round.alarms);
+    expect(round.start).toBe(previousMax + 1);
+    expect(round.committed).toBeGreaterThanOrEqual(round.start);
+
+    const store = openStore({ path: dbPath }, { retentionMs: 1e12, sealIntervalMs: 3600_000 });
+    try {
+      expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+      let storedMax = -1;
+      for (let k = 0; k < POINTS; k++) {
+        const key = { assetId: 'INV-01', point: `p${k}` };
+        const raw = store.rawTimestamps(key);
+        const all = [...raw.chunk, ...raw.head];
+        expect(new Set(all).size).toBe(all.length); // nothing stored twice
+        const got = store.range(key, base, 2 ** 46);
+        // Contiguous from message 0, each value as first written (re-deliveries carried -1).
+        got.forEach((x, i) => {
+          if (x.ts !== base + i || x.v !== i || x.q !== 'good') throw new Error(`p${k}: sample ${i} is ${JSON.stringify(x)}`);
+        });
+        const max = got.length - 1;
+        expect(max).toBeGreaterThanOrEqual(round.committed); // every acknowledged message is there
+        if (k === 0) storedMax = max;
+        else expect(max).toBe(storedMax); // a message is committed whole
+      }
+      if (storedMax < round.lastAppended) {
+        const firstLost = round.appended.get(storedMax + 1);
+        const last = round.appended.get(round.lastAppended);
+        if (firstLost !== undefined && last !== undefined) worstLossMs = Math.max(worstLossMs, last - firstLost);
+      }
+      previousMax = storedMax;
+    } finally {
+      store.close();
+    }
+  }
+  // The loss: messages handed to the Processor but not yet committed when it died span at most
+  // one commit window (+ slack for a busy machine); docs/processor.md reports the measured figure.
+  expect(worstLossMs).toBeLessThanOrEqual(WINDOW_MS + SLACK_MS);
+  // x.TmpCab is 80 °C in every message: raised once in the first round, restored afterwards.
+  expect(alarms).toEqual(['over_temperature:raised']);
+}, 55_000);
