@@ -13,6 +13,7 @@ import { runCloud } from './cli/cloud';
 import { runComponent } from './cli/component';
 import { runDemo } from './cli/demo';
 import { runDeployment } from './cli/deployment';
+import { runModbus } from './cli/modbus';
 import { CliUsageError } from './cli/args';
 import { runNucleus } from './cli/nucleus';
 import { runQuery } from './cli/query';
@@ -41,6 +42,8 @@ commands:
   query --db FILE --asset A --point P --from ISO --to ISO [--downsample 1m:avg] [--json|--csv]
   query --db FILE --list
       Read the gateway's time-series store (read-only; safe while the Processor writes).
+  modbus scan --host H [--port P] [--unit U] | --serial PATH [--baud B] [--parity none|even|odd] [--stop-bits 1|2]
+      Discover a SunSpec device and print every model and decoded point as JSON.
   demo [--root DIR] [--build DIR]
       Run the runtime with the built bundle deployed on the demo site (what 'npm start' does).
 `;
@@ -58,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       return runCloud(rest);
     case 'demo':
       return runDemo(rest);
+    case 'modbus':
+      return runModbus(rest);
     case 'simulator':
       return runSimulator(rest);
     case 'query':

@@ -13,11 +13,12 @@
  */
 import type { Clock, TimerHandle } from '../lib/clock';
 import type { DeviceState, Point } from '../lib/contract';
-import { errorCode, errorMessage } from '../lib/errors';
+import { errorCode, errorMessage, TransientError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Link } from './link';
 import type { DeviceIo, Profile, WriteParams } from './profile';
 import { WriteRefused } from './profile';
+import { ModbusErrorCode } from './transport';
 
 export interface DeviceStatusUpdate {
   state: DeviceState;
@@ -40,6 +41,8 @@ export interface DeviceStats {
   state: DeviceState;
   polls: number;
   failures: number;
+  /** Polls where part of the device answered with exceptions (state degraded). */
+  partial: number;
   overruns: number;
   consecutiveFailures: number;
   lastCycleMs: number | null;
@@ -81,7 +84,7 @@ export class Device {
   private readonly writes: PendingWrite[] = [];
   private writing = false;
   private current: Promise<void> = Promise.resolve();
-  readonly counters = { polls: 0, failures: 0, overruns: 0, writes: 0, lastCycleMs: null as number | null };
+  readonly counters = { polls: 0, failures: 0, partial: 0, overruns: 0, writes: 0, lastCycleMs: null as number | null };
 
   constructor(
     private readonly opts: DeviceOptions,
@@ -116,6 +119,7 @@ export class Device {
       state: this.state,
       polls: this.counters.polls,
       failures: this.counters.failures,
+      partial: this.counters.partial,
       overruns: this.counters.overruns,
       consecutiveFailures: this.consecutiveFailures,
       lastCycleMs: this.counters.lastCycleMs,
@@ -148,10 +152,10 @@ export class Device {
       }
     };
     return {
-      readRegisters: (fc, address, count) => this.link.request((t) => (mark(), t.readRegisters(unitId, fc, address, count, timeoutMs)), timeoutMs),
-      readBits: (fc, address, count) => this.link.request((t) => (mark(), t.readBits(unitId, fc, address, count, timeoutMs)), timeoutMs),
-      writeRegisters: (address, values) => this.link.request((t) => t.writeRegisters(unitId, address, values, timeoutMs), timeoutMs),
-      writeCoil: (address, value) => this.link.request((t) => t.writeCoil(unitId, address, value, timeoutMs), timeoutMs),
+      readRegisters: (fc, address, count) => this.link.request((t) => (mark(), t.readRegisters(unitId, fc, address, count, timeoutMs)), timeoutMs, unitId),
+      readBits: (fc, address, count) => this.link.request((t) => (mark(), t.readBits(unitId, fc, address, count, timeoutMs)), timeoutMs, unitId),
+      writeRegisters: (address, values) => this.link.request((t) => t.writeRegisters(unitId, address, values, timeoutMs), timeoutMs, unitId),
+      writeCoil: (address, value) => this.link.request((t) => t.writeCoil(unitId, address, value, timeoutMs), timeoutMs, unitId),
     };
   }
 
@@ -220,12 +224,18 @@ export class Device {
       if (!this.profile.ready) await this.discover();
       const result = await this.profile.poll(this.io((t) => (sampleAt ??= t)));
       const ts = sampleAt ?? started;
+      // Every read answered with an exception (e.g. 4 SERVER DEVICE FAILURE on all of them): the
+      // device is reachable but serves nothing, which is a failed poll, not a partial one.
+      const usable = Object.values(result.points).some((p) => p.q !== 'bad');
+      if (result.problems.length > 0 && !usable) throw new TransientError(ModbusErrorCode.NO_DATA, `no readable data: ${result.problems.join('; ')}`);
       this.counters.polls += 1;
       this.lastSeen = this.clock.now();
       this.consecutiveFailures = 0;
       if (Object.keys(result.points).length > 0) this.hooks.telemetry(ts, result.points);
       if (result.problems.length > 0) {
         this.lastError = result.problems.join('; ');
+        this.counters.partial += 1;
+        this.hooks.error(new TransientError(ModbusErrorCode.PARTIAL, this.lastError));
         this.setState('degraded', `partial poll: ${this.lastError}`);
       } else this.setState('online', this.discoveryMessage || 'polling');
     } catch (err) {

@@ -10,12 +10,21 @@
  *   reconnects.
  * - The queue is bounded: pollers never queue more than one cycle per device and writes are capped
  *   per device, and the hard cap here rejects anything beyond.
+ * - On a serial bus, after a timeout or a garbled answer from a unit, that unit is not asked again
+ *   for a drain period (the request's timeout, at most RTU_DRAIN_MAX_MS); requests for other units
+ *   go first. The transport discards what arrived before each request. RTU frames carry no
+ *   transaction id (Modbus over Serial Line v1.02 §2.5.1), so a late answer arriving while the next
+ *   request of the same unit, function code and length is awaited would otherwise be taken for its
+ *   answer; another unit's late answer is told apart by its address (and its CRC).
  */
 import { backoffDelay } from '../lib/backoff';
 import type { Clock } from '../lib/clock';
 import { TransientError } from '../lib/errors';
 import type { ResolvedConnection } from './config';
 import { ModbusErrorCode, ModbusException, type Transport, type TransportFactory } from './transport';
+
+/** Upper bound of the quiet period after a failed request on a serial bus. */
+export const RTU_DRAIN_MAX_MS = 500;
 
 export type LinkState = 'disconnected' | 'connecting' | 'connected' | 'closed';
 
@@ -30,6 +39,8 @@ export interface LinkOptions {
 interface Job {
   run: (t: Transport) => Promise<unknown>;
   timeoutMs: number;
+  /** The unit addressed (serial drain); undefined: no unit (never held back). */
+  unit: number | undefined;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -40,6 +51,9 @@ export class Link {
   private busy = false;
   private failures = 0;
   private nextAttemptAt = 0;
+  /** Serial bus: unit -> no request to it before this time (drain after a timeout or garbled answer). */
+  private readonly quietUntil = new Map<number, number>();
+  private quietTimer: unknown;
   private _state: LinkState = 'disconnected';
   private readonly maxQueue: number;
   /** Counters for metrics and the benchmark. */
@@ -64,11 +78,11 @@ export class Link {
   }
 
   /** Run `fn` with the transport when it is this request's turn; `timeoutMs` bounds the whole call. */
-  request<T>(fn: (t: Transport) => Promise<T>, timeoutMs: number): Promise<T> {
+  request<T>(fn: (t: Transport) => Promise<T>, timeoutMs: number, unit?: number): Promise<T> {
     if (this._state === 'closed') return Promise.reject(new TransientError(ModbusErrorCode.CLOSED, `${this.key}: link closed`));
     if (this.queue.length >= this.maxQueue) return Promise.reject(new TransientError(ModbusErrorCode.LINK_BUSY, `${this.key}: ${this.queue.length} requests waiting`));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run: fn, timeoutMs, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ run: fn, timeoutMs, unit, resolve: resolve as (v: unknown) => void, reject });
       this.pump();
     });
   }
@@ -76,6 +90,7 @@ export class Link {
   async close(): Promise<void> {
     if (this._state === 'closed') return;
     this._state = 'closed';
+    this.clock.clearTimeout(this.quietTimer);
     for (const j of this.queue.splice(0)) j.reject(new TransientError(ModbusErrorCode.CLOSED, `${this.key}: link closed`));
     const t = this.transport;
     this.transport = undefined;
@@ -83,8 +98,20 @@ export class Link {
   }
 
   private pump(): void {
-    if (this.busy) return;
-    const job = this.queue.shift();
+    if (this.busy || this.queue.length === 0) return;
+    const now = this.clock.now();
+    for (const [unit, until] of this.quietUntil) if (until <= now) this.quietUntil.delete(unit);
+    // The first waiting request whose unit is not draining (FIFO otherwise).
+    const i = this.queue.findIndex((j) => j.unit === undefined || !this.quietUntil.has(j.unit));
+    if (i === -1) {
+      const next = Math.min(...this.queue.map((j) => this.quietUntil.get(j.unit as number) ?? now));
+      this.quietTimer ??= this.clock.setTimeout(() => {
+        this.quietTimer = undefined;
+        this.pump();
+      }, Math.max(1, next - now));
+      return;
+    }
+    const [job] = this.queue.splice(i, 1);
     if (!job) return;
     this.busy = true;
     const started = this.clock.now();
@@ -109,7 +136,10 @@ export class Link {
     try {
       return await Promise.race([job.run(t), guard]);
     } catch (err) {
-      if (!(err instanceof ModbusException) && this.conn.type === 'tcp') await this.drop();
+      if (!(err instanceof ModbusException)) {
+        if (this.conn.type === 'tcp') await this.drop();
+        else if (job.unit !== undefined) this.quietUntil.set(job.unit, this.clock.now() + Math.min(job.timeoutMs, RTU_DRAIN_MAX_MS));
+      }
       throw err;
     } finally {
       this.clock.clearTimeout(timer);

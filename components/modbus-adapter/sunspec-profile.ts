@@ -21,8 +21,10 @@ export interface ModelEntry {
   address: number;
   length: number;
   def: ModelDef | undefined;
-  /** Why the model is not polled (unknown id, length past the device, decode error). */
+  /** Why the model is not polled (unknown id, length past address 65535, model 1 unreadable). */
   problem?: string;
+  /** The problem is the device's fault (a broken chain), not ours (a model we do not ship): it degrades the device. */
+  fault?: boolean;
 }
 
 export interface Discovery {
@@ -39,6 +41,16 @@ export class DiscoveryError extends Error {
   readonly code = 'SUNSPEC_NOT_FOUND';
 }
 
+/**
+ * Exception responses that mean "nothing here" when probing a base address or a model header:
+ * 1 ILLEGAL FUNCTION, 2 ILLEGAL DATA ADDRESS, 3 ILLEGAL DATA VALUE (Modbus Application Protocol
+ * v1.1b3 §7). Any other (4 device failure, 6 busy, 10/11 gateway) says the device is in trouble,
+ * not that the map ends: discovery fails and is retried.
+ */
+function meansNotHere(err: unknown): err is ModbusException {
+  return err instanceof ModbusException && err.exceptionCode >= 1 && err.exceptionCode <= 3;
+}
+
 async function readSpan(io: DeviceIo, address: number, count: number, maxRegisters: number): Promise<number[]> {
   const out: number[] = [];
   for (const s of splitSpan(address, count, maxRegisters)) out.push(...(await io.readRegisters(3, s.address, s.count)));
@@ -53,7 +65,7 @@ export async function discover(io: DeviceIo, opts: { bases?: readonly number[]; 
     try {
       marker = await io.readRegisters(3, base, 2);
     } catch (err) {
-      if (err instanceof ModbusException) {
+      if (meansNotHere(err)) {
         tried.push(`${base}: exception ${err.exceptionCode}`);
         continue;
       }
@@ -70,7 +82,7 @@ export async function discover(io: DeviceIo, opts: { bases?: readonly number[]; 
       try {
         header = await io.readRegisters(3, addr, 2);
       } catch (err) {
-        if (err instanceof ModbusException) break; // the chain runs off the device without an end marker
+        if (meansNotHere(err)) break; // the chain runs off the device without an end marker
         throw err;
       }
       const id = header[0] ?? END_MODEL_ID;
@@ -78,7 +90,10 @@ export async function discover(io: DeviceIo, opts: { bases?: readonly number[]; 
       if (id === END_MODEL_ID) break;
       const entry: ModelEntry = { id, address: addr, length, def: getModel(id) };
       if (!entry.def) entry.problem = `model ${id} is not known to this adapter`;
-      if (addr + 2 + length > 65536) entry.problem = `model ${id} at ${addr} with length ${length} runs past address 65535`;
+      if (addr + 2 + length > 65536) {
+        entry.problem = `model ${id} at ${addr} with length ${length} runs past address 65535`;
+        entry.fault = true;
+      }
       models.push(entry);
       addr += 2 + length;
     }
@@ -89,8 +104,9 @@ export async function discover(io: DeviceIo, opts: { bases?: readonly number[]; 
         const d = decodeModel(m1.def, await readSpan(io, m1.address + 2, m1.length, opts.maxRegisters));
         for (const [k, p] of Object.entries(d.points)) if (p.implemented && p.value !== null && k !== 'Pad') common[k] = p.value;
       } catch (err) {
-        if (!(err instanceof ModbusException) && !(err instanceof SunSpecError)) throw err;
-        m1.problem = err.message;
+        if (!meansNotHere(err) && !(err instanceof SunSpecError)) throw err;
+        m1.problem = `model 1 at ${m1.address}: ${err.message}`;
+        m1.fault = true;
       }
     }
     return { base, models, common };
@@ -208,19 +224,18 @@ export function sunspecProfile(opts: { baseAddress?: number; models?: readonly n
     models: () => (found?.models ?? []).map((m) => m.id),
     async poll(io): Promise<PollResult> {
       const points: Record<string, Point> = {};
-      const problems: string[] = [];
+      const problems = (found?.models ?? []).filter((m) => m.fault && m.problem).map((m) => m.problem as string);
       for (const m of polled()) {
         try {
           modelPoints(await readModel(io, m), m.def as ModelDef, points);
         } catch (err) {
-          if (err instanceof ModbusException) {
-            // The model's registers are not all there: its length runs past what the device serves.
-            m.problem = `model ${m.id} at ${m.address} (length ${m.length}): ${err.message}`;
-            problems.push(m.problem);
-          } else if (err instanceof SunSpecError) {
-            m.problem = `model ${m.id}: ${err.message}`;
-            problems.push(m.problem);
-          } else throw err;
+          // An exception response for this model (its length runs past what the device serves, or
+          // the device is busy) or registers that do not decode: this poll is partial. The model
+          // stays in the list, so it reads again once the device serves it; a changed chain is
+          // found by the periodic re-walk.
+          if (err instanceof ModbusException) problems.push(`model ${m.id} at ${m.address} (length ${m.length}): ${err.message}`);
+          else if (err instanceof SunSpecError) problems.push(`model ${m.id} at ${m.address}: ${err.message}`);
+          else throw err;
         }
       }
       return { points, problems };

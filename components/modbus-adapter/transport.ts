@@ -9,7 +9,12 @@
  *  - `TransientError` MODBUS_TIMEOUT / MODBUS_IO: no answer, a garbled or truncated frame, a lost
  *    connection. On TCP the connection is dropped and re-opened, because a late or partial answer
  *    would otherwise be matched to the next request.
+ *
+ * TCP uses a socket we open ourselves (modbus-serial `linkTCP`): modbus-serial does not tell its
+ * caller about a reset (it only clears its open flag) nor fail the requests in flight when the
+ * socket goes, so we watch the socket and fail them at once instead of at their timeout.
  */
+import net from 'node:net';
 import ModbusRTU from 'modbus-serial';
 import type { ResolvedConnection } from './config';
 import { TransientError } from '../lib/errors';
@@ -42,6 +47,10 @@ export const ModbusErrorCode = {
   BACKOFF: 'MODBUS_BACKOFF',
   LINK_BUSY: 'MODBUS_LINK_BUSY',
   CLOSED: 'MODBUS_CLOSED',
+  /** Every read of a poll answered with an exception. */
+  NO_DATA: 'MODBUS_NO_DATA',
+  /** Some reads of a poll answered with an exception (the poll is partial). */
+  PARTIAL: 'MODBUS_PARTIAL_POLL',
 } as const;
 
 export interface Transport {
@@ -72,21 +81,59 @@ function classify(err: unknown, what: string): Error {
 
 const PARITY = { none: 'none', even: 'even', odd: 'odd' } as const;
 
+/** Bound on a TCP connect (a device that drops SYNs would otherwise hold the link for minutes). */
+export const CONNECT_TIMEOUT_MS = 3000;
+
+/** Our own socket, handed to modbus-serial (linkTCP), so a close or reset is always seen. */
+function connectSocket(host: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error(`no connection in ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    s.once('error', fail);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.off('error', fail);
+      resolve(s);
+    });
+  });
+}
+
 /** The real transport: modbus-serial's TCP client or its buffered RTU client on a serial port. */
 export function modbusSerialTransport(conn: ResolvedConnection): Transport {
   let client: ModbusRTU | undefined;
   const closeListeners: Array<() => void> = [];
   const where = conn.type === 'tcp' ? `${conn.host}:${conn.port}` : conn.path;
+  // Requests in flight fail as soon as the connection closes: modbus-serial would otherwise leave
+  // them to their timeout (it does not answer pending transactions when the socket goes).
+  const inFlight = new Set<(err: Error) => void>();
+  const lost = (why: string): void => {
+    for (const reject of [...inFlight]) reject(new TransientError(ModbusErrorCode.IO, `${where}: ${why}`));
+    inFlight.clear();
+  };
 
   const call = async <T>(unitId: number, timeoutMs: number, what: string, fn: (c: ModbusRTU) => Promise<T>): Promise<T> => {
     const c = client;
     if (!c || !c.isOpen) throw new TransientError(ModbusErrorCode.IO, `${where}: not connected`);
     c.setID(unitId);
     c.setTimeout(timeoutMs);
+    if (conn.type === 'rtu') discardInput(c);
+    let reject: ((err: Error) => void) | undefined;
+    const closed = new Promise<never>((_resolve, r) => {
+      reject = r;
+    });
+    if (reject) inFlight.add(reject);
     try {
-      return await fn(c);
+      return await Promise.race([fn(c), closed]);
     } catch (err) {
+      if (err instanceof TransientError) throw new TransientError(err.code, `${err.message} during unit ${unitId} ${what}`, { cause: err });
       throw classify(err, `${where} unit ${unitId} ${what}`);
+    } finally {
+      if (reject) inFlight.delete(reject);
     }
   };
 
@@ -97,22 +144,34 @@ export function modbusSerialTransport(conn: ResolvedConnection): Transport {
     async open() {
       const c = new ModbusRTU();
       client = c;
-      c.on('close', () => {
-        if (client === c) for (const l of closeListeners) l();
-      });
-      // modbus-serial emits 'error' on the client for socket errors; unhandled it would throw.
+      let notified = false;
+      const onClosed = (why: string): void => {
+        if (client !== c || notified) return;
+        notified = true;
+        lost(why);
+        for (const l of closeListeners) l();
+      };
+      c.on('close', () => onClosed('connection closed'));
+      // modbus-serial emits 'error' on the client for port errors; unhandled it would throw.
       c.on('error', () => undefined);
+      let socket: net.Socket | undefined;
       try {
-        if (conn.type === 'tcp') await c.connectTCP(conn.host, { port: conn.port });
-        else await c.connectRTUBuffered(conn.path, { baudRate: conn.baudRate, parity: PARITY[conn.parity], stopBits: conn.stopBits, dataBits: conn.dataBits });
+        if (conn.type === 'tcp') {
+          socket = await connectSocket(conn.host, conn.port);
+          socket.on('error', () => undefined);
+          socket.once('close', () => onClosed('connection closed by the device'));
+          await c.linkTCP(socket, { port: conn.port });
+        } else await c.connectRTUBuffered(conn.path, { baudRate: conn.baudRate, parity: PARITY[conn.parity], stopBits: conn.stopBits, dataBits: conn.dataBits });
       } catch (err) {
         client = undefined;
-        closeQuietly(c);
+        socket?.destroy();
+        void closeQuietly(c);
         throw new TransientError(ModbusErrorCode.CONNECT, `${where}: cannot connect: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
     },
     async close() {
       const c = client;
+      if (c) lost('connection closed');
       client = undefined;
       if (c) await closeQuietly(c);
     },
@@ -142,17 +201,51 @@ export function modbusSerialTransport(conn: ResolvedConnection): Transport {
   };
 }
 
+/**
+ * Drop bytes received before this request. modbus-serial's buffered RTU port (8.0.x) keeps what it
+ * received in `_buffer` and scans it for the next answer without clearing it when a request is
+ * sent, so a stale frame (a late answer) would be taken for the answer (see link.ts, drain).
+ */
+function discardInput(c: ModbusRTU): void {
+  const port = (c as unknown as { _port?: { _buffer?: unknown } })._port;
+  if (port && Buffer.isBuffer(port._buffer) && port._buffer.length > 0) port._buffer = Buffer.alloc(0);
+}
+
+/** How long a graceful close may take before the port is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * Close without throwing and without hanging: a TCP close is a FIN that a broken peer may never
+ * answer (modbus-serial calls back only on 'close'), so after a grace period the port is destroyed.
+ */
 function closeQuietly(c: ModbusRTU): Promise<void> {
-  return new Promise((resolve) => {
+  const destroy = (): void => {
     try {
-      if (!c.isOpen) {
-        // A socket still connecting has no open port yet; destroy what is there.
-        (c as unknown as { destroy?: (cb: () => void) => void }).destroy?.(() => undefined);
-        resolve();
-        return;
-      }
-      c.close(() => resolve());
+      (c as unknown as { destroy?: (cb: () => void) => void }).destroy?.(() => undefined);
     } catch {
+      // already gone
+    }
+  };
+  return new Promise((resolve) => {
+    if (!c.isOpen) {
+      // A socket still connecting, or one the peer reset: destroy what is there.
+      destroy();
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => {
+      destroy();
+      resolve();
+    }, CLOSE_GRACE_MS);
+    timer.unref();
+    try {
+      c.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      destroy();
       resolve();
     }
   });

@@ -10,12 +10,15 @@
  *   pymodbus package only recommends; this way it is not needed.)
  *
  * Registers can be changed while it runs (`set`), e.g. a scale factor, and read back (`get`).
+ * With `units`, only those unit ids answer (others get no answer, as an absent device on a bus);
+ * `addUnit` brings another one up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { startLineRelay, type LineRelay } from './serial-line';
 
 export interface ImageSpec {
   /** Holding registers: start address -> values. */
@@ -48,12 +51,14 @@ def block(kind):
             values[int(start) + i] = v
     return ModbusSparseDataBlock(values if values else {0: 0})
 slave = ModbusSlaveContext(di=block('di'), co=block('co'), hr=block('hr'), ir=block('ir'), zero_mode=True)
-context = ModbusServerContext(slaves=slave, single=True)
+units = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
+# With a unit list, other unit ids get no answer at all (ignore_missing_slaves), like an absent device.
+context = ModbusServerContext(slaves={u: slave for u in units}, single=False) if units else ModbusServerContext(slaves=slave, single=True)
 FC = {'co': 1, 'di': 2, 'hr': 3, 'ir': 4}
 
 async def main():
     framer = ModbusRtuFramer if sys.argv[2] == 'rtu' else ModbusSocketFramer
-    server = ModbusTcpServer(context, framer=framer, address=('127.0.0.1', 0))
+    server = ModbusTcpServer(context, framer=framer, address=('127.0.0.1', 0), ignore_missing_slaves=True)
     task = asyncio.ensure_future(server.serve_forever())
     await server.serving
     port = server.server.sockets[0].getsockname()[1]
@@ -64,6 +69,9 @@ async def main():
             cmd = json.loads(line)
             if cmd['op'] == 'set':
                 slave.setValues(FC[cmd['kind']], cmd['address'], cmd['values'])
+                print(json.dumps({'ok': cmd['id']}), flush=True)
+            elif cmd['op'] == 'addUnit':
+                context[cmd['unit']] = slave
                 print(json.dumps({'ok': cmd['id']}), flush=True)
             elif cmd['op'] == 'get':
                 print(json.dumps({'ok': cmd['id'], 'values': slave.getValues(FC[cmd['kind']], cmd['address'], cmd['count'])}), flush=True)
@@ -82,6 +90,8 @@ export interface PymodbusServer {
   serialPath?: string;
   set(kind: 'hr' | 'ir' | 'co' | 'di', address: number, values: Array<number | boolean>): Promise<void>;
   get(kind: 'hr' | 'ir' | 'co' | 'di', address: number, count: number): Promise<number[]>;
+  /** With `units`: make another unit id answer (the same registers). */
+  addUnit(unit: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -110,7 +120,11 @@ function stopProcess(p: ChildProcess): Promise<void> {
   });
 }
 
-export async function startPymodbus(image: ImageSpec, opts: { framer?: 'tcp' | 'rtu' } = {}): Promise<PymodbusServer> {
+/**
+ * `lineBaud` (RTU only): deliver bytes between the pty and pymodbus at that serial line rate
+ * (serial-line.ts); without it the pty passes bytes as fast as the machine can.
+ */
+export async function startPymodbus(image: ImageSpec, opts: { framer?: 'tcp' | 'rtu'; lineBaud?: number; units?: number[] } = {}): Promise<PymodbusServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pymodbus-'));
   const json: Record<string, Record<string, unknown[]>> = {};
   for (const k of ['hr', 'ir', 'co', 'di'] as const) {
@@ -119,7 +133,7 @@ export async function startPymodbus(image: ImageSpec, opts: { framer?: 'tcp' | '
     json[k] = Object.fromEntries(Object.entries(src).map(([a, v]) => [a, Array.from(v as ArrayLike<number | boolean>, (x) => (typeof x === 'boolean' ? x : Number(x)))]));
   }
   fs.writeFileSync(path.join(dir, 'image.json'), JSON.stringify(json));
-  const proc = spawn('/usr/bin/python3', ['-u', '-c', SCRIPT, path.join(dir, 'image.json'), opts.framer === 'rtu' ? 'rtu' : 'tcp'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn('/usr/bin/python3', ['-u', '-c', SCRIPT, path.join(dir, 'image.json'), opts.framer === 'rtu' ? 'rtu' : 'tcp', ...(opts.units ? [JSON.stringify(opts.units)] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const rl = readline.createInterface({ input: proc.stdout as NodeJS.ReadableStream });
@@ -132,9 +146,11 @@ export async function startPymodbus(image: ImageSpec, opts: { framer?: 'tcp' | '
   }
   let socat: ChildProcess | undefined;
   let serialPath: string | undefined;
+  let relay: LineRelay | undefined;
   if (opts.framer === 'rtu') {
     serialPath = path.join(dir, 'ttyS-client');
-    socat = spawn('socat', [`pty,raw,echo=0,link=${serialPath}`, `tcp:127.0.0.1:${port}`], { stdio: 'ignore' });
+    if (opts.lineBaud !== undefined) relay = await startLineRelay(port, opts.lineBaud);
+    socat = spawn('socat', [`pty,raw,echo=0,link=${serialPath}`, `tcp:127.0.0.1:${relay?.port ?? port}`], { stdio: 'ignore' });
     const deadline = Date.now() + 10000;
     while (!fs.existsSync(serialPath)) {
       if (Date.now() > deadline || socat.exitCode !== null) throw new Error('socat did not create the pty');
@@ -154,12 +170,16 @@ export async function startPymodbus(image: ImageSpec, opts: { framer?: 'tcp' | '
     async set(kind, address, values) {
       await request({ op: 'set', kind, address, values });
     },
+    async addUnit(unit) {
+      await request({ op: 'addUnit', unit });
+    },
     async get(kind, address, count) {
       return (await request({ op: 'get', kind, address, count })).values ?? [];
     },
     async stop() {
       rl.close();
       if (socat) await stopProcess(socat);
+      await relay?.close();
       proc.stdin?.end();
       await stopProcess(proc);
       fs.rmSync(dir, { recursive: true, force: true });
