@@ -5,12 +5,16 @@
  */
 import type { ComponentName } from './lib/contract';
 import type { ConfigSpec } from './lib/config';
+import { aggregatorConfigSpec } from './aggregator/config';
 import { healthConfigSpec } from './health/config';
 import { modbusConfigSpec } from './modbus-adapter/config';
 import { processorConfigSpec } from './processor/config';
+import { uplinkConfigSpec } from './uplink/config';
 
 export const CONFIG_SPECS: Partial<Record<ComponentName, ConfigSpec<unknown>>> = {
+  'com.dcmms.edge.Aggregator': aggregatorConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.Health': healthConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.ModbusAdapter': modbusConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.Processor': processorConfigSpec as ConfigSpec<unknown>,
+  'com.dcmms.edge.Uplink': uplinkConfigSpec as ConfigSpec<unknown>,
 };

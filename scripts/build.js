@@ -150,6 +150,18 @@ const COMPONENTS = () => [
     // platform it cannot run on (docs/build.md "better-sqlite3 and aarch64").
     natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
   },
+  {
+    dir: 'aggregator',
+    name: 'com.dcmms.edge.Aggregator',
+    // amd64 only, as the Processor: rollups and the store reader are better-sqlite3 (docs/build.md).
+    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
+  },
+  {
+    dir: 'uplink',
+    name: 'com.dcmms.edge.Uplink',
+    // amd64 only, as the Processor: the outbox is better-sqlite3 (docs/build.md "better-sqlite3 and aarch64").
+    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
+  },
 ];
 
 /** Extra bundles for the repo's own tools, built only if their entry exists. */

@@ -120,6 +120,7 @@ describe('topics', () => {
       deviceStatus: topics.deviceStatus('s1', 'a'),
       componentHealth: topics.componentHealth('s1', 'a'),
       healthSummary: topics.healthSummary('s1'),
+      dailySummary: topics.dailySummary('s1'),
     };
     expect(Object.keys(samples).sort()).toEqual(Object.keys(LOCAL_TOPIC_TEMPLATES).sort());
     for (const [family, topic] of Object.entries(samples) as Array<[LocalFamily, string]>) {

@@ -96,9 +96,9 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
   declare({
     name: 'com.dcmms.edge.Aggregator',
     short: 'aggregator',
-    implemented: false,
-    description: '1-minute, 15-minute and daily rollups of processed telemetry.',
-    publish: ['aggregates'],
+    implemented: true,
+    description: '1-minute, 15-minute and daily (site time zone) rollups of the Processor store; late data re-aggregated; daily summary.',
+    publish: ['aggregates', 'dailySummary'],
     subscribe: ['processedTelemetry'],
   }),
   declare({
@@ -137,10 +137,10 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
   declare({
     name: 'com.dcmms.edge.Uplink',
     short: 'uplink',
-    implemented: false,
-    description: 'Durable store-and-forward to the cloud: priorities, batching, gzip, backoff; IoT Core, S3 and Stream Manager exporters.',
-    subscribe: ['alarms', 'aggregates', 'controlResult', 'deviceStatus'],
-    iotPublish: ['alarms', 'telemetry', 'events'],
+    implemented: true,
+    description: 'Durable store-and-forward to the cloud: priorities, batching, gzip, backoff; IoT Core and S3 exporters (Stream Manager can be added behind the same interface).',
+    subscribe: ['alarms', 'aggregates', 'controlResult', 'deviceStatus', 'healthSummary'],
+    iotPublish: ['alarms', 'telemetry', 'events', 'uplinkStatus'],
   }),
 ]);
 

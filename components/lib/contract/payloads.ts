@@ -86,6 +86,12 @@ export interface AggregateStats {
   stddev?: number;
   sum?: number;
   u?: string;
+  /**
+   * Daily buckets (`1d`) only: energy over the day in Wh. For a power series (unit `W`) the
+   * integral of the 1-minute averages (W x 1/60 h per minute with data); for an energy counter
+   * (unit `Wh`) its increase over the day (last - first). Aggregator, docs/aggregator.md.
+   */
+  energyWh?: number;
 }
 
 export interface AggregateMessage {
@@ -97,6 +103,43 @@ export interface AggregateMessage {
   start: number;
   end: number;
   series: Record<string, AggregateStats>;
+  /**
+   * 0 for the first publication of a bucket; +1 each time late data changed it and it was
+   * published again. The cloud keeps the highest revision of (siteId, assetId, interval, start).
+   */
+  revision?: number;
+}
+
+/** One asset's day in the daily summary (edge-computing-spec.md §5.1 level_4_daily). */
+export interface DailyAssetSummary {
+  /** Energy of the day, Wh: the asset's energy counter increase if it has one, else its integrated power. */
+  energyWh?: number;
+  /** Peak and average of the asset's power point, W. */
+  peakW?: number;
+  avgW?: number;
+  /** Series of the asset with samples that day, and their valued samples. */
+  series: number;
+  samples: number;
+}
+
+/**
+ * The Aggregator's site-level summary of one local day on `site/{siteId}/summary/daily`, published
+ * once the day is closed (spec §5.2 `schedule.every().day.at("00:05")`) and again, with a higher
+ * revision, if late data changes it. Per-series daily statistics travel as `1d` AggregateMessages.
+ */
+export interface DailySummary {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  /** Local calendar day, YYYY-MM-DD, in `timeZone` (IANA). */
+  day: string;
+  timeZone: string;
+  /** Local midnight to the next local midnight, ms since epoch; 23 or 25 h on DST change days. */
+  start: number;
+  end: number;
+  revision: number;
+  /** Sum of the assets' energyWh (assets without one are left out). */
+  energyWh?: number;
+  assets: Record<string, DailyAssetSummary>;
 }
 
 export const ANALYTICS_KINDS = [
@@ -304,4 +347,42 @@ export interface UplinkBatch {
   seq: number;
   createdAt: number;
   items: unknown[];
+}
+
+export const UPLINK_EXPORTER_STATES = ['online', 'offline', 'disabled'] as const;
+export type UplinkExporterState = (typeof UPLINK_EXPORTER_STATES)[number];
+
+/** One exporter's connectivity, as the Uplink sees it. */
+export interface UplinkExporterStatus {
+  state: UplinkExporterState;
+  /** Last confirmed delivery, ms since epoch; null if none since start. */
+  lastSuccessAt: number | null;
+  consecutiveFailures: number;
+  /** When the next attempt is due while offline (backoff), ms since epoch. */
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  /** Batches still waiting for this exporter. */
+  backlogBatches: number;
+}
+
+/**
+ * The Uplink's connectivity report on `dcmms/{siteId}/uplink/status` (QoS 0). It doubles as the IoT
+ * Core connectivity probe: the nucleus refuses QoS 0 publishes while offline (mqtt.spooler
+ * keepQos0WhenOffline false), so a refused status publish means "offline". Locally the same state is in
+ * the Uplink's component health (connectionState, queues, dropped).
+ */
+export interface UplinkStatus {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  ts: number;
+  exporters: Record<string, UplinkExporterStatus>;
+  /** Outbox bytes (records + sealed batches) and its bound. */
+  outboxBytes: number;
+  maxOutboxBytes: number;
+  /** Records and batches waiting, by priority class. */
+  backlog: Record<string, number>;
+  /** Records dropped by the overflow and age policy, by `overflow_<class>` / `expired_<class>`. */
+  dropped: Record<string, number>;
+  /** Raw JSON bytes / gzip bytes over every sealed batch since start. */
+  compressionRatio: number | null;
 }

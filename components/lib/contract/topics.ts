@@ -21,12 +21,14 @@ import type {
   ComponentHealth,
   ControlCommand,
   ControlResult,
+  DailySummary,
   DeviceStatus,
   MlModel,
   MlResult,
   SiteHealthSummary,
   TelemetryMessage,
   UplinkBatch,
+  UplinkStatus,
 } from './payloads';
 import { ID_PATTERN, isTopicId, type Validator } from './check';
 import {
@@ -36,6 +38,7 @@ import {
   validateComponentHealth,
   validateControlCommand,
   validateControlResult,
+  validateDailySummary,
   validateDeviceStatus,
   validateMlResult,
   validateSiteHealthSummary,
@@ -55,6 +58,8 @@ export const LOCAL_TOPIC_TEMPLATES = {
   componentHealth: 'site/{siteId}/health/{component}',
   // Not under health/{component}: a `site/x/health/+` subscriber must see component reports only.
   healthSummary: 'site/{siteId}/summary/health',
+  /** The Aggregator's daily summary (payloads.ts DailySummary). */
+  dailySummary: 'site/{siteId}/summary/daily',
 } as const;
 
 export const IOT_TOPIC_TEMPLATES = {
@@ -62,6 +67,7 @@ export const IOT_TOPIC_TEMPLATES = {
   telemetry: 'dcmms/{siteId}/telemetry/{interval}',
   health: 'dcmms/{siteId}/health',
   events: 'dcmms/{siteId}/events',
+  uplinkStatus: 'dcmms/{siteId}/uplink/status',
 } as const;
 
 export type LocalFamily = keyof typeof LOCAL_TOPIC_TEMPLATES;
@@ -80,12 +86,14 @@ export interface LocalPayloads {
   deviceStatus: DeviceStatus;
   componentHealth: ComponentHealth;
   healthSummary: SiteHealthSummary;
+  dailySummary: DailySummary;
 }
 export interface IotPayloads {
   alarms: UplinkBatch;
   telemetry: UplinkBatch;
   health: SiteHealthSummary;
   events: UplinkBatch;
+  uplinkStatus: UplinkStatus;
 }
 
 const LOCAL_VALIDATORS: { [F in LocalFamily]: Validator<LocalPayloads[F]> } = {
@@ -100,6 +108,7 @@ const LOCAL_VALIDATORS: { [F in LocalFamily]: Validator<LocalPayloads[F]> } = {
   deviceStatus: validateDeviceStatus,
   componentHealth: validateComponentHealth,
   healthSummary: validateSiteHealthSummary,
+  dailySummary: validateDailySummary,
 };
 
 declare const payloadBrand: unique symbol;
@@ -161,6 +170,7 @@ export const topics = {
   /** `component` is the short name (`health`, `modbus-adapter`), see COMPONENTS. */
   componentHealth: (siteId: string, component: string) => local('componentHealth', { siteId, component }),
   healthSummary: (siteId: string) => local('healthSummary', { siteId }),
+  dailySummary: (siteId: string) => local('dailySummary', { siteId }),
 } as const;
 
 /**
@@ -175,6 +185,7 @@ export const iotTopics = {
   telemetry: (siteId: string, interval: AggregateInterval) => iot('telemetry', { siteId, interval }),
   health: (siteId: string) => iot('health', { siteId }),
   events: (siteId: string) => iot('events', { siteId }),
+  uplinkStatus: (siteId: string) => iot('uplinkStatus', { siteId }),
 } as const;
 
 /**
@@ -202,6 +213,7 @@ export const filters = {
   deviceStatus: (siteId: string) => filterFor('deviceStatus', siteId),
   componentHealth: (siteId: string) => filterFor('componentHealth', siteId),
   healthSummary: (siteId: string) => filterFor('healthSummary', siteId),
+  dailySummary: (siteId: string) => filterFor('dailySummary', siteId),
 } as const;
 
 export function validatorFor<F extends LocalFamily>(family: F): Validator<LocalPayloads[F]> {

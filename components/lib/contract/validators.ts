@@ -3,7 +3,7 @@
  * payloads or get a reason to count and log (CONVENTIONS.md "Types", DESIGN.md "Errors": bad input
  * is a counted, logged rejection).
  */
-import { Fields, isRecord, nested, validator, type Validator } from './check';
+import { Fields, isRecord, isTopicId, nested, validator, type Validator } from './check';
 import {
   AGGREGATE_INTERVALS,
   ALARM_STATES,
@@ -19,6 +19,7 @@ import {
   SEVERITIES,
   SITE_STATUSES,
   type AggregateMessage,
+  type DailySummary,
   type AlarmMessage,
   type AnalyticsMessage,
   type ComponentHealth,
@@ -28,6 +29,10 @@ import {
   type MlResult,
   type SiteHealthSummary,
   type TelemetryMessage,
+  type UplinkBatch,
+  type UplinkStatus,
+  UPLINK_EXPORTER_STATES,
+  UPLINK_KINDS,
 } from './payloads';
 
 /** Point and series names: SunSpec-style identifiers (`W`, `PhVphA`, `DCA_1`, `string.3.current`). */
@@ -108,8 +113,30 @@ export const validateAggregate: Validator<AggregateMessage> = validator((f) => {
     if (!POINT_NAME.test(name)) series.fail(name, `series name must match ${POINT_NAME.source}`);
     nested(s, `${series.path}.${name}`, (sf) => {
       sf.num('count', { min: 0, int: true });
-      for (const k of ['min', 'max', 'avg', 'stddev', 'sum']) sf.optNum(k);
+      for (const k of ['min', 'max', 'avg', 'stddev', 'sum', 'energyWh']) sf.optNum(k);
       sf.optStr('u', { max: 32 });
+    });
+  }
+  f.optNum('revision', { min: 0, int: true });
+});
+
+/** The Aggregator's daily summary (payloads.ts DailySummary). */
+export const validateDailySummary: Validator<DailySummary> = validator((f) => {
+  header(f);
+  f.str('day', { max: 10, pattern: /^\d{4}-\d{2}-\d{2}$/ });
+  f.str('timeZone', { max: 64 });
+  const start = f.num('start', TS);
+  const end = f.num('end', TS);
+  if (end <= start) f.fail('end', `must be after start (${start})`);
+  f.num('revision', { min: 0, int: true });
+  f.optNum('energyWh');
+  const assets = f.obj('assets');
+  for (const [id, a] of assets.entries(MAX_POINTS)) {
+    if (!isTopicId(id)) assets.fail(id, 'asset id must be a topic id');
+    nested(a, `${assets.path}.${id}`, (af) => {
+      for (const k of ['energyWh', 'peakW', 'avgW']) af.optNum(k);
+      af.num('series', { min: 0, int: true });
+      af.num('samples', { min: 0, int: true });
     });
   }
 });
@@ -236,4 +263,23 @@ export const validateSiteHealthSummary: Validator<SiteHealthSummary> = validator
     }),
   );
   if (f.rec['system'] !== null) f.obj('system').num('memoryPercent', { min: 0, max: 100 });
+});
+
+/** For the cloud side and tests: an Uplink batch as published to IoT Core (after gunzip + JSON.parse). */
+export const validateUplinkBatch: Validator<UplinkBatch> = validator((f) => {
+  header(f);
+  f.oneOf('kind', UPLINK_KINDS);
+  if (f.has('interval')) f.oneOf('interval', AGGREGATE_INTERVALS);
+  f.num('seq', { min: 0, int: true });
+  f.num('createdAt', TS);
+  f.arr('items', { max: 100000 });
+});
+
+export const validateUplinkStatus: Validator<UplinkStatus> = validator((f) => {
+  header(f);
+  f.num('ts', TS);
+  const ex = f.obj('exporters');
+  for (const k of Object.keys(ex.rec)) nested(ex.rec[k], `exporters.${k}`, (x) => x.oneOf('state', UPLINK_EXPORTER_STATES));
+  f.num('outboxBytes', { min: 0 });
+  f.num('maxOutboxBytes', { min: 0 });
 });

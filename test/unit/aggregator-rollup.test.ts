@@ -1,0 +1,245 @@
+/**
+ * Aggregator rollups against a naive computation over the raw samples (issue 5 §1: "exact"), with
+ * the store half sealed into chunks and half in the head; bit-identical rows whatever the seal
+ * state; late data re-aggregated (subscription and chunk-statistics audit); restart idempotence;
+ * retention; energy.
+ */
+import fs from 'node:fs';
+import type { StoreSample } from '../../components/lib/store';
+import type { RollRow } from '../../components/aggregator/db';
+import { CONTRACT_VERSION, validateAggregate, validateDailySummary, type TelemetryMessage } from '../../components/lib/contract';
+import { aggRig, expectClose, naive, series, tmp, writeStore, SITE } from './aggregator-helpers';
+
+const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
+const H = 3_600_000;
+const M = 60_000;
+const Q = 15 * M;
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+function dataset(): StoreSample[] {
+  return [
+    ...series('inv-1', 'W', T0, T0 + 2 * H, 1, 40_000),
+    ...series('inv-1', 'TmpCab', T0, T0 + 2 * H, 2, 45),
+    ...series('inv-2', 'W', T0, T0 + 2 * H, 3, 38_000),
+    ...series('met-1', 'PF', T0, T0 + 2 * H, 4, 0.9),
+  ];
+}
+
+function fill(dir: string, samples: StoreSample[], sealBefore: number | undefined): void {
+  const store = writeStore(dir);
+  const first = sealBefore === undefined ? samples : samples.filter((s) => s.ts < sealBefore);
+  store.append(first);
+  store.flush();
+  if (sealBefore !== undefined) store.seal();
+  store.append(samples.filter((s) => !first.includes(s)));
+  store.flush();
+  store.close();
+}
+
+function snapshot(rows: RollRow[]): string {
+  return JSON.stringify(rows.map((r) => [r.start, r.sid, r.n, r.count, r.min, r.max, r.sum, r.m2, r.first, r.last, r.energy, r.rev]));
+}
+
+describe('Aggregator rollups', () => {
+  const samples = dataset();
+  let dir: string;
+
+  beforeAll(() => {
+    dir = tmp('agg-exact-');
+    dirs.push(dir);
+    fill(dir, samples, T0 + 70 * M); // first 70 minutes sealed into chunks, the rest in the head
+  });
+
+  test('1-minute and 15-minute rollups equal the naive computation over the raw samples', async () => {
+    const rig = await aggRig(dir, T0 + 2 * H + 20_000, { initialBackfillMs: 2 * H + 20_000 });
+    try {
+      const m1 = rig.aggregates('1m');
+      const q15 = rig.aggregates('15m');
+      expect(m1.length).toBe(120 * 3); // 120 minutes x 3 assets
+      expect(q15.length).toBe(8 * 3);
+      for (const msg of [...m1, ...q15]) {
+        expect(validateAggregate(msg).ok).toBe(true);
+        expect(msg.end - msg.start).toBe(msg.interval === '1m' ? M : Q);
+        for (const [point, st] of Object.entries(msg.series)) {
+          const ref = naive(samples.filter((s) => s.assetId === msg.assetId && s.point === point), msg.start, msg.end);
+          expect(st.count).toBe(ref.count);
+          expect(st.min).toBe(ref.min);
+          expect(st.max).toBe(ref.max);
+          if (msg.interval === '1m') {
+            // Same samples, same order, same two-pass formula: bit-exact.
+            expect(st.avg).toBe(ref.avg);
+            expect(st.stddev).toBe(ref.stddev);
+            expect(st.sum).toBeUndefined();
+          } else {
+            expectClose(st.sum, ref.sum);
+            expectClose(st.avg, ref.avg);
+            expect(st.stddev).toBeUndefined();
+          }
+        }
+      }
+      // every series of every asset is in the messages
+      expect(Object.keys(m1.find((m) => m.assetId === 'inv-1')?.series ?? {}).sort()).toEqual(['TmpCab', 'W']);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('rows are bit-identical whether the samples were sealed into chunks or still in the head', async () => {
+    const other = tmp('agg-head-');
+    dirs.push(other);
+    fill(other, samples, undefined);
+    const now = T0 + 2 * H + 20_000;
+    const a = await aggRig(dir, now, { initialBackfillMs: 2 * H + 20_000, dbPath: `${other}/a.db` });
+    const b = await aggRig(other, now, { initialBackfillMs: 2 * H + 20_000, dbPath: `${other}/b.db` });
+    try {
+      for (const level of ['1m', '15m'] as const) {
+        const ra = a.agg.db?.rows(level, 0, now) ?? [];
+        expect(ra.length).toBeGreaterThan(0);
+        expect(snapshot(ra)).toBe(snapshot(b.agg.db?.rows(level, 0, now) ?? []));
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+describe('late data and restarts', () => {
+  test('a late sample announced by processed telemetry re-aggregates its minute and quarter, republished with a higher revision', async () => {
+    const dir = tmp('agg-late-');
+    dirs.push(dir);
+    const base = series('inv-1', 'W', T0, T0 + H, 7, 1000);
+    fill(dir, base, T0 + 30 * M);
+    const rig = await aggRig(dir, T0 + H + 20_000, { initialBackfillMs: H + 20_000 });
+    try {
+      const before = rig.aggregates('15m').find((m) => m.start === T0 + Q);
+      expect(before?.revision).toBe(0);
+      const lateTs = T0 + Q + 5 * M + 500; // a minute of the second quarter, long closed
+      const store = writeStore(dir);
+      store.append([{ assetId: 'inv-1', point: 'W', ts: lateTs, v: 99_999, q: 'good' }]);
+      store.flush();
+      store.close();
+      const msg: TelemetryMessage = { schemaVersion: CONTRACT_VERSION, siteId: SITE, assetId: 'inv-1', ts: lateTs, seq: 1, points: { W: { v: 99_999, u: 'W', q: 'good' } } };
+      rig.nucleus.inject(`site/${SITE}/processed/inv-1/telemetry`, msg);
+      await new Promise((r) => setImmediate(r));
+      rig.clock.t += 2000; // past lateSettleMs
+      const published = rig.nucleus.published.length;
+      await rig.agg.tick();
+      const fresh = rig.nucleus.published.slice(published).map((p) => p.message as { interval: string; start: number; revision: number; series: Record<string, { max: number; count: number; u?: string }> });
+      const minute = fresh.find((m) => m.interval === '1m' && m.start === T0 + Q + 5 * M);
+      const quarter = fresh.find((m) => m.interval === '15m' && m.start === T0 + Q);
+      expect(minute?.revision).toBe(1);
+      expect(minute?.series['W']?.max).toBe(99_999);
+      expect(minute?.series['W']?.u).toBe('W'); // unit learned from processed telemetry
+      expect(quarter?.revision).toBe(1);
+      const all = [...base, { assetId: 'inv-1', point: 'W', ts: lateTs, v: 99_999, q: 'good' as const }];
+      expect(quarter?.series['W']?.count).toBe(naive(all, T0 + Q, T0 + 2 * Q).count);
+      // nothing else was republished: untouched buckets keep revision 0 and are not sent again
+      expect(fresh.filter((m) => m.interval !== '1d').length).toBe(2);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('the chunk-statistics audit finds late data nobody announced (e.g. while the Aggregator was down)', async () => {
+    const dir = tmp('agg-audit-');
+    dirs.push(dir);
+    fill(dir, series('inv-1', 'W', T0, T0 + H, 8, 1000), T0 + H);
+    const rig = await aggRig(dir, T0 + H + 20_000, { initialBackfillMs: H + 20_000, auditIntervalMs: 60_000 });
+    try {
+      const store = writeStore(dir);
+      store.append([{ assetId: 'inv-1', point: 'W', ts: T0 + 2 * M + 10, v: -5, q: 'good' }, { assetId: 'inv-9', point: 'W', ts: T0 + 3 * M, v: 7, q: 'good' }]);
+      store.flush();
+      store.seal();
+      store.close();
+      rig.clock.t += 61_000;
+      await rig.agg.tick();
+      const m = rig.agg.db?.rows('1m', T0 + 2 * M, T0 + 3 * M) ?? [];
+      expect(m.map((r) => r.min)).toContain(-5);
+      expect(rig.aggregates('1m').some((x) => x.assetId === 'inv-9' && x.start === T0 + 3 * M)).toBe(true);
+      expect(rig.agg.engine?.counters.auditMismatches).toBeGreaterThanOrEqual(2);
+      // a second audit finds nothing new
+      const before = rig.agg.engine?.counters.auditMismatches;
+      rig.clock.t += 61_000;
+      await rig.agg.tick();
+      expect(rig.agg.engine?.counters.auditMismatches).toBe(before);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  test('stopping halfway and restarting gives the same rows as one run: no gap, no double', async () => {
+    const dir = tmp('agg-restart-');
+    dirs.push(dir);
+    const data = [...series('inv-1', 'W', T0, T0 + H, 9, 500), ...series('inv-2', 'W', T0, T0 + H, 10, 700)];
+    fill(dir, data, T0 + 20 * M);
+    const end = T0 + H + 20_000;
+    const one = await aggRig(dir, end, { initialBackfillMs: H + 20_000, dbPath: `${dir}/one.db` });
+    const first = await aggRig(dir, T0 + 25 * M + 20_000, { initialBackfillMs: H + 20_000, dbPath: `${dir}/two.db` });
+    try {
+      expect(first.agg.engine?.watermark('1m')).toBe(T0 + 25 * M);
+      await first.close();
+      const second = await aggRig(dir, end, { initialBackfillMs: 0, dbPath: `${dir}/two.db` });
+      try {
+        for (const level of ['1m', '15m'] as const) expect(snapshot(second.agg.db?.rows(level, 0, end) ?? [])).toBe(snapshot(one.agg.db?.rows(level, 0, end) ?? []));
+        const starts = [...first.aggregates('1m'), ...second.aggregates('1m')].filter((m) => m.assetId === 'inv-1').map((m) => m.start);
+        expect(starts).toEqual(Array.from({ length: 60 }, (_, i) => T0 + i * M)); // each minute once, in order
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await one.close();
+    }
+  });
+
+  test('retention removes 1-minute rows after retention1mMs and keeps the 15-minute ones', async () => {
+    const dir = tmp('agg-ret-');
+    dirs.push(dir);
+    fill(dir, series('inv-1', 'W', T0, T0 + H, 11, 100), T0 + H);
+    const rig = await aggRig(dir, T0 + H + 20_000, { initialBackfillMs: H + 20_000, retention1mMs: H });
+    try {
+      // the first tick already pruned minute T0 (older than 1 h at T0 + 1 h + 20 s)
+      expect(rig.agg.db?.rows('1m', 0, Infinity).map((r) => r.start)[0]).toBe(T0 + M);
+      expect(rig.agg.db?.rows('1m', 0, Infinity).length).toBe(59);
+      rig.clock.t = T0 + 2 * H + 20_000; // an hour later (retention runs hourly): every minute of the data is older than 1 h
+      await rig.agg.tick();
+      expect(rig.agg.db?.rows('1m', 0, Infinity).length).toBe(0);
+      expect(rig.agg.db?.rows('15m', 0, Infinity).length).toBe(4);
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
+describe('daily rollups and summary', () => {
+  test('a day of constant 1 kW and a counter gives 24 kWh both ways; the summary validates', async () => {
+    const dir = tmp('agg-day-');
+    dirs.push(dir);
+    const day = Date.UTC(2025, 0, 15);
+    const s: StoreSample[] = [];
+    for (let t = day; t < day + 24 * H; t += 10_000) {
+      s.push({ assetId: 'inv-1', point: 'W', ts: t, v: 1000, q: 'good' });
+      s.push({ assetId: 'inv-1', point: 'WH', ts: t, v: 5e6 + (t - day) / 3600, q: 'good' });
+    }
+    fill(dir, s, day + 12 * H);
+    const rig = await aggRig(dir, day + 24 * H + 6 * M, { initialBackfillMs: 24 * H + 6 * M, timeZone: 'UTC' });
+    try {
+      const d = rig.aggregates('1d');
+      expect(d.length).toBe(1);
+      expect(d[0]?.end).toBe(day + 24 * H);
+      expect(d[0]?.series['W']?.energyWh).toBeCloseTo(24_000, 6);
+      expect(d[0]?.series['W']?.max).toBe(1000);
+      const sum = rig.summaries();
+      expect(sum.length).toBe(1);
+      expect(validateDailySummary(sum[0]).ok).toBe(true);
+      expect(sum[0]?.day).toBe('2025-01-15');
+      // counter increase wins over integrated power: last - first sample = 23:59:50 of energy
+      expect(sum[0]?.assets['inv-1']?.energyWh).toBeCloseTo((24 * H - 10_000) / 3600, 6);
+      expect(sum[0]?.assets['inv-1']?.peakW).toBe(1000);
+    } finally {
+      await rig.close();
+    }
+  });
+});
