@@ -23,7 +23,7 @@ import type { Authorizer } from './authorization';
 import type { ComponentUpdates } from './component-updates';
 import { ConfigStore } from './config-store';
 import type { ConfigValidation } from './config-validation';
-import { PackageStore, ResolutionError } from './packages';
+import { BUILTIN_COMPONENTS, PackageStore, ResolutionError } from './packages';
 import { Platform, Recipe, RecipeError, ResolvedManifest, selectManifest } from './recipe';
 import type { ServiceDefinition, ServiceManager, ServiceState } from './services';
 import { VariableContext, VariableScope, interpolateLifecycle } from './variables';
@@ -72,7 +72,8 @@ export interface DeploymentDeps {
   packages: PackageStore;
   options: DeploymentOptions;
   /** The nucleus-provided environment of a component's processes. */
-  envFor(name: string): Record<string, string>;
+  /** The nucleus's environment for a component's processes; `dependencies` are its recipe's. */
+  envFor(name: string, dependencies: readonly string[]): Record<string, string>;
   /** A component left the deployment: drop its token and connections. */
   onRemoved(name: string): void;
   /** The deployed set changed: persist it. */
@@ -320,8 +321,11 @@ export class DeploymentEngine {
       name,
       version: recipe.version,
       lifecycle,
-      dependencies: Object.entries(recipe.dependencies).map(([n, dep]) => ({ name: n, type: dep.dependencyType })),
-      env: this.d.envFor(name),
+      // Built-ins (the TES) are provided by the runtime, not a service to wait for.
+      dependencies: Object.entries(recipe.dependencies)
+        .filter(([n]) => !(BUILTIN_COMPONENTS.has(n) && !this.deployed.has(n)))
+        .map(([n, dep]) => ({ name: n, type: dep.dependencyType })),
+      env: this.d.envFor(name, Object.keys(recipe.dependencies)),
     };
   }
 

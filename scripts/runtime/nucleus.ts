@@ -33,6 +33,7 @@ import { PubSub } from './pubsub';
 import { Platform, currentPlatform } from './recipe';
 import { ServiceManager } from './services';
 import { TokenRegistry } from './tokens';
+import { TES_COMPONENT_NAME, TesOptions, TokenExchangeService, createTes } from './tes';
 
 /** The nucleus version whose IPC semantics this runtime follows (wildcards, receive modes: ≥2.6). */
 export const EMULATED_NUCLEUS_VERSION = '2.14.0';
@@ -50,6 +51,11 @@ export interface NucleusOptions {
   logToStdout?: boolean;
   iot?: Partial<Pick<IotCoreOptions, 'broker' | 'offline'>> & { reachable?: boolean };
   deployment?: Partial<DeploymentOptions>;
+  /**
+   * Serve a Token Exchange Service (scripts/runtime/tes.ts) with these credentials. Components whose
+   * recipe depends on aws.greengrass.TokenExchangeService get AWS_CONTAINER_CREDENTIALS_FULL_URI.
+   */
+  tes?: TesOptions;
   /** Lifecycle tuning, mostly for tests: error window and stop grace. */
   lifecycle?: { errorResetTimeMs?: number; stopGraceMs?: number };
 }
@@ -59,6 +65,8 @@ export interface Nucleus {
   readonly socketPath: string;
   readonly thingName: string;
   readonly iotCore: IotCore;
+  /** The Token Exchange Service, when created with `tes`. */
+  readonly tes: TokenExchangeService | undefined;
   readonly services: ServiceManager;
   readonly deployments: DeploymentEngine;
   readonly config: ConfigStore;
@@ -138,10 +146,15 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
   const packages = new PackageStore(rootDir);
   let ipc: IpcServer | undefined;
 
-  const envFor = (name: string): Record<string, string> => {
+  const tes = opts.tes ? createTes(opts.tes, (token) => tokens.componentFor(token), logger) : undefined;
+
+  const envFor = (name: string, dependencies: readonly string[] = []): Record<string, string> => {
     const token = tokens.tokenFor(name);
+    // The TES's endpoint, for components that depend on it (token-exchange-service-component.md).
+    const credentials: Record<string, string> = tes && tes.url && dependencies.includes(TES_COMPONENT_NAME) ? { AWS_CONTAINER_CREDENTIALS_FULL_URI: tes.url } : {};
     // reference §13: what the nucleus sets for every component process.
     return {
+      ...credentials,
       AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT: socketPath,
       AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH: socketPath,
       SVCUID: token,
@@ -226,6 +239,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
     socketPath,
     thingName,
     iotCore,
+    tes,
     services,
     deployments,
     config,
@@ -239,6 +253,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
       started = true;
       await iotCore.start();
       if (opts.iot?.reachable === false) iotCore.setReachable(false);
+      await tes?.listen();
       await ipc!.listen();
       const infoPath = cliIpcInfoPath(rootDir);
       fs.mkdirSync(path.dirname(infoPath), { recursive: true });
@@ -262,6 +277,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
           if (started) persist();
           await ipc!.close();
           await iotCore.close();
+          await tes?.close();
           fs.rmSync(cliIpcInfoPath(rootDir), { force: true });
           logger.info('nucleus stopped');
         })();

@@ -15,6 +15,14 @@ import { Recipe, RecipeError, loadRecipeDir, parseRecipe } from './recipe';
 
 export class ResolutionError extends Error {}
 
+/**
+ * Components the local runtime provides itself, without a recipe: a dependency on one resolves (and
+ * is left out of the closure). aws.greengrass.TokenExchangeService is served by scripts/runtime/tes.ts
+ * when the nucleus is created with `tes`; without it the dependency still resolves, but the
+ * component gets no AWS_CONTAINER_CREDENTIALS_FULL_URI.
+ */
+export const BUILTIN_COMPONENTS: ReadonlySet<string> = new Set(['aws.greengrass.TokenExchangeService']);
+
 export class PackageStore {
   private readonly recipes = new Map<string, Map<string, Recipe>>();
   private readonly dir: string;
@@ -69,6 +77,8 @@ export class PackageStore {
     const chosen = new Map<string, Recipe>();
     const requirements = new Map<string, string[]>();
     const visit = (name: string, requirement: string, requiredBy: string): void => {
+      // A built-in as a dependency, with no recipe of it in the store, is satisfied by the runtime.
+      if (BUILTIN_COMPONENTS.has(name) && requiredBy !== 'the deployment' && this.versions(name).length === 0) return;
       const reqs = requirements.get(name) ?? [];
       reqs.push(`${requiredBy} requires ${requirement}`);
       requirements.set(name, reqs);

@@ -1,0 +1,50 @@
+/**
+ * Priority classes of the Uplink (issue 5 §2): alarms first, then events, 1-minute, 15-minute and
+ * daily rollups, health. The index is the priority (0 = most urgent): the outbox sends in
+ * (class, age) order and the overflow policy evicts in the reverse order.
+ */
+import type { AggregateInterval, IotTopic, LocalFamily, UplinkBatch, UplinkKind } from '../lib/contract';
+import { iotTopics } from '../lib/contract';
+
+export const CLASSES = ['alarms', 'events', '1m', '15m', '1d', 'health'] as const;
+export type RecordClass = (typeof CLASSES)[number];
+
+export const classIndex = (c: RecordClass): number => CLASSES.indexOf(c);
+export const classAt = (i: number): RecordClass => {
+  const c = CLASSES[i];
+  if (c === undefined) throw new RangeError(`no record class ${i}`);
+  return c;
+};
+
+/** Which class a message of a subscribed family belongs to. */
+export function classOf(family: LocalFamily, interval?: AggregateInterval): RecordClass | undefined {
+  switch (family) {
+    case 'alarms':
+      return 'alarms';
+    case 'controlResult':
+    case 'deviceStatus':
+      return 'events';
+    case 'aggregates':
+      return interval;
+    case 'healthSummary':
+      return 'health';
+    default:
+      return undefined;
+  }
+}
+
+/** IoT Core kind and topic of a class (health has none: Health publishes its summary itself). */
+export function iotTargetOf(siteId: string, c: RecordClass): { kind: UplinkKind; interval?: AggregateInterval; topic: IotTopic<UplinkBatch> } | undefined {
+  switch (c) {
+    case 'alarms':
+      return { kind: 'alarms', topic: iotTopics.alarms(siteId) };
+    case 'events':
+      return { kind: 'events', topic: iotTopics.events(siteId) };
+    case '1m':
+    case '15m':
+    case '1d':
+      return { kind: 'telemetry', interval: c, topic: iotTopics.telemetry(siteId, c) };
+    case 'health':
+      return undefined;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * S3 exporter (issue 5 §2): one gzip NDJSON object per batch, with a deterministic key, so a retry
+ * overwrites its own object instead of adding a second one (PutObject replaces an object of the same
+ * key: docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html).
+ *
+ * Credentials come from the AWS SDK's default chain; on a gateway that is the Token Exchange Service
+ * (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN, greengrass
+ * token-exchange-service-component.md). The SDK retries nothing here (maxAttempts 1): the sender's
+ * backoff owns retries. A credential error (ExpiredToken, InvalidToken, ...) drops the cached
+ * credentials so the next attempt asks the TES again.
+ *
+ * Checksums only when required: S3-compatible stores (s3rver in tests) reject the aws-chunked
+ * CRC32 bodies the SDK sends by default since 3.729 (aws/aws-sdk-js-v3#6810).
+ */
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { errorMessage } from '../../lib/errors';
+import { isRecord } from '../../lib/contract';
+import type { RecordClass } from '../classes';
+import { ExportError, type ExportBatch, type Exporter } from './types';
+
+export interface S3ExporterOptions {
+  siteId: string;
+  bucket: string;
+  prefix: string;
+  endpoint: string;
+  region: string;
+  forcePathStyle: boolean;
+  requestTimeoutMs: number;
+  /** Goes into every key, so two outboxes (a reinstalled gateway) never write the same key. */
+  outboxId: string;
+  /** Default: the SDK's default chain. */
+  credentials?: () => AwsCredentialIdentityProvider;
+}
+
+const CREDENTIAL_ERRORS = new Set(['ExpiredToken', 'ExpiredTokenException', 'InvalidToken', 'InvalidAccessKeyId', 'TokenRefreshRequired', 'CredentialsProviderError']);
+
+/** `prefix/site/class/yyyy/mm/dd/outboxId-seq.ndjson.gz`; the date is the batch's oldest record's, UTC. */
+export function s3Key(prefix: string, siteId: string, outboxId: string, b: { seq: number; cls: RecordClass; oldestAt: number }): string {
+  const d = new Date(b.oldestAt);
+  const day = `${d.getUTCFullYear()}/${String(d.getUTCMonth() + 1).padStart(2, '0')}/${String(d.getUTCDate()).padStart(2, '0')}`;
+  return `${prefix}${siteId}/${b.cls}/${day}/${outboxId}-${String(b.seq).padStart(12, '0')}.ndjson.gz`;
+}
+
+function errorName(err: unknown): string {
+  if (isRecord(err)) {
+    if (typeof err['name'] === 'string' && err['name'] !== 'Error') return err['name'];
+    if (typeof err['Code'] === 'string') return err['Code'];
+  }
+  return 'Error';
+}
+
+function httpStatus(err: unknown): number | undefined {
+  if (!isRecord(err) || !isRecord(err['$metadata'])) return undefined;
+  const s = err['$metadata']['httpStatusCode'];
+  return typeof s === 'number' ? s : undefined;
+}
+
+export function createS3Exporter(o: S3ExporterOptions): Exporter & { readonly credentialRefreshes: number } {
+  const makeProvider = o.credentials ?? (() => fromNodeProviderChain());
+  let provider = makeProvider();
+  let refreshes = 0;
+  const client = new S3Client({
+    region: o.region,
+    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    forcePathStyle: o.forcePathStyle,
+    credentials: () => provider(),
+    maxAttempts: 1,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(o.requestTimeoutMs, 10000), requestTimeout: o.requestTimeoutMs }),
+  });
+  return {
+    name: 's3',
+    get credentialRefreshes() {
+      return refreshes;
+    },
+    async send(batch: ExportBatch) {
+      const key = s3Key(o.prefix, o.siteId, o.outboxId, batch);
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: o.bucket,
+            Key: key,
+            Body: batch.body,
+            ContentType: 'application/x-ndjson',
+            ContentEncoding: 'gzip',
+            Metadata: { seq: String(batch.seq), class: batch.cls, count: String(batch.count), 'site-id': o.siteId },
+          }),
+          // A hard deadline for the whole request: a slow store must not hold a sender slot for long.
+          { abortSignal: AbortSignal.timeout(o.requestTimeoutMs) },
+        );
+      } catch (err) {
+        const name = errorName(err);
+        const status = httpStatus(err);
+        if (CREDENTIAL_ERRORS.has(name) || status === 403) {
+          provider = makeProvider();
+          refreshes++;
+        }
+        throw new ExportError(status !== undefined ? `S3_${status}` : `S3_${name}`, `PutObject ${key}: ${name}: ${errorMessage(err)}`, { cause: err });
+      }
+    },
+    close: () => {
+      client.destroy();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * Entry point of com.dcmms.edge.Uplink (bundled by scripts/build.js to main.js; run by the recipe
+ * as `node {artifacts:path}/main.js` with the component's work folder as cwd). The only file of this
+ * component that touches `process`, the environment and the real IPC client.
+ * DCMMS_BETTER_SQLITE3_BINDING names better-sqlite3's addon shipped beside main.js (docs/build.md).
+ * S3 credentials come from the environment through the AWS SDK's default chain (the Token Exchange
+ * Service's AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN).
+ */
+import { greengrasscoreipc } from 'aws-iot-device-sdk-v2';
+import { version } from '../../package.json';
+import { runComponent } from '../lib/component';
+import { uplinkConfigSpec } from './config';
+import { createUplink } from './uplink';
+
+const nativeBinding = process.env['DCMMS_BETTER_SQLITE3_BINDING'];
+
+runComponent(
+  {
+    name: 'com.dcmms.edge.Uplink',
+    version,
+    config: uplinkConfigSpec,
+    create: (deps, config) => createUplink({ ...deps, workDir: process.cwd(), ...(nativeBinding ? { nativeBinding } : {}) }, config),
+  },
+  { process, createIpcClient: () => greengrasscoreipc.createClient() },
+);

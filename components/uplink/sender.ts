@@ -1,0 +1,211 @@
+/**
+ * One sender per exporter: takes sealed batches from the outbox in priority order (class, then age),
+ * paces them, sends them, and removes each from the outbox only when the exporter confirmed it
+ * (issue 5 §2).
+ *
+ * - Concurrency: up to `concurrency` batches in flight; one slot is kept for alarms, so a live alarm
+ *   never waits behind a full window of backlog (the drain after an outage keeps live alarms under
+ *   1 s: an alarm waits at most for its own send).
+ * - Pacing: `buckets` (IoT Core's publish and byte rates); alarms take their tokens in debt.
+ * - Failure: the exporter goes offline and retries after an exponential backoff with jitter
+ *   (components/lib/backoff.ts, capped at `backoffMaxMs`). Retries go on until the outbox's age
+ *   bound drops the data (maxAgeMs, 24 h by default). While offline, a new alarm triggers an early
+ *   retry at most once a second, so the first alarm after the cloud returns does not wait out the
+ *   backoff.
+ */
+import { backoffDelay } from '../lib/backoff';
+import type { Clock, TimerHandle } from '../lib/clock';
+import type { UplinkExporterStatus } from '../lib/contract';
+import { errorCode, errorMessage } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Metrics } from '../lib/metrics';
+import { classIndex } from './classes';
+import type { BatchMeta, Outbox } from './outbox';
+import type { TokenBucket } from './pacing';
+import { PermanentExportError, type Exporter } from './exporters/types';
+
+export interface SenderOptions {
+  index: number;
+  exporter: Exporter;
+  outbox: Outbox;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  concurrency: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  buckets?: { publishes: TokenBucket; bytes: TokenBucket };
+  random?: () => number;
+  /** Called on every confirmed batch (tests and benchmarks observe delivery). */
+  onDelivered?: (b: BatchMeta, latencyMs: number) => void;
+  onStateChange?: (online: boolean) => void;
+}
+
+export class Sender {
+  private readonly inFlight = new Map<number, BatchMeta>();
+  private online = true;
+  private failures = 0;
+  private lastSuccessAt: number | null = null;
+  private lastError: string | null = null;
+  private nextAttemptAt: number | null = null;
+  private lastEarlyRetryAt = -Infinity;
+  private timer: TimerHandle | undefined;
+  private closed = false;
+  private probing = false;
+  private offlineSince = -Infinity;
+
+  constructor(private readonly o: SenderOptions) {}
+
+  status(): UplinkExporterStatus {
+    return {
+      state: this.online ? 'online' : 'offline',
+      lastSuccessAt: this.lastSuccessAt,
+      consecutiveFailures: this.failures,
+      nextAttemptAt: this.nextAttemptAt,
+      lastError: this.lastError,
+      backlogBatches: this.o.outbox.pendingFor(this.o.index),
+    };
+  }
+
+  get isOnline(): boolean {
+    return this.online;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** New batches are waiting. `urgent`: an alarm, which may cut a backoff short. */
+  kick(urgent = false): void {
+    if (this.closed) return;
+    if (!this.online) {
+      const now = this.o.clock.now();
+      if (!urgent || now - this.lastEarlyRetryAt < 1000) return;
+      this.lastEarlyRetryAt = now;
+      this.o.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.retry();
+      return;
+    }
+    this.pump();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.o.clock.clearTimeout(this.timer);
+  }
+
+  private pump(): void {
+    if (this.closed || !this.online) return;
+    const { outbox, clock, buckets } = this.o;
+    while (this.inFlight.size < this.o.concurrency) {
+      // The last free slot is for alarms only.
+      const alarmsOnly = this.inFlight.size >= this.o.concurrency - 1;
+      const [next] = outbox.next(this.o.index, new Set(this.inFlight.keys()), 1, alarmsOnly ? classIndex('alarms') : undefined);
+      if (!next) return;
+      const now = clock.now();
+      if (buckets && next.cls !== 'alarms') {
+        const wait = Math.max(buckets.publishes.waitMs(1, now), buckets.bytes.waitMs(next.bytes, now));
+        if (wait > 0) {
+          if (this.timer === undefined) this.timer = clock.setTimeout(() => ((this.timer = undefined), this.pump()), wait);
+          return;
+        }
+      }
+      buckets?.publishes.take(1, now);
+      buckets?.bytes.take(next.bytes, now);
+      this.dispatch(next);
+    }
+  }
+
+  private dispatch(meta: BatchMeta): void {
+    const batch = this.o.outbox.load(meta);
+    if (!batch) return; // evicted meanwhile
+    this.inFlight.set(meta.id, meta);
+    const started = this.o.clock.now();
+    this.o.exporter
+      .send({ seq: batch.id, cls: batch.cls, oldestAt: batch.oldestAt, createdAt: batch.createdAt, count: batch.count, body: batch.body })
+      .then(
+        () => this.settled(meta, started, undefined),
+        (err: unknown) => this.settled(meta, started, err),
+      );
+  }
+
+  private settled(meta: BatchMeta, started: number, err: unknown): void {
+    this.inFlight.delete(meta.id);
+    if (this.closed) return;
+    const now = this.o.clock.now();
+    if (err === undefined || err instanceof PermanentExportError) {
+      this.o.outbox.confirm(this.o.index, meta);
+      if (err instanceof PermanentExportError) {
+        this.o.metrics.drop(`${this.o.exporter.name}_${err.code.toLowerCase()}`, meta.count);
+        this.o.logger.error('batch cannot go to this exporter; skipped', { exporter: this.o.exporter.name, seq: meta.id, err: err.message });
+      } else {
+        this.o.metrics.incOut(meta.count);
+        this.o.metrics.observeLatency(Math.max(0, now - meta.oldestAt));
+        this.o.onDelivered?.(meta, now - started);
+      }
+      this.succeeded(now);
+      this.pump();
+      return;
+    }
+    // Sends already in flight when the exporter went offline do not grow the backoff again.
+    if (!this.online && started <= this.offlineSince) return;
+    this.failed(err, now);
+  }
+
+  private succeeded(now: number): void {
+    this.lastSuccessAt = now;
+    this.failures = 0;
+    this.nextAttemptAt = null;
+    if (!this.online) {
+      this.online = true;
+      this.o.logger.info('exporter online', { exporter: this.o.exporter.name });
+      this.o.onStateChange?.(true);
+    }
+  }
+
+  private failed(err: unknown, now: number): void {
+    this.failures++;
+    this.lastError = `${errorCode(err)}: ${errorMessage(err)}`;
+    this.o.metrics.recordError(err);
+    const delay = backoffDelay(this.failures, { initialMs: this.o.backoffInitialMs, maxMs: this.o.backoffMaxMs, ...(this.o.random ? { random: this.o.random } : {}) });
+    this.nextAttemptAt = now + delay;
+    if (this.online) {
+      this.online = false;
+      this.offlineSince = now;
+      this.o.logger.warn('exporter offline; backing off', { exporter: this.o.exporter.name, err: this.lastError, delayMs: delay });
+      this.o.onStateChange?.(false);
+    }
+    this.o.clock.clearTimeout(this.timer);
+    this.timer = this.o.clock.setTimeout(() => ((this.timer = undefined), this.retry()), delay);
+  }
+
+  /** One attempt while offline: the probe if there is one, else the most urgent batch. */
+  private retry(): void {
+    if (this.closed || this.online || this.probing || this.inFlight.size > 0) return;
+    const probe = this.o.exporter.probe;
+    if (!probe) {
+      const [next] = this.o.outbox.next(this.o.index, new Set(), 1);
+      if (!next) {
+        // Nothing to send: consider the destination usable until something fails again.
+        this.succeeded(this.o.clock.now());
+        return;
+      }
+      this.dispatch(next);
+      return;
+    }
+    this.probing = true;
+    probe.call(this.o.exporter).then(
+      () => {
+        this.probing = false;
+        if (this.closed) return;
+        this.succeeded(this.o.clock.now());
+        this.pump();
+      },
+      (err: unknown) => {
+        this.probing = false;
+        if (!this.closed) this.failed(err, this.o.clock.now());
+      },
+    );
+  }
+}
