@@ -282,6 +282,8 @@ describe('IoT Core bridge with an external broker that is down at first', () => 
     await new Promise<void>((resolve) => server?.listen(port, '127.0.0.1', resolve));
     await waitFor(() => got.length === 2, 20000, 'drain after reconnect');
     expect(got).toEqual(['first', 'second']);
+    // The broker sees a publish before its PUBACK reaches the bridge, which then counts it.
+    await waitFor(() => core!.stats().published === 2, 10000, 'PUBACKs counted');
     expect(core.stats()).toMatchObject({ connected: true, spoolDepth: 0, published: 2 });
 
     // The subscription made while the broker was down is sent on connect.
