@@ -26,6 +26,9 @@ export function classOf(family: LocalFamily, interval?: AggregateInterval): Reco
       return 'events';
     case 'aggregates':
       return interval;
+    case 'dailySummary':
+      // The site's day summary travels with the daily rollups (spec §5 daily aggregates).
+      return '1d';
     case 'healthSummary':
       return 'health';
     default:

@@ -108,7 +108,7 @@ export const UPLINK_CONFIG_SCHEMA: JsonSchema = {
             bucket: { type: 'string', maxLength: 63 },
             prefix: { type: 'string', maxLength: 256, pattern: '^([A-Za-z0-9!_.*()\'-]+/)*$' },
             endpoint: { type: 'string', maxLength: 1024 },
-            region: { type: 'string', minLength: 1, maxLength: 32 },
+            region: { type: 'string', maxLength: 32 },
             forcePathStyle: { type: 'boolean' },
             concurrency: { type: 'integer', minimum: 2, maximum: 64 },
             requestTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000 },
@@ -135,7 +135,7 @@ export const UPLINK_DEFAULTS: UplinkConfig = {
   routes: { alarms: ['iotcore', 's3'], events: ['iotcore', 's3'], '1m': ['s3'], '15m': ['iotcore', 's3'], '1d': ['iotcore', 's3'], health: ['s3'] },
   exporters: {
     iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 },
-    s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: 'us-east-1', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 30000 },
+    s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: '', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 30000 },
   },
   backoffInitialMs: 1000,
   backoffMaxMs: 300000,

@@ -13,13 +13,15 @@ import { uplinkConfigSpec } from './config';
 import { createUplink } from './uplink';
 
 const nativeBinding = process.env['DCMMS_BETTER_SQLITE3_BINDING'];
+// The gateway's region, set by the nucleus (reference/greengrass.md §13): S3's when `s3.region` is empty.
+const awsRegion = process.env['AWS_REGION'];
 
 runComponent(
   {
     name: 'com.dcmms.edge.Uplink',
     version,
     config: uplinkConfigSpec,
-    create: (deps, config) => createUplink({ ...deps, workDir: process.cwd(), ...(nativeBinding ? { nativeBinding } : {}) }, config),
+    create: (deps, config) => createUplink({ ...deps, workDir: process.cwd(), ...(nativeBinding ? { nativeBinding } : {}), ...(awsRegion ? { awsRegion } : {}) }, config),
   },
   { process, createIpcClient: () => greengrasscoreipc.createClient() },
 );

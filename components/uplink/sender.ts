@@ -53,6 +53,8 @@ export class Sender {
   private closed = false;
   private probing = false;
   private offlineSince = -Infinity;
+  /** A retry came due while sends from before the outage were still in flight: run it once they settle. */
+  private retryWhenIdle = false;
 
   constructor(private readonly o: SenderOptions) {}
 
@@ -148,14 +150,23 @@ export class Sender {
       this.pump();
       return;
     }
-    // Sends already in flight when the exporter went offline do not grow the backoff again.
-    if (!this.online && started <= this.offlineSince) return;
+    // Sends already in flight when the exporter went offline do not grow the backoff again; the
+    // last of them to settle runs a retry that came due meanwhile (else nothing would schedule one
+    // until an alarm arrived: a black-holed network makes sends hang past the first backoff).
+    if (!this.online && started <= this.offlineSince) {
+      if (this.retryWhenIdle && this.inFlight.size === 0) {
+        this.retryWhenIdle = false;
+        this.retry();
+      }
+      return;
+    }
     this.failed(err, now);
   }
 
   private succeeded(now: number): void {
     this.lastSuccessAt = now;
     this.failures = 0;
+    this.retryWhenIdle = false;
     this.nextAttemptAt = null;
     if (!this.online) {
       this.online = true;
@@ -182,7 +193,11 @@ export class Sender {
 
   /** One attempt while offline: the probe if there is one, else the most urgent batch. */
   private retry(): void {
-    if (this.closed || this.online || this.probing || this.inFlight.size > 0) return;
+    if (this.closed || this.online || this.probing) return;
+    if (this.inFlight.size > 0) {
+      this.retryWhenIdle = true;
+      return;
+    }
     const probe = this.o.exporter.probe;
     if (!probe) {
       const [next] = this.o.outbox.next(this.o.index, new Set(), 1);

@@ -32,6 +32,8 @@ export interface UplinkDeps {
   fail(err: unknown): void;
   workDir?: string;
   nativeBinding?: string;
+  /** The gateway's AWS region (the nucleus's AWS_REGION), used when `s3.region` is empty. */
+  awsRegion?: string;
   /** Replace an exporter (tests, benchmarks); default: built from the configuration. */
   exporters?: Partial<Record<ExporterName, Exporter>>;
   random?: () => number;
@@ -104,9 +106,18 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
     urgent = false;
   };
 
+  // A class routed to no enabled exporter (the defaults route 1m and health to S3 only, and S3 is
+  // off by default) is not stored: it could never leave the outbox and would only fill it until the
+  // age bound dropped it. Counted `no_route`, and logged once at start.
+  const unrouted = new Set(CLASSES.filter((c) => routeIdx(c).length === 0));
+
   const ingest = (cls: RecordClass, payload: unknown): void => {
     if (closed) return;
     deps.metrics.incIn();
+    if (unrouted.has(cls)) {
+      deps.metrics.drop('no_route');
+      return;
+    }
     pending.push({ cls, receivedAt: deps.clock.now(), body: JSON.stringify(payload) });
     if (config.batchDelayMs[cls] === 0) urgent = true;
     // Group commit: everything that arrived in this event-loop turn goes in one transaction.
@@ -131,6 +142,7 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
     subs.push(await deps.bus.subscribe(filters.controlResult(site), guard('controlResult', () => classOf('controlResult'))));
     subs.push(await deps.bus.subscribe(filters.deviceStatus(site), guard('deviceStatus', () => classOf('deviceStatus'))));
     subs.push(await deps.bus.subscribe(filters.aggregates(site), guard('aggregates', (p: AggregateMessage) => classOf('aggregates', p.interval))));
+    subs.push(await deps.bus.subscribe(filters.dailySummary(site), guard('dailySummary', () => classOf('dailySummary'))));
     subs.push(await deps.bus.subscribe(filters.healthSummary(site), guard('healthSummary', () => classOf('healthSummary'))));
   };
 
@@ -155,13 +167,14 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
       outbox = new Outbox({ path: file, synchronous: config.outboxSynchronous, maxBytes: config.maxOutboxBytes, ...(deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}) });
       const ob = outbox;
       log.info('outbox open', { file, outboxId: ob.id, bytes: ob.bytes, backlog: ob.backlog() });
+      if (unrouted.size > 0) log.warn('classes routed to no enabled exporter are not forwarded', { classes: [...unrouted], enabled });
       for (const name of enabled) {
         let ex = deps.exporters?.[name];
         if (!ex && name === 'iotcore') {
           ex = createIotCoreExporter({ bus: deps.bus, clock: deps.clock, siteId: config.siteId, probeIntervalMs: config.exporters.iotcore.probeIntervalMs, status });
         } else if (!ex) {
           const s3 = config.exporters.s3;
-          ex = createS3Exporter({ siteId: config.siteId, bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region, forcePathStyle: s3.forcePathStyle, requestTimeoutMs: s3.requestTimeoutMs, outboxId: ob.id });
+          ex = createS3Exporter({ siteId: config.siteId, bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region || deps.awsRegion || '', forcePathStyle: s3.forcePathStyle, requestTimeoutMs: s3.requestTimeoutMs, outboxId: ob.id });
         }
         exporters.push(ex);
         const iot = config.exporters.iotcore;
@@ -190,7 +203,10 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
       }
       for (const c of CLASSES) unregister.push(deps.metrics.registerQueue(`outbox_${c}`, () => ob.backlog()[c]));
       const expired = ob.expire(deps.clock.now(), config.maxAgeMs);
-      if (expired > 0) log.warn('records older than maxAgeMs dropped at start', { expired });
+      if (expired > 0) {
+        deps.metrics.drop('expired', expired);
+        log.warn('records older than maxAgeMs dropped at start', { expired });
+      }
       await subscribeAll();
       timers.push(deps.clock.setInterval(() => {
         flush();

@@ -95,6 +95,8 @@ export interface FaultProxy {
   /** Reject tokens `local-<expiresAt>-n` past their expiry with 400 ExpiredToken. */
   checkTokenExpiry(on: boolean): void;
   readonly counts: { requests: number; injected500: number; expiredRejected: number; puts: number };
+  /** Every PUT, in arrival order: path, when it arrived (ms since epoch) and the status answered. */
+  readonly putLog: Array<{ path: string; receivedAt: number; status: number }>;
   close(): Promise<void>;
 }
 
@@ -104,12 +106,18 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let delay = 0;
   let checkExpiry = false;
   const counts = { requests: 0, injected500: 0, expiredRejected: 0, puts: 0 };
+  const putLog: FaultProxy['putLog'] = [];
   const xmlError = (res: http.ServerResponse, status: number, code: string): void => {
     res.writeHead(status, { 'content-type': 'application/xml' });
     res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code} (injected)</Message></Error>`);
   };
   const server = http.createServer((req, res) => {
     counts.requests++;
+    if (req.method === 'PUT') {
+      const entry = { path: decodeURIComponent((req.url ?? '').split('?')[0] ?? ''), receivedAt: Date.now(), status: 0 };
+      putLog.push(entry);
+      res.on('finish', () => (entry.status = res.statusCode));
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -144,6 +152,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     setDelayMs: (ms) => void (delay = ms),
     checkTokenExpiry: (on) => void (checkExpiry = on),
     counts,
+    putLog,
     close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
   };
 }

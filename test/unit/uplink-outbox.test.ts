@@ -182,3 +182,51 @@ test('sender: backoff while down, drain in priority order after, an alarm takes 
   s.close();
   ob.close();
 });
+
+class ManualExporter implements Exporter {
+  readonly name = 'manual';
+  attempts = 0;
+  private pending: Array<{ ok: () => void; fail: (e: Error) => void }> = [];
+  send(): Promise<void> {
+    this.attempts++;
+    return new Promise((ok, fail) => this.pending.push({ ok, fail }));
+  }
+  get waiting(): number {
+    return this.pending.length;
+  }
+  failAll(): void {
+    const p = this.pending;
+    this.pending = [];
+    p.forEach((x) => x.fail(new ExportError('S3_TIMEOUT', 'timed out')));
+  }
+  failOne(): void {
+    this.pending.shift()?.fail(new ExportError('S3_500', 'internal error'));
+  }
+  close = () => Promise.resolve();
+}
+
+test('sender: sends still hanging when the backoff ends do not stop the retries (no alarm needed)', async () => {
+  const clock = new FakeClock();
+  const ob = new Outbox({ path: path.join(dir, 'o.db'), synchronous: 'NORMAL', maxBytes: 1e9 });
+  const ex = new ManualExporter();
+  const s = new Sender({ index: 0, exporter: ex, outbox: ob, clock, logger: silentLogger, metrics: createMetrics({ clock }), concurrency: 4, backoffInitialMs: 1000, backoffMaxMs: 8000, random: () => 1 });
+  for (let i = 0; i < 6; i++) {
+    ob.append([{ cls: '1m', receivedAt: clock.now(), body: body('1m', i) }]);
+    seal(ob, clock.now());
+  }
+  s.kick();
+  expect(ex.waiting).toBe(3); // one slot kept for alarms
+  // A black-holed network: the first send fails, the others hang past the first backoff.
+  ex.failOne();
+  await settle();
+  expect(s.isOnline).toBe(false);
+  await clock.advanceAsync(1000); // the backoff ends while two sends still hang
+  const first = ex.attempts;
+  ex.failAll();
+  await settle();
+  // The retry that found sends in flight must still happen once they have settled.
+  await clock.advanceAsync(10_000);
+  expect(ex.attempts).toBeGreaterThan(first);
+  s.close();
+  ob.close();
+});

@@ -139,7 +139,7 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
     short: 'uplink',
     implemented: true,
     description: 'Durable store-and-forward to the cloud: priorities, batching, gzip, backoff; IoT Core and S3 exporters (Stream Manager can be added behind the same interface).',
-    subscribe: ['alarms', 'aggregates', 'controlResult', 'deviceStatus', 'healthSummary'],
+    subscribe: ['alarms', 'aggregates', 'dailySummary', 'controlResult', 'deviceStatus', 'healthSummary'],
     iotPublish: ['alarms', 'telemetry', 'events', 'uplinkStatus'],
   }),
 ]);

@@ -3,7 +3,7 @@
  * Manager can be added later"), after eKuiper's sinks: the sender owns ordering, pacing, backoff and
  * the outbox; an exporter only turns one sealed batch into one confirmed delivery.
  *
- * Contract (test/unit/uplink-sink-contract.test.ts runs it against each exporter):
+ * Contract (test/integration/uplink-sinks.test.ts runs it against each exporter and its real peer):
  *  - `send` resolves only once the destination has the batch (S3: PutObject 200; IoT Core: the
  *    publish was PUBACKed while the connection was known online). It rejects otherwise; the batch
  *    then stays in the outbox and is sent again later, with the same identity (S3 key, `seq`), so

@@ -58,9 +58,17 @@ function stats(a: number, t: number, withSum: boolean, n: number): AggregateMess
   const w = s * 50_000 * (0.97 + 0.03 * Math.sin(t / 97_000 + a));
   const base: Record<string, number> = { W: w, VA: w * 1.02, VAr: w * 0.1, PF: s * 0.99, A: w / 230, PhVphA: 230 + Math.sin(t / 31_000), Hz: 50 + Math.sin(t / 53_000) * 0.02, DCV: 600 + s * 150, DCW: w * 1.03, TmpCab: 25 + s * 20 };
   const out: AggregateMessage['series'] = {};
+  // Measurement noise (deterministic): real rollups are not smooth curves, and gzip would flatter them.
+  let seed = (Math.floor(t / 1000) * 2654435761 + a * 40503) >>> 0 || 1;
+  const noise = (): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return ((seed >>> 0) / 4294967296 - 0.5) * 0.02;
+  };
   for (const p of POINTS) {
-    const v = base[p] ?? 0;
-    const r2 = (x: number): number => Math.round(x * 100) / 100;
+    const v = (base[p] ?? 0) * (1 + noise());
+    const r2 = (x: number): number => Math.round(x * (1 + noise()) * 100) / 100;
     const unit = UNITS[p];
     out[p] = { count: n, min: r2(v * 0.98), max: r2(v * 1.02), avg: r2(v), ...(withSum ? { sum: r2(v * n) } : { stddev: r2(Math.abs(v) * 0.007) }), ...(unit ? { u: unit } : {}) };
   }
@@ -83,10 +91,10 @@ function health(site: string, ts: number): SiteHealthSummary {
       stale: false,
       lastReportAt: ts - 4000,
       uptimeMs: ts % DAY,
-      metrics: { messagesIn: 1000, messagesOut: 1000, errors: 0, lastError: null, latencyMs: { p50: 2, p95: 5, p99: 9, max: 20, count: 100 }, queueDepth: 0, queues: {}, connectionState: 'connected', rejected: {}, dropped: {} },
+      metrics: { messagesIn: 1000, messagesOut: 1000, errors: 0, lastError: null, latencyMs: { p50: 2, p99: 9, max: 20, samples: 100 }, queueDepth: 0, queues: {}, connectionState: 'connected', rejections: {}, dropped: {} },
     })),
     system: { cpuPercent: 12.5, memoryPercent: 41.2, diskPercent: 33.1, loadAvg1m: 0.4, uptimeS: Math.floor((ts % DAY) / 1000) },
-  } as unknown as SiteHealthSummary;
+  };
 }
 
 /**

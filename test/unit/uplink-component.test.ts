@@ -1,0 +1,162 @@
+/**
+ * The assembled Uplink (`createUplink`) on a real bus over the FakeNucleus, with a FakeClock and a
+ * real SQLite outbox: what it subscribes to, what it refuses, what it publishes as its status, and
+ * the documented overflow policy on a full outbox (components/uplink/README.md "Bounds").
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { createBus } from '../../components/lib/bus';
+import type { Bus } from '../../components/lib/bus-types';
+import { validateConfig } from '../../components/lib/config';
+import { filters, iotTopics, topics, validateUplinkStatus } from '../../components/lib/contract';
+import { silentLogger } from '../../components/lib/logger';
+import { createMetrics, type Metrics } from '../../components/lib/metrics';
+import { FakeClock, settle } from '../../components/lib/testing/fake-clock';
+import { FakeNucleus } from '../../components/lib/testing/fake-ipc';
+import { uplinkConfigSpec, type UplinkConfig } from '../../components/uplink/config';
+import { ExportError, type ExportBatch, type Exporter } from '../../components/uplink/exporters/types';
+import { recordId, siteDay, type SiteRecord } from '../../components/uplink/testing/site-day';
+import { createUplink, type Uplink } from '../../components/uplink/uplink';
+
+const SITE = 'unit-site';
+const DAY = Date.UTC(2026, 10, 25);
+
+class DownExporter implements Exporter {
+  readonly name = 's3';
+  up = false;
+  sent: ExportBatch[] = [];
+  send(b: ExportBatch): Promise<void> {
+    if (!this.up) return Promise.reject(new ExportError('S3_500', 'down'));
+    this.sent.push(b);
+    return Promise.resolve();
+  }
+  close = () => Promise.resolve();
+}
+
+interface Rig {
+  nucleus: FakeNucleus;
+  bus: Bus;
+  clock: FakeClock;
+  metrics: Metrics;
+  uplink: Uplink;
+  s3: DownExporter;
+  close(): Promise<void>;
+}
+
+let dir: string;
+beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-c-'))));
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function rig(over: Partial<UplinkConfig> = {}): Promise<Rig> {
+  const nucleus = new FakeNucleus({ componentName: 'com.dcmms.edge.Uplink' });
+  const clock = new FakeClock(DAY + 86_400_000);
+  const metrics = createMetrics({ clock });
+  const bus = createBus({ createClient: nucleus.factory, logger: silentLogger, metrics, clock });
+  await bus.connect();
+  const config = validateConfig(uplinkConfigSpec, {
+    siteId: SITE,
+    statusIntervalMs: 1000,
+    exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: true, bucket: 'b', prefix: 'edge/', endpoint: 'http://127.0.0.1:9', region: 'us-east-1', forcePathStyle: true, concurrency: 4, requestTimeoutMs: 1000 } },
+    ...over,
+  });
+  const s3 = new DownExporter();
+  const uplink = createUplink({ bus, logger: silentLogger, metrics, clock, fail: (e) => { throw e; }, workDir: dir, exporters: { s3 }, random: () => 0.5 }, config);
+  await uplink.start();
+  return { nucleus, bus, clock, metrics, uplink, s3, close: async () => (await uplink.close(), await bus.close()) };
+}
+
+function inject(n: FakeNucleus, r: SiteRecord): void {
+  const p = r.payload as { assetId?: string; interval?: '1m' | '15m' | '1d' };
+  const topic = r.cls === 'alarms' ? topics.alarms(SITE, p.assetId!) : r.cls === 'events' ? topics.deviceStatus(SITE, p.assetId!) : r.cls === 'health' ? topics.healthSummary(SITE) : topics.aggregates(SITE, p.interval!, p.assetId!);
+  n.inject(topic, r.payload);
+}
+
+test('subscribes to exactly the contract topics of its classes, once each', async () => {
+  const r = await rig();
+  const subscribed = r.nucleus.topicStreams().map((s) => String(s.request['topic'])).sort();
+  expect(subscribed).toEqual([filters.alarms(SITE), filters.controlResult(SITE), filters.deviceStatus(SITE), filters.aggregates(SITE), filters.dailySummary(SITE), filters.healthSummary(SITE)].map((f) => f.filter).sort());
+  await r.close();
+  expect(r.nucleus.topicStreams()).toHaveLength(0);
+  expect(r.clock.pending).toBe(0);
+});
+
+test('every class is persisted on receipt; records of another site and invalid payloads are rejected and counted', async () => {
+  const r = await rig();
+  const day = [...siteDay({ site: SITE, dayStart: DAY, assets: 1 })].filter((x, i) => x.cls !== '1m' || i % 60 === 0);
+  for (const x of day) inject(r.nucleus, x);
+  // Another site's payload on this site's topic, and a payload that is not an alarm.
+  const foreign = { ...(day.find((x) => x.cls === 'alarms')!.payload as object), siteId: 'other-site' };
+  r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), foreign);
+  r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), { hello: 'world' });
+  await settle();
+  r.uplink.flush(true);
+  const backlog = r.uplink.outbox!.backlog();
+  for (const c of ['alarms', 'events', '1m', '15m', '1d', 'health'] as const) expect(backlog[c]).toBe(day.filter((x) => x.cls === c).length);
+  const snap = r.metrics.snapshot();
+  expect(snap.rejections['site_mismatch']).toBe(1);
+  expect(snap.rejections['invalid_payload']).toBe(1);
+  await r.close();
+});
+
+test('publishes its status (QoS 0, contract UplinkStatus) and reports an exporter going offline', async () => {
+  const r = await rig();
+  r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), [...siteDay({ site: SITE, dayStart: DAY, assets: 1, classes: ['alarms'] })][0]!.payload);
+  await settle();
+  await r.clock.advanceAsync(1000);
+  const statuses = r.nucleus.iotPublished.filter((p) => p.topic === iotTopics.uplinkStatus(SITE));
+  expect(statuses.length).toBeGreaterThan(0);
+  for (const s of statuses) expect(String(s.qos)).toBe('0'); // the SDK's QOS enum: '0' = AT_MOST_ONCE
+  const last = JSON.parse(statuses[statuses.length - 1]!.payload.toString('utf8')) as unknown;
+  const v = validateUplinkStatus(last);
+  expect(v.ok).toBe(true);
+  if (!v.ok) return;
+  expect(v.value.exporters['s3']!.state).toBe('offline'); // the S3 stand-in refused the alarm batch
+  expect(v.value.exporters['iotcore']!.state).toBe('online');
+  expect(v.value.backlog['alarms']).toBe(1);
+  // The alarm reached IoT Core (gzip UplinkBatch) but stays in the outbox for S3.
+  const alarms = r.nucleus.iotPublished.filter((p) => p.topic === iotTopics.alarms(SITE));
+  expect(alarms).toHaveLength(1);
+  expect((JSON.parse(gunzipSync(alarms[0]!.payload).toString('utf8')) as { items: unknown[] }).items).toHaveLength(1);
+  expect(r.uplink.healthState!()).toBe('degraded');
+  await r.close();
+});
+
+test('a full outbox applies the overflow policy: lowest class and oldest first, alarms kept, every drop counted', async () => {
+  const r = await rig({ maxOutboxBytes: 65536, routes: { alarms: ['s3'], events: ['s3'], '1m': ['s3'], '15m': ['s3'], '1d': ['s3'], health: ['s3'] } });
+  const oneMin = [...siteDay({ site: SITE, dayStart: DAY, assets: 1, classes: ['1m'] })].slice(0, 150);
+  const alarms = [...siteDay({ site: SITE, dayStart: DAY, assets: 8, classes: ['alarms'] })].slice(0, 30);
+  for (const x of oneMin) inject(r.nucleus, x);
+  await settle();
+  for (const x of alarms) inject(r.nucleus, x);
+  await settle();
+  r.uplink.flush(true);
+  const ob = r.uplink.outbox!;
+  expect(ob.bytes).toBeLessThanOrEqual(65536);
+  const dropped = r.uplink.status().dropped;
+  expect(dropped['overflow_1m']).toBeGreaterThan(0);
+  expect(dropped['overflow_alarms']).toBeUndefined();
+  const backlog = ob.backlog();
+  expect(backlog.alarms).toBe(alarms.length);
+  expect(backlog['1m'] + dropped['overflow_1m']!).toBe(oneMin.length);
+  // The metrics carry the same count, so Health sees it.
+  expect(r.metrics.snapshot().dropped['overflow']).toBe(dropped['overflow_1m']);
+  // What is left of the 1m class is the newest: the oldest went first.
+  r.s3.up = true;
+  await r.clock.advanceAsync(400_000);
+  const kept = r.s3.sent.filter((b) => b.cls === '1m').flatMap((b) => gunzipSync(b.body).toString('utf8').trim().split('\n').map((l) => recordId(JSON.parse(l))));
+  expect(kept).toEqual(oneMin.slice(oneMin.length - kept.length).map((x) => x.id));
+  expect(r.s3.sent.filter((b) => b.cls === 'alarms').reduce((s, b) => s + b.count, 0)).toBe(alarms.length);
+  await r.close();
+});
+
+test('a class routed to no enabled exporter is not stored, and counted', async () => {
+  const r = await rig({ exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: 'us-east-1', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 1000 } } });
+  for (const x of [...siteDay({ site: SITE, dayStart: DAY, assets: 1, classes: ['1m', 'health'] })].slice(0, 20)) inject(r.nucleus, x);
+  await settle();
+  r.uplink.flush(true);
+  expect(r.uplink.outbox!.bytes).toBe(0);
+  expect(r.metrics.snapshot().dropped['no_route']).toBe(20);
+  await r.close();
+});
