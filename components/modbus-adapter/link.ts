@@ -11,7 +11,8 @@
  * - The queue is bounded: pollers never queue more than one cycle per device and writes are capped
  *   per device, and the hard cap here rejects anything beyond.
  * - On a serial bus, after a timeout or a garbled answer from a unit, that unit is not asked again
- *   for a drain period (the request's timeout, at most RTU_DRAIN_MAX_MS); requests for other units
+ *   for a drain period (twice the request's timeout, at most RTU_DRAIN_MAX_MS: a late answer on a
+ *   busy gateway or a slow bus can come well after the timeout); requests for other units
  *   go first. The transport discards what arrived before each request. RTU frames carry no
  *   transaction id (Modbus over Serial Line v1.02 §2.5.1), so a late answer arriving while the next
  *   request of the same unit, function code and length is awaited would otherwise be taken for its
@@ -24,7 +25,7 @@ import type { ResolvedConnection } from './config';
 import { ModbusErrorCode, ModbusException, type Transport, type TransportFactory } from './transport';
 
 /** Upper bound of the quiet period after a failed request on a serial bus. */
-export const RTU_DRAIN_MAX_MS = 500;
+export const RTU_DRAIN_MAX_MS = 1000;
 
 export type LinkState = 'disconnected' | 'connecting' | 'connected' | 'closed';
 
@@ -138,7 +139,7 @@ export class Link {
     } catch (err) {
       if (!(err instanceof ModbusException)) {
         if (this.conn.type === 'tcp') await this.drop();
-        else if (job.unit !== undefined) this.quietUntil.set(job.unit, this.clock.now() + Math.min(job.timeoutMs, RTU_DRAIN_MAX_MS));
+        else if (job.unit !== undefined) this.quietUntil.set(job.unit, this.clock.now() + Math.min(2 * job.timeoutMs, RTU_DRAIN_MAX_MS));
       }
       throw err;
     } finally {
