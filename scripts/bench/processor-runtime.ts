@@ -145,12 +145,22 @@ class Bench {
     }
   }
 
-  /** The built Processor, configured for the site and its assets, as a user deploys it. */
+  /**
+   * The built Processor, configured for the site and its assets, as a user deploys it. Its recipe
+   * and artifacts are copied out of greengrass-build/ first (into the nucleus root, removed with
+   * it): a build running meanwhile rewrites that folder, and the deployment reads every recipe in
+   * --recipeDir, so a half-written one would fail it.
+   */
   async deployProcessor(n: NucleusProcess, assets: string[]): Promise<void> {
+    const snap = path.join(n.root, 'bench-build');
+    const recipe = `${PROCESSOR}-${this.version}.yaml`;
+    fs.mkdirSync(path.join(snap, 'recipes'), { recursive: true });
+    fs.copyFileSync(path.join(this.build, 'recipes', recipe), path.join(snap, 'recipes', recipe));
+    fs.cpSync(path.join(this.build, 'artifacts', PROCESSOR, this.version), path.join(snap, 'artifacts', PROCESSOR, this.version), { recursive: true });
     const update = { [PROCESSOR]: { MERGE: { siteId: SITE, assets, metricsIntervalMs: METRICS_INTERVAL_MS } } };
     const { code, output } = await runCli([
       this.cli, 'deployment', 'create', '--root', n.root,
-      '--recipeDir', path.join(this.build, 'recipes'), '--artifactDir', path.join(this.build, 'artifacts'),
+      '--recipeDir', path.join(snap, 'recipes'), '--artifactDir', path.join(snap, 'artifacts'),
       '--merge', `${PROCESSOR}=${this.version}`, '--update-config', JSON.stringify(update), '--wait',
     ]);
     if (code !== 0 || !output.includes('SUCCEEDED')) throw new Error(`deployment of ${PROCESSOR} failed (exit ${code}):\n${output}\n${n.componentLog(PROCESSOR)}\nnucleus:\n${n.tail()}`);
@@ -398,6 +408,8 @@ export interface AlarmFigures {
   cleared: number;
   missing: number;
   unexpected: number;
+  /** CPU% over the measurement (100 = one core); `other` is every other process on the machine. */
+  cpuPercent: { processor: number; nucleus: number; worker: number; other: number };
 }
 
 const ms = (us: number): number => Math.round(us) / 1000;
@@ -411,8 +423,22 @@ async function alarm(b: Bench): Promise<AlarmFigures> {
     await b.deployProcessor(n, [ALARM.asset]);
     const name = 'com.bench.ProcAlarm';
     const args = { name, site: SITE, asset: ALARM.asset, points: ALARM.points, 'period-ms': ALARM.periodMs, rounds: ALARM.rounds, warmup: ALARM.warmup };
-    await n.deploy([workerRecipe(name, b.command('alarm', args))]);
-    const r = (await b.collect(n, name, 180_000)) as AlarmResult;
+    const sampler = new ProcSampler(n.pid, RSS_INTERVAL_MS, (argv) => (argv[1] === b.worker ? 'worker' : undefined));
+    const pid = await b.processorPid(n);
+    const proc = new ProcSampler(pid, RSS_INTERVAL_MS);
+    sampler.start();
+    proc.start();
+    let r: AlarmResult;
+    try {
+      await n.deploy([workerRecipe(name, b.command('alarm', args))]);
+      r = (await b.collect(n, name, 180_000)) as AlarmResult;
+    } finally {
+      sampler.stop();
+      proc.stop();
+    }
+    const w = sampler.window(BigInt(r.startNs), BigInt(r.endNs));
+    const p = proc.window(BigInt(r.startNs), BigInt(r.endNs));
+    const worker = w.childrenCpuPercent['worker'] ?? 0;
     return {
       pointsPerMessage: r.pointsPerMessage,
       transitions: r.latency.samples,
@@ -422,6 +448,7 @@ async function alarm(b: Bench): Promise<AlarmFigures> {
       cleared: r.cleared,
       missing: r.missing,
       unexpected: r.unexpected,
+      cpuPercent: { processor: Math.round(p.cpuPercent), nucleus: Math.round(w.cpuPercent), worker: Math.round(worker), other: Math.round(Math.max(0, w.machineCpuPercent - w.cpuPercent - worker - p.cpuPercent)) },
     };
   });
 }
