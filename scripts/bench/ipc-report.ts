@@ -67,6 +67,14 @@ export function formatIpcReport(r: IpcBenchResult): string {
   lines.push(`  fan-out, nucleus CPU per delivery 10 vs 1: 100 B ${x(q['nucleusCpuPerDelivery_100B_10vs1'])}   10 KB ${x(q['nucleusCpuPerDelivery_10KB_10vs1'])}   (0.10x = extra subscribers cost the nucleus nothing, 1.00x = each costs as much as the publish)`);
   lines.push(`  payload, delivered MB/s 10 KB vs 100 B:   1 sub ${x(q['deliveredMBps_10KBvs100B_1sub'])}   10 subs ${x(q['deliveredMBps_10KBvs100B_10sub'])}`);
   lines.push(`  payload, delivered msg/s 10 KB vs 100 B:  1 sub ${x(q['deliveredMsgs_10KBvs100B_1sub'])}   10 subs ${x(q['deliveredMsgs_10KBvs100B_10sub'])}`);
+  const late = r.throughput.filter((t) => t.deliveredAfterDone > 0);
+  if (late.length) {
+    lines.push('');
+    lines.push(
+      `Note: ${late.map((t) => `${t.name}: ${int(t.deliveredAfterDone)}`).join(', ')} deliveries reached their subscriber after the publisher's later` +
+        ` 'done' message on another subscription of the same connection (not lost: order is kept per subscription, not across them).`,
+    );
+  }
   const other = Math.max(r.latency.otherCpuPercent, ...r.throughput.map((t) => t.otherCpuPercent));
   if (other > DISTURBED_OTHER_CPU_PERCENT) {
     lines.push('');

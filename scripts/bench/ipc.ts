@@ -58,6 +58,11 @@ export interface ThroughputFigures {
   /** Summed over subscribers, each over its own first -> last delivery. */
   delivered: { messages: number; msgsPerS: number; mbPerS: number; slowestSubscriberMsgsPerS: number };
   lost: number;
+  /**
+   * Deliveries that reached their subscriber after the publisher's `done` did (same connection,
+   * another stream): not lost, but a sign the client or the runtime reorders across streams.
+   */
+  deliveredAfterDone: number;
   /** Subscribers whose connection the nucleus closed during the run, with the reason they saw. */
   disconnected: string[];
   /** Error lines the nucleus logged during the scenario. */
@@ -261,6 +266,7 @@ class Scenario {
         lost: subs.reduce((a, s) => a + Math.max(0, (s.expected ?? pub.attempted) - s.unique), 0),
         disconnected: subs.filter((s) => s.disconnected !== undefined).map((s) => `${s.component}: ${s.disconnected}`),
         nucleusErrors: n.errors(),
+        deliveredAfterDone: subs.reduce((a, s) => a + (s.uniqueAtDone === undefined ? 0 : s.unique - s.uniqueAtDone), 0),
         duplicates: subs.reduce((a, s) => a + s.duplicates, 0),
         outOfOrder: subs.reduce((a, s) => a + s.outOfOrder, 0),
         publishErrors: pub.errors,
