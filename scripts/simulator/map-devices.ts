@@ -7,25 +7,10 @@
 import { DeviceInfo, DeviceTables, SimDevice } from './device';
 import { ModbusException, ModbusExceptionCode } from './modbus-server';
 import { IO_INPUTS, IO_RELAYS, type Plant } from './plant';
+// The simulator's maps are ModbusAdapter register maps: one type for both sides.
+import type { MapPoint, MapPointType } from '../../components/modbus-adapter/config';
 
-export type MapPointType = 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32' | 'string' | 'bitfield' | 'bool';
-
-/** One point of a register map, as the ModbusAdapter's `registerMaps.<name>.points[]` takes it. */
-export interface MapPoint {
-  name: string;
-  address: number;
-  functionCode: 1 | 2 | 3 | 4;
-  type: MapPointType;
-  wordOrder?: 'big' | 'little';
-  length?: number;
-  scale?: number;
-  offset?: number;
-  unit?: string;
-  bits?: string[];
-  writable?: boolean;
-  min?: number;
-  max?: number;
-}
+export type { MapPoint, MapPointType };
 
 export const WEATHER_MAP: MapPoint[] = [
   { name: 'ghi', address: 0, functionCode: 3, type: 'uint16', unit: 'W/m2' },
