@@ -173,7 +173,8 @@ class Bench {
       for (const entry of fs.readdirSync('/proc')) {
         if (!/^\d+$/.test(entry)) continue;
         const argv = readArgv(entry);
-        const main = argv[1] ?? '';
+        // The script, after any node options (the recipe caps the heap with --max-old-space-size).
+        const main = argv.slice(1).find((a) => !a.startsWith('-')) ?? '';
         if (path.basename(argv[0] ?? '') === 'node' || argv[0] === process.execPath) {
           if (main.startsWith(n.root) && main.includes(PROCESSOR) && main.endsWith('main.js')) return Number(entry);
         }
