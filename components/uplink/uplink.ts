@@ -107,17 +107,15 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
   };
 
   // A class routed to no enabled exporter (the defaults route 1m and health to S3 only, and S3 is
-  // off by default) is not stored: it could never leave the outbox and would only fill it until the
-  // age bound dropped it. Counted `no_route`, and logged once at start.
+  // off by default) is not subscribed to at all: it could never leave the outbox. That is the
+  // configuration's choice, not data loss, so it is logged once at start and not counted as dropped
+  // (Health would otherwise report the site degraded for as long as S3 is off).
   const unrouted = new Set(CLASSES.filter((c) => routeIdx(c).length === 0));
 
   const ingest = (cls: RecordClass, payload: unknown): void => {
     if (closed) return;
     deps.metrics.incIn();
-    if (unrouted.has(cls)) {
-      deps.metrics.drop('no_route');
-      return;
-    }
+    if (unrouted.has(cls)) return; // not subscribed; only a message already in flight gets here
     pending.push({ cls, receivedAt: deps.clock.now(), body: JSON.stringify(payload) });
     if (config.batchDelayMs[cls] === 0) urgent = true;
     // Group commit: everything that arrived in this event-loop turn goes in one transaction.
@@ -138,12 +136,18 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
       if (c) ingest(c, p);
       else deps.metrics.reject(`unroutable_${family}`);
     };
-    subs.push(await deps.bus.subscribe(filters.alarms(site), guard('alarms', () => classOf('alarms'))));
-    subs.push(await deps.bus.subscribe(filters.controlResult(site), guard('controlResult', () => classOf('controlResult'))));
-    subs.push(await deps.bus.subscribe(filters.deviceStatus(site), guard('deviceStatus', () => classOf('deviceStatus'))));
-    subs.push(await deps.bus.subscribe(filters.aggregates(site), guard('aggregates', (p: AggregateMessage) => classOf('aggregates', p.interval))));
-    subs.push(await deps.bus.subscribe(filters.dailySummary(site), guard('dailySummary', () => classOf('dailySummary'))));
-    subs.push(await deps.bus.subscribe(filters.healthSummary(site), guard('healthSummary', () => classOf('healthSummary'))));
+    const routed = (c: RecordClass): boolean => !unrouted.has(c);
+    if (routed('alarms')) subs.push(await deps.bus.subscribe(filters.alarms(site), guard('alarms', () => classOf('alarms'))));
+    if (routed('events')) {
+      subs.push(await deps.bus.subscribe(filters.controlResult(site), guard('controlResult', () => classOf('controlResult'))));
+      subs.push(await deps.bus.subscribe(filters.deviceStatus(site), guard('deviceStatus', () => classOf('deviceStatus'))));
+    }
+    // One subscription per forwarded interval, so rollups nobody forwards are never delivered here.
+    for (const interval of ['1m', '15m', '1d'] as const) {
+      if (routed(interval)) subs.push(await deps.bus.subscribe(filters.aggregates(site, interval), guard('aggregates', (p: AggregateMessage) => classOf('aggregates', p.interval))));
+    }
+    if (routed('1d')) subs.push(await deps.bus.subscribe(filters.dailySummary(site), guard('dailySummary', () => classOf('dailySummary'))));
+    if (routed('health')) subs.push(await deps.bus.subscribe(filters.healthSummary(site), guard('healthSummary', () => classOf('healthSummary'))));
   };
 
   const publishStatus = (): void => {

@@ -76,7 +76,11 @@ function inject(n: FakeNucleus, r: SiteRecord): void {
 test('subscribes to exactly the contract topics of its classes, once each', async () => {
   const r = await rig();
   const subscribed = r.nucleus.topicStreams().map((s) => String(s.request['topic'])).sort();
-  expect(subscribed).toEqual([filters.alarms(SITE), filters.controlResult(SITE), filters.deviceStatus(SITE), filters.aggregates(SITE), filters.dailySummary(SITE), filters.healthSummary(SITE)].map((f) => f.filter).sort());
+  expect(subscribed).toEqual(
+    [filters.alarms(SITE), filters.controlResult(SITE), filters.deviceStatus(SITE), filters.aggregates(SITE, '1m'), filters.aggregates(SITE, '15m'), filters.aggregates(SITE, '1d'), filters.dailySummary(SITE), filters.healthSummary(SITE)]
+      .map((f) => f.filter)
+      .sort(),
+  );
   await r.close();
   expect(r.nucleus.topicStreams()).toHaveLength(0);
   expect(r.clock.pending).toBe(0);
@@ -151,12 +155,17 @@ test('a full outbox applies the overflow policy: lowest class and oldest first, 
   await r.close();
 });
 
-test('a class routed to no enabled exporter is not stored, and counted', async () => {
+test('a class routed to no enabled exporter is not subscribed to, not stored, and not counted as dropped', async () => {
   const r = await rig({ exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: 'us-east-1', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 1000 } } });
   for (const x of [...siteDay({ site: SITE, dayStart: DAY, assets: 1, classes: ['1m', 'health'] })].slice(0, 20)) inject(r.nucleus, x);
   await settle();
   r.uplink.flush(true);
   expect(r.uplink.outbox!.bytes).toBe(0);
-  expect(r.metrics.snapshot().dropped['no_route']).toBe(20);
+  const subscribed = r.nucleus.topicStreams().map((x) => String(x.request['topic']));
+  expect(subscribed).not.toContain(filters.aggregates(SITE, '1m').filter);
+  expect(subscribed).not.toContain(filters.healthSummary(SITE).filter);
+  expect(subscribed).toContain(filters.aggregates(SITE, '15m').filter);
+  // Not forwarding a class is configuration, not data loss: Health must not see drops.
+  expect(r.metrics.snapshot().dropped).toEqual({});
   await r.close();
 });
