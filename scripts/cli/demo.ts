@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { IOT_ALL_TOPICS_FILTER, filters, validateDeviceStatus, validateTelemetry } from '../../components/lib/contract';
+import { IMPLEMENTED_COMPONENTS, IOT_ALL_TOPICS_FILTER, filters, validateDeviceStatus, validateTelemetry } from '../../components/lib/contract';
 import { createLogger } from '../../components/lib/logger';
 import { createNucleus } from '../runtime/nucleus';
 import { createSiteSimulator } from '../simulator';
@@ -88,7 +88,11 @@ export async function runDemo(args: string[]): Promise<number> {
     rootComponentsToRemove: [],
     // The demo wants to see a health report within seconds rather than every 5 minutes.
     configuration: {
-      'com.dcmms.edge.Health': { merge: { reportIntervalMs: 15000, initialReportDelayMs: 2000 }, reset: [] },
+      // Health reports any component of the bundle that never reports as missing.
+      'com.dcmms.edge.Health': {
+        merge: { reportIntervalMs: 15000, initialReportDelayMs: 2000, expectedComponents: IMPLEMENTED_COMPONENTS.map((c) => c.short) },
+        reset: [],
+      },
       // The device list is complete each time (a deployment's list replaces the previous one).
       'com.dcmms.edge.ModbusAdapter': { merge: { ...simulator.deviceConfig({ pollIntervalMs: 1000 }) }, reset: [] },
     },
