@@ -174,16 +174,17 @@ async function runSubscriber(client: Client, name: string): Promise<SubscriberRe
   // hand over events of different streams out of order: wait for stragglers rather than count
   // them lost.
   if (unique < sent) {
-    await withTimeout(
-      new Promise<void>((resolve) => {
-        progress = () => {
-          if (unique >= sent) resolve();
-        };
-        progress();
-      }),
-      DRAIN_TIMEOUT_MS,
-      `${sent - unique} missing message(s)`,
-    ).catch(() => undefined); // what is still missing is counted lost
+    const drained = new Promise<undefined>((resolve) => {
+      progress = () => {
+        if (unique >= sent) resolve(undefined);
+      };
+      progress();
+    });
+    // Resolves with the disconnect reason if the connection is lost meanwhile.
+    const reason = await withTimeout(Promise.race([drained, lost]), DRAIN_TIMEOUT_MS, `${sent - unique} missing message(s)`).catch(
+      () => undefined, // what is still missing is counted lost
+    );
+    if (reason !== undefined) return result(sent, { uniqueAtDone, disconnected: reason });
   }
   return result(sent, { uniqueAtDone });
 }

@@ -247,7 +247,8 @@ class Scenario {
       const deliveredMsgsPerS = perSub.reduce((a, b) => a + b, 0);
       const p50s = subs.map((s) => s.latency.p50Us).sort((a, b) => a - b);
       const load = split(idleRssBytes, sampler.window(BigInt(pub.startNs), BigInt(pub.endNs)));
-      // The sampled window is the publisher's, in which every publish was also delivered.
+      // The nucleus routes each publish to every subscriber while handling it (only socket flushes
+      // may come later), so the deliveries it made in the publisher's window are sent x subscribers.
       const deliveredInWindow = pub.sent * subscribers;
       return {
         name,
