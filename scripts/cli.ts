@@ -9,16 +9,10 @@
  *   dcmms-edge query --db FILE ...                read the time-series store
  *   dcmms-edge demo                               what `npm start` runs: the bundle on the demo site
  */
-import { runCloud } from './cli/cloud';
-import { runComponent } from './cli/component';
-import { runDemo } from './cli/demo';
-import { runDeployment } from './cli/deployment';
-import { runModbus } from './cli/modbus';
 import { CliUsageError } from './cli/args';
-import { runNucleus } from './cli/nucleus';
-import { runQuery } from './cli/query';
-import { runSimulator } from './cli/simulator';
 
+// Each command is loaded when it runs, so that e.g. the nucleus does not carry the Modbus, SQLite
+// and simulator libraries in its memory (docs/benchmarks.md: idle RSS).
 const USAGE = `usage: dcmms-edge <command> [options]
 
 commands:
@@ -52,21 +46,21 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'nucleus':
-      return runNucleus(rest);
+      return (await import('./cli/nucleus')).runNucleus(rest);
     case 'deployment':
-      return runDeployment(rest);
+      return (await import('./cli/deployment')).runDeployment(rest);
     case 'component':
-      return runComponent(rest);
+      return (await import('./cli/component')).runComponent(rest);
     case 'cloud':
-      return runCloud(rest);
+      return (await import('./cli/cloud')).runCloud(rest);
     case 'demo':
-      return runDemo(rest);
+      return (await import('./cli/demo')).runDemo(rest);
     case 'modbus':
-      return runModbus(rest);
+      return (await import('./cli/modbus')).runModbus(rest);
     case 'simulator':
-      return runSimulator(rest);
+      return (await import('./cli/simulator')).runSimulator(rest);
     case 'query':
-      return runQuery(rest);
+      return (await import('./cli/query')).runQuery(rest);
     case undefined:
     case 'help':
     case '--help':

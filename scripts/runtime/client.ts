@@ -4,8 +4,6 @@
  * does), by tests and by benchmarks. Components use `greengrasscoreipc.createClient()` with the
  * environment the nucleus gives them instead.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { greengrasscoreipc, io } from 'aws-iot-device-sdk-v2';
 
 export type IpcClient = greengrasscoreipc.Client;
@@ -28,27 +26,4 @@ export async function connectIpc(socketPath: string, token: string): Promise<Ipc
   return client;
 }
 
-/** What the nucleus writes for CLI clients: `<root>/cli_ipc_info/shared_config`. */
-export interface CliIpcInfo {
-  cli_auth_token: string;
-  socket_path: string;
-}
-
-export function cliIpcInfoPath(root: string): string {
-  return path.join(root, 'cli_ipc_info', 'shared_config');
-}
-
-export function readCliIpcInfo(root: string): CliIpcInfo {
-  const file = cliIpcInfoPath(root);
-  let raw: string;
-  try {
-    raw = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new Error(`no nucleus found at ${root} (${file} is missing): start one with 'dcmms-edge nucleus --root ${root}'`);
-  }
-  const info = JSON.parse(raw) as Partial<CliIpcInfo>;
-  if (typeof info.cli_auth_token !== 'string' || typeof info.socket_path !== 'string') {
-    throw new Error(`${file} is damaged: restart the nucleus`);
-  }
-  return info as CliIpcInfo;
-}
+export { cliIpcInfoPath, readCliIpcInfo, type CliIpcInfo } from './cli-ipc-info';

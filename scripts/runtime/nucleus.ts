@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Logger, LogLevel, createLogger } from '../../components/lib/logger';
 import { Authorizer } from './authorization';
-import { cliIpcInfoPath } from './client';
+import { cliIpcInfoPath } from './cli-ipc-info';
 import { ComponentUpdates } from './component-updates';
 import { ConfigStore } from './config-store';
 import { ConfigValidation } from './config-validation';
