@@ -13,8 +13,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildSync } from 'esbuild';
-import YAML from 'yaml';
 import {
   LatencyFigures,
   LatencyResult,
@@ -24,7 +22,7 @@ import {
   TOPIC_RESOURCE,
   WorkerResult,
 } from './ipc-protocol';
-import { NucleusProcess, delay } from './nucleus-process';
+import { NucleusProcess, bundleWorker, delay, shellQuote, workerRecipe } from './nucleus-process';
 import { ProcSampler, WindowStats, readRss } from './proc-sampler';
 
 export interface IpcBenchOptions {
@@ -120,43 +118,15 @@ const SAMPLE_INTERVAL_MS = 200;
 const IDLE_SETTLE_MS = 1_000;
 const MB = 1e6;
 
-/** Bundles the worker so plain `node` can run it; inside dist/ so the SDK resolves from node_modules. */
+/** Bundles the IPC worker (scripts/bench/ipc-worker.ts) to dist/bench-worker.js. */
 export function buildWorker(projectRoot: string): string {
-  const entry = path.join(projectRoot, 'scripts', 'bench', 'ipc-worker.ts');
-  const outfile = path.join(projectRoot, 'dist', 'bench-worker.js');
-  if (!fs.existsSync(entry)) throw new Error(`missing ${entry}`);
-  buildSync({ entryPoints: [entry], bundle: true, platform: 'node', target: 'node20', format: 'cjs', packages: 'external', outfile, logLevel: 'silent' });
-  return outfile;
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
+  return bundleWorker(projectRoot, 'ipc-worker.ts', 'bench-worker.js');
 }
 
 /** A component whose only permission is pub/sub on bench/* (no wildcard policy). */
 function recipe(name: string, run: string): { name: string; yaml: string } {
-  const doc = {
-    RecipeFormatVersion: '2020-01-25',
-    ComponentName: name,
-    ComponentVersion: '1.0.0',
-    ComponentDescription: 'dCMMS Edge IPC benchmark worker',
-    ComponentPublisher: 'dcmms-edge bench',
-    ComponentConfiguration: {
-      DefaultConfiguration: {
-        accessControl: {
-          'aws.greengrass.ipc.pubsub': {
-            [`${name}:pubsub:1`]: {
-              policyDescription: 'bench',
-              operations: ['aws.greengrass#PublishToTopic', 'aws.greengrass#SubscribeToTopic'],
-              resources: [TOPIC_RESOURCE],
-            },
-          },
-        },
-      },
-    },
-    Manifests: [{ Platform: { os: '*' }, Lifecycle: { Run: run } }],
-  };
-  return { name, yaml: YAML.stringify(doc, { version: '1.1', lineWidth: 0 }) };
+  const ops = ['aws.greengrass#PublishToTopic', 'aws.greengrass#SubscribeToTopic'];
+  return workerRecipe(name, 'dCMMS Edge IPC benchmark worker', [{ description: 'bench', operations: ops, resources: [TOPIC_RESOURCE] }], run);
 }
 
 class Scenario {

@@ -6,6 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { buildSync } from 'esbuild';
+import YAML from 'yaml';
 
 export interface NucleusProcessOptions {
   /** dist/cli.js */
@@ -182,7 +184,8 @@ export function killAllNucleiNow(): void {
   for (const n of running) n.killNow();
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
+/** Runs `node <args>` (the dcmms-edge CLI), collecting its output. */
+export function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -195,4 +198,42 @@ function runCli(args: string[]): Promise<{ code: number | null; output: string }
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Bundles a worker script (scripts/bench/<entry>) so plain `node` can run it; inside dist/ so the SDK resolves from node_modules. */
+export function bundleWorker(projectRoot: string, entry: string, outName: string): string {
+  const src = path.join(projectRoot, 'scripts', 'bench', entry);
+  const outfile = path.join(projectRoot, 'dist', outName);
+  if (!fs.existsSync(src)) throw new Error(`missing ${src}`);
+  buildSync({ entryPoints: [src], bundle: true, platform: 'node', target: 'node20', format: 'cjs', packages: 'external', outfile, logLevel: 'silent' });
+  return outfile;
+}
+
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The pub/sub policies of a benchmark worker component: operation -> resources. */
+export interface WorkerPolicy {
+  description: string;
+  operations: string[];
+  resources: string[];
+}
+
+/** A benchmark worker's recipe: its Run command and only the pub/sub policies it is given. */
+export function workerRecipe(name: string, description: string, policies: WorkerPolicy[], run: string): { name: string; yaml: string } {
+  const pubsub: Record<string, unknown> = {};
+  policies.forEach((p, i) => {
+    pubsub[`${name}:pubsub:${i + 1}`] = { policyDescription: p.description, operations: p.operations, resources: p.resources };
+  });
+  const doc = {
+    RecipeFormatVersion: '2020-01-25',
+    ComponentName: name,
+    ComponentVersion: '1.0.0',
+    ComponentDescription: description,
+    ComponentPublisher: 'dcmms-edge bench',
+    ComponentConfiguration: { DefaultConfiguration: { accessControl: { 'aws.greengrass.ipc.pubsub': pubsub } } },
+    Manifests: [{ Platform: { os: '*' }, Lifecycle: { Run: run } }],
+  };
+  return { name, yaml: YAML.stringify(doc, { version: '1.1', lineWidth: 0 }) };
 }

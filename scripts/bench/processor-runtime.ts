@@ -14,14 +14,11 @@
  *              limit (80 °C raised, 60 °C cleared): publish -> alarm delivered, p50/p99.
  */
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { buildSync } from 'esbuild';
-import YAML from 'yaml';
 import { pubsubResource } from '../../components/lib/contract';
 import { openStoreReader } from '../../components/lib/store';
 import { RESULT_FILE, type LatencyFigures } from './ipc-protocol';
-import { NucleusProcess, delay } from './nucleus-process';
+import { NucleusProcess, bundleWorker, delay, runCli, shellQuote, workerRecipe } from './nucleus-process';
 import { ProcSampler, type ProcSample } from './proc-sampler';
 import type { AlarmResult, LoadResult, ProcessorWorkerResult } from './processor-worker';
 
@@ -44,62 +41,24 @@ export interface RuntimeBenchOptions {
   log: (line: string) => void;
 }
 
-/** Bundles the worker so plain `node` can run it; inside dist/ so the SDK resolves from node_modules. */
-function buildWorker(projectRoot: string): string {
-  const entry = path.join(projectRoot, 'scripts', 'bench', 'processor-worker.ts');
-  const outfile = path.join(projectRoot, 'dist', 'bench-processor-worker.js');
-  if (!fs.existsSync(entry)) throw new Error(`missing ${entry}`);
-  buildSync({ entryPoints: [entry], bundle: true, platform: 'node', target: 'node20', format: 'cjs', packages: 'external', outfile, logLevel: 'silent' });
-  return outfile;
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
 /**
  * The worker's recipe: publish on raw telemetry, subscribe to alarms and the Processor's health
  * report, nothing else (no wildcard policy; resources from the contract).
  */
-function workerRecipe(name: string, run: string): { name: string; yaml: string } {
-  const doc = {
-    RecipeFormatVersion: '2020-01-25',
-    ComponentName: name,
-    ComponentVersion: '1.0.0',
-    ComponentDescription: 'dCMMS Edge Processor benchmark: a SCADA adapter publishing raw telemetry',
-    ComponentPublisher: 'dcmms-edge bench',
-    ComponentConfiguration: {
-      DefaultConfiguration: {
-        accessControl: {
-          'aws.greengrass.ipc.pubsub': {
-            [`${name}:pubsub:1`]: {
-              policyDescription: 'publishes raw telemetry',
-              operations: ['aws.greengrass#PublishToTopic'],
-              resources: [pubsubResource('rawTelemetry')],
-            },
-            [`${name}:pubsub:2`]: {
-              policyDescription: "reads the Processor's alarms and health report",
-              operations: ['aws.greengrass#SubscribeToTopic'],
-              resources: [pubsubResource('alarms'), pubsubResource('componentHealth', { component: 'processor' })],
-            },
-          },
-        },
+function processorWorkerRecipe(name: string, run: string): { name: string; yaml: string } {
+  return workerRecipe(
+    name,
+    'dCMMS Edge Processor benchmark: a SCADA adapter publishing raw telemetry',
+    [
+      { description: 'publishes raw telemetry', operations: ['aws.greengrass#PublishToTopic'], resources: [pubsubResource('rawTelemetry')] },
+      {
+        description: "reads the Processor's alarms and health report",
+        operations: ['aws.greengrass#SubscribeToTopic'],
+        resources: [pubsubResource('alarms'), pubsubResource('componentHealth', { component: 'processor' })],
       },
-    },
-    Manifests: [{ Platform: { os: '*' }, Lifecycle: { Run: run } }],
-  };
-  return { name, yaml: YAML.stringify(doc, { version: '1.1', lineWidth: 0 }) };
-}
-
-function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
+    ],
+    run,
+  );
 }
 
 function readArgv(pid: string): string[] {
@@ -123,7 +82,7 @@ class Bench {
     this.version = (JSON.parse(fs.readFileSync(path.join(opts.projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
     const recipe = path.join(this.build, 'recipes', `${PROCESSOR}-${this.version}.yaml`);
     if (!fs.existsSync(this.cli) || !fs.existsSync(recipe)) throw new Error(`${this.cli} or ${recipe} is missing: run 'npm run build' first (npm run bench does)`);
-    this.worker = buildWorker(opts.projectRoot);
+    this.worker = bundleWorker(opts.projectRoot, 'processor-worker.ts', 'bench-processor-worker.js');
   }
 
   command(role: string, args: Record<string, string | number>): string {
@@ -330,7 +289,7 @@ async function sustained(b: Bench, seconds: number, log: (s: string) => void): P
     let r: LoadResult;
     try {
       const args = { name, site: SITE, assets: LOAD.assets, points: LOAD.points, 'period-ms': LOAD.periodMs, seconds, window: LOAD.window };
-      await n.deploy([workerRecipe(name, b.command('load', args))]);
+      await n.deploy([processorWorkerRecipe(name, b.command('load', args))]);
       log(`processor:   publishing for ${seconds} s ...`);
       r = (await b.collect(n, name, (seconds + 150) * 1000)) as LoadResult;
     } finally {
@@ -431,7 +390,7 @@ async function alarm(b: Bench): Promise<AlarmFigures> {
     proc.start();
     let r: AlarmResult;
     try {
-      await n.deploy([workerRecipe(name, b.command('alarm', args))]);
+      await n.deploy([processorWorkerRecipe(name, b.command('alarm', args))]);
       r = (await b.collect(n, name, 180_000)) as AlarmResult;
     } finally {
       sampler.stop();
