@@ -6,12 +6,12 @@
  * (also after re-delivery of already stored messages), the loss is within the documented window,
  * and an alarm active before a kill is not raised again after the restart.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { openStore } from '../../components/lib/store';
+import { runAndKill } from '../helpers/crash-child';
 
 const ROOT = path.resolve(__dirname, '../..');
 const POINTS = 20;
@@ -29,48 +29,6 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-interface Round {
-  start: number;
-  committed: number;
-  appended: Map<number, number>;
-  lastAppended: number;
-  alarms: string[];
-}
-
-function runAndKill(base: number, commitsBeforeKill: number, extraDelayMs: number): Promise<Round> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [runner, dir, String(base), String(POINTS)], { env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const round: Round = { start: -1, committed: -1, appended: new Map(), lastAppended: -1, alarms: [] };
-    let commits = 0;
-    let killing = false;
-    let buf = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const [kind, a, b] = buf.slice(0, nl).split(' ');
-        buf = buf.slice(nl + 1);
-        if (kind === 'S') round.start = Number(a);
-        else if (kind === 'A') {
-          round.appended.set(Number(a), Number(b));
-          round.lastAppended = Number(a);
-        } else if (kind === 'R') round.alarms.push(`${a}:${b}`);
-        else if (kind === 'C') {
-          round.committed = Number(a);
-          commits += 1;
-          if (commits >= commitsBeforeKill && !killing) {
-            killing = true;
-            setTimeout(() => child.kill('SIGKILL'), extraDelayMs);
-          }
-        }
-      }
-    });
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(round) : reject(new Error(`runner exited ${code} ${signal}: ${stderr}`))));
-  });
-}
-
 test('kill -9 under load: committed samples all there, nothing twice, loss within the window, alarms not re-raised', async () => {
   const base = Date.now() - 60_000;
   const dbPath = path.join(dir, 'raw.db');
@@ -78,8 +36,9 @@ test('kill -9 under load: committed samples all there, nothing twice, loss withi
   const alarms: string[] = [];
   let worstLossMs = 0;
   for (let r = 0; r < 5; r++) {
-    const round = await runAndKill(base, 3 + Math.floor(Math.random() * 10), Math.floor(Math.random() * 50));
-    alarms.push(...round.alarms);
+    const round = await runAndKill([runner, dir, String(base), String(POINTS)], 3 + Math.floor(Math.random() * 10), Math.floor(Math.random() * 50), (kind, a, b) => {
+      if (kind === 'R') alarms.push(`${a}:${b}`);
+    });
     expect(round.start).toBe(previousMax + 1);
     expect(round.committed).toBeGreaterThanOrEqual(round.start);
 

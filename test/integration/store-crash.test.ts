@@ -4,12 +4,12 @@
  * parent SIGKILLs it at random moments. After each kill the database must pass integrity_check,
  * hold every acknowledged sample exactly once, and have lost at most the commit window.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { openStore } from '../../components/lib/store';
+import { runAndKill } from '../helpers/crash-child';
 
 const ROOT = path.resolve(__dirname, '../..');
 const SERIES = 6;
@@ -69,55 +69,12 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-interface Round {
-  start: number;
-  committed: number;
-  appended: Map<number, number>;
-  lastAppended: number;
-}
-
-function runAndKill(dbPath: string, commitsBeforeKill: number, extraDelayMs: number): Promise<Round> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [childJs, dbPath], { env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const round: Round = { start: -1, committed: -1, appended: new Map(), lastAppended: -1 };
-    let commits = 0;
-    let killing = false;
-    let buf = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const [kind, a, b] = buf.slice(0, nl).split(' ');
-        buf = buf.slice(nl + 1);
-        if (kind === 'S') round.start = Number(a);
-        else if (kind === 'A') {
-          round.appended.set(Number(a), Number(b));
-          round.lastAppended = Number(a);
-        } else if (kind === 'C') {
-          round.committed = Number(a);
-          commits += 1;
-          if (commits >= commitsBeforeKill && !killing) {
-            killing = true;
-            setTimeout(() => child.kill('SIGKILL'), extraDelayMs);
-          }
-        }
-      }
-    });
-    child.on('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`child exited ${code} ${signal}: ${stderr}`));
-      else resolve(round);
-    });
-  });
-}
-
 test('kill -9 at random moments loses nothing committed and stores nothing twice', async () => {
   const dbPath = path.join(dir, 'raw.db');
   let previousMax = -1;
   let sealedSeen = false;
   for (let r = 0; r < 6; r++) {
-    const round = await runAndKill(dbPath, 3 + Math.floor(Math.random() * 12), Math.floor(Math.random() * 40));
+    const round = await runAndKill([childJs, dbPath], 3 + Math.floor(Math.random() * 12), Math.floor(Math.random() * 40));
     expect(round.start).toBe(previousMax + 1);
     expect(round.committed).toBeGreaterThanOrEqual(0);
 
