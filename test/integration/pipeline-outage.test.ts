@@ -26,7 +26,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
 import { connectAsync, type MqttClient } from 'mqtt';
 import {
   CONTRACT_VERSION,
@@ -49,6 +48,7 @@ import type { ServiceState } from '../../scripts/runtime/component-lifecycle';
 import { startNucleus, pubsubPolicy, type Harness } from '../helpers/nucleus';
 import { startFaultProxy, startS3rver, type FaultProxy, type S3rver } from '../helpers/s3rver';
 import { waitFor } from '../helpers/wait';
+import { outboxState as readOutbox, type OutboxState } from '../../components/uplink/testing/outbox-state';
 
 jest.setTimeout(55_000);
 
@@ -145,20 +145,9 @@ async function kill9AndAwaitRestart(name: string): Promise<void> {
   expect(now[0]).not.toBe(pids[0]);
 }
 
-/** What the Uplink's outbox file holds: records not yet delivered everywhere (unsealed + in batches). */
-function outboxState(): { records: number; unsealed: number; deliveries: number; dropped: number } {
-  const db = new Database(path.join(h.nucleus.rootDir, 'work', UPLINK, 'outbox.db'), { readonly: true, fileMustExist: true });
-  try {
-    const one = (sql: string): number => Number((db.prepare(sql).get() as { n: number | null }).n ?? 0);
-    return {
-      records: one('SELECT COUNT(*) n FROM records') + one('SELECT COALESCE(SUM(count), 0) n FROM batches'),
-      unsealed: one('SELECT COUNT(*) n FROM records'),
-      deliveries: one('SELECT COUNT(*) n FROM deliveries'),
-      dropped: one('SELECT COALESCE(SUM(n), 0) n FROM dropped'),
-    };
-  } finally {
-    db.close();
-  }
+/** What the Uplink's outbox file holds now. */
+function outboxState(): OutboxState {
+  return readOutbox(path.join(h.nucleus.rootDir, 'work', UPLINK, 'outbox.db'));
 }
 
 /** The simulated adapter: one raw telemetry message per asset every POLL_MS of sample time, `103.TmpCab` as the test sets it. */

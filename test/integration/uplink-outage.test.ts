@@ -25,7 +25,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
 import { buildSync } from 'esbuild';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { accessControlFor, CONTRACT_VERSION, topics, validateUplinkBatch, type AlarmMessage } from '../../components/lib/contract';
@@ -36,6 +35,7 @@ import type { IpcClient } from '../../scripts/runtime/client';
 import { startNucleus, pubsubPolicy, type Harness } from '../helpers/nucleus';
 import { startFaultProxy, startS3rver, type FaultProxy, type S3rver } from '../helpers/s3rver';
 import { waitFor } from '../helpers/wait';
+import { outboxState as readOutbox, type OutboxState } from '../../components/uplink/testing/outbox-state';
 
 jest.setTimeout(55_000);
 
@@ -110,20 +110,9 @@ async function kill9(child: ChildProcess): Promise<void> {
   await gone;
 }
 
-/** What the outbox file holds now: records not yet delivered everywhere (unsealed + in batches). */
-function outboxState(): { records: number; unsealed: number; deliveries: number; dropped: number } {
-  const db = new Database(path.join(workDir, 'outbox.db'), { readonly: true, fileMustExist: true });
-  try {
-    const one = (sql: string): number => Number((db.prepare(sql).get() as { n: number | null }).n ?? 0);
-    return {
-      records: one('SELECT COUNT(*) n FROM records') + one('SELECT COALESCE(SUM(count), 0) n FROM batches'),
-      unsealed: one('SELECT COUNT(*) n FROM records'),
-      deliveries: one('SELECT COUNT(*) n FROM deliveries'),
-      dropped: one('SELECT COALESCE(SUM(n), 0) n FROM dropped'),
-    };
-  } finally {
-    db.close();
-  }
+/** What the Uplink's outbox file holds now. */
+function outboxState(): OutboxState {
+  return readOutbox(path.join(workDir, 'outbox.db'));
 }
 
 async function publishAll(records: readonly SiteRecord[]): Promise<void> {
