@@ -9,6 +9,7 @@ import path from 'node:path';
 import { openStore, type StoreSample, type Synchronous } from '../../components/lib/store';
 import { FakeClock } from '../../components/lib/testing/fake-clock';
 import { describeMachine } from './machine';
+import { mulberry32 as rng } from '../../components/lib/random';
 
 const DAY0 = Date.UTC(2026, 10, 26);
 
@@ -113,17 +114,6 @@ async function commitLatency(seconds: number, synchronous: Synchronous): Promise
   }
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const q = (x: number, step: number): number => Math.round(x / step) / Math.round(1 / step);
 

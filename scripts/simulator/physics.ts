@@ -17,20 +17,10 @@
  * - Inverter: loss = P0 + k1 P + k2 P^2 / Prated (a Schmidt-Sauer style loss model), giving ~96-97 %
  *   over most of the range and a sharp drop at very low load.
  */
+export { mulberry32 } from '../../components/lib/random';
 
 const DEG = Math.PI / 180;
 
-/** A small seeded PRNG (mulberry32): deterministic per seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A hash of (seed, integer) to [0, 1). */
 function hash01(seed: number, n: number): number {

@@ -1,18 +1,8 @@
 import { BitReader, BitWriter, ChunkCorruptError } from '../../components/lib/store/bits';
 import { allocColumns, computeStats, decodeChunk, encodeChunk, mergeColumns, NULL_FLAG, type Columns } from '../../components/lib/store/chunk';
 import { decimalScale, decodeXorValues, encodeXorValues } from '../../components/lib/store/gorilla';
+import { mulberry32 as rng } from '../../components/lib/random';
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function columns(ts: number[], v: number[], q?: number[]): Columns {
   const c = allocColumns(ts.length);

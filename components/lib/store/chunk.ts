@@ -11,6 +11,7 @@
  */
 import { QUALITIES, type Quality } from '../contract/payloads';
 import { BitReader, BitWriter, ChunkCorruptError } from './bits';
+import type { Stats } from './types';
 import { decimalScale, decodeDecimalValues, decodeRuns, decodeTimestamps, decodeXorValues, encodeDecimalValues, encodeRuns, encodeTimestamps, encodeXorValues } from './gorilla';
 
 export const CHUNK_FORMAT = 1;
@@ -36,18 +37,7 @@ export interface Columns {
  * Statistics of a chunk. `n` counts samples, `count` the ones with a value; min..last are over
  * values only (null when count is 0). first/last are the values at the first/last valued sample.
  */
-export interface ChunkStats {
-  n: number;
-  count: number;
-  minTs: number;
-  maxTs: number;
-  min: number | null;
-  max: number | null;
-  sum: number;
-  sumSq: number;
-  first: number | null;
-  last: number | null;
-}
+export type ChunkStats = Stats;
 
 export function allocColumns(n: number): Columns {
   return { n, ts: new Float64Array(n), v: new Float64Array(n), q: new Uint8Array(n) };
