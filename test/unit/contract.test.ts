@@ -18,6 +18,8 @@ import {
   topics,
   validateAggregate,
   validateAlarm,
+  validateAlarmSnapshot,
+  validateAlarmSyncRequest,
   validateAnalytics,
   validateComponentHealth,
   validateControlCommand,
@@ -25,6 +27,7 @@ import {
   validateDeviceStatus,
   validateMlResult,
   validateSiteHealthSummary,
+  validateStoreCommitNotice,
   validateTelemetry,
   type ComponentName,
   type LocalFamily,
@@ -59,6 +62,13 @@ const SAMPLES = {
   device: { schemaVersion: 1, siteId: 's1', assetId: 'inv-01', ts: TS, state: 'online', lastSeen: TS, consecutiveFailures: 0 },
   health: { schemaVersion: 1, siteId: 's1', component: 'processor', componentName: 'com.dcmms.edge.Processor', version: '0.1.0', state: 'running', ts: TS, uptimeMs: 1000, intervalMs: 10000, metrics },
   summary: { schemaVersion: 1, siteId: 's1', ts: TS, status: 'healthy', issues: [], components: [{ component: 'processor', componentName: 'com.dcmms.edge.Processor', version: '0.1.0', state: 'running', stale: false, lastReportAt: TS, uptimeMs: 1, metrics }], system: null },
+  journaled: {
+    schemaVersion: 1, siteId: 's1', assetId: 'inv-01', alarmId: 'a-1', type: 'over_temperature', severity: 'high', state: 'raised', ts: TS, source: 'processor',
+    transition: 'updated', transitionSeq: 2, journalId: 'j-1', sourceSeq: 17, replayed: true,
+  },
+  sync: { schemaVersion: 1, siteId: 's1', ts: TS, requester: 'uplink', from: { processor: { journalId: 'j-1', seq: 12 } } },
+  snapshot: { schemaVersion: 1, siteId: 's1', source: 'processor', ts: TS, journalId: 'j-1', headSeq: 17, oldestSeq: 1, active: [], page: 1, pages: 1 },
+  commits: { schemaVersion: 1, siteId: 's1', ts: TS, runId: 'r-1', seq: 3, ranges: [{ assetId: 'inv-01', from: TS - 1000, to: TS, samples: 40 }] },
 };
 
 const VALIDATORS: Record<keyof typeof SAMPLES, Validator<unknown>> = {
@@ -72,6 +82,10 @@ const VALIDATORS: Record<keyof typeof SAMPLES, Validator<unknown>> = {
   device: validateDeviceStatus,
   health: validateComponentHealth,
   summary: validateSiteHealthSummary,
+  journaled: validateAlarm,
+  sync: validateAlarmSyncRequest,
+  snapshot: validateAlarmSnapshot,
+  commits: validateStoreCommitNotice,
 };
 
 describe('topics', () => {
@@ -121,6 +135,9 @@ describe('topics', () => {
       componentHealth: topics.componentHealth('s1', 'a'),
       healthSummary: topics.healthSummary('s1'),
       dailySummary: topics.dailySummary('s1'),
+      alarmSync: topics.alarmSync('s1'),
+      alarmSnapshot: topics.alarmSnapshot('s1', 'processor'),
+      storeCommits: topics.storeCommits('s1'),
     };
     expect(Object.keys(samples).sort()).toEqual(Object.keys(LOCAL_TOPIC_TEMPLATES).sort());
     for (const [family, topic] of Object.entries(samples) as Array<[LocalFamily, string]>) {
@@ -190,6 +207,13 @@ describe('validators', () => {
     ['health metrics missing', validateComponentHealth, { ...SAMPLES.health, metrics: undefined }, 'metrics: must be an object'],
     ['health connection state', validateComponentHealth, { ...SAMPLES.health, metrics: { ...metrics, connectionState: 'up' } }, 'metrics.connectionState: must be one of'],
     ['summary status', validateSiteHealthSummary, { ...SAMPLES.summary, status: 'fine' }, 'status: must be one of healthy|degraded|critical'],
+    ['alarm transition', validateAlarm, { ...SAMPLES.journaled, transition: 'raise' }, 'transition: must be one of raised|updated|cleared'],
+    ['alarm transition counter', validateAlarm, { ...SAMPLES.journaled, transitionSeq: -1 }, 'transitionSeq: must be >= 0'],
+    ['alarm journal position', validateAlarm, { ...SAMPLES.journaled, sourceSeq: 0 }, 'sourceSeq: must be >= 1'],
+    ['sync position', validateAlarmSyncRequest, { ...SAMPLES.sync, from: { processor: { journalId: 'j-1' } } }, 'from.processor.seq: must be a finite number'],
+    ['snapshot page', validateAlarmSnapshot, { ...SAMPLES.snapshot, page: 2 }, 'page: must be <= 1'],
+    ['snapshot alarm', validateAlarmSnapshot, { ...SAMPLES.snapshot, active: [{ ...SAMPLES.alarm, severity: 'urgent' }] }, 'active[0]: severity: must be one of'],
+    ['commit range backwards', validateStoreCommitNotice, { ...SAMPLES.commits, ranges: [{ assetId: 'inv-01', from: TS, to: TS - 1, samples: 1 }] }, 'ranges[0].to: must be >='],
   ])('rejects %s with a reason', (_name, validate, input, reason) => {
     const v = validate(input);
     expect(v.ok).toBe(false);

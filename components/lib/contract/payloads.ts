@@ -72,6 +72,93 @@ export interface AlarmMessage {
   threshold?: number;
   message?: string;
   details?: Record<string, unknown>;
+  /**
+   * Which transition of the alarm this is: its raise, an update of a raised alarm (the value moved
+   * on, same alarmId), or its clear. `state` says raised/cleared alone, so an update would otherwise
+   * look like a second raise.
+   */
+  transition?: AlarmTransition;
+  /**
+   * Per-alarm transition counter: 0 for the raise, +1 for each later transition. (alarmId,
+   * transitionSeq) names one transition: consumers and the cloud de-duplicate on it.
+   */
+  transitionSeq?: number;
+  /**
+   * The source's alarm journal (docs/alarms.md): `journalId` names the journal (made with its file),
+   * `sourceSeq` numbers every transition the source emitted, without gaps. A consumer that sees a
+   * gap asks for the missing transitions on the alarm sync topic.
+   */
+  journalId?: string;
+  sourceSeq?: number;
+  /** True when this is a copy sent again from the journal (a replay or a snapshot), not a live transition. */
+  replayed?: boolean;
+}
+
+export const ALARM_TRANSITIONS = ['raised', 'updated', 'cleared'] as const;
+export type AlarmTransition = (typeof ALARM_TRANSITIONS)[number];
+
+/**
+ * `site/{siteId}/alarms/sync`: a consumer (the Uplink at start and when it sees a gap) asks every
+ * alarm source for its state. Each source answers with an AlarmSnapshot and, for each entry in
+ * `from`, replays its journal from that sequence number on the alarms topic (`replayed: true`).
+ */
+export interface AlarmSyncRequest {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  ts: number;
+  /** Short name of the asking component. */
+  requester: string;
+  /** Per source (short name): replay transitions of this journal from this sequence number on. */
+  from?: Record<string, { journalId: string; seq: number }>;
+}
+
+/**
+ * `site/{siteId}/alarms/state/{source}`: one alarm source's active alarms and journal position,
+ * published periodically and in answer to a sync request. Large sets are split into pages.
+ */
+export interface AlarmSnapshot {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  /** Short name of the alarm source (`processor`, `analytics`...). */
+  source: string;
+  ts: number;
+  journalId: string;
+  /** The newest transition's sourceSeq (0 if none yet) and the oldest one the journal still holds. */
+  headSeq: number;
+  oldestSeq: number;
+  /** The latest transition of each active alarm (on this page). */
+  active: AlarmMessage[];
+  /** 1-based page number and page count of this snapshot. */
+  page: number;
+  pages: number;
+  /** Set when this snapshot answers a sync request of this component. */
+  requestedBy?: string;
+}
+
+/**
+ * `site/{siteId}/store/commits`: the Processor, the store's only writer, tells readers which data a
+ * commit made durable, so readers (Aggregator, Analytics, ML, HMI) learn of new and late samples
+ * without scanning the store. One range per asset and stretch of time: samples of one asset more
+ * than `gapMs` apart start a new range.
+ */
+export interface StoreCommitNotice {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  /** Commit time (gateway clock). */
+  ts: number;
+  /** Counts commits of this Processor run; `runId` changes at each start, so a reader can tell a restart from a lost notice. */
+  runId: string;
+  seq: number;
+  ranges: StoreCommitRange[];
+}
+
+export interface StoreCommitRange {
+  assetId: string;
+  /** Oldest and newest sample time of the range, inclusive, ms since epoch. */
+  from: number;
+  to: number;
+  /** Samples committed in the range. */
+  samples: number;
 }
 
 export const AGGREGATE_INTERVALS = ['1m', '15m', '1d'] as const;
@@ -345,6 +432,12 @@ export interface UplinkBatch {
   interval?: AggregateInterval;
   /** Uplink's batch sequence number, for de-duplication in the cloud after a retry. */
   seq: number;
+  /**
+   * The outbox's id (a UUID made with the outbox file, so per gateway installation). Batch numbers
+   * restart when an outbox is made anew; (outboxId, seq) never repeats, and is the cloud's
+   * de-duplication key, the same on IoT Core as in S3 object keys (docs/uplink.md).
+   */
+  outboxId?: string;
   createdAt: number;
   items: unknown[];
 }

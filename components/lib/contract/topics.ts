@@ -16,6 +16,8 @@ import type {
   AggregateInterval,
   AggregateMessage,
   AlarmMessage,
+  AlarmSnapshot,
+  AlarmSyncRequest,
   AnalyticsKind,
   AnalyticsMessage,
   ComponentHealth,
@@ -26,6 +28,7 @@ import type {
   MlModel,
   MlResult,
   SiteHealthSummary,
+  StoreCommitNotice,
   TelemetryMessage,
   UplinkBatch,
   UplinkStatus,
@@ -34,6 +37,8 @@ import { ID_PATTERN, isTopicId, type Validator } from './check';
 import {
   validateAggregate,
   validateAlarm,
+  validateAlarmSnapshot,
+  validateAlarmSyncRequest,
   validateAnalytics,
   validateComponentHealth,
   validateControlCommand,
@@ -42,6 +47,7 @@ import {
   validateDeviceStatus,
   validateMlResult,
   validateSiteHealthSummary,
+  validateStoreCommitNotice,
   validateTelemetry,
 } from './validators';
 
@@ -60,6 +66,12 @@ export const LOCAL_TOPIC_TEMPLATES = {
   healthSummary: 'site/{siteId}/summary/health',
   /** The Aggregator's daily summary (payloads.ts DailySummary). */
   dailySummary: 'site/{siteId}/summary/daily',
+  /** Alarm consumers ask the alarm sources for their state and missed transitions (docs/alarms.md). */
+  alarmSync: 'site/{siteId}/alarms/sync',
+  /** One alarm source's active alarms and journal position. */
+  alarmSnapshot: 'site/{siteId}/alarms/state/{source}',
+  /** The Processor's commit notices: which samples of which assets a store commit made durable. */
+  storeCommits: 'site/{siteId}/store/commits',
 } as const;
 
 export const IOT_TOPIC_TEMPLATES = {
@@ -87,6 +99,9 @@ export interface LocalPayloads {
   componentHealth: ComponentHealth;
   healthSummary: SiteHealthSummary;
   dailySummary: DailySummary;
+  alarmSync: AlarmSyncRequest;
+  alarmSnapshot: AlarmSnapshot;
+  storeCommits: StoreCommitNotice;
 }
 export interface IotPayloads {
   alarms: UplinkBatch;
@@ -109,6 +124,9 @@ const LOCAL_VALIDATORS: { [F in LocalFamily]: Validator<LocalPayloads[F]> } = {
   componentHealth: validateComponentHealth,
   healthSummary: validateSiteHealthSummary,
   dailySummary: validateDailySummary,
+  alarmSync: validateAlarmSyncRequest,
+  alarmSnapshot: validateAlarmSnapshot,
+  storeCommits: validateStoreCommitNotice,
 };
 
 declare const payloadBrand: unique symbol;
@@ -171,6 +189,10 @@ export const topics = {
   componentHealth: (siteId: string, component: string) => local('componentHealth', { siteId, component }),
   healthSummary: (siteId: string) => local('healthSummary', { siteId }),
   dailySummary: (siteId: string) => local('dailySummary', { siteId }),
+  alarmSync: (siteId: string) => local('alarmSync', { siteId }),
+  /** `source` is the alarm source's short name (`processor`). */
+  alarmSnapshot: (siteId: string, source: string) => local('alarmSnapshot', { siteId, source }),
+  storeCommits: (siteId: string) => local('storeCommits', { siteId }),
 } as const;
 
 /**
@@ -214,6 +236,9 @@ export const filters = {
   componentHealth: (siteId: string) => filterFor('componentHealth', siteId),
   healthSummary: (siteId: string) => filterFor('healthSummary', siteId),
   dailySummary: (siteId: string) => filterFor('dailySummary', siteId),
+  alarmSync: (siteId: string) => filterFor('alarmSync', siteId),
+  alarmSnapshot: (siteId: string) => filterFor('alarmSnapshot', siteId),
+  storeCommits: (siteId: string) => filterFor('storeCommits', siteId),
 } as const;
 
 export function validatorFor<F extends LocalFamily>(family: F): Validator<LocalPayloads[F]> {

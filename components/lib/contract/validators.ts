@@ -3,10 +3,11 @@
  * payloads or get a reason to count and log (CONVENTIONS.md "Types", DESIGN.md "Errors": bad input
  * is a counted, logged rejection).
  */
-import { Fields, isRecord, isTopicId, nested, validator, type Validator } from './check';
+import { Fields, ID_PATTERN, invalid, isRecord, isTopicId, nested, validator, type Validator } from './check';
 import {
   AGGREGATE_INTERVALS,
   ALARM_STATES,
+  ALARM_TRANSITIONS,
   ANALYTICS_KINDS,
   COMPONENT_STATES,
   CONNECTION_STATES,
@@ -21,6 +22,8 @@ import {
   type AggregateMessage,
   type DailySummary,
   type AlarmMessage,
+  type AlarmSnapshot,
+  type AlarmSyncRequest,
   type AnalyticsMessage,
   type ComponentHealth,
   type ControlCommand,
@@ -28,6 +31,7 @@ import {
   type DeviceStatus,
   type MlResult,
   type SiteHealthSummary,
+  type StoreCommitNotice,
   type TelemetryMessage,
   type UplinkBatch,
   type UplinkStatus,
@@ -100,6 +104,63 @@ export const validateAlarm: Validator<AlarmMessage> = validator((f) => {
   f.optNum('threshold');
   f.optStr('message', { max: 512 });
   optJsonObject(f, 'details');
+  if (f.has('transition')) f.oneOf('transition', ALARM_TRANSITIONS);
+  f.optNum('transitionSeq', { min: 0, int: true });
+  if (f.has('journalId')) f.str('journalId', { max: 64, pattern: ID_PATTERN });
+  f.optNum('sourceSeq', { min: 1, int: true });
+  if (f.has('replayed')) f.bool('replayed');
+});
+
+function checkAlarm(value: unknown, path: string): void {
+  const v = validateAlarm(value);
+  if (!v.ok) invalid(path, v.reason);
+}
+
+export const validateAlarmSyncRequest: Validator<AlarmSyncRequest> = validator((f) => {
+  header(f);
+  f.num('ts', TS);
+  f.str('requester', { pattern: TOKEN });
+  const from = f.optObj('from');
+  if (from) {
+    for (const [source, pos] of from.entries(64)) {
+      if (!TOKEN.test(source)) from.fail(source, `source must match ${TOKEN.source}`);
+      nested(pos, `${from.path}.${source}`, (p) => {
+        p.str('journalId', { max: 64, pattern: ID_PATTERN });
+        p.num('seq', { min: 1, int: true });
+      });
+    }
+  }
+});
+
+/** Alarms per snapshot page; a source with more active alarms sends several pages. */
+export const ALARM_SNAPSHOT_PAGE = 200;
+
+export const validateAlarmSnapshot: Validator<AlarmSnapshot> = validator((f) => {
+  header(f);
+  f.str('source', { pattern: TOKEN });
+  f.num('ts', TS);
+  f.str('journalId', { max: 64, pattern: ID_PATTERN });
+  f.num('headSeq', { min: 0, int: true });
+  f.num('oldestSeq', { min: 0, int: true });
+  f.arr('active', { max: ALARM_SNAPSHOT_PAGE }).forEach((a, i) => checkAlarm(a, `active[${i}]`));
+  const pages = f.num('pages', { min: 1, int: true });
+  f.num('page', { min: 1, max: pages, int: true });
+  if (f.has('requestedBy')) f.str('requestedBy', { pattern: TOKEN });
+});
+
+export const validateStoreCommitNotice: Validator<StoreCommitNotice> = validator((f) => {
+  header(f);
+  f.num('ts', TS);
+  f.str('runId', { max: 64, pattern: ID_PATTERN });
+  f.num('seq', { min: 1, int: true });
+  f.arr('ranges', { max: 100000 }).forEach((r, i) =>
+    nested(r, `ranges[${i}]`, (x) => {
+      x.id('assetId');
+      const from = x.num('from', TS);
+      x.num('to', { ...TS, min: from });
+      x.num('samples', { min: 1, int: true });
+    }),
+  );
 });
 
 export const validateAggregate: Validator<AggregateMessage> = validator((f) => {
@@ -271,6 +332,7 @@ export const validateUplinkBatch: Validator<UplinkBatch> = validator((f) => {
   f.oneOf('kind', UPLINK_KINDS);
   if (f.has('interval')) f.oneOf('interval', AGGREGATE_INTERVALS);
   f.num('seq', { min: 0, int: true });
+  if (f.has('outboxId')) f.str('outboxId', { max: 64, pattern: ID_PATTERN });
   f.num('createdAt', TS);
   f.arr('items', { max: 100000 });
 });
