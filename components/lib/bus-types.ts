@@ -14,6 +14,13 @@ export interface Subscription {
 
 export type ComponentUpdateEvent = { kind: 'pre'; deploymentId: string; isGgcRestarting: boolean } | { kind: 'post'; deploymentId: string };
 
+/** A deployment's proposed configuration for this component (SubscribeToValidateConfigurationUpdates). */
+export interface ValidationEvent {
+  deploymentId: string;
+  /** The component's whole proposed configuration. */
+  configuration: unknown;
+}
+
 /** `sent`: the nucleus accepted it. `queued`: held until the connection is back. */
 export type PublishOutcome = 'sent' | 'queued';
 
@@ -34,6 +41,10 @@ export interface Bus {
   /** GetConfiguration; keyPath [] is the whole configuration. Returns the response `value`. */
   getConfiguration(keyPath?: readonly string[], componentName?: string): Promise<unknown>;
   subscribeToConfigurationUpdate(handler: (keyPath: string[]) => void, keyPath?: readonly string[]): Promise<Subscription>;
+  /** Deployments ask this component to check a proposed configuration before they apply it. */
+  subscribeToValidateConfigurationUpdates(handler: (event: ValidationEvent) => void): Promise<Subscription>;
+  /** The answer to a ValidationEvent: a rejection fails the deployment (and a cloud deployment rolls back). */
+  sendConfigurationValidityReport(deploymentId: string, accepted: boolean, message?: string): Promise<void>;
   updateState(state: ReportedState): Promise<void>;
   subscribeToComponentUpdates(handler: (event: ComponentUpdateEvent) => void): Promise<Subscription>;
   deferComponentUpdate(deploymentId: string, recheckAfterMs: number, message?: string): Promise<void>;

@@ -17,7 +17,7 @@
 import { backoffDelay } from './backoff';
 import { BoundedQueue } from './bounded-queue';
 import { dispatchMessage, safely, type DispatchDeps, type MessageHandler } from './bus-dispatch';
-import type { Bus, ComponentUpdateEvent, PublishOutcome, Subscription } from './bus-types';
+import type { Bus, ComponentUpdateEvent, PublishOutcome, Subscription, ValidationEvent } from './bus-types';
 import type { Clock, TimerHandle } from './clock';
 import type { ConnectionState, IotTopic, Topic, TopicFilter } from './contract';
 import { ErrorCode, FatalError, InputError, TransientError, errorMessage } from './errors';
@@ -26,7 +26,7 @@ import { createLogLimiter, type LimitedLog } from './log-limit';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 
-export type { Bus, ComponentUpdateEvent, MessageHandler, PublishOutcome, Subscription } from './bus-types';
+export type { Bus, ComponentUpdateEvent, MessageHandler, PublishOutcome, Subscription, ValidationEvent } from './bus-types';
 
 export interface BusOptions {
   createClient: IpcClientFactory;
@@ -284,6 +284,25 @@ class IpcBus implements Bus {
       },
       op: undefined,
     });
+  }
+
+  subscribeToValidateConfigurationUpdates(handler: (event: ValidationEvent) => void): Promise<Subscription> {
+    return this.addStream({
+      label: 'SubscribeToValidateConfigurationUpdates',
+      open: (c) => c.subscribeToValidateConfigurationUpdates({}),
+      onMessage: (m) => {
+        const ev = (m as { validateConfigurationUpdateEvent?: { deploymentId?: unknown; configuration?: unknown } }).validateConfigurationUpdateEvent;
+        if (typeof ev?.deploymentId !== 'string') return;
+        const event: ValidationEvent = { deploymentId: ev.deploymentId, configuration: ev.configuration };
+        safely(this.dispatch, 'configuration validation handler', () => handler(event));
+      },
+      op: undefined,
+    });
+  }
+
+  async sendConfigurationValidityReport(deploymentId: string, accepted: boolean, message?: string): Promise<void> {
+    const report = { status: accepted ? ('ACCEPTED' as const) : ('REJECTED' as const), deploymentId, ...(message !== undefined ? { message } : {}) };
+    await this.call('SendConfigurationValidityReport', (c) => c.sendConfigurationValidityReport({ configurationValidityReport: report }));
   }
 
   subscribeToComponentUpdates(handler: (event: ComponentUpdateEvent) => void): Promise<Subscription> {

@@ -25,6 +25,12 @@ export type JsonSchema = Readonly<Record<string, unknown>>;
 export interface ConfigSpec<C> {
   readonly schema: JsonSchema;
   readonly defaults: C;
+  /**
+   * Checks the schema cannot express (cross-field rules, alarm rule semantics, a time zone Intl
+   * knows). Throws ConfigError naming the key. Runs after the schema, at start, when a deployment
+   * proposes a configuration (validation) and when one is applied.
+   */
+  readonly check?: (config: Readonly<C>) => void;
 }
 
 /** Keys every component has. */
@@ -151,7 +157,9 @@ export function validateConfig<C>(spec: ConfigSpec<C>, raw: unknown, log?: Logge
     const message = errors.map((e) => explain(e, data)).join('; ');
     throw new ConfigError(first ? keyOf(first) : '(root)', message, { details: { errors: errors.map((e) => ({ key: keyOf(e), keyword: e.keyword, message: e.message })) } });
   }
-  return deepFreeze(data as C);
+  const config = deepFreeze(data as C);
+  spec.check?.(config);
+  return config;
 }
 
 /** Read (GetConfiguration keyPath []) and validate. */

@@ -29,6 +29,11 @@ export interface SubscriptionMessageLike {
 export interface ConfigurationUpdateEventsLike {
   configurationUpdateEvent?: { componentName: string; keyPath: string[] };
 }
+export interface ValidateConfigurationUpdateEventsLike {
+  validateConfigurationUpdateEvent?: { configuration?: unknown; deploymentId: string };
+}
+/** SDK `ConfigurationValidityStatus`. */
+export type ValidityStatus = 'ACCEPTED' | 'REJECTED';
 export interface ComponentUpdatePolicyEventsLike {
   preUpdateEvent?: { deploymentId: string; isGgcRestarting: boolean };
   postUpdateEvent?: { deploymentId: string };
@@ -60,6 +65,8 @@ export interface IpcClientLike {
   publishToIoTCore(request: { topicName: string; qos: IpcQos; payload?: IpcPayload; retain?: boolean; contentType?: string }): Promise<unknown>;
   getConfiguration(request: { componentName?: string; keyPath: string[] }): Promise<{ componentName?: string; value?: unknown }>;
   subscribeToConfigurationUpdate(request: { componentName?: string; keyPath: string[] }): StreamLike<ConfigurationUpdateEventsLike>;
+  subscribeToValidateConfigurationUpdates(request: Record<string, never>): StreamLike<ValidateConfigurationUpdateEventsLike>;
+  sendConfigurationValidityReport(request: { configurationValidityReport: { status: ValidityStatus; deploymentId: string; message?: string } }): Promise<unknown>;
   updateState(request: { state: ReportedState }): Promise<unknown>;
   subscribeToComponentUpdates(request: Record<string, never>): StreamLike<ComponentUpdatePolicyEventsLike>;
   deferComponentUpdate(request: { deploymentId: string; message?: string; recheckAfterMs?: number }): Promise<unknown>;

@@ -24,7 +24,7 @@ import { silentLogger } from '../../components/lib/logger';
 import { createMetrics } from '../../components/lib/metrics';
 import { processorConfigSpec } from '../../components/processor/config';
 import { createProcessor, type Processor } from '../../components/processor/processor';
-import { RecordingBus } from '../../components/processor/testing/recording-bus';
+import { RecordingBus } from '../../components/lib/testing/recording-bus';
 import { describeMachine } from './machine';
 import { runProcessorRuntimeBench } from './processor-runtime';
 

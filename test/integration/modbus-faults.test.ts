@@ -18,7 +18,7 @@ import { FaultyModbusServer, type Fault } from '../../components/modbus-adapter/
 import { startPymodbus } from '../../components/modbus-adapter/testing/pymodbus';
 import { startPtyBridge } from '../../components/modbus-adapter/testing/serial-line';
 import { inverterImage } from '../../components/modbus-adapter/testing/images';
-import { RecordingBus } from '../../components/modbus-adapter/testing/recording-bus';
+import { RecordingBus } from '../../components/lib/testing/recording-bus';
 
 jest.setTimeout(30_000);
 

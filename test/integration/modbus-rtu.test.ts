@@ -11,7 +11,7 @@ import { createMetrics } from '../../components/lib/metrics';
 import { createModbusAdapter, type ModbusAdapter } from '../../components/modbus-adapter/adapter';
 import { modbusConfigSpec } from '../../components/modbus-adapter/config';
 import { startPymodbus, type PymodbusServer } from '../../components/modbus-adapter/testing/pymodbus';
-import { RecordingBus } from '../../components/modbus-adapter/testing/recording-bus';
+import { RecordingBus } from '../../components/lib/testing/recording-bus';
 import { inverterImage } from '../../components/modbus-adapter/testing/images';
 
 jest.setTimeout(45_000);
@@ -60,7 +60,7 @@ describe('ModbusAdapter over RTU on a socat pty, pymodbus RTU framer', () => {
   });
 
   it('executes a SunSpec write over RTU with read-back', async () => {
-    await bus.command({ schemaVersion: 1, siteId: 'site-1', assetId: 'inv-rtu', commandId: 'w1', ts: Date.now(), action: 'shutdown', params: {}, issuedBy: 'local-control' }, 'site/site-1/control/inv-rtu/command');
+    await bus.deliver('controlCommand', 'site/site-1/control/inv-rtu/command', { schemaVersion: 1, siteId: 'site-1', assetId: 'inv-rtu', commandId: 'w1', ts: Date.now(), action: 'shutdown', params: {}, issuedBy: 'local-control' }, { strict: true });
     await bus.until(() => bus.of<ControlResult>('controlResult').some((r) => r.commandId === 'w1'), 20_000, 'result w1');
     expect(bus.of<ControlResult>('controlResult')[0]).toMatchObject({ status: 'succeeded', message: '123.Conn=0' });
     await bus.until(() => bus.of<TelemetryMessage>('rawTelemetry', 'inv-rtu').some((m) => m.points['123.Conn']?.v === 'DISCONNECT'), 20_000, 'Conn DISCONNECT');

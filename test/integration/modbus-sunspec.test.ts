@@ -14,7 +14,7 @@ import { createModbusAdapter, type ModbusAdapter } from '../../components/modbus
 import { modbusConfigSpec, type DeviceConfig } from '../../components/modbus-adapter/config';
 import { getModel, pointLocation, walkImage } from '../../components/modbus-adapter/sunspec';
 import { startPymodbus, type PymodbusServer } from '../../components/modbus-adapter/testing/pymodbus';
-import { RecordingBus } from '../../components/modbus-adapter/testing/recording-bus';
+import { RecordingBus } from '../../components/lib/testing/recording-bus';
 import { inverterImage } from '../../components/modbus-adapter/testing/images';
 
 jest.setTimeout(45_000);
@@ -102,7 +102,7 @@ describe('ModbusAdapter + pymodbus over TCP, SunSpec', () => {
   });
 
   it('writes WMaxLimPct by name with its scale factor, reads it back, and the register holds raw 500', async () => {
-    await bus.command(command('inv-1', 'c1', 'write', { point: 'WMaxLimPct', value: 50 }), 'site/site-1/control/inv-1/command');
+    await bus.deliver('controlCommand', 'site/site-1/control/inv-1/command', command('inv-1', 'c1', 'write', { point: 'WMaxLimPct', value: 50 }), { strict: true });
     await bus.until(() => bus.of<ControlResult>('controlResult').some((r) => r.commandId === 'c1'), 10_000, 'result c1');
     const r = bus.of<ControlResult>('controlResult').find((x) => x.commandId === 'c1')!;
     expect(r).toMatchObject({ status: 'succeeded', assetId: 'inv-1' });
@@ -111,7 +111,7 @@ describe('ModbusAdapter + pymodbus over TCP, SunSpec', () => {
   });
 
   it('curtails (WMaxLimPct + WMaxLim_Ena) and restores', async () => {
-    await bus.command(command('inv-1', 'c2', 'curtail', { percent: 30 }), 'site/site-1/control/inv-1/command');
+    await bus.deliver('controlCommand', 'site/site-1/control/inv-1/command', command('inv-1', 'c2', 'curtail', { percent: 30 }), { strict: true });
     await bus.until(() => bus.of<ControlResult>('controlResult').some((r) => r.commandId === 'c2'), 10_000, 'result c2');
     expect(bus.of<ControlResult>('controlResult').find((x) => x.commandId === 'c2')).toMatchObject({ status: 'succeeded' });
     await bus.until(
@@ -119,7 +119,7 @@ describe('ModbusAdapter + pymodbus over TCP, SunSpec', () => {
       10_000,
       'curtailment visible',
     );
-    await bus.command(command('inv-1', 'c3', 'restore', {}), 'site/site-1/control/inv-1/command');
+    await bus.deliver('controlCommand', 'site/site-1/control/inv-1/command', command('inv-1', 'c3', 'restore', {}), { strict: true });
     await bus.until(() => bus.of<TelemetryMessage>('rawTelemetry', 'inv-1').some((m) => m.points['123.WMaxLim_Ena']?.v === 'DISABLED'), 10_000, 'restore visible');
   });
 
@@ -132,7 +132,7 @@ describe('ModbusAdapter + pymodbus over TCP, SunSpec', () => {
       ['r5', 'write', { point: 'NoSuchPoint', value: 1 }, /no discovered model/],
       ['r6', 'isolate_string', { string: 1 }, /not supported/],
     ];
-    for (const [id, action, params] of cmds) await bus.command(command('inv-1', id, action, params), 'site/site-1/control/inv-1/command');
+    for (const [id, action, params] of cmds) await bus.deliver('controlCommand', 'site/site-1/control/inv-1/command', command('inv-1', id, action, params), { strict: true });
     await bus.until(() => cmds.every(([id]) => bus.of<ControlResult>('controlResult').some((r) => r.commandId === id)), 10_000, 'all refusals');
     for (const [id, , , why] of cmds) {
       const r = bus.of<ControlResult>('controlResult').find((x) => x.commandId === id)!;
@@ -147,11 +147,11 @@ describe('ModbusAdapter + pymodbus over TCP, SunSpec', () => {
   it('writes a writable register by address and reads it back; an unmapped address fails with the exception', async () => {
     const m123 = walkImage(inverterImage()).find((m) => m.id === 123)!;
     const address = 40000 + m123.offset + 2 + pointLocation(getModel(123)!, 'WMaxLimPct_WinTms')!.offset;
-    await bus.command(command('inv-1', 'a0', 'write', { address, value: 60 }), 'site/site-1/control/inv-1/command');
+    await bus.deliver('controlCommand', 'site/site-1/control/inv-1/command', command('inv-1', 'a0', 'write', { address, value: 60 }), { strict: true });
     await bus.until(() => bus.of<ControlResult>('controlResult').some((r) => r.commandId === 'a0'), 10_000, 'result a0');
     expect(bus.of<ControlResult>('controlResult').find((x) => x.commandId === 'a0')).toMatchObject({ status: 'succeeded' });
     expect(await at40000.get('hr', address, 1)).toEqual([60]);
-    await bus.command(command('inv-2', 'a1', 'write', { address: 40000, value: 7 }), 'site/site-1/control/inv-2/command');
+    await bus.deliver('controlCommand', 'site/site-1/control/inv-2/command', command('inv-2', 'a1', 'write', { address: 40000, value: 7 }), { strict: true });
     await bus.until(() => bus.of<ControlResult>('controlResult').some((r) => r.commandId === 'a1'), 10_000, 'result a1');
     // inv-2 serves at 50000 only: 40000 is unmapped there, so the device answers exception 2.
     const r = bus.of<ControlResult>('controlResult').find((x) => x.commandId === 'a1')!;

@@ -12,7 +12,7 @@ import { validateConfig, ConfigError } from '../../components/lib/config';
 import { validateAlarm, type AlarmMessage, type Point } from '../../components/lib/contract';
 import { processorConfigSpec, type AlarmRuleConfig, type ProcessorConfig } from '../../components/processor/config';
 import { createProcessor, type Processor } from '../../components/processor/processor';
-import { RecordingBus } from '../../components/processor/testing/recording-bus';
+import { RecordingBus } from '../../components/lib/testing/recording-bus';
 
 const SITE = 'site-1';
 const T0 = Date.UTC(2025, 0, 15, 12, 0, 0);

@@ -16,6 +16,8 @@ import type {
   ReportedState,
   StreamLike,
   SubscriptionMessageLike,
+  ValidateConfigurationUpdateEventsLike,
+  ValidityStatus,
 } from '../ipc';
 
 type Listener = (arg: never) => void;
@@ -165,6 +167,16 @@ export class FakeIpcClient implements IpcClientLike {
     return this.stream<ConfigurationUpdateEventsLike>('subscribeToConfigurationUpdate', request);
   }
 
+  subscribeToValidateConfigurationUpdates(request: Record<string, never>): StreamLike<ValidateConfigurationUpdateEventsLike> {
+    return this.stream<ValidateConfigurationUpdateEventsLike>('subscribeToValidateConfigurationUpdates', request);
+  }
+
+  async sendConfigurationValidityReport(request: { configurationValidityReport: { status: ValidityStatus; deploymentId: string; message?: string } }): Promise<unknown> {
+    await this.op('sendConfigurationValidityReport', request);
+    this.nucleus.validityReports.push({ ...request.configurationValidityReport });
+    return {};
+  }
+
   async updateState(request: { state: ReportedState }): Promise<unknown> {
     await this.op('updateState', request);
     this.nucleus.states.push(request.state);
@@ -193,6 +205,7 @@ export class FakeNucleus {
   readonly iotPublished: Array<{ topic: string; qos: IpcQos; payload: Buffer }> = [];
   readonly states: ReportedState[] = [];
   readonly deferrals: Array<{ deploymentId: string; message?: string; recheckAfterMs?: number }> = [];
+  readonly validityReports: Array<{ status: ValidityStatus; deploymentId: string; message?: string }> = [];
   readonly componentName: string;
   config: Record<string, unknown>;
   /** Make the next N `connect()` calls fail with a network error. */
@@ -259,6 +272,13 @@ export class FakeNucleus {
 
   configChanged(keyPath: string[]): void {
     for (const c of this.clients) for (const s of c.streams) if (s.kind === 'subscribeToConfigurationUpdate' && s.live) s.emit({ configurationUpdateEvent: { componentName: this.componentName, keyPath } });
+  }
+
+  /** A deployment proposes `configuration` (this component's whole new configuration) for validation. */
+  proposeConfiguration(deploymentId: string, configuration: Record<string, unknown>): void {
+    for (const c of this.clients) {
+      for (const s of c.streams) if (s.kind === 'subscribeToValidateConfigurationUpdates' && s.live) s.emit({ validateConfigurationUpdateEvent: { deploymentId, configuration: structuredClone(configuration) } });
+    }
   }
 
   preUpdate(deploymentId: string): void {

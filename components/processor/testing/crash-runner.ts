@@ -19,7 +19,7 @@ import type { PublishOutcome } from '../../lib/bus-types';
 import { openStore } from '../../lib/store';
 import { processorConfigSpec } from '../config';
 import { createProcessor } from '../processor';
-import { RecordingBus } from './recording-bus';
+import { RecordingBus } from '../../lib/testing/recording-bus';
 
 const [dir = '.', baseArg = '0', pointsArg = '20'] = process.argv.slice(2);
 const BASE = Number(baseArg);
