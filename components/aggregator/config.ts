@@ -98,4 +98,4 @@ export function checkAggregatorConfig(c: Readonly<AggregatorConfig>): void {
   }
 }
 
-export const aggregatorConfigSpec: ConfigSpec<AggregatorConfig> = { schema: AGGREGATOR_CONFIG_SCHEMA, defaults: AGGREGATOR_DEFAULTS };
+export const aggregatorConfigSpec: ConfigSpec<AggregatorConfig> = { schema: AGGREGATOR_CONFIG_SCHEMA, defaults: AGGREGATOR_DEFAULTS, check: checkAggregatorConfig };

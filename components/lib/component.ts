@@ -15,10 +15,10 @@
  * also how tests drive signals and observe the exit code.
  */
 import { createBus } from './bus';
-import type { Bus, ComponentUpdateEvent, Subscription } from './bus-types';
+import type { Bus, ComponentUpdateEvent, Subscription, ValidationEvent } from './bus-types';
 import { systemClock, type Clock, type TimerHandle } from './clock';
 import { componentDecl, topics, type ComponentName, type ComponentState } from './contract';
-import { loadConfig, watchConfig, type BaseConfig, type ConfigSpec, type ConfigWatch } from './config';
+import { deepEqual, loadConfig, validateConfig, watchConfig, type BaseConfig, type ConfigSpec, type ConfigWatch } from './config';
 import { backoffDelay } from './backoff';
 import { ConfigError, TransientError, errorCode, errorMessage } from './errors';
 import type { IpcClientFactory } from './ipc';
@@ -52,7 +52,11 @@ export interface ComponentInstance<C> {
   start(): Promise<void>;
   /** Idempotent; releases every handle the component opened. */
   close(): Promise<void>;
-  /** Apply a validated live configuration change. Without it, changes apply after a restart. */
+  /**
+   * Apply a validated live configuration change in place. Without it, a change is applied by an
+   * internal restart: the component instance is closed and a new one is created and started with
+   * the new configuration, in the same process (IPC connection, metrics and health go on).
+   */
   reconfigure?(next: Readonly<C>, prev: Readonly<C>): void | Promise<void>;
   /**
    * Asked when a deployment wants to update this component (SubscribeToComponentUpdates
@@ -127,6 +131,7 @@ export function runComponent<C extends BaseConfig>(spec: ComponentSpec<C>, host:
   let healthTimer: TimerHandle | undefined;
   let watch: ConfigWatch<C> | undefined;
   let updates: Subscription | undefined;
+  let validation: Subscription | undefined;
   let resolveRunning: (v: boolean) => void = () => undefined;
   let resolveDone: (code: number) => void = () => undefined;
   const running = new Promise<boolean>((r) => (resolveRunning = r));
@@ -171,17 +176,62 @@ export function runComponent<C extends BaseConfig>(spec: ComponentSpec<C>, host:
     });
   };
 
+  /** Keys whose value differs (top level), for the log. */
+  const changedKeys = (next: Readonly<C>, prev: Readonly<C>): string[] => Object.keys(next).filter((k) => !deepEqual(next[k as keyof C], prev[k as keyof C]));
+
+  /** What only the lifecycle uses: changing these alone needs nothing from the component. */
+  const LIFECYCLE_KEYS = new Set(['logLevel', 'metricsIntervalMs']);
+
   const applyConfig = async (next: Readonly<C>, prev: Readonly<C>): Promise<void> => {
     levelRef.level = next.logLevel;
     if (next.metricsIntervalMs !== prev.metricsIntervalMs && healthTimer !== undefined) startHealthTimer(next.metricsIntervalMs);
-    if (instance?.reconfigure) {
+    const changed = changedKeys(next, prev);
+    if (stopping || !instance || changed.every((k) => LIFECYCLE_KEYS.has(k))) {
+      config = next;
+      return;
+    }
+    if (instance.reconfigure) {
       await instance.reconfigure(next, prev);
       config = next;
       siteId = next.siteId;
-    } else {
-      config = { ...prev, logLevel: next.logLevel, metricsIntervalMs: next.metricsIntervalMs };
-      logger.warn('configuration changed; this component applies it on its next start', { changed: Object.keys(next).filter((k) => next[k as keyof C] !== prev[k as keyof C]) });
+      logger.info('configuration applied in place', { changed });
+      return;
     }
+    // An internal restart of the component's work: close the instance, build and start a new one.
+    const old = instance;
+    instance = undefined;
+    try {
+      await old.close();
+    } catch (err) {
+      logger.error('component close during reconfiguration failed', { err });
+    }
+    if (stopping) return;
+    config = next;
+    siteId = next.siteId;
+    const fresh = spec.create(deps, next);
+    instance = fresh;
+    await fresh.start();
+    logger.info('configuration applied by an internal restart', { changed });
+  };
+
+  /**
+   * A deployment proposes a configuration: check it as a start would (schema, defaults, the
+   * component's own checks) and answer, so a bad configuration fails the deployment, which then
+   * rolls back, instead of being found later as a crash loop.
+   */
+  const onValidate = (e: ValidationEvent): void => {
+    let message: string | undefined;
+    try {
+      validateConfig(spec.config, e.configuration);
+    } catch (err) {
+      message = err instanceof ConfigError ? err.message : `configuration check failed: ${errorMessage(err)}`;
+    }
+    if (message === undefined) logger.info('proposed configuration accepted', { deploymentId: e.deploymentId });
+    else logger.error('proposed configuration rejected', { deploymentId: e.deploymentId, reason: message });
+    bus.sendConfigurationValidityReport(e.deploymentId, message === undefined, message ?? 'valid').catch((err: unknown) => {
+      metrics.recordError(err);
+      logger.warn('SendConfigurationValidityReport failed', { err: errorMessage(err) });
+    });
   };
 
   async function shutdown(code: number, why: string): Promise<void> {
@@ -213,6 +263,7 @@ export function runComponent<C extends BaseConfig>(spec: ComponentSpec<C>, host:
     if (wasRunning && bus.state === 'connected') await bounded(clock, publishHealth(), 1000);
     await bounded(clock, watch?.close() ?? Promise.resolve(), 1000);
     await bounded(clock, updates?.close() ?? Promise.resolve(), 1000);
+    await bounded(clock, validation?.close() ?? Promise.resolve(), 1000);
     if (instance) {
       try {
         await instance.close();
@@ -280,6 +331,7 @@ export function runComponent<C extends BaseConfig>(spec: ComponentSpec<C>, host:
     await instance.start();
     if (stopping) return;
     watch = await watchConfig({ bus, spec: spec.config, initial: cfg, onChange: applyConfig, log: logger, metrics });
+    validation = await bus.subscribeToValidateConfigurationUpdates(onValidate);
     updates = await bus.subscribeToComponentUpdates(onComponentUpdate);
     await bus.updateState('RUNNING');
     if (stopping) return;

@@ -5,7 +5,7 @@
  * Devices come from the deployment (merged per site): a Greengrass merge replaces arrays whole, so
  * `devices` is always the complete list. Register maps are named and shared by devices.
  */
-import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
+import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, ConfigError, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
 
 export const POINT_TYPES = ['int16', 'uint16', 'int32', 'uint32', 'float32', 'string', 'bitfield', 'bool'] as const;
 export type MapPointType = (typeof POINT_TYPES)[number];
@@ -220,7 +220,14 @@ export const MODBUS_DEFAULTS: ModbusAdapterConfig = {
   maxPendingWrites: 8,
 };
 
-export const modbusConfigSpec: ConfigSpec<ModbusAdapterConfig> = { schema: MODBUS_CONFIG_SCHEMA, defaults: MODBUS_DEFAULTS };
+export const modbusConfigSpec: ConfigSpec<ModbusAdapterConfig> = {
+  schema: MODBUS_CONFIG_SCHEMA,
+  defaults: MODBUS_DEFAULTS,
+  check: (c) => {
+    const problems = configProblems(c);
+    if (problems.length > 0) throw new ConfigError('devices', problems.join('; '));
+  },
+};
 
 /** Cross-field checks the schema cannot say; returns problems (empty = fine). */
 export function configProblems(c: Readonly<ModbusAdapterConfig>): string[] {

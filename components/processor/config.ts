@@ -11,6 +11,7 @@
  */
 import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
 import { SEVERITIES, type Severity } from '../lib/contract';
+import { compileRules } from './alarms/rules';
 
 /** A range for points whose names match one of `points` (globs: `*` any run of characters, `?` one). */
 export interface RangeRule {
@@ -298,4 +299,9 @@ export const PROCESSOR_DEFAULTS: ProcessorConfig = {
   alarmTickMs: 1000,
 };
 
-export const processorConfigSpec: ConfigSpec<ProcessorConfig> = { schema: PROCESSOR_CONFIG_SCHEMA, defaults: PROCESSOR_DEFAULTS };
+export const processorConfigSpec: ConfigSpec<ProcessorConfig> = {
+  schema: PROCESSOR_CONFIG_SCHEMA,
+  defaults: PROCESSOR_DEFAULTS,
+  // Alarm rules need fields by kind and unique ids (alarms/rules.ts): a bad rule fails validation.
+  check: (c) => void compileRules(c.alarmRules),
+};

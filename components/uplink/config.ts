@@ -6,7 +6,7 @@
  * backoff) and AWS IoT Core's message broker quotas (docs.aws.amazon.com/general/latest/gr/iot-core.html:
  * 100 publish requests per second per connection, 128 KB per message, 512 KB/s per connection).
  */
-import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
+import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, ConfigError, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
 import { CLASSES, type RecordClass } from './classes';
 
 export const EXPORTER_NAMES = ['iotcore', 's3'] as const;
@@ -142,4 +142,10 @@ export const UPLINK_DEFAULTS: UplinkConfig = {
   statusIntervalMs: 30000,
 };
 
-export const uplinkConfigSpec: ConfigSpec<UplinkConfig> = { schema: UPLINK_CONFIG_SCHEMA, defaults: UPLINK_DEFAULTS };
+/** Rules across keys (ConfigError names the key). */
+export function checkUplinkConfig(c: Readonly<UplinkConfig>): void {
+  if (c.exporters.s3.enabled && !c.exporters.s3.bucket) throw new ConfigError('exporters.s3.bucket', 'exporters.s3.bucket is required when the S3 exporter is enabled');
+  if (c.backoffMaxMs < c.backoffInitialMs) throw new ConfigError('backoffMaxMs', `backoffMaxMs (${c.backoffMaxMs}) must be at least backoffInitialMs (${c.backoffInitialMs})`);
+}
+
+export const uplinkConfigSpec: ConfigSpec<UplinkConfig> = { schema: UPLINK_CONFIG_SCHEMA, defaults: UPLINK_DEFAULTS, check: checkUplinkConfig };

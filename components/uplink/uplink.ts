@@ -12,11 +12,11 @@ import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock, TimerHandle } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
 import { CONTRACT_VERSION, filters, iotTopics, type AggregateMessage, type UplinkStatus } from '../lib/contract';
-import { ConfigError, errorMessage } from '../lib/errors';
+import { errorMessage } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
 import { CLASSES, classOf, type RecordClass } from './classes';
-import { EXPORTER_NAMES, type ExporterName, type UplinkConfig } from './config';
+import { checkUplinkConfig, EXPORTER_NAMES, type ExporterName, type UplinkConfig } from './config';
 import { createIotCoreExporter } from './exporters/iotcore';
 import { createS3Exporter } from './exporters/s3';
 import type { Exporter } from './exporters/types';
@@ -55,8 +55,7 @@ const EXPIRE_TICK_MS = 60000;
 export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): Uplink {
   const log = deps.logger.child({ module: 'uplink' });
   const enabled = EXPORTER_NAMES.filter((n) => config.exporters[n].enabled);
-  if (config.exporters.s3.enabled && !config.exporters.s3.bucket) throw new ConfigError('exporters.s3.bucket', 'exporters.s3.bucket is required when the S3 exporter is enabled');
-  if (config.backoffMaxMs < config.backoffInitialMs) throw new ConfigError('backoffMaxMs', 'backoffMaxMs must be at least backoffInitialMs');
+  checkUplinkConfig(config);
   const routeIdx = (cls: RecordClass): number[] => config.routes[cls].filter((e) => enabled.includes(e)).map((e) => EXPORTER_NAMES.indexOf(e));
 
   let outbox: Outbox | undefined;

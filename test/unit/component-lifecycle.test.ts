@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { runComponent, type ComponentInstance, type ComponentSpec, type ProcessLike } from '../../components/lib/component';
+import { ConfigError } from '../../components/lib/errors';
 import type { ComponentHealth } from '../../components/lib/contract';
 import { FakeClock } from '../../components/lib/testing/fake-clock';
 import { FakeNucleus } from '../../components/lib/testing/fake-ipc';
@@ -140,5 +141,74 @@ describe('runComponent', () => {
     t.proc.emit('SIGTERM');
     await t.run.done;
     expect(t.lines.some((l) => l.includes('"level":"debug"'))).toBe(true);
+  });
+
+  test('a proposed configuration is checked like a start: a bad one is rejected with the key and what is allowed, a good one accepted', async () => {
+    const t = start({ siteId: 's1' });
+    await t.run.running;
+    t.nucleus.proposeConfiguration('d-bad', { siteId: 's1', reportIntervalMs: 5 });
+    t.nucleus.proposeConfiguration('d-good', { siteId: 's1', reportIntervalMs: 60000 });
+    await t.clock.advanceAsync(0);
+    expect(t.nucleus.validityReports).toEqual([
+      { deploymentId: 'd-bad', status: 'REJECTED', message: expect.stringContaining("configuration key 'reportIntervalMs' must be >= 10000") },
+      { deploymentId: 'd-good', status: 'ACCEPTED', message: 'valid' },
+    ]);
+    // Validation changes nothing: the running configuration is what GetConfiguration says.
+    expect(t.proc.exits).toEqual([]);
+    t.proc.emit('SIGTERM');
+    expect(await t.run.done).toBe(0);
+  });
+
+  test("a proposed configuration runs the component's own checks (ConfigSpec.check)", async () => {
+    const nucleus = new FakeNucleus({ componentName: 'com.dcmms.edge.Health', config: { siteId: 's1' } });
+    const proc = new FakeProcess();
+    const clock = new FakeClock();
+    const spec: ComponentSpec<HealthConfig> = {
+      name: 'com.dcmms.edge.Health',
+      version: '1',
+      config: {
+        ...healthConfigSpec,
+        check: (c) => {
+          if (c.siteId === 'forbidden') throw new ConfigError('siteId', "siteId 'forbidden' is reserved");
+        },
+      },
+      create: (deps, cfg) => createHealth(deps, cfg),
+    };
+    const run = runComponent(spec, { process: proc, createIpcClient: nucleus.factory, clock, write: () => undefined });
+    await run.running;
+    nucleus.proposeConfiguration('d-1', { siteId: 'forbidden' });
+    await clock.advanceAsync(0);
+    expect(nucleus.validityReports).toEqual([{ deploymentId: 'd-1', status: 'REJECTED', message: "siteId 'forbidden' is reserved" }]);
+    proc.emit('SIGTERM');
+    await run.done;
+  });
+
+  test('a component without reconfigure applies a change by an internal restart, in the same process and connection', async () => {
+    const created: Array<Readonly<HealthConfig>> = [];
+    const closed: number[] = [];
+    const t = start({ siteId: 's1', reportIntervalMs: 60000 }, (deps, cfg) => {
+      created.push(cfg);
+      const h = createHealth(deps, cfg);
+      const n = created.length;
+      return { start: () => h.start(), close: async () => void (closed.push(n), await h.close()) };
+    });
+    await t.run.running;
+    t.nucleus.config = { siteId: 's1', reportIntervalMs: 120000 };
+    t.nucleus.configChanged(['reportIntervalMs']);
+    await t.clock.advanceAsync(0);
+    await t.clock.advanceAsync(0);
+    expect(created.map((c) => c.reportIntervalMs)).toEqual([60000, 120000]);
+    expect(closed).toEqual([1]);
+    expect(t.nucleus.clients).toHaveLength(1);
+    expect(t.proc.exits).toEqual([]);
+    expect(t.lines.some((l) => l.includes('configuration applied by an internal restart'))).toBe(true);
+    // A change of the log level alone needs no restart.
+    t.nucleus.config = { siteId: 's1', reportIntervalMs: 120000, logLevel: 'debug' };
+    t.nucleus.configChanged(['logLevel']);
+    await t.clock.advanceAsync(0);
+    expect(created).toHaveLength(2);
+    t.proc.emit('SIGTERM');
+    expect(await t.run.done).toBe(0);
+    expect(closed).toEqual([1, 2]);
   });
 });
