@@ -318,6 +318,12 @@ export interface DeviceStatus {
   message?: string;
   /** SunSpec model ids the adapter discovered on the device, in chain order (ModbusAdapter). */
   models?: number[];
+  /**
+   * True when nothing changed and the adapter repeats the status on its heartbeat, so that a
+   * consumer started later learns the site's devices. Consumers that record changes (the Uplink's
+   * events) skip heartbeats.
+   */
+  heartbeat?: boolean;
 }
 
 export const CONNECTION_STATES = ['connecting', 'connected', 'disconnected', 'closed'] as const;

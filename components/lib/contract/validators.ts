@@ -266,6 +266,7 @@ export const validateDeviceStatus: Validator<DeviceStatus> = validator((f) => {
       if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > 65535) f.fail(`models[${i}]`, 'must be a SunSpec model id 1..65535');
     });
   }
+  if (f.has('heartbeat')) f.bool('heartbeat');
 });
 
 function counterMap(f: Fields, key: string): void {
