@@ -33,6 +33,8 @@ export class HeadWriter {
   private timer: TimerHandle | undefined;
   private ticket = 0;
   private committedTicket = 0;
+  /** True while `append` copies samples: its ticket is not complete until it returns. */
+  private appending = false;
   private readonly listeners = new Set<(c: CommitInfo) => void>();
   private readonly insertHead;
   private readonly insertSeries;
@@ -92,6 +94,17 @@ export class HeadWriter {
    */
   append(samples: readonly StoreSample[]): number {
     const ticket = ++this.ticket;
+    this.appending = true;
+    try {
+      this.copy(samples);
+    } finally {
+      this.appending = false;
+    }
+    if (this.n > 0) this.schedule();
+    return ticket;
+  }
+
+  private copy(samples: readonly StoreSample[]): void {
     for (const s of samples) {
       if (this.diskFull) {
         this.reject('disk_full');
@@ -135,8 +148,14 @@ export class HeadWriter {
       this.q[i] = qc;
       this.counters.appended += 1;
     }
-    if (this.n > 0) this.schedule();
-    return ticket;
+  }
+
+  /**
+   * The highest ticket whose samples are all in the buffer: a commit forced by a full buffer in
+   * the middle of an append holds only part of that append, so it reports the one before.
+   */
+  private get completeTicket(): number {
+    return this.appending ? this.ticket - 1 : this.ticket;
   }
 
   private schedule(): void {
@@ -179,11 +198,11 @@ export class HeadWriter {
       this.timer = undefined;
     }
     if (this.n === 0 && this.newSeries.length === 0) {
-      this.committedTicket = this.ticket;
+      this.committedTicket = this.completeTicket;
       return undefined;
     }
     const count = this.n;
-    const ticket = this.ticket;
+    const ticket = this.completeTicket;
     const start = this.clock.now();
     const t0 = performance.now();
     let inserted: number;
