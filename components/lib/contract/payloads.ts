@@ -150,6 +150,12 @@ export interface StoreCommitNotice {
   runId: string;
   seq: number;
   ranges: StoreCommitRange[];
+  /**
+   * The newest id of the store's late-data log (samples committed well after their time, kept in
+   * the store itself; docs/store.md). A reader that has processed the log up to a lower id reads
+   * the rest from the store: notices are the fast path, the log the durable one.
+   */
+  lateLogId?: number;
 }
 
 export interface StoreCommitRange {

@@ -161,6 +161,7 @@ export const validateStoreCommitNotice: Validator<StoreCommitNotice> = validator
       x.num('samples', { min: 1, int: true });
     }),
   );
+  f.optNum('lateLogId', { min: 0, int: true });
 });
 
 export const validateAggregate: Validator<AggregateMessage> = validator((f) => {
