@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FakeClock } from '../../components/lib/testing/fake-clock';
 import { createLogger } from '../../components/lib/logger';
-import { openStore, type Store, type StoreConfig, type StoreSample } from '../../components/lib/store';
+import { openStore, type CommitInfo, type Store, type StoreConfig, type StoreSample } from '../../components/lib/store';
 
 const T0 = Date.UTC(2026, 10, 26, 0, 0, 0);
 const KEY = { assetId: 'inv-1', point: 'P' };
@@ -39,6 +39,11 @@ beforeEach(() => {
 
 afterEach(() => {
   for (const s of open.splice(0)) {
+    try {
+      s.db.pragma('query_only = 0');
+    } catch {
+      // already closed
+    }
     s.close();
   }
   fs.rmSync(dir, { recursive: true, force: true });
@@ -73,5 +78,52 @@ describe('durability tickets', () => {
     expect(s.durableTicket).toBe(ticket2);
     expect(stored(s).size).toBe(260);
     expect(problems).toEqual([]);
+  });
+});
+
+describe('refused samples', () => {
+  it('tryAppend says how many samples were refused as disk_full, and none of them is stored', () => {
+    let free = 10_000_000;
+    const s = mk({ minFreeBytes: 50_000_000 }, () => free);
+    expect(s.enforceRetention().diskFull).toBe(true);
+    const r = s.tryAppend([...samples(T0, 3), { ...KEY, ts: T0 + 5, v: NaN, q: 'good' }]);
+    expect(r).toEqual({ ticket: expect.any(Number), accepted: 0, rejected: 4, reasons: { disk_full: 4 } });
+    s.flush();
+    expect(stored(s).size).toBe(0);
+    free = 100_000_000;
+    expect(s.enforceRetention().diskFull).toBe(false);
+    const ok = s.tryAppend([...samples(T0 + 10_000, 2), { ...KEY, ts: T0 + 5, v: NaN, q: 'good' }]);
+    expect(ok).toEqual({ ticket: r.ticket + 1, accepted: 2, rejected: 1, reasons: { non_finite_value: 1 } });
+    const c = s.flush();
+    // The commit reports what the appends it covers refused: the first one's 4 and the NaN.
+    expect(c).toMatchObject({ ticket: ok.ticket, samples: 2, rejected: 5 });
+    expect(stored(s).size).toBe(2);
+  });
+
+  it('samples refused as store_unavailable while commits fail are reported, not durable, and the commit says so', () => {
+    const s = mk({ maxBatchSamples: 10 });
+    const commits: CommitInfo[] = [];
+    s.onCommit((c) => commits.push(c));
+    s.db.pragma('query_only = 1'); // every commit fails
+    const a = s.tryAppend(samples(T0, 6));
+    expect(s.flush()).toBeUndefined();
+    expect(s.counters().commitErrors).toBe(1);
+    const b = s.tryAppend(samples(T0 + 6_000, 8));
+    expect(b).toEqual({ ticket: a.ticket + 1, accepted: 4, rejected: 4, reasons: { store_unavailable: 4 } });
+    expect(s.pending).toBe(10);
+    s.db.pragma('query_only = 0');
+    const c = s.flush();
+    expect(c).toMatchObject({ ticket: b.ticket, samples: 10, rejected: 4 });
+    expect(commits).toHaveLength(1);
+    // Exactly the accepted samples are durable: the first 10 timestamps.
+    expect([...stored(s)].sort((x, y) => x - y)).toEqual(samples(T0, 10).map((x) => x.ts));
+    expect(s.counters().rejected).toEqual({ store_unavailable: 4 });
+  });
+
+  it('append still returns the ticket alone, for callers that do not look at refusals', () => {
+    const s = mk();
+    const t = s.append(samples(T0, 2));
+    expect(typeof t).toBe('number');
+    expect(s.flush()?.ticket).toBe(t);
   });
 });

@@ -10,7 +10,7 @@ import type { Logger } from '../logger';
 import { QUALITY_CODE } from './chunk';
 import { MAX_TS } from './gorilla';
 import { bucketOf, type Db } from './schema';
-import type { CommitInfo, StoreCounters, StoreSample } from './types';
+import type { AppendResult, CommitInfo, StoreCounters, StoreSample } from './types';
 
 export interface HeadWriterOptions {
   commitWindowMs: number;
@@ -18,6 +18,7 @@ export interface HeadWriterOptions {
 }
 
 const MAX_NAME = 256;
+const NO_REJECTIONS: Readonly<Record<string, number>> = Object.freeze({});
 
 export class HeadWriter {
   private readonly series = new Map<string, Map<string, number>>();
@@ -35,6 +36,10 @@ export class HeadWriter {
   private committedTicket = 0;
   /** True while `append` copies samples: its ticket is not complete until it returns. */
   private appending = false;
+  /** Rejections of the append in progress, by reason (allocated on the first one). */
+  private appendRejected: Record<string, number> | undefined;
+  /** Samples refused by completed appends since the last commit told to listeners. */
+  private rejectedSinceReport = 0;
   private readonly listeners = new Set<(c: CommitInfo) => void>();
   private readonly insertHead;
   private readonly insertSeries;
@@ -85,23 +90,32 @@ export class HeadWriter {
 
   private reject(reason: string): void {
     this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1;
+    const r = (this.appendRejected ??= {});
+    r[reason] = (r[reason] ?? 0) + 1;
   }
 
   /**
-   * Buffers samples; returns a ticket that `onCommit` reports once they are durable. Invalid
-   * samples are skipped and counted by reason (the Processor validates first, so any count here
-   * is a bug upstream, not field data).
+   * Buffers samples; the ticket is reported by `onCommit` once every accepted sample is durable.
+   * Refused samples (disk full, buffer full while commits fail, invalid) are counted by reason,
+   * returned, and never stored. Invalid samples are a bug upstream: the Processor validates first.
    */
-  append(samples: readonly StoreSample[]): number {
+  append(samples: readonly StoreSample[]): AppendResult {
     const ticket = ++this.ticket;
+    const before = this.counters.appended;
     this.appending = true;
+    this.appendRejected = undefined;
     try {
       this.copy(samples);
     } finally {
       this.appending = false;
     }
+    const reasons = this.appendRejected ?? NO_REJECTIONS;
+    this.appendRejected = undefined;
+    const accepted = this.counters.appended - before;
+    const rejected = samples.length - accepted;
+    this.rejectedSinceReport += rejected;
     if (this.n > 0) this.schedule();
-    return ticket;
+    return { ticket, accepted, rejected, reasons };
   }
 
   private copy(samples: readonly StoreSample[]): void {
@@ -225,7 +239,8 @@ export class HeadWriter {
     this.counters.commits += 1;
     this.counters.committed += inserted;
     this.counters.duplicates += count - inserted;
-    const info: CommitInfo = { ticket, samples: count, inserted, duplicates: count - inserted, waitMs: start - this.firstArrival, durationMs };
+    const info: CommitInfo = { ticket, samples: count, inserted, duplicates: count - inserted, rejected: this.rejectedSinceReport, waitMs: start - this.firstArrival, durationMs };
+    this.rejectedSinceReport = 0;
     for (const fn of this.listeners) {
       try {
         fn(info);

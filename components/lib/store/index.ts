@@ -11,7 +11,7 @@ import { Reader } from './query';
 import { Retention, statfsFreeSpace, type FreeSpace, type RetentionResult } from './retention';
 import { openDatabase, type Db, type Synchronous } from './schema';
 import { Sealer } from './seal';
-import type { ChunkStatsResult, CommitInfo, RangeOptions, Sample, SeriesInfo, SeriesKey, StoreCounters, StoreSample } from './types';
+import type { AppendResult, ChunkStatsResult, CommitInfo, RangeOptions, Sample, SeriesInfo, SeriesKey, StoreCounters, StoreSample } from './types';
 
 export * from './types';
 export type { RetentionResult, FreeSpace } from './retention';
@@ -93,8 +93,13 @@ export interface StoreReader {
 }
 
 export interface Store extends StoreReader {
-  /** Buffers samples; returns a ticket. They are durable once `onCommit` reports a ticket >= it. */
+  /**
+   * Buffers samples; returns a ticket. The samples it accepted are durable once `onCommit` reports
+   * a ticket >= it. Samples it refused are not: use `tryAppend` to learn how many.
+   */
   append(samples: readonly StoreSample[]): number;
+  /** `append` that also says how many samples were accepted and how many refused, by reason. */
+  tryAppend(samples: readonly StoreSample[]): AppendResult;
   /** Commits the buffer now (synchronous: when it returns, the samples are durable). */
   flush(): CommitInfo | undefined;
   onCommit(fn: (c: CommitInfo) => void): () => void;
@@ -181,7 +186,8 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
   return {
     ...readerOf(db),
     db,
-    append: (s) => writer.append(s),
+    append: (s) => writer.append(s).ticket,
+    tryAppend: (s) => writer.append(s),
     flush: () => writer.flush(),
     onCommit: (fn) => writer.onCommit(fn),
     get durableTicket() {

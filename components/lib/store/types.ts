@@ -24,14 +24,31 @@ export interface Sample {
   n?: number;
 }
 
+/** What `tryAppend` did with the samples it was handed. */
+export interface AppendResult {
+  /** Reported by `onCommit` (and `durableTicket`) once every accepted sample is committed. */
+  ticket: number;
+  /** Samples taken into the buffer: the ones the ticket covers. */
+  accepted: number;
+  /** Samples refused: never stored, never durable, whatever ticket is reported later. */
+  rejected: number;
+  /** `rejected` by reason: disk_full, store_unavailable, or an invalid sample's reason. */
+  reasons: Readonly<Record<string, number>>;
+}
+
 /** Told to `onCommit` listeners after each durable commit. */
 export interface CommitInfo {
-  /** Every `append` that returned a ticket <= this one is now durable. */
+  /** Every sample accepted by an `append` that returned a ticket <= this one is now durable. */
   ticket: number;
   /** Samples in the commit, and how many were new (the rest were duplicates already in the head). */
   samples: number;
   inserted: number;
   duplicates: number;
+  /**
+   * Samples refused (not stored, not durable) by the appends since the previous reported commit,
+   * up to `ticket`: non-zero means not everything those appends were handed is in the store.
+   */
+  rejected: number;
   /** Time the oldest sample of the batch waited in memory before the commit started, ms. */
   waitMs: number;
   /** Duration of the transaction including the fsync, ms. */
