@@ -30,6 +30,8 @@ function samples(from: number, n: number, stepMs = 1000, key = KEY): StoreSample
 }
 
 const stored = (s: Store): Set<number> => new Set(s.range(KEY, 0, 2 ** 46).map((x) => x.ts));
+const errorLines = (): string[] => lines.filter((l) => (JSON.parse(l) as { level: string }).level === 'error');
+const commitErrorLines = (): string[] => errorLines().filter((l) => (JSON.parse(l) as { msg: string }).msg.includes('commit failed'));
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-commit-'));
@@ -125,5 +127,88 @@ describe('refused samples', () => {
     const t = s.append(samples(T0, 2));
     expect(typeof t).toBe('number');
     expect(s.flush()?.ticket).toBe(t);
+  });
+});
+
+describe('a failing database', () => {
+  it('backs off instead of retrying on every append, keeps the buffer bounded, logs sparingly and recovers on its own', () => {
+    const window = 250;
+    const s = mk({ commitWindowMs: window, maxBatchSamples: 5_000 });
+    const commits: CommitInfo[] = [];
+    s.onCommit((c) => commits.push(c));
+    s.db.pragma('query_only = 1');
+    let ts = T0;
+    let lastTicket = 0;
+    // 1 000 appends of 10 samples, 1 ms apart: one second of a busy Processor.
+    for (let i = 0; i < 1000; i++) {
+      lastTicket = s.append(samples(ts, 10, 1));
+      ts += 10;
+      clock.advance(1);
+    }
+    const c1 = s.counters();
+    // Backoff from the commit window: tries at ~0.2 s, then 125-250 ms, 250-500 ms, 500-1000 ms later.
+    expect(c1.commitErrors).toBeGreaterThanOrEqual(2);
+    expect(c1.commitErrors).toBeLessThanOrEqual(4);
+    expect(s.pending).toBe(5_000); // bounded; the rest refused and counted
+    expect(c1.rejected['store_unavailable']).toBe(10_000 - 5_000);
+    expect(commitErrorLines()).toHaveLength(1);
+    expect(JSON.parse(commitErrorLines()[0]!)).toMatchObject({ pending: expect.any(Number), retryInMs: expect.any(Number) });
+    // Retention fails too on a read-only file (its own line, limited the same way).
+    expect(errorLines().length).toBeLessThanOrEqual(2);
+    expect(commits).toEqual([]);
+
+    // A minute more of failure: the retries are capped at a few seconds apart, the log stays quiet.
+    for (let i = 0; i < 60; i++) {
+      s.append(samples(ts, 10, 1));
+      ts += 10;
+      clock.advance(1000);
+    }
+    const c2 = s.counters();
+    // Delays double up to 5 s (jittered between half and all of it): 12-28 tries in 61 s, not 60 000.
+    expect(c2.commitErrors - c1.commitErrors).toBeGreaterThanOrEqual(10);
+    expect(c2.commitErrors - c1.commitErrors).toBeLessThanOrEqual(30);
+    expect(commitErrorLines().length).toBeLessThanOrEqual(1 + 7); // at most one line per 10 s
+    expect(errorLines().length).toBeLessThanOrEqual(2 * (1 + 7));
+    const last = JSON.parse(commitErrorLines()[commitErrorLines().length - 1]!) as { suppressed: number; commitErrors: number };
+    expect(last.suppressed).toBeGreaterThan(0);
+    expect(last.commitErrors).toBeGreaterThan(c1.commitErrors);
+
+    // The database works again: the store commits by itself within the longest backoff.
+    s.db.pragma('query_only = 0');
+    clock.advance(5_000);
+    expect(commits).toHaveLength(1);
+    expect(commits[0]).toMatchObject({ samples: 5_000, rejected: 10_000 - 5_000 + 60 * 10 });
+    expect(s.pending).toBe(0);
+    expect(s.counters().commitErrors).toBe(c2.commitErrors);
+    expect(lines.some((l) => (JSON.parse(l) as { msg: string }).msg.includes('recovered'))).toBe(true);
+    // ... and is back to one commit per window.
+    const t = s.append(samples(ts, 10, 1));
+    clock.advance(window);
+    expect(commits).toHaveLength(2);
+    expect(s.durableTicket).toBe(t);
+    expect(t).toBeGreaterThan(lastTicket);
+  });
+
+  it('treats a full file system (SQLITE_FULL) the same way', () => {
+    const s = mk({ commitWindowMs: 100, maxBatchSamples: 20_000 });
+    s.append(samples(T0, 10));
+    s.flush();
+    const pages = s.db.pragma('page_count', { simple: true }) as number;
+    s.db.pragma(`max_page_count = ${pages}`);
+    let ts = T0 + 100_000;
+    for (let i = 0; i < 1000; i++) {
+      s.append(samples(ts, 20, 1));
+      ts += 20;
+      clock.advance(1);
+    }
+    const c = s.counters();
+    expect(c.commitErrors).toBeGreaterThanOrEqual(1);
+    expect(c.commitErrors).toBeLessThanOrEqual(6);
+    expect(commitErrorLines()).toHaveLength(1);
+    expect(JSON.parse(commitErrorLines()[0]!)).toMatchObject({ error: expect.stringMatching(/full/i) });
+    s.db.pragma('max_page_count = 1073741823');
+    clock.advance(5_000);
+    expect(s.pending).toBe(0);
+    expect(stored(s).size).toBe(c.appended);
   });
 });

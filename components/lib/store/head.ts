@@ -3,9 +3,17 @@
  * and a commit writes them to the head table in one transaction, at most `commitWindowMs` after
  * the oldest buffered sample arrived. Pub/sub has no redelivery, so what a crash can lose is
  * exactly what sits in this buffer: at most one window (docs/store.md "Durability").
+ *
+ * A failed commit (SQLITE_FULL, an I/O error, a read-only file) keeps the buffer and is retried
+ * with exponential backoff from the commit window up to `commitRetryMaxMs`, not on every append:
+ * each try is a transaction that writes and rolls back the whole buffer, so retrying at append
+ * rate would burn the CPU the Processor needs and flood the log. While it backs off, a full
+ * buffer refuses new samples (`store_unavailable`); the first commit that works ends it.
  */
+import { backoffDelay } from '../backoff';
 import type { Clock, TimerHandle } from '../clock';
 import { errorMessage } from '../errors';
+import type { LimitedLog } from '../log-limit';
 import type { Logger } from '../logger';
 import { QUALITY_CODE } from './chunk';
 import { MAX_TS } from './gorilla';
@@ -15,6 +23,8 @@ import type { AppendResult, CommitInfo, StoreCounters, StoreSample } from './typ
 export interface HeadWriterOptions {
   commitWindowMs: number;
   maxBatchSamples: number;
+  /** Longest wait between two tries of a failing commit. */
+  commitRetryMaxMs: number;
 }
 
 const MAX_NAME = 256;
@@ -40,6 +50,10 @@ export class HeadWriter {
   private appendRejected: Record<string, number> | undefined;
   /** Samples refused by completed appends since the last commit told to listeners. */
   private rejectedSinceReport = 0;
+  /** Commits failed in a row; 0 when the last one worked. */
+  private failures = 0;
+  /** While commits fail: no commit is tried before this time except an explicit `flush()`. */
+  private retryAt = 0;
   private readonly listeners = new Set<(c: CommitInfo) => void>();
   private readonly insertHead;
   private readonly insertSeries;
@@ -53,6 +67,7 @@ export class HeadWriter {
     private readonly log: Logger,
     private readonly counters: StoreCounters,
     private readonly opts: HeadWriterOptions,
+    private readonly limited: LimitedLog,
   ) {
     const cap = opts.maxBatchSamples;
     this.sid = new Int32Array(cap);
@@ -148,9 +163,9 @@ export class HeadWriter {
         this.remember(s.assetId, s.point, id);
         this.newSeries.push([id, s.assetId, s.point]);
       }
-      if (this.n >= this.sid.length) this.flush();
+      if (this.n >= this.sid.length && this.mayCommit()) this.flush();
       if (this.n >= this.sid.length) {
-        // The commit failed and the buffer is full: drop rather than grow without bound.
+        // Commits fail and the buffer is full: refuse rather than grow without bound.
         this.reject('store_unavailable');
         continue;
       }
@@ -181,10 +196,20 @@ export class HeadWriter {
         this.timer = undefined;
         this.flush();
       }, Math.max(1, Math.floor(this.opts.commitWindowMs * 0.8)));
-    } else if (now - this.firstArrival >= this.opts.commitWindowMs * 0.8) {
+    } else if (now - this.firstArrival >= this.opts.commitWindowMs * 0.8 && this.mayCommit()) {
       // A busy event loop delays timers; appends still arriving enforce the window themselves.
       this.flush();
     }
+  }
+
+  /** False while a failed commit backs off (an append must not retry it). */
+  private mayCommit(): boolean {
+    return this.failures === 0 || this.clock.now() >= this.retryAt;
+  }
+
+  /** Commits failed in a row (0 when the last commit worked). */
+  get failingCommits(): number {
+    return this.failures;
   }
 
   /** Samples buffered and not yet committed. */
@@ -223,14 +248,26 @@ export class HeadWriter {
     try {
       inserted = this.commitTx(count);
     } catch (e) {
-      // SQLITE_FULL, I/O errors, a locked file: keep the buffer, retry at the next window.
+      // SQLITE_FULL, I/O errors, a locked file: keep the buffer, retry after a growing delay.
+      this.failures += 1;
       this.counters.commitErrors += 1;
-      this.log.error('store commit failed; samples kept in memory', { err: e, pending: count, error: errorMessage(e) });
+      const delay = backoffDelay(this.failures, { initialMs: this.opts.commitWindowMs, maxMs: Math.max(this.opts.commitWindowMs, this.opts.commitRetryMaxMs) });
+      this.retryAt = this.clock.now() + delay;
       this.timer = this.clock.setTimeout(() => {
         this.timer = undefined;
         this.flush();
-      }, this.opts.commitWindowMs);
+      }, delay);
+      const failures = this.failures;
+      const commitErrors = this.counters.commitErrors;
+      this.limited('commit_failed', (suppressed) =>
+        this.log.error('store commit failed; samples kept in memory, retrying with backoff', { err: e, error: errorMessage(e), pending: count, failures, commitErrors, retryInMs: delay, suppressed }),
+      );
       return undefined;
+    }
+    if (this.failures > 0) {
+      this.log.warn('store commits recovered', { failures: this.failures, samples: count });
+      this.failures = 0;
+      this.retryAt = 0;
     }
     const durationMs = performance.now() - t0;
     this.newSeries = [];

@@ -4,7 +4,8 @@
  * (a read-only connection; WAL lets it read while the writer writes). docs/store.md has the design.
  */
 import { systemClock, type Clock, type TimerHandle } from '../clock';
-import { ConfigError } from '../errors';
+import { ConfigError, errorMessage } from '../errors';
+import { createLogLimiter } from '../log-limit';
 import { silentLogger, type Logger } from '../logger';
 import { HeadWriter } from './head';
 import { Reader } from './query';
@@ -22,6 +23,8 @@ export interface StoreConfig {
   commitWindowMs: number;
   /** Buffered samples that force an immediate commit (bounds memory: ~30 bytes each). */
   maxBatchSamples: number;
+  /** A failing commit is retried after commitWindowMs, doubling up to this (jittered). */
+  commitRetryMaxMs: number;
   synchronous: Synchronous;
   /** How often the head is sealed into chunks. */
   sealIntervalMs: number;
@@ -46,6 +49,7 @@ export interface StoreConfig {
 export const STORE_DEFAULTS: Readonly<StoreConfig> = Object.freeze({
   commitWindowMs: 250,
   maxBatchSamples: 100_000,
+  commitRetryMaxMs: 5_000,
   synchronous: 'FULL',
   sealIntervalMs: 60_000,
   sealLagMs: 10_000,
@@ -71,7 +75,7 @@ export interface StoreDeps {
 
 export function validateStoreConfig(input: Partial<StoreConfig>): StoreConfig {
   const c: StoreConfig = { ...STORE_DEFAULTS, ...input };
-  const positive: Array<keyof StoreConfig> = ['commitWindowMs', 'maxBatchSamples', 'sealIntervalMs', 'chunkSamples', 'chunkMaxSpanMs', 'sealSliceSeries', 'retentionMs', 'retentionIntervalMs', 'maxBytes', 'cacheBytes'];
+  const positive: Array<keyof StoreConfig> = ['commitWindowMs', 'maxBatchSamples', 'commitRetryMaxMs', 'sealIntervalMs', 'chunkSamples', 'chunkMaxSpanMs', 'sealSliceSeries', 'retentionMs', 'retentionIntervalMs', 'maxBytes', 'cacheBytes'];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ConfigError(k, `store ${k} must be a positive integer, not ${String(v)}`);
@@ -145,7 +149,9 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
   const log = (deps.logger ?? silentLogger).child({ module: 'store' });
   const db = openDatabase(deps.path, { synchronous: cfg.synchronous, cacheBytes: cfg.cacheBytes, ...(deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}) });
   const counters: StoreCounters = { appended: 0, committed: 0, duplicates: 0, rejected: {}, commits: 0, commitErrors: 0, sealedSamples: 0, lateSamples: 0, chunksWritten: 0, retentionDeletedChunks: 0 };
-  const writer = new HeadWriter(db, clock, log, counters, { commitWindowMs: cfg.commitWindowMs, maxBatchSamples: cfg.maxBatchSamples });
+  // Errors that repeat while a disk is full or the file is read-only: one line per 10 s each.
+  const limited = createLogLimiter(clock, 10_000);
+  const writer = new HeadWriter(db, clock, log, counters, { commitWindowMs: cfg.commitWindowMs, maxBatchSamples: cfg.maxBatchSamples, commitRetryMaxMs: cfg.commitRetryMaxMs }, limited);
   const sealer = new Sealer(db, counters, { sealLagMs: cfg.sealLagMs, chunkSamples: cfg.chunkSamples, chunkMaxSpanMs: cfg.chunkMaxSpanMs, sliceSeries: cfg.sealSliceSeries });
   const retention = new Retention(db, deps.path, counters, { retentionMs: cfg.retentionMs, maxBytes: cfg.maxBytes, minFreeBytes: cfg.minFreeBytes }, deps.freeSpace ?? statfsFreeSpace);
   let closed = false;
@@ -177,7 +183,8 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
         enforceRetention();
       }
     } catch (e) {
-      log.error('store maintenance failed', { err: e });
+      // A seal fails for the same reasons a commit does (disk full); its next try is a tick away.
+      limited('maintenance_failed', (suppressed) => log.error('store maintenance failed', { err: e, error: errorMessage(e), suppressed }));
     }
     timer = clock.setTimeout(tick, more ? 1 : Math.min(1000, cfg.sealIntervalMs, cfg.retentionIntervalMs));
   };
