@@ -1,7 +1,8 @@
 /**
- * s3rver 3.7.1 as a real process on a free loopback port (../shared/reference/test-peers.md), and a
- * fault-injecting HTTP front for it: 500s, slow answers, and ExpiredToken for session tokens whose
- * embedded expiry (the local TES's `local-<expiresAtMs>-<n>`) has passed.
+ * s3rver 3.7.1 as a real process on a free loopback port, and a fault-injecting HTTP front for it:
+ * 500s, slow answers, and ExpiredToken for session tokens whose embedded expiry (the local TES's
+ * `local-<expiresAtMs>-<n>`) has passed. The front records every PUT with the access key id that
+ * signed it, so a test can tell whose credentials a client used.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -95,8 +96,8 @@ export interface FaultProxy {
   /** Reject tokens `local-<expiresAt>-n` past their expiry with 400 ExpiredToken. */
   checkTokenExpiry(on: boolean): void;
   readonly counts: { requests: number; injected500: number; expiredRejected: number; puts: number };
-  /** Every PUT, in arrival order: path, when it arrived (ms since epoch) and the status answered. */
-  readonly putLog: Array<{ path: string; receivedAt: number; status: number }>;
+  /** Every PUT, in arrival order: path, when it arrived (ms since epoch), the signing access key id (SigV4 `Credential=`) and the status answered. */
+  readonly putLog: Array<{ path: string; receivedAt: number; accessKeyId: string; status: number }>;
   close(): Promise<void>;
 }
 
@@ -114,7 +115,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const server = http.createServer((req, res) => {
     counts.requests++;
     if (req.method === 'PUT') {
-      const entry = { path: decodeURIComponent((req.url ?? '').split('?')[0] ?? ''), receivedAt: Date.now(), status: 0 };
+      const auth = req.headers['authorization'];
+      const accessKeyId = (typeof auth === 'string' ? /Credential=([^/,\s]+)\//.exec(auth)?.[1] : undefined) ?? '';
+      const entry = { path: decodeURIComponent((req.url ?? '').split('?')[0] ?? ''), receivedAt: Date.now(), accessKeyId, status: 0 };
       putLog.push(entry);
       res.on('finish', () => (entry.status = res.statusCode));
     }

@@ -1,12 +1,17 @@
 /**
  * The S3 exporter against real peers: s3rver (a process) behind a fault-injecting front, with
- * credentials from the local runtime's Token Exchange Service through the AWS SDK's default chain
- * (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN), as on a gateway.
- * Sink contract: a confirmed batch is in S3 exactly once, a retry overwrites its own key, and a
+ * credentials from the local runtime's Token Exchange Service (the values of
+ * AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN, as a gateway's nucleus
+ * gives them), and from nowhere else: static keys, a profile or ~/.aws in the environment are never
+ * used. Sink contract: a confirmed batch is in S3 exactly once, a retry overwrites its own key, and a
  * failure (500, slow answer past the timeout, expired token) rejects instead of confirming.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createTes, type TokenExchangeService } from '../../scripts/runtime/tes';
+import { ConfigError } from '../../components/lib/errors';
 import { silentLogger } from '../../components/lib/logger';
 import { createS3Exporter, s3Key } from '../../components/uplink/exporters/s3';
 import type { ExportBatch } from '../../components/uplink/exporters/types';
@@ -24,8 +29,6 @@ beforeAll(async () => {
   tes = createTes({ accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', lifetimeMs: 3600_000 }, (t) => (t === TOKEN ? 'com.dcmms.edge.Uplink' : undefined), silentLogger);
   await tes.listen();
   for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-  process.env['AWS_CONTAINER_CREDENTIALS_FULL_URI'] = tes.url;
-  process.env['AWS_CONTAINER_AUTHORIZATION_TOKEN'] = TOKEN;
 }, 30000);
 
 afterAll(async () => {
@@ -37,8 +40,59 @@ afterAll(async () => {
 
 const batch = (seq: number, lines: string[]): ExportBatch => ({ seq, cls: 'alarms', oldestAt: Date.UTC(2025, 0, 15), createdAt: Date.UTC(2025, 0, 15), count: lines.length, body: gzipSync(lines.join('\n') + '\n') });
 
-const exporter = (timeoutMs = 5000) =>
-  createS3Exporter({ siteId: 'site-a', bucket: 'uplink-it', prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: timeoutMs, outboxId: 'ob-1' });
+const exporter = (timeoutMs = 5000, siteId = 'site-a') =>
+  createS3Exporter({ siteId, bucket: 'uplink-it', prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: timeoutMs, outboxId: 'ob-1', tes: { fullUri: tes.url, authorizationToken: TOKEN } });
+
+/** A developer's credentials as a runtime would pass them through: static keys, and a profile in a credentials file. */
+function developerEnvironment(accessKeyId: string): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-aws-'));
+  fs.writeFileSync(path.join(dir, 'credentials'), `[dev]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${accessKeyId}\n`);
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: accessKeyId, AWS_PROFILE: 'dev', AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'credentials'), AWS_CONFIG_FILE: path.join(dir, 'config') });
+}
+
+function clearDeveloperEnvironment(): void {
+  for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CONFIG_FILE']) delete process.env[k];
+}
+
+test('without the TES variables the exporter refuses to start, naming them, and never signs with static keys from the environment', async () => {
+  // s3rver accepts these very keys: had the exporter used the environment, the PUT would succeed.
+  developerEnvironment('S3RVER');
+  const puts = proxy.putLog.length;
+  try {
+    for (const tesVars of [{ fullUri: undefined, authorizationToken: undefined }, { fullUri: tes.url, authorizationToken: undefined }, { fullUri: undefined, authorizationToken: TOKEN }]) {
+      let ex: ReturnType<typeof createS3Exporter> | undefined;
+      let err: unknown;
+      try {
+        ex = createS3Exporter({ siteId: 'site-dev', bucket: 'uplink-it', prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: 5000, outboxId: 'ob-1', tes: tesVars });
+        await ex.send(batch(90, ['{"dev":1}']));
+      } catch (e) {
+        err = e;
+      } finally {
+        await ex?.close();
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      const missing = [...(tesVars.fullUri ? [] : ['AWS_CONTAINER_CREDENTIALS_FULL_URI']), ...(tesVars.authorizationToken ? [] : ['AWS_CONTAINER_AUTHORIZATION_TOKEN'])];
+      for (const v of missing) expect((err as Error).message).toContain(v);
+      expect((err as Error).message).toMatch(/Token Exchange Service/);
+    }
+    expect(proxy.putLog.length).toBe(puts);
+  } finally {
+    clearDeveloperEnvironment();
+  }
+});
+
+test('with a TES and a developer\'s keys in the environment, requests are signed with the TES credentials only', async () => {
+  developerEnvironment('AKIADEVELOPER');
+  try {
+    const ex = exporter(5000, 'site-dev');
+    await ex.send(batch(91, ['{"tes":1}']));
+    await ex.close();
+    const signedBy = proxy.putLog.filter((p) => p.path.includes('-000000000091.')).map((p) => p.accessKeyId);
+    expect(signedBy).toEqual(['S3RVER']);
+  } finally {
+    clearDeveloperEnvironment();
+  }
+});
 
 test('TES answers 403 to a wrong token and credentials to the right one', async () => {
   const bad = await fetch(tes.url, { headers: { Authorization: 'nope' } });

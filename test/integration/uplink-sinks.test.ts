@@ -6,7 +6,8 @@
  *    local runtime; the test is the cloud, an MQTT client on the runtime's broker.
  *    Unreachable = `nucleus.iotCore.setReachable(false)`.
  *  - S3: s3rver (a process) behind the fault-injecting front, credentials from the runtime's TES
- *    through the SDK's default chain. Unreachable = the front answers 500 to everything.
+ *    (its URL and the Uplink's token, as the nucleus gives them). Unreachable = the front answers
+ *    500 to everything.
  *
  * Cases: `send` resolves only once the destination has the batch; it rejects (transient) while the
  * destination is unreachable and delivers nothing then; a retry of the same batch is idempotent at
@@ -54,6 +55,7 @@ let bus: Bus;
 let cloud: MqttClient;
 let s3: S3rver;
 let proxy: FaultProxy;
+let token: string;
 const mqttGot: Array<{ seq: number; lines: string[] }> = [];
 const saved = { ...process.env };
 
@@ -65,7 +67,7 @@ beforeAll(async () => {
   h = await startNucleus({ tes: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', lifetimeMs: 3600_000 } });
   const d = await h.deploy([{ name: UPLINK, defaults: { ...UPLINK_DEFAULTS, siteId: SITE }, accessControl: accessControlFor(UPLINK) as Record<string, unknown> }]);
   expect(d.status).toBe('SUCCEEDED');
-  const token = h.nucleus.tokenFor(UPLINK);
+  token = h.nucleus.tokenFor(UPLINK);
   bus = createBus({ createClient: () => greengrasscoreipc.createClient(clientConfig(h.nucleus.socketPath, token)), logger: silentLogger, metrics: createMetrics({ clock: systemClock }), clock: systemClock });
   await bus.connect();
   cloud = await connectAsync(h.nucleus.iotCore.brokerUrl, { clientId: 'sink-cloud', reconnectPeriod: 0 });
@@ -77,8 +79,6 @@ beforeAll(async () => {
   });
   await cloud.subscribeAsync(`dcmms/${SITE}/#`, { qos: 1 });
   for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-  process.env['AWS_CONTAINER_CREDENTIALS_FULL_URI'] = h.nucleus.tes!.url;
-  process.env['AWS_CONTAINER_AUTHORIZATION_TOKEN'] = token;
 }, 30_000);
 
 afterAll(async () => {
@@ -110,7 +110,7 @@ const SINKS: Record<string, () => SinkRig> = {
     maxBody: UPLINK_DEFAULTS.maxBatchBytes,
   }),
   s3: () => ({
-    exporter: createS3Exporter({ siteId: SITE, bucket: BUCKET, prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: 3000, outboxId: 'ob-sinks' }),
+    exporter: createS3Exporter({ siteId: SITE, bucket: BUCKET, prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: 3000, outboxId: 'ob-sinks', tes: { fullUri: h.nucleus.tes!.url, authorizationToken: token } }),
     setReachable: (up) => proxy.fail500(up ? 0 : Number.POSITIVE_INFINITY),
     delivered: async () => [...(await s3.objects(`edge/${SITE}/`)).entries()].map(([key, lines]) => ({ seq: Number(/-(\d+)\.ndjson\.gz$/.exec(key)![1]), lines })),
     maxBody: 4 * 1024 * 1024,

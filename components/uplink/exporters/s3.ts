@@ -1,22 +1,27 @@
 /**
- * S3 exporter (issue 5 §2): one gzip NDJSON object per batch, with a deterministic key, so a retry
- * overwrites its own object instead of adding a second one (PutObject replaces an object of the same
- * key: docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html).
+ * S3 exporter: one gzip NDJSON object per batch, with a deterministic key, so a retry overwrites its
+ * own object instead of adding a second one (PutObject replaces an object of the same key: Amazon S3
+ * API Reference, PutObject).
  *
- * Credentials come from the AWS SDK's default chain; on a gateway that is the Token Exchange Service
- * (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN, greengrass
- * token-exchange-service-component.md). The SDK retries nothing here (maxAttempts 1): the sender's
- * backoff owns retries. A credential error (ExpiredToken, InvalidToken, ...) drops the cached
- * credentials so the next attempt asks the TES again.
+ * Credentials come from the Token Exchange Service and from nothing else: the AWS SDK's HTTP
+ * (container) credential provider, given the values the nucleus sets for a component that depends on
+ * aws.greengrass.TokenExchangeService (AWS_CONTAINER_CREDENTIALS_FULL_URI and
+ * AWS_CONTAINER_AUTHORIZATION_TOKEN; Greengrass developer guide, "Token exchange service"). Not the
+ * SDK's default chain: it tries AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws first,
+ * so a developer's keys passed through by a runtime would sign the gateway's uploads, with rights the
+ * gateway's role does not have. Without the TES variables the exporter refuses to start (ConfigError
+ * naming them). The SDK retries nothing here (maxAttempts 1): the sender's backoff owns retries. A
+ * credential error (ExpiredToken, InvalidToken, a 403, ...) drops the cached credentials so the next
+ * attempt asks the TES again.
  *
  * Checksums only when required: S3-compatible stores (s3rver in tests) reject the aws-chunked
  * CRC32 bodies the SDK sends by default since 3.729 (aws/aws-sdk-js-v3#6810).
  */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { fromHttp } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { errorMessage } from '../../lib/errors';
+import { ConfigError, errorMessage } from '../../lib/errors';
 import { isRecord } from '../../lib/contract';
 import type { RecordClass } from '../classes';
 import { ExportError, type ExportBatch, type Exporter } from './types';
@@ -31,8 +36,47 @@ export interface S3ExporterOptions {
   requestTimeoutMs: number;
   /** Goes into every key, so two outboxes (a reinstalled gateway) never write the same key. */
   outboxId: string;
-  /** Default: the SDK's default chain. */
-  credentials?: () => AwsCredentialIdentityProvider;
+  /** The only credential source: the Token Exchange Service the nucleus gives the component. */
+  tes: TesEndpoint;
+}
+
+/** The nucleus's Token Exchange Service, as a component sees it in its environment. */
+export interface TesEndpoint {
+  /** AWS_CONTAINER_CREDENTIALS_FULL_URI (`http://localhost:<port>/2016-11-01/credentialprovider/`). */
+  fullUri: string | undefined;
+  /** AWS_CONTAINER_AUTHORIZATION_TOKEN: the component's token for it. */
+  authorizationToken: string | undefined;
+}
+
+/** How long one credentials request to the TES may take (the nucleus may fetch from AWS IoT's credentials provider first). */
+const TES_TIMEOUT_MS = 3000;
+
+/**
+ * A credential provider factory over the TES only. fromHttp falls back to process.env for every
+ * option left undefined; the relative URI and token file are pinned to '' so an ECS-style
+ * AWS_CONTAINER_CREDENTIALS_RELATIVE_URI in the environment cannot take precedence over the TES.
+ */
+export function tesCredentials(tes: TesEndpoint): () => AwsCredentialIdentityProvider {
+  const missing = [
+    ...(tes.fullUri ? [] : ['AWS_CONTAINER_CREDENTIALS_FULL_URI']),
+    ...(tes.authorizationToken ? [] : ['AWS_CONTAINER_AUTHORIZATION_TOKEN']),
+  ];
+  if (missing.length > 0) {
+    throw new ConfigError(
+      missing[0]!,
+      `the S3 exporter takes credentials only from the Token Exchange Service, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set: ` +
+        'the component must depend on aws.greengrass.TokenExchangeService (AWS_ACCESS_KEY_ID, AWS_PROFILE and ~/.aws are never used)',
+    );
+  }
+  return () =>
+    fromHttp({
+      awsContainerCredentialsFullUri: tes.fullUri,
+      awsContainerAuthorizationToken: tes.authorizationToken,
+      awsContainerCredentialsRelativeUri: '',
+      awsContainerAuthorizationTokenFile: '',
+      timeout: TES_TIMEOUT_MS,
+      maxRetries: 1,
+    });
 }
 
 const CREDENTIAL_ERRORS = new Set(['ExpiredToken', 'ExpiredTokenException', 'InvalidToken', 'InvalidAccessKeyId', 'TokenRefreshRequired', 'CredentialsProviderError']);
@@ -59,7 +103,7 @@ function httpStatus(err: unknown): number | undefined {
 }
 
 export function createS3Exporter(o: S3ExporterOptions): Exporter & { readonly credentialRefreshes: number } {
-  const makeProvider = o.credentials ?? (() => fromNodeProviderChain());
+  const makeProvider = tesCredentials(o.tes);
   let provider = makeProvider();
   let refreshes = 0;
   const client = new S3Client({
