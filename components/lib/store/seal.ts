@@ -46,9 +46,10 @@ export class Sealer {
     private readonly opts: SealOptions,
   ) {
     this.st = {
-      buckets: db.prepare('SELECT bucket FROM head WHERE bucket < ? GROUP BY bucket').pluck(),
+      // ORDER BY on both: SQLite promises no row order without it (the primary key makes it free).
+      buckets: db.prepare('SELECT bucket FROM head WHERE bucket < ? GROUP BY bucket ORDER BY bucket').pluck(),
       maxSeries: db.prepare('SELECT max(id) AS m FROM series'),
-      sliceRows: db.prepare('SELECT series, ts, v, q FROM head WHERE bucket = ? AND series >= ? AND series < ?').raw(),
+      sliceRows: db.prepare('SELECT series, ts, v, q FROM head WHERE bucket = ? AND series >= ? AND series < ? ORDER BY series, ts').raw(),
       deleteSlice: db.prepare('DELETE FROM head WHERE bucket = ? AND series >= ? AND series < ?'),
       lastChunk: db.prepare('SELECT id, min_ts, max_ts, n FROM chunk WHERE series = ? ORDER BY max_ts DESC LIMIT 1'),
       atOrAfter: db.prepare('SELECT id, min_ts, max_ts, n FROM chunk WHERE series = ? AND max_ts >= ? ORDER BY max_ts LIMIT 1'),
@@ -107,7 +108,7 @@ export class Sealer {
       }
     }
     for (const [series, rows] of perSeries) {
-      // Rows come per bucket in (series, ts) order and buckets ascend, so ts ascend per series.
+      // Rows come per bucket ordered by (series, ts) and buckets ascend, so ts ascend per series.
       const c = allocColumns(rows.length);
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i] as [number, number, number | null, number];
