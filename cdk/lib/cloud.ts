@@ -3,8 +3,9 @@
  *
  * Data bucket: SSE-S3 encrypted, TLS only, public access blocked, versioned, server access logs to
  * a separate log bucket, lifecycle rules (tiering, expiry per fleet prefix, aborting stale
- * multipart uploads). Gateways write under `fleets/<fleet>/` only (their Token Exchange role is
- * scoped to that prefix, see fleet.ts). SSE-S3 rather than KMS: Stream Manager's S3 export and the
+ * multipart uploads). A gateway writes only under `fleets/<fleet>/<its thing name>/` (its Token
+ * Exchange role is scoped with `${credentials-iot:ThingName}`, see fleet.ts; the key layout is in
+ * docs/cdk.md). SSE-S3 rather than KMS: Stream Manager's S3 export and the
  * IoT rule then need no key grants, and S3 server access logs cannot be delivered to SSE-KMS buckets
  * (awsdocs AmazonS3 enable-server-access-logging.html).
  *

@@ -236,4 +236,9 @@ export const names = {
   template: (fleet: string) => `dcmms_${fleet}_provisioning`,
   roleAlias: (fleet: string) => `dcmms_${fleet}_tes`,
   dataPrefix: (fleet: string) => `fleets/${fleet}/`,
+  /**
+   * Where one gateway may write: the fleet prefix, then its own thing name as the AWS IoT
+   * credentials provider's IAM policy variable (resolved per request, not by CloudFormation).
+   */
+  thingDataPrefix: (fleet: string) => `fleets/${fleet}/\${credentials-iot:ThingName}/`,
 } as const;

@@ -142,16 +142,22 @@ test('the claim policy allows provisioning only', () => {
   }
 });
 
-test("each fleet's Token Exchange role writes only its own S3 prefix and reads only exact artifact objects", () => {
+test("each fleet's Token Exchange role writes only under the calling gateway's own prefix and reads only exact artifact objects", () => {
   for (const f of config.fleets) {
     const [roleId] = Object.entries(resourcesOf(template, 'AWS::IAM::Role')).find(([id]) => id.startsWith(`Fleet${f.name.replace(/-/g, '')}TokenExchangeRole`))!;
     const stmts = found.filter((x) => x.kind === 'iam' && JSON.stringify(all[x.where]!.Properties?.['Roles'] ?? []).includes(roleId)).map((x) => x.stmt);
     const s3 = stmts.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
-    for (const s of s3) {
-      for (const r of asArray(s.Resource).map(render)) {
-        if (asArray(s.Action).includes('s3:PutObject')) expect(r).toMatch(new RegExp(`/fleets/${f.name}/\\*$`));
-        else expect(r).toMatch(/\/[0-9a-f]{64}\.zip$/);
-      }
+    const writes = s3.filter((s) => asArray(s.Action).some((a) => a !== 's3:GetObject'));
+    // One write statement, PutObject only, on the data bucket's fleet prefix + the IAM policy variable
+    // the AWS IoT credentials provider fills with the calling thing's name: nothing broader.
+    expect(writes).toHaveLength(1);
+    expect(asArray(writes[0]!.Action)).toEqual(['s3:PutObject']);
+    const resources = asArray(writes[0]!.Resource).map(render);
+    expect(resources).toHaveLength(1);
+    expect(resources[0]).toMatch(new RegExp(`^<Cloud\\w*Data\\w*\\.Arn>/fleets/${f.name}/\\$\\{credentials-iot:ThingName\\}/\\*$`));
+    for (const s of s3.filter((x) => !writes.includes(x))) {
+      expect(asArray(s.Action)).toEqual(['s3:GetObject']);
+      for (const r of asArray(s.Resource).map(render)) expect(r).toMatch(/\/[0-9a-f]{64}\.zip$/);
     }
     expect(s3.length).toBe(2);
   }

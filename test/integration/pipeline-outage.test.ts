@@ -392,7 +392,7 @@ test('outage with kill -9 of Processor and Uplink: every alarm reaches the cloud
   expect(firstArrivals).toEqual([...firstArrivals].sort((x, y) => classIndex(x as RecordClass) - classIndex(y as RecordClass)));
 
   // S3: every record exactly once, counted by id over every object; first PUTs in priority order.
-  const objects = await s3.objects(`edge/${SITE}/`);
+  const objects = await s3.objects(`edge/${h.nucleus.thingName}/`);
   const inS3 = new Map<string, number>();
   for (const lines of objects.values()) for (const l of lines) inS3.set(recordKey(JSON.parse(l)), (inS3.get(recordKey(JSON.parse(l))) ?? 0) + 1);
   expect([...inS3.keys()].sort()).toEqual([...expected.keys()].sort());

@@ -86,6 +86,7 @@ async function startUplink(): Promise<ChildProcess> {
     SVCUID: token,
     AWS_CONTAINER_AUTHORIZATION_TOKEN: token,
     AWS_CONTAINER_CREDENTIALS_FULL_URI: h.nucleus.tes!.url,
+    AWS_IOT_THING_NAME: h.nucleus.thingName,
     AWS_REGION: 'us-east-1',
   });
   const child = spawn(process.execPath, [bundle], { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -212,7 +213,7 @@ test('a simulated day of outage with two kill -9: everything arrives once, in pr
   expect(final).toEqual({ records: 0, unsealed: 0, deliveries: 0, dropped: 0 });
 
   // Every record in S3 exactly once, counted by id over every object.
-  const objects = await s3.objects(`edge/${SITE}/`);
+  const objects = await s3.objects(`edge/${h.nucleus.thingName}/`);
   const seen = new Map<string, number>();
   for (const lines of objects.values()) for (const l of lines) seen.set(recordId(JSON.parse(l)), (seen.get(recordId(JSON.parse(l))) ?? 0) + 1);
   const expected = [...day.map((r) => r.id), ...live.map((l) => recordId(l.alarm))];

@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { createTes, type TokenExchangeService } from '../../scripts/runtime/tes';
 import { ConfigError } from '../../components/lib/errors';
 import { silentLogger } from '../../components/lib/logger';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Exporter, s3Key } from '../../components/uplink/exporters/s3';
 import type { ExportBatch } from '../../components/uplink/exporters/types';
 import { startFaultProxy, startS3rver, type FaultProxy, type S3rver } from '../helpers/s3rver';
@@ -40,8 +41,11 @@ afterAll(async () => {
 
 const batch = (seq: number, lines: string[]): ExportBatch => ({ seq, cls: 'alarms', oldestAt: Date.UTC(2025, 0, 15), createdAt: Date.UTC(2025, 0, 15), count: lines.length, body: gzipSync(lines.join('\n') + '\n') });
 
-const exporter = (timeoutMs = 5000, siteId = 'site-a') =>
-  createS3Exporter({ siteId, bucket: 'uplink-it', prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: timeoutMs, outboxId: 'ob-1', tes: { fullUri: tes.url, authorizationToken: TOKEN } });
+/** The gateway's AWS IoT thing name (AWS_IOT_THING_NAME): its S3 grant is `<prefix><thing name>/*`. */
+const THING = 'dcmms_solar-eu_site-a_gw-01';
+
+const exporter = (timeoutMs = 5000, siteId = 'site-a', thingName = THING) =>
+  createS3Exporter({ siteId, thingName, bucket: 'uplink-it', prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: timeoutMs, outboxId: 'ob-1', tes: { fullUri: tes.url, authorizationToken: TOKEN } });
 
 /** A developer's credentials as a runtime would pass them through: static keys, and a profile in a credentials file. */
 function developerEnvironment(accessKeyId: string): void {
@@ -63,7 +67,7 @@ test('without the TES variables the exporter refuses to start, naming them, and 
       let ex: ReturnType<typeof createS3Exporter> | undefined;
       let err: unknown;
       try {
-        ex = createS3Exporter({ siteId: 'site-dev', bucket: 'uplink-it', prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: 5000, outboxId: 'ob-1', tes: tesVars });
+        ex = createS3Exporter({ siteId: 'site-dev', thingName: 'dcmms_solar-eu_site-dev_gw-01', bucket: 'uplink-it', prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: 5000, outboxId: 'ob-1', tes: tesVars });
         await ex.send(batch(90, ['{"dev":1}']));
       } catch (e) {
         err = e;
@@ -84,7 +88,7 @@ test('without the TES variables the exporter refuses to start, naming them, and 
 test('with a TES and a developer\'s keys in the environment, requests are signed with the TES credentials only', async () => {
   developerEnvironment('AKIADEVELOPER');
   try {
-    const ex = exporter(5000, 'site-dev');
+    const ex = exporter(5000, 'site-dev', 'dcmms_solar-eu_site-dev_gw-01');
     await ex.send(batch(91, ['{"tes":1}']));
     await ex.close();
     const signedBy = proxy.putLog.filter((p) => p.path.includes('-000000000091.')).map((p) => p.accessKeyId);
@@ -108,11 +112,28 @@ test('sink contract: confirmed means stored once; a retry overwrites the same ke
   const b = batch(1, ['{"a":1}', '{"a":2}']);
   await ex.send(b);
   await ex.send(b); // a retry after a crash between PUT and confirm
-  const objs = await s3.objects('edge/site-a/');
-  const key = s3Key('edge/', 'site-a', 'ob-1', { seq: 1, cls: 'alarms', oldestAt: b.oldestAt });
+  const objs = await s3.objects(`edge/${THING}/`);
+  const key = s3Key('edge/', THING, 'ob-1', { seq: 1, cls: 'alarms', oldestAt: b.oldestAt });
   expect([...objs.keys()]).toEqual([key]);
   expect(objs.get(key)).toEqual(['{"a":1}', '{"a":2}']);
   await ex.close();
+});
+
+test('key layout: every object under <prefix><thing name>/ (the per-thing grant), then class and UTC day; site id, class and thing name in the metadata', async () => {
+  const ex = exporter();
+  await ex.send({ ...batch(3, ['{"k":1}']), cls: '15m', oldestAt: Date.UTC(2026, 11, 31, 23, 59, 59) });
+  await ex.close();
+  const key = 'edge/dcmms_solar-eu_site-a_gw-01/15m/2026/12/31/ob-1-000000000003.ndjson.gz';
+  expect([...(await s3.objects(`edge/${THING}/15m/`)).keys()]).toEqual([key]);
+  const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+  expect(head.Metadata).toMatchObject({ 'site-id': 'site-a', 'thing-name': THING, class: '15m', seq: '3', count: '1' });
+  expect(head.ContentEncoding).toBe('gzip');
+  // Nothing was written outside the thing's prefix (the site id is not a key segment any more).
+  expect([...(await s3.objects('edge/site-a/')).keys()]).toEqual([]);
+});
+
+test('a thing name that is missing or not an AWS IoT thing name is a ConfigError naming AWS_IOT_THING_NAME', () => {
+  for (const bad of ['', 'a/b', '../x', 'x'.repeat(129)]) expect(() => exporter(5000, 'site-a', bad)).toThrow(/AWS_IOT_THING_NAME/);
 });
 
 test('500s and slow answers reject (nothing confirmed), then succeed', async () => {
@@ -123,7 +144,7 @@ test('500s and slow answers reject (nothing confirmed), then succeed', async () 
   await expect(ex.send(batch(2, ['{"b":1}']))).rejects.toThrow();
   proxy.setDelayMs(0);
   await ex.send(batch(2, ['{"b":1}']));
-  const objs = await s3.objects('edge/site-a/');
+  const objs = await s3.objects(`edge/${THING}/`);
   expect([...objs.values()].filter((l) => l[0] === '{"b":1}')).toHaveLength(1);
   expect(proxy.counts.injected500).toBe(1);
   await ex.close();
@@ -140,7 +161,7 @@ test('expired credentials: ExpiredToken rejects, the exporter asks the TES again
   tes.setLifetimeMs(400_000);
   await ex.send(batch(5, ['{"e":1}']));
   expect(tes.stats().issued).toBe(issued + 1); // fresh credentials were fetched
-  const objs = await s3.objects('edge/site-a/');
+  const objs = await s3.objects(`edge/${THING}/`);
   expect([...objs.values()].filter((l) => l[0] === '{"e":1}')).toHaveLength(1);
   proxy.checkTokenExpiry(false);
   await ex.close();

@@ -110,9 +110,9 @@ const SINKS: Record<string, () => SinkRig> = {
     maxBody: UPLINK_DEFAULTS.maxBatchBytes,
   }),
   s3: () => ({
-    exporter: createS3Exporter({ siteId: SITE, bucket: BUCKET, prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: 3000, outboxId: 'ob-sinks', tes: { fullUri: h.nucleus.tes!.url, authorizationToken: token } }),
+    exporter: createS3Exporter({ siteId: SITE, thingName: h.nucleus.thingName, bucket: BUCKET, prefix: 'edge/', endpoint: proxy.url, region: 'us-east-1', forcePathStyle: true, requestTimeoutMs: 3000, outboxId: 'ob-sinks', tes: { fullUri: h.nucleus.tes!.url, authorizationToken: token } }),
     setReachable: (up) => proxy.fail500(up ? 0 : Number.POSITIVE_INFINITY),
-    delivered: async () => [...(await s3.objects(`edge/${SITE}/`)).entries()].map(([key, lines]) => ({ seq: Number(/-(\d+)\.ndjson\.gz$/.exec(key)![1]), lines })),
+    delivered: async () => [...(await s3.objects(`edge/${h.nucleus.thingName}/`)).entries()].map(([key, lines]) => ({ seq: Number(/-(\d+)\.ndjson\.gz$/.exec(key)![1]), lines })),
     maxBody: 4 * 1024 * 1024,
   }),
 };

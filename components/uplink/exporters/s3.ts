@@ -28,7 +28,14 @@ import { ExportError, type ExportBatch, type Exporter } from './types';
 
 export interface S3ExporterOptions {
   siteId: string;
+  /**
+   * The gateway's AWS IoT thing name (AWS_IOT_THING_NAME). Every key starts with
+   * `<prefix><thingName>/`: the Token Exchange role may write only there (IAM policy variable
+   * `${credentials-iot:ThingName}`), so one gateway cannot overwrite another's data.
+   */
+  thingName: string;
   bucket: string;
+  /** Ends with `/` or is empty (the Uplink's schema checks it); CDK sets `fleets/<fleet>/`. */
   prefix: string;
   endpoint: string;
   region: string;
@@ -81,11 +88,18 @@ export function tesCredentials(tes: TesEndpoint): () => AwsCredentialIdentityPro
 
 const CREDENTIAL_ERRORS = new Set(['ExpiredToken', 'ExpiredTokenException', 'InvalidToken', 'InvalidAccessKeyId', 'TokenRefreshRequired', 'CredentialsProviderError']);
 
-/** `prefix/site/class/yyyy/mm/dd/outboxId-seq.ndjson.gz`; the date is the batch's oldest record's, UTC. */
-export function s3Key(prefix: string, siteId: string, outboxId: string, b: { seq: number; cls: RecordClass; oldestAt: number }): string {
+/** AWS IoT thing names: letters, digits, `:`, `_`, `-`, 1 to 128 (AWS IoT API Reference, CreateThing). */
+const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
+
+/**
+ * `<prefix><thingName>/<class>/<yyyy>/<mm>/<dd>/<outboxId>-<seq>.ndjson.gz`; the date is the batch's
+ * oldest record's, UTC. The thing name comes first because the grant is per thing; the site is in
+ * the thing name (`dcmms_<fleet>_<site>_<serial>`) and in the object metadata (docs/cdk.md).
+ */
+export function s3Key(prefix: string, thingName: string, outboxId: string, b: { seq: number; cls: RecordClass; oldestAt: number }): string {
   const d = new Date(b.oldestAt);
   const day = `${d.getUTCFullYear()}/${String(d.getUTCMonth() + 1).padStart(2, '0')}/${String(d.getUTCDate()).padStart(2, '0')}`;
-  return `${prefix}${siteId}/${b.cls}/${day}/${outboxId}-${String(b.seq).padStart(12, '0')}.ndjson.gz`;
+  return `${prefix}${thingName}/${b.cls}/${day}/${outboxId}-${String(b.seq).padStart(12, '0')}.ndjson.gz`;
 }
 
 function errorName(err: unknown): string {
@@ -103,6 +117,9 @@ function httpStatus(err: unknown): number | undefined {
 }
 
 export function createS3Exporter(o: S3ExporterOptions): Exporter & { readonly credentialRefreshes: number } {
+  if (!THING_NAME.test(o.thingName)) {
+    throw new ConfigError('AWS_IOT_THING_NAME', `the S3 exporter needs the gateway's AWS IoT thing name (AWS_IOT_THING_NAME: ${THING_NAME.source}); got ${JSON.stringify(o.thingName)}`);
+  }
   const makeProvider = tesCredentials(o.tes);
   let provider = makeProvider();
   let refreshes = 0;
@@ -122,7 +139,7 @@ export function createS3Exporter(o: S3ExporterOptions): Exporter & { readonly cr
       return refreshes;
     },
     async send(batch: ExportBatch) {
-      const key = s3Key(o.prefix, o.siteId, o.outboxId, batch);
+      const key = s3Key(o.prefix, o.thingName, o.outboxId, batch);
       try {
         await client.send(
           new PutObjectCommand({
@@ -131,7 +148,7 @@ export function createS3Exporter(o: S3ExporterOptions): Exporter & { readonly cr
             Body: batch.body,
             ContentType: 'application/x-ndjson',
             ContentEncoding: 'gzip',
-            Metadata: { seq: String(batch.seq), class: batch.cls, count: String(batch.count), 'site-id': o.siteId },
+            Metadata: { seq: String(batch.seq), class: batch.cls, count: String(batch.count), 'site-id': o.siteId, 'thing-name': o.thingName },
           }),
           // A hard deadline for the whole request: a slow store must not hold a sender slot for long.
           { abortSignal: AbortSignal.timeout(o.requestTimeoutMs) },
