@@ -12,7 +12,7 @@ import { DecodedModel, DecodedPoint, SunSpecError } from './types';
 
 export type { PointType, PointDef, GroupDef, ModelDef, DecodedPoint, DecodedPoints, DecodedModel, SunSpecErrorCode } from './types';
 export { SunSpecError } from './types';
-export { getModel, SUPPORTED_MODELS } from './models';
+export { getModel, normaliseModel, SUPPORTED_MODELS } from './models';
 export { decodeModel, encodeModel, encodeWrite, pointLocation, fixedSize } from './model-codec';
 export type { ModelValues } from './model-codec';
 export { encodePoint, applyScale } from './point-codec';

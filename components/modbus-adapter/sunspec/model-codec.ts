@@ -27,9 +27,9 @@ export function staticSize(g: GroupDef): number {
   return n;
 }
 
-/** Registers of the top group's points: the part every instance of the model has. */
+/** The part every instance of the model has: the top group's points and its groups of fixed count (model 704's sync groups). */
 export function fixedSize(def: ModelDef): number {
-  return def.group.points.reduce((n, p) => n + p.size, 0);
+  return staticSize(def.group);
 }
 
 function childKey(prefix: string, name: string): string {
@@ -62,12 +62,13 @@ function symbolName(p: PointDef, v: number): string | undefined {
   return p.symbols?.find((s) => s.value === v)?.name;
 }
 
-function bitNames(p: PointDef, v: number): string[] {
+/** Names of the set bits, from the exact raw value (a bitfield64 does not fit a double). */
+function bitNames(p: PointDef, raw: number | bigint): string[] {
+  const v = BigInt(raw);
   const out: string[] = [];
-  const width = p.type === 'bitfield16' ? 16 : 32;
+  const width = p.type === 'bitfield16' ? 16 : p.type === 'bitfield32' ? 32 : 64;
   for (let bit = 0; bit < width; bit++) {
-    // Unsigned test of one bit (>>> keeps bit 31 positive).
-    if (((v >>> bit) & 1) === 1) out.push(p.symbols?.find((s) => s.value === bit)?.name ?? `BIT${bit}`);
+    if (((v >> BigInt(bit)) & 1n) === 1n) out.push(p.symbols?.find((s) => s.value === bit)?.name ?? `BIT${bit}`);
   }
   return out;
 }
@@ -83,8 +84,8 @@ function finish(p: PointDef, r: RawDecoded, chain: DecodeScope[]): DecodedPoint 
     if (p.type.startsWith('enum')) {
       const s = symbolName(p, r.plain);
       if (s !== undefined) d.symbol = s;
-    } else if (p.type.startsWith('bitfield')) {
-      d.bits = bitNames(p, r.plain);
+    } else if (p.type.startsWith('bitfield') && typeof r.raw !== 'string') {
+      d.bits = bitNames(p, r.raw);
     }
     const sf = resolveSf(p, chain);
     if (sf === null) {
@@ -185,13 +186,22 @@ function fillCounts(def: ModelDef, values: ModelValues): Record<string, Value> {
     for (const [k, arr] of Object.entries(given)) if (k.replace(/\[\d+\]/g, '') === pattern) n = Math.max(n, arr.length);
     return n;
   };
+  const namedCounts = new Set<string>();
+  const collect = (g: GroupDef): void => {
+    for (const sg of g.groups) {
+      if (typeof sg.count === 'string') namedCounts.add(sg.count);
+      collect(sg);
+    }
+  };
+  collect(def.group);
   const visit = (g: GroupDef, path: string): void => {
     for (const sg of g.groups) {
       const p = childKey(path, sg.name);
       if (typeof sg.count === 'string' && points[sg.count] === undefined) points[sg.count] = lengthOf(p);
-      // A `count` point beside a count-0 group (model 160 N) states how many there are.
+      // A `count` point beside a count-0 group (model 160 N, 401 N) states how many there are; a
+      // `count` point that another group's count names (model 64413 IVLen) is that group's.
       if (sg.count === 0 && path === '') {
-        const cp = def.group.points.find((x) => x.type === 'count');
+        const cp = def.group.points.find((x) => x.type === 'count' && !namedCounts.has(x.name));
         if (cp !== undefined && points[cp.name] === undefined) points[cp.name] = lengthOf(p);
       }
       visit(sg, p);

@@ -1,44 +1,16 @@
 /**
- * The SunSpec model definitions this project ships (JSON from sunspec/models, Apache-2.0; see
- * README.md), loaded by static import so esbuild bundles them into the component, and normalised
- * into `ModelDef` (see types.ts for what normalising means).
+ * The SunSpec model definitions this project ships (model-files.ts: every model of the SunSpec
+ * information model library), checked and normalised into `ModelDef` once, when the module loads
+ * (see types.ts for what normalising means).
+ *
+ * The check is strict on purpose: the decoder relies on what it verifies (every scale factor and
+ * count names a point it can find, a count-0 group is the last one and of fixed size, sizes match
+ * types), so a definition that passes decodes unambiguously. The shipped files are all checked by
+ * test/unit/sunspec.test.ts; `normaliseModel` is exported for that and for vendor models.
  */
-import m1 from './models/model_1.json';
-import m101 from './models/model_101.json';
-import m102 from './models/model_102.json';
-import m103 from './models/model_103.json';
-import m111 from './models/model_111.json';
-import m112 from './models/model_112.json';
-import m113 from './models/model_113.json';
-import m120 from './models/model_120.json';
-import m121 from './models/model_121.json';
-import m122 from './models/model_122.json';
-import m123 from './models/model_123.json';
-import m124 from './models/model_124.json';
-import m125 from './models/model_125.json';
-import m126 from './models/model_126.json';
-import m160 from './models/model_160.json';
-import m201 from './models/model_201.json';
-import m202 from './models/model_202.json';
-import m203 from './models/model_203.json';
-import m204 from './models/model_204.json';
-import m701 from './models/model_701.json';
-import m702 from './models/model_702.json';
-import m703 from './models/model_703.json';
-import m704 from './models/model_704.json';
-import m705 from './models/model_705.json';
-import m706 from './models/model_706.json';
-import m707 from './models/model_707.json';
-import m708 from './models/model_708.json';
-import m709 from './models/model_709.json';
-import m710 from './models/model_710.json';
-import m711 from './models/model_711.json';
-import m712 from './models/model_712.json';
-import m713 from './models/model_713.json';
-import m714 from './models/model_714.json';
-import m715 from './models/model_715.json';
-import { GroupDef, ModelDef, PointDef, PointType } from './types';
-import { TYPE_SIZE } from './point-codec';
+import { MODEL_FILES } from './model-files';
+import { isValidScaleFactor, TYPE_SIZE } from './point-codec';
+import { GroupDef, ModelDef, PointDef, PointType, SunSpecError } from './types';
 
 /** The JSON as published: loose types, `mandatory: "M"`, `static: "S"`, `access: "RW"`. */
 interface JsonPoint {
@@ -50,6 +22,7 @@ interface JsonPoint {
   access?: string;
   mandatory?: string;
   static?: string;
+  value?: unknown;
   symbols?: { name: string; value: number }[];
   label?: string;
 }
@@ -66,15 +39,34 @@ interface JsonModel {
   group: JsonGroup;
 }
 
-const RAW_MODELS: readonly JsonModel[] = [m1, m101, m102, m103, m111, m112, m113, m120, m121, m122, m123, m124, m125, m126, m160, m201, m202, m203, m204, m701, m702, m703, m704, m705, m706, m707, m708, m709, m710, m711, m712, m713, m714, m715];
+/** Every point type of the SunSpec JSON model format (TYPE_SIZE has all but `string`). */
+const POINT_TYPES = new Set<string>([...Object.keys(TYPE_SIZE), 'string']);
 
-const POINT_TYPES = new Set<string>(['int16', 'uint16', 'count', 'acc16', 'enum16', 'bitfield16', 'pad', 'sunssf', 'int32', 'uint32', 'acc32', 'enum32', 'bitfield32', 'ipaddr', 'int64', 'uint64', 'acc64', 'ipv6addr', 'float32', 'float64', 'string', 'eui48']);
+/** Largest value of an enum type that is not its not-implemented value. */
+const ENUM_MAX: Partial<Record<PointType, number>> = { enum16: 0xfffe, enum32: 0xfffffffe };
+const BITFIELD_WIDTH: Partial<Record<PointType, number>> = { bitfield16: 16, bitfield32: 32, bitfield64: 64 };
 
-function normalisePoint(modelId: number, p: JsonPoint): PointDef {
-  if (!POINT_TYPES.has(p.type)) throw new Error(`SunSpec model ${modelId}: point ${p.name} has unknown type ${p.type}`);
+function bad(modelId: unknown, where: string, why: string): never {
+  throw new SunSpecError('BAD_MODEL', `SunSpec model ${String(modelId)}: ${where}: ${why}`);
+}
+
+function normalisePoint(modelId: number, path: string, p: JsonPoint): PointDef {
+  const where = `${path}.${String(p?.name)}`;
+  if (typeof p !== 'object' || p === null || typeof p.name !== 'string' || p.name === '') bad(modelId, where, 'a point needs a name');
+  if (!POINT_TYPES.has(p.type)) bad(modelId, where, `unknown type ${String(p.type)} (allowed: ${[...POINT_TYPES].join(', ')})`);
   const type = p.type as PointType;
-  const width = TYPE_SIZE[type];
-  if (width !== undefined && type !== 'pad' && width !== p.size) throw new Error(`SunSpec model ${modelId}: point ${p.name} (${type}) has size ${p.size}, expected ${width}`);
+  if (!Number.isInteger(p.size) || p.size < 1) bad(modelId, where, `size ${String(p.size)} is not a positive integer`);
+  const width = type === 'string' ? undefined : TYPE_SIZE[type];
+  if (width !== undefined && width !== p.size) bad(modelId, where, `${type} has size ${p.size}, expected ${width}`);
+  if (p.sf !== undefined && typeof p.sf !== 'string' && !(typeof p.sf === 'number' && isValidScaleFactor(p.sf))) {
+    bad(modelId, where, `scale factor ${String(p.sf)} is neither a point name nor an integer in -10..10`);
+  }
+  for (const s of p.symbols ?? []) {
+    const max = ENUM_MAX[type];
+    const bits = BITFIELD_WIDTH[type];
+    const ok = Number.isInteger(s.value) && s.value >= 0 && (max !== undefined ? s.value <= max : bits !== undefined ? s.value < bits : false);
+    if (!ok) bad(modelId, where, `symbol ${String(s.name)} = ${String(s.value)} does not fit ${type}`);
+  }
   const out: PointDef = {
     name: p.name,
     type,
@@ -90,18 +82,70 @@ function normalisePoint(modelId: number, p: JsonPoint): PointDef {
   return out;
 }
 
-function normaliseGroup(modelId: number, g: JsonGroup, top: boolean): GroupDef {
-  let points = (g.points ?? []).map((p) => normalisePoint(modelId, p));
+function normaliseGroup(modelId: number, g: JsonGroup, path: string, top: boolean): GroupDef {
+  if (typeof g !== 'object' || g === null || typeof g.name !== 'string') bad(modelId, path, 'a group needs a name');
+  if (g.type !== 'group' && g.type !== 'sync') bad(modelId, path, `group type ${String(g.type)} is not group or sync`);
+  let points = (g.points ?? []).map((p) => normalisePoint(modelId, path, p));
   // The header (ID, L) is not part of the model's registers as decodeModel sees them.
-  if (top) points = points.filter((p, i) => !(i < 2 && (p.name === 'ID' || p.name === 'L')));
+  if (top) {
+    if (points[0]?.name !== 'ID' || points[1]?.name !== 'L') bad(modelId, path, 'the top group does not start with the header points ID and L');
+    const id = g.points?.[0]?.value;
+    if (id !== undefined && id !== modelId) bad(modelId, path, `ID point has value ${String(id)}`);
+    points = points.slice(2);
+  }
+  const names = new Set<string>();
+  for (const p of points) {
+    if (names.has(p.name)) bad(modelId, path, `point ${p.name} is defined twice`);
+    names.add(p.name);
+  }
   const out: GroupDef = {
     name: g.name,
-    type: g.type === 'sync' ? 'sync' : 'group',
+    type: g.type,
     points,
-    groups: (g.groups ?? []).map((sg) => normaliseGroup(modelId, sg, false)),
+    groups: (g.groups ?? []).map((sg) => normaliseGroup(modelId, sg, `${path}.${String(sg?.name)}`, false)),
   };
-  if (g.count !== undefined) out.count = g.count;
+  if (g.count !== undefined) {
+    if (typeof g.count === 'number' ? !(Number.isInteger(g.count) && g.count >= 0) : typeof g.count !== 'string') bad(modelId, path, `count ${String(g.count)} is not a point name or an integer >= 0`);
+    out.count = g.count;
+  }
   return out;
+}
+
+/**
+ * Check what the decoder relies on, with the scopes it will use (the group, then enclosing ones):
+ * scale factors name a `sunssf` point; counts name an integer point of an enclosing group (it is
+ * read before the group); a count-0 group ("as many as fit in L") is the last group of its parent
+ * and has no variable part, so "as many as fit" is well defined.
+ */
+function checkReferences(modelId: number, g: GroupDef, path: string, outer: GroupDef[]): void {
+  const scopes = [g, ...outer];
+  const find = (name: string, among: GroupDef[]): PointDef | undefined => {
+    for (const s of among) {
+      const p = s.points.find((x) => x.name === name);
+      if (p !== undefined) return p;
+    }
+    return undefined;
+  };
+  for (const p of g.points) {
+    if (typeof p.sf !== 'string') continue;
+    const sf = find(p.sf, scopes);
+    if (sf?.type !== 'sunssf') bad(modelId, `${path}.${p.name}`, `scale factor ${p.sf} is ${sf ? `a ${sf.type}, not a sunssf` : 'not a point of this group or an enclosing one'}`);
+  }
+  g.groups.forEach((sg, i) => {
+    const where = `${path}.${sg.name}`;
+    if (typeof sg.count === 'string') {
+      const c = find(sg.count, scopes);
+      if (c === undefined || !['uint16', 'count'].includes(c.type)) bad(modelId, where, `count ${sg.count} is ${c ? `a ${c.type}, not uint16 or count` : 'not a point of an enclosing group'}`);
+    } else if (sg.count === 0) {
+      if (i !== g.groups.length - 1) bad(modelId, where, 'a group repeated to the end of the model (count 0) must be the last group');
+      if (hasVariablePart(sg)) bad(modelId, where, 'a group repeated to the end of the model (count 0) cannot contain counted groups');
+    }
+    checkReferences(modelId, sg, where, scopes);
+  });
+}
+
+function hasVariablePart(g: GroupDef): boolean {
+  return g.groups.some((sg) => typeof sg.count === 'string' || sg.count === 0 || hasVariablePart(sg));
 }
 
 function deepFreeze<T>(o: T): T {
@@ -112,11 +156,27 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-const MODELS = new Map<number, ModelDef>();
-for (const m of RAW_MODELS) {
-  const def: ModelDef = { id: m.id, name: m.group.name, group: normaliseGroup(m.id, m.group, true) };
+/**
+ * One SunSpec JSON model definition (the sunspec/models `json/` format) -> a checked, frozen
+ * ModelDef. Throws SunSpecError BAD_MODEL naming the point or group and what is wrong.
+ */
+export function normaliseModel(json: unknown): ModelDef {
+  const m = json as JsonModel;
+  if (typeof m !== 'object' || m === null || !Number.isInteger(m.id) || m.id < 1 || m.id >= 0xffff) bad((m as { id?: unknown })?.id, 'model', 'id is not an integer 1..65534');
+  if (typeof m.group !== 'object' || m.group === null) bad(m.id, 'model', 'no top group');
+  const group = normaliseGroup(m.id, m.group, m.group.name, true);
+  if (group.count !== undefined) bad(m.id, group.name, 'the top group cannot repeat');
+  checkReferences(m.id, group, group.name, []);
+  const def: ModelDef = { id: m.id, name: m.group.name, group };
   if (m.group.label !== undefined) def.label = m.group.label;
-  MODELS.set(m.id, deepFreeze(def));
+  return deepFreeze(def);
+}
+
+const MODELS = new Map<number, ModelDef>();
+for (const json of MODEL_FILES) {
+  const def = normaliseModel(json);
+  if (MODELS.has(def.id)) throw new SunSpecError('BAD_MODEL', `SunSpec model ${def.id} is shipped twice`);
+  MODELS.set(def.id, def);
 }
 
 /** Model ids this library can decode, ascending. */

@@ -6,7 +6,7 @@
  * - Every type has a "not implemented" value (SunSpec Information Model Specification, "Unimplemented
  *   Registers"): int16/sunssf 0x8000, uint16/count/enum16/bitfield16 0xFFFF, acc16/acc32/acc64 0
  *   ("not accumulated"), int32 0x80000000, uint32/enum32/bitfield32 0xFFFFFFFF, int64
- *   0x8000000000000000, uint64 0xFFFFFFFFFFFFFFFF, ipaddr 0, ipv6addr all zero, float32/float64
+ *   0x8000000000000000, uint64/bitfield64 0xFFFFFFFFFFFFFFFF, ipaddr 0, ipv6addr all zero, float32/float64
  *   NaN (0x7FC00000 / 0x7FF8000000000000), string all NUL, eui48 all 0xFFFF. A pad register
  *   carries 0x8000 and no value.
  * - Scale factors (`sunssf`) are int16 exponents of ten in -10..10: value = raw x 10^sf.
@@ -37,17 +37,23 @@ const INT_SENTINEL: Partial<Record<PointType, bigint>> = {
   ipaddr: 0n,
   int64: INT64_MIN,
   uint64: UINT64_MAX,
+  bitfield64: UINT64_MAX,
   acc64: 0n,
 };
 
 const SIGNED = new Set<PointType>(['int16', 'sunssf', 'int32', 'int64']);
 
-/** Register width each type must have (strings and pads take the size from the model). */
-export const TYPE_SIZE: Partial<Record<PointType, number>> = {
+/** Register width of every fixed-size type (a string takes its size from the model). */
+export const TYPE_SIZE: Readonly<Record<Exclude<PointType, 'string'>, number>> = {
   int16: 1, uint16: 1, count: 1, acc16: 1, enum16: 1, bitfield16: 1, sunssf: 1, pad: 1,
   int32: 2, uint32: 2, acc32: 2, enum32: 2, bitfield32: 2, ipaddr: 2, float32: 2,
-  int64: 4, uint64: 4, acc64: 4, float64: 4, eui48: 4, ipv6addr: 8,
+  int64: 4, uint64: 4, acc64: 4, bitfield64: 4, float64: 4, eui48: 4, ipv6addr: 8,
 };
+
+/** Register width of a point: its type's, or the model's size for strings. */
+function widthOf(t: PointType, size: number): number {
+  return t === 'string' ? size : TYPE_SIZE[t];
+}
 
 export function isIntegerType(t: PointType): boolean {
   return INT_SENTINEL[t] !== undefined;
@@ -130,7 +136,7 @@ export function decodeRaw(point: PointDef, regs: ArrayLike<number>, offset: numb
       return { raw: hex, implemented: impl, plain: impl ? mac : null };
     }
     default: {
-      const width = TYPE_SIZE[t] ?? size;
+      const width = widthOf(t, size);
       let v = readUnsigned(regs, offset, width);
       if (SIGNED.has(t)) v = toSigned(v, width * 16);
       const implemented = v !== INT_SENTINEL[t];
@@ -164,14 +170,14 @@ export function sentinelRegisters(point: PointDef): number[] {
   if (t === 'float32') return [0x7fc0, 0];
   if (t === 'float64') return [0x7ff8, 0, 0, 0];
   const s = INT_SENTINEL[t];
-  const width = TYPE_SIZE[t] ?? point.size;
+  const width = widthOf(t, point.size);
   if (s === undefined) return new Array<number>(width).fill(0);
   return writeUnsigned(s < 0n ? s + (1n << BigInt(width * 16)) : s, width);
 }
 
 /** Valid range of raw integer values for a type, excluding its not-implemented sentinel. */
 function rawRange(t: PointType): { min: bigint; max: bigint } {
-  const width = BigInt((TYPE_SIZE[t] ?? 1) * 16);
+  const width = BigInt(widthOf(t, 1) * 16);
   if (SIGNED.has(t)) return { min: -(1n << (width - 1n)) + 1n, max: (1n << (width - 1n)) - 1n };
   const s = INT_SENTINEL[t];
   const top = (1n << width) - 1n;
@@ -198,8 +204,10 @@ function symbolic(point: PointDef, value: string): bigint {
   if (point.type.startsWith('bitfield')) {
     let mask = 0n;
     for (const name of value.split(/[|,]/).map((s) => s.trim()).filter((s) => s.length > 0)) {
-      const bit = symbolValue(point, name);
-      if (bit === undefined) fail(point, 'VALUE_INVALID', `'${name}' is not one of its bits`);
+      // Bits the model does not name are written as BIT<n>, as decoding names them.
+      const unnamed = /^BIT(\d+)$/.exec(name);
+      const bit = symbolValue(point, name) ?? (unnamed ? Number(unnamed[1]) : undefined);
+      if (bit === undefined || bit >= widthOf(point.type, 1) * 16) fail(point, 'VALUE_INVALID', `'${name}' is not one of its bits`);
       mask |= 1n << BigInt(bit);
     }
     return mask;
@@ -266,6 +274,6 @@ export function encodePoint(point: PointDef, value: number | string, scaleFactor
   if (point.type.startsWith('enum') && point.symbols && point.symbols.length > 0 && !point.symbols.some((s) => BigInt(s.value) === raw)) {
     fail(point, 'VALUE_INVALID', `${raw} is not one of its symbols (${point.symbols.map((s) => `${s.name}=${s.value}`).join(', ')})`);
   }
-  const width = TYPE_SIZE[t] ?? point.size;
+  const width = widthOf(t, point.size);
   return writeUnsigned(raw < 0n ? raw + (1n << BigInt(width * 16)) : raw, width);
 }

@@ -22,6 +22,7 @@ export type PointType =
   | 'acc32'
   | 'enum32'
   | 'bitfield32'
+  | 'bitfield64'
   | 'ipaddr'
   | 'int64'
   | 'uint64'
@@ -101,6 +102,7 @@ export interface DecodedModel {
 
 export type SunSpecErrorCode =
   | 'UNKNOWN_MODEL'
+  | 'BAD_MODEL'
   | 'UNKNOWN_POINT'
   | 'MODEL_TOO_SHORT'
   | 'GROUP_OVERRUN'
