@@ -95,6 +95,8 @@ export interface FaultProxy {
   setDelayMs(ms: number): void;
   /** Reject tokens `local-<expiresAt>-n` past their expiry with 400 ExpiredToken. */
   checkTokenExpiry(on: boolean): void;
+  /** While on, every connection is reset without an answer (the store unreachable). */
+  setDown(on: boolean): void;
   readonly counts: { requests: number; injected500: number; expiredRejected: number; puts: number };
   /** Every PUT, in arrival order: path, when it arrived (ms since epoch), the signing access key id (SigV4 `Credential=`) and the status answered. */
   readonly putLog: Array<{ path: string; receivedAt: number; accessKeyId: string; status: number }>;
@@ -106,6 +108,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let fail = 0;
   let delay = 0;
   let checkExpiry = false;
+  let down = false;
+  const delayed = new Set<NodeJS.Timeout>();
   const counts = { requests: 0, injected500: 0, expiredRejected: 0, puts: 0 };
   const putLog: FaultProxy['putLog'] = [];
   const xmlError = (res: http.ServerResponse, status: number, code: string): void => {
@@ -114,6 +118,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   };
   const server = http.createServer((req, res) => {
     counts.requests++;
+    if (down) return void req.socket.destroy();
     if (req.method === 'PUT') {
       const auth = req.headers['authorization'];
       const accessKeyId = (typeof auth === 'string' ? /Credential=([^/,\s]+)\//.exec(auth)?.[1] : undefined) ?? '';
@@ -144,8 +149,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         up.on('error', () => xmlError(res, 502, 'BadGateway'));
         up.end(Buffer.concat(chunks));
       };
-      if (delay > 0) setTimeout(go, delay);
-      else go();
+      if (delay > 0) {
+        const t = setTimeout(() => (delayed.delete(t), go()), delay);
+        delayed.add(t);
+      } else go();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -154,8 +161,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     fail500: (n) => void (fail = n),
     setDelayMs: (ms) => void (delay = ms),
     checkTokenExpiry: (on) => void (checkExpiry = on),
+    setDown: (on) => void (down = on),
     counts,
     putLog,
-    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    close: () => {
+      for (const t of delayed) clearTimeout(t);
+      return new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve())));
+    },
   };
 }

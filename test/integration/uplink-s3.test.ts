@@ -15,7 +15,7 @@ import { ConfigError } from '../../components/lib/errors';
 import { silentLogger } from '../../components/lib/logger';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Exporter, s3Key } from '../../components/uplink/exporters/s3';
-import type { ExportBatch } from '../../components/uplink/exporters/types';
+import { ExportError, type ExportBatch } from '../../components/uplink/exporters/types';
 import { startFaultProxy, startS3rver, type FaultProxy, type S3rver } from '../helpers/s3rver';
 
 let s3: S3rver;
@@ -165,4 +165,65 @@ test('expired credentials: ExpiredToken rejects, the exporter asks the TES again
   expect([...objs.values()].filter((l) => l[0] === '{"e":1}')).toHaveLength(1);
   proxy.checkTokenExpiry(false);
   await ex.close();
+});
+
+describe('probe: a cheap PutObject to a fixed per-outbox key under the thing\'s prefix', () => {
+  const PROBE_KEY = `edge/${THING}/probe/ob-1.json`;
+  const probePuts = (): typeof proxy.putLog => proxy.putLog.filter((p) => p.path === `/uplink-it/${PROBE_KEY}`);
+
+  test('up: resolves, and the probe object is where the per-thing grant allows, outside every class', async () => {
+    const ex = exporter(30_000);
+    const before = probePuts().length;
+    await ex.probe!();
+    await ex.probe!(); // the same key every time: a probe never adds objects
+    expect(probePuts().slice(before).map((p) => p.status)).toEqual([200, 200]);
+    const all = [...(await s3.objects(`edge/${THING}/probe/`)).keys()];
+    expect(all).toEqual([PROBE_KEY]);
+    await ex.close();
+  });
+
+  test('down (connections reset, 500s, an answer that never comes): rejects, within 5 s even with a 30 s request timeout; back up: resolves', async () => {
+    const ex = exporter(30_000);
+    proxy.setDown(true);
+    try {
+      await expect(ex.probe!()).rejects.toBeInstanceOf(ExportError);
+    } finally {
+      proxy.setDown(false);
+    }
+    proxy.fail500(1);
+    await expect(ex.probe!()).rejects.toMatchObject({ code: 'S3_500' });
+    proxy.setDelayMs(7000);
+    const t0 = Date.now();
+    try {
+      await expect(ex.probe!()).rejects.toBeInstanceOf(ExportError);
+    } finally {
+      proxy.setDelayMs(0);
+    }
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(4500);
+    expect(took).toBeLessThan(5500);
+    await ex.probe!();
+    expect(probePuts().at(-1)!.status).toBe(200);
+    await ex.close();
+  }, 20_000);
+
+  test('credentials S3 would refuse (expired) or cannot be had (TES down): rejects; the next probe with fresh credentials resolves', async () => {
+    proxy.checkTokenExpiry(true);
+    tes.setLifetimeMs(-1000);
+    const ex = exporter(30_000);
+    try {
+      await expect(ex.probe!()).rejects.toMatchObject({ code: 'S3_400' });
+      expect(ex.credentialRefreshes).toBe(1);
+      tes.setAvailable(false);
+      tes.setLifetimeMs(400_000);
+      await expect(ex.probe!()).rejects.toBeInstanceOf(ExportError);
+      tes.setAvailable(true);
+      await ex.probe!();
+    } finally {
+      tes.setAvailable(true);
+      tes.setLifetimeMs(3600_000);
+      proxy.checkTokenExpiry(false);
+      await ex.close();
+    }
+  });
 });

@@ -17,7 +17,7 @@
  * Checksums only when required: S3-compatible stores (s3rver in tests) reject the aws-chunked
  * CRC32 bodies the SDK sends by default since 3.729 (aws/aws-sdk-js-v3#6810).
  */
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { fromHttp } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
@@ -57,6 +57,8 @@ export interface TesEndpoint {
 
 /** How long one credentials request to the TES may take (the nucleus may fetch from AWS IoT's credentials provider first). */
 const TES_TIMEOUT_MS = 3000;
+/** The probe's deadline (or requestTimeoutMs if shorter): while S3 is offline the Uplink probes every few seconds. */
+export const PROBE_TIMEOUT_MS = 5000;
 
 /**
  * A credential provider factory over the TES only. fromHttp falls back to process.env for every
@@ -82,7 +84,8 @@ export function tesCredentials(tes: TesEndpoint): () => AwsCredentialIdentityPro
       awsContainerCredentialsRelativeUri: '',
       awsContainerAuthorizationTokenFile: '',
       timeout: TES_TIMEOUT_MS,
-      maxRetries: 1,
+      // No retries inside one attempt: the sender's backoff and the probe retry, within their deadlines.
+      maxRetries: 0,
     });
 }
 
@@ -133,36 +136,58 @@ export function createS3Exporter(o: S3ExporterOptions): Exporter & { readonly cr
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(o.requestTimeoutMs, 10000), requestTimeout: o.requestTimeoutMs }),
   });
+  /** One PutObject with a hard deadline for all of it (credentials, connection, answer); S3 errors become ExportErrors. */
+  const put = async (input: Omit<PutObjectCommandInput, 'Bucket'>, deadlineMs: number): Promise<void> => {
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        ac.abort();
+        reject(new ExportError('S3_TIMEOUT', `PutObject ${input.Key}: no answer within ${deadlineMs} ms`));
+      }, deadlineMs);
+    });
+    try {
+      await Promise.race([client.send(new PutObjectCommand({ Bucket: o.bucket, ...input }), { abortSignal: ac.signal }), deadline]);
+    } catch (err) {
+      if (err instanceof ExportError) throw err;
+      const name = errorName(err);
+      const status = httpStatus(err);
+      if (CREDENTIAL_ERRORS.has(name) || status === 403) {
+        provider = makeProvider();
+        refreshes++;
+      }
+      throw new ExportError(status !== undefined ? `S3_${status}` : `S3_${name}`, `PutObject ${input.Key}: ${name}: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const probeKey = `${o.prefix}${o.thingName}/probe/${o.outboxId}.json`;
+  const probeBody = JSON.stringify({ thingName: o.thingName, siteId: o.siteId, outboxId: o.outboxId });
   return {
     name: 's3',
     get credentialRefreshes() {
       return refreshes;
     },
-    async send(batch: ExportBatch) {
-      const key = s3Key(o.prefix, o.thingName, o.outboxId, batch);
-      try {
-        await client.send(
-          new PutObjectCommand({
-            Bucket: o.bucket,
-            Key: key,
-            Body: batch.body,
-            ContentType: 'application/x-ndjson',
-            ContentEncoding: 'gzip',
-            Metadata: { seq: String(batch.seq), class: batch.cls, count: String(batch.count), 'site-id': o.siteId, 'thing-name': o.thingName },
-          }),
-          // A hard deadline for the whole request: a slow store must not hold a sender slot for long.
-          { abortSignal: AbortSignal.timeout(o.requestTimeoutMs) },
-        );
-      } catch (err) {
-        const name = errorName(err);
-        const status = httpStatus(err);
-        if (CREDENTIAL_ERRORS.has(name) || status === 403) {
-          provider = makeProvider();
-          refreshes++;
-        }
-        throw new ExportError(status !== undefined ? `S3_${status}` : `S3_${name}`, `PutObject ${key}: ${name}: ${errorMessage(err)}`, { cause: err });
-      }
-    },
+    // A slow store must not hold a sender slot for long: requestTimeoutMs bounds the whole request.
+    send: (batch: ExportBatch) =>
+      put(
+        {
+          Key: s3Key(o.prefix, o.thingName, o.outboxId, batch),
+          Body: batch.body,
+          ContentType: 'application/x-ndjson',
+          ContentEncoding: 'gzip',
+          Metadata: { seq: String(batch.seq), class: batch.cls, count: String(batch.count), 'site-id': o.siteId, 'thing-name': o.thingName },
+        },
+        o.requestTimeoutMs,
+      ),
+    /**
+     * Resolves only when S3 would accept data now: the same kind of request as a batch (PutObject,
+     * same credentials, same bucket, under the same per-thing grant), a body of a few bytes, to one
+     * fixed key per outbox (`<prefix><thing>/probe/<outboxId>.json`, outside every class folder), so
+     * probing adds no objects. The Uplink calls it every few seconds while S3 is offline; at most
+     * PROBE_TIMEOUT_MS each, so a store that does not answer is noticed quickly.
+     */
+    probe: () => put({ Key: probeKey, Body: probeBody, ContentType: 'application/json', Metadata: { probe: 'true', 'thing-name': o.thingName } }, Math.min(o.requestTimeoutMs, PROBE_TIMEOUT_MS)),
     close: () => {
       client.destroy();
       return Promise.resolve();
