@@ -63,9 +63,25 @@ export function siteFacets(site: SiteConfig): Record<string, unknown> {
   return { siteId: site.siteId, timeZone: site.timeZone, devices: site.devices, thresholds: site.thresholds };
 }
 
+/**
+ * `accessControl` is the nucleus's part of a component's configuration: the IPC and MQTT proxy
+ * authorization policies. The recipes carry the least-privilege ones generated from the contract
+ * (scripts/build.js); a merge would replace them, so nothing merged from site or fleet configuration
+ * may set it. The nucleus matches configuration keys case-insensitively, so every spelling counts.
+ */
+function refuseAccessControl(site: SiteConfig, component: string, merge: Record<string, unknown>): void {
+  const key = Object.keys(merge).find((k) => k.toLowerCase() === 'accesscontrol');
+  if (key === undefined) return;
+  throw new DeploymentConfigError(
+    `site ${site.siteId}: configuration for ${component} sets ${key === 'accessControl' ? 'accessControl' : `${key} (accessControl)`}, which would replace the recipe's least-privilege IPC policies generated from the contract; ` +
+      `remove it from sites.json componentConfig.${component} (change the contract to change what a component may do)`,
+  );
+}
+
 function mergeFor(site: SiteConfig, member: BundleMember): string | undefined {
   if (member.name === SITE_COMPONENT_NAME) return undefined; // meta component: no configuration
   const merge = { ...siteFacets(site), ...(site.componentConfig?.[member.name] ?? {}) };
+  refuseAccessControl(site, member.name, merge);
   const spec = isComponentName(member.name) ? CONFIG_SPECS[member.name] : undefined;
   const recipeConfig = member.published?.recipe['ComponentConfiguration'];
   const defaults = (recipeConfig as { DefaultConfiguration?: unknown } | undefined)?.DefaultConfiguration;
@@ -136,7 +152,7 @@ export function deploymentPolicies(fleet: FleetConfig) {
 export function iotJobConfiguration(fleet: FleetConfig) {
   const c = fleet.rollout.rateIncreaseCriteria;
   // RateIncreaseCriteria is untyped JSON in CloudFormation and its keys are PascalCase
-  // (F3018 otherwise; reference/cdk-greengrass.md §1).
+  // (cfn-lint F3018 otherwise).
   const rateIncreaseCriteria =
     c.numberOfSucceededThings !== undefined ? { NumberOfSucceededThings: c.numberOfSucceededThings } : { NumberOfNotifiedThings: c.numberOfNotifiedThings };
   return {

@@ -97,6 +97,19 @@ describe('configuration is data, validated before synth', () => {
     expect(() => synthTemplate({ config: bad })).toThrow(/com.dcmms.edge.Health is invalid: .*reportIntervalMs/);
   });
 
+  test('accessControl in a site\'s component configuration fails the synth, naming the site and component (it would bypass the recipes\' least-privilege policies)', () => {
+    const doc = raw();
+    const site = doc.sites[0];
+    const grab = { 'aws.greengrass.ipc.pubsub': { 'x:pubsub:1': { policyDescription: 'everything', operations: ['*'], resources: ['*'] } } };
+    for (const [component, key] of [['com.dcmms.edge.Health', 'accessControl'], ['com.dcmms.edge.Uplink', 'AccessControl']] as const) {
+      const cfg = parseConfig({ fleets: doc.fleets }, { sites: [{ ...site, componentConfig: { [component]: { [key]: grab } } }] });
+      expect(() => synthTemplate({ config: cfg })).toThrow(new RegExp(`site ${site.siteId}: .*${component.replace(/\./g, '\\.')}.*accessControl`));
+    }
+    // Everything else in componentConfig still merges.
+    const ok = parseConfig({ fleets: doc.fleets }, { sites: [{ ...site, componentConfig: { 'com.dcmms.edge.Health': { logLevel: 'debug' } } }] });
+    expect(() => synthTemplate({ config: ok })).not.toThrow();
+  });
+
   test('a fleet pinned to a recorded older bundle deploys it by version string (rollback)', () => {
     const doc = raw();
     const fleetName = config.sites[0]!.fleet;
