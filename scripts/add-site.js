@@ -72,5 +72,5 @@ fs.writeFileSync(SITES, `${JSON.stringify(doc, null, 2)}\n`);
 process.stdout.write(
   `added site ${a.site} to fleet ${a.fleet} in ${path.relative(ROOT, SITES)}\n` +
     `next: npx cdk diff && npx cdk deploy\n` +
-    `gateways of this site provision with SiteId=${a.site} and ThingName=dcmms_${a.fleet}_${a.site}_<serial>\n`,
+    `gateways of this site provision with SiteId=${a.site}, ThingName=dcmms_${a.fleet}_${a.site}_<serial> and deviceId=dcmms-claim_${a.fleet}_<serial> (docs/cdk.md, First deployment)\n`,
 );

@@ -1,5 +1,5 @@
 /**
- * Fleets and sites come from configuration files, not code (issue 6): cdk/config/fleets.json and
+ * Fleets and sites come from configuration files, not code: cdk/config/fleets.json and
  * cdk/config/sites.json. Both are validated here before any construct is made, so a typo fails the
  * synth with the file and key rather than a device rolling back.
  *
@@ -233,6 +233,12 @@ export const names = {
   fleetThingPrefix: (fleet: string) => `dcmms_${fleet}_`,
   corePolicy: (fleet: string, site: string) => `dcmms_${fleet}_${site}_core`,
   claimPolicy: (fleet: string) => `dcmms_${fleet}_claim`,
+  /**
+   * MQTT client ids of devices while they provision with the claim certificate: the fleet
+   * provisioning plugin's `deviceId` is `dcmms-claim_<fleet>_<serial>`. No thing name, and so no
+   * client id of a provisioned gateway (`dcmms_...`, `<thing>#<n>`), starts with `dcmms-claim_`.
+   */
+  claimClientPrefix: (fleet: string) => `dcmms-claim_${fleet}_`,
   template: (fleet: string) => `dcmms_${fleet}_provisioning`,
   roleAlias: (fleet: string) => `dcmms_${fleet}_tes`,
   dataPrefix: (fleet: string) => `fleets/${fleet}/`,

@@ -67,7 +67,7 @@ export class Fleet extends Construct {
     const templateName = names.template(fleet.name);
     this.claimPolicy = new CfnPolicy(this, 'ClaimPolicy', {
       policyName: names.claimPolicy(fleet.name),
-      policyDocument: claimPolicyDocument(names.fleetThingPrefix(fleet.name), templateName),
+      policyDocument: claimPolicyDocument(names.claimClientPrefix(fleet.name), templateName),
     });
     if (fleet.claimCertificateId) {
       new CfnPolicyPrincipalAttachment(this, 'ClaimPolicyAttachment', {

@@ -1,8 +1,7 @@
 /**
  * AWS IoT policy documents (cdk-nag has no IoT rules, so test/cdk/least-privilege.test.ts walks
- * these). Sources: awsdocs greengrass v2 device-auth.md ("Minimal AWS IoT policy for AWS IoT
- * Greengrass V2 core devices") and fleet-provisioning-setup.md (claim certificate policy);
- * reference/cdk-greengrass.md §3.6, §3.8.
+ * these). Sources: Greengrass developer guide, "Minimal AWS IoT policy for AWS IoT Greengrass V2
+ * core devices" and "Set up AWS IoT fleet provisioning" (claim certificate policy).
  *
  * - Thing policy variables (`${iot:Connection.Thing.ThingName}`) do not work for Greengrass core
  *   devices, so every resource is scoped by thing-name prefix with `*`.
@@ -81,16 +80,27 @@ export function corePolicyDocument(thingPrefix: string, siteId: string, roleAlia
 }
 
 /**
- * Claim certificate policy: provisioning only (awsdocs iot provision-wo-cert.html, "claim
- * certificate policy"). It can connect with a client id of the fleet (the Greengrass plugin's
- * `deviceId`), ask for a certificate and call this fleet's template, nothing else.
+ * Claim certificate policy: provisioning only (AWS IoT Core developer guide, "Provisioning by
+ * claim"). It can ask for a certificate and call this fleet's template, nothing else, and connect
+ * only with client ids that provisioned gateways never use.
+ *
+ * Why not the fleet's thing-name prefix: a client id is unique per account, and AWS IoT disconnects
+ * the older connection when a second one uses the same id. The claim certificate sits on every
+ * gateway image of the fleet; if it could connect as `dcmms_<fleet>_<site>_<serial>` (the nucleus's
+ * client id) or `<thing>#<n>`, whoever holds it could kick any gateway of the fleet off, over and over.
+ * The Greengrass fleet provisioning plugin connects with its `deviceId` parameter, or a random UUID
+ * when that is not set (aws-greengrass-fleet-provisioning-by-claim, FleetProvisioningByClaimPlugin),
+ * only while provisioning; the nucleus then connects with the thing name. So gateways are installed
+ * with `deviceId: dcmms-claim_<fleet>_<serial>` (docs/cdk.md), and the policy allows exactly that
+ * prefix. A UUID pattern (`????????-????-...`) would not do: `?` matches `_` and `-`, so some thing
+ * names fit it.
  */
-export function claimPolicyDocument(fleetThingPrefix: string, templateName: string): PolicyDocumentJson {
+export function claimPolicyDocument(claimClientPrefix: string, templateName: string): PolicyDocumentJson {
   const topics = ['$aws/certificates/create/*', '$aws/certificates/create-from-csr/*', `$aws/provisioning-templates/${templateName}/provision/*`];
   return {
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Allow', Action: ['iot:Connect'], Resource: [iotArn(`client/${fleetThingPrefix}*`)] },
+      { Effect: 'Allow', Action: ['iot:Connect'], Resource: [iotArn(`client/${claimClientPrefix}*`)] },
       { Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: topics.map((t) => iotArn(`topic/${t}`)) },
       { Effect: 'Allow', Action: ['iot:Subscribe'], Resource: topics.map((t) => iotArn(`topicfilter/${t}`)) },
     ],

@@ -123,6 +123,74 @@ describe.each(config.sites.map((s) => [s.siteId, s] as const))('core device poli
   });
 });
 
+/**
+ * Can two AWS IoT policy resource patterns (`*`: any run of characters, `?`: one character) match
+ * the same string? A walk over both patterns at once; memoized, so linear in the product of lengths.
+ */
+function patternsOverlap(a: string, b: string): boolean {
+  const seen = new Map<string, boolean>();
+  const go = (i: number, j: number): boolean => {
+    const k = `${i},${j}`;
+    const known = seen.get(k);
+    if (known !== undefined) return known;
+    seen.set(k, false);
+    let r: boolean;
+    if (i === a.length && j === b.length) r = true;
+    else if (a[i] === '*') r = go(i + 1, j) || (j < b.length && go(i, j + 1));
+    else if (b[j] === '*') r = go(i, j + 1) || (i < a.length && go(i + 1, j));
+    else if (i === a.length || j === b.length) r = false;
+    else r = (a[i] === '?' || b[j] === '?' || a[i] === b[j]) && go(i + 1, j + 1);
+    seen.set(k, r);
+    return r;
+  };
+  return go(0, 0);
+}
+
+/** Glob match of one concrete client id against a policy pattern. */
+const patternMatches = (pattern: string, id: string): boolean => patternsOverlap(pattern, id.replace(/[*?]/g, '_'));
+
+const connectResources = (policyName: (n: string) => boolean): string[] =>
+  Object.values(resourcesOf(template, 'AWS::IoT::Policy'))
+    .filter((p) => policyName(String(p.Properties?.['PolicyName'])))
+    .flatMap((p) => (p.Properties!['PolicyDocument'] as { Statement: Stmt[] }).Statement)
+    .filter((s) => asArray(s.Action).includes('iot:Connect'))
+    .flatMap((s) => asArray(s.Resource).map(render));
+
+test('the overlap check itself: it sees overlapping client id patterns', () => {
+  // The fleet-wide claim pattern this replaced overlapped every core device of the fleet.
+  expect(patternsOverlap('client/dcmms_solar-eu_*', 'client/dcmms_solar-eu_plant-a_*')).toBe(true);
+  // A UUID-shaped pattern (the plugin's default client id) would not keep gateways out either.
+  expect(patternsOverlap('client/????????-????-*', 'client/dcmms_ab-c_si-te_*')).toBe(true);
+  expect(patternsOverlap('client/dcmms-claim_solar-eu_*', 'client/dcmms_solar-eu_plant-a_*')).toBe(false);
+  expect(patternsOverlap('client/a*b', 'client/*c')).toBe(false);
+  expect(patternsOverlap('client/a*', 'client/*a')).toBe(true);
+});
+
+test('no MQTT client id is allowed by both a claim policy and a core device policy (a claim certificate cannot take over a gateway\'s connection)', () => {
+  const claim = connectResources((n) => n.endsWith('_claim'));
+  const core = connectResources((n) => n.endsWith('_core'));
+  expect(claim).toHaveLength(config.fleets.length);
+  expect(core).toHaveLength(config.sites.length);
+  const overlaps = claim.flatMap((c) => core.filter((k) => patternsOverlap(c, k)).map((k) => `${c} ~ ${k}`));
+  expect(overlaps).toEqual([]);
+  // Nor does one fleet's claim certificate reach another fleet's devices while they provision.
+  for (const [i, a] of claim.entries()) for (const b of claim.slice(i + 1)) expect({ a, b, overlap: patternsOverlap(a, b) }).toEqual({ a, b, overlap: false });
+  // What each side is for: the fleet provisioning plugin connects with its `deviceId` (docs/cdk.md:
+  // dcmms-claim_<fleet>_<serial>); the nucleus of a provisioned gateway with its thing name and `<thing>#<n>`.
+  for (const f of config.fleets) {
+    const mine = claim.filter((c) => patternMatches(c, `arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:client/dcmms-claim_${f.name}_gw-0042`));
+    expect(mine).toHaveLength(1);
+  }
+  for (const s of config.sites) {
+    const thing = `dcmms_${s.fleet}_${s.siteId}_gw-0042`;
+    for (const id of [thing, `${thing}#2`]) {
+      const arn = `arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:client/${id}`;
+      expect(core.some((k) => patternMatches(k, arn))).toBe(true);
+      expect(claim.filter((c) => patternMatches(c, arn))).toEqual([]);
+    }
+  }
+});
+
 test('the claim policy allows provisioning only', () => {
   for (const f of config.fleets) {
     const p = Object.values(resourcesOf(template, 'AWS::IoT::Policy')).find((x) => x.Properties?.['PolicyName'] === `dcmms_${f.name}_claim`)!;
@@ -132,7 +200,7 @@ test('the claim policy allows provisioning only', () => {
       for (const r of asArray(s.Resource).map(render)) {
         const rest = r.replace(/^arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:/, '');
         expect(
-          rest === `client/dcmms_${f.name}_*` ||
+          rest === `client/dcmms-claim_${f.name}_*` ||
             /^topic(filter)?\/\$aws\/certificates\/create(-from-csr)?\/\*$/.test(rest) ||
             rest === `topic/$aws/provisioning-templates/dcmms_${f.name}_provisioning/provision/*` ||
             rest === `topicfilter/$aws/provisioning-templates/dcmms_${f.name}_provisioning/provision/*`,
