@@ -26,6 +26,8 @@ export type PublishOutcome = 'sent' | 'queued';
 
 export interface Bus {
   readonly state: ConnectionState;
+  /** Alarm and control messages dropped because their own queue overflowed (see bus.ts). */
+  readonly criticalDropped: number;
   /** First connection. Rejects (TransientError / FatalError) if it cannot be made. */
   connect(): Promise<void>;
   /** Typed by the topic: `topics.x(...)` brands the topic with its payload type. */

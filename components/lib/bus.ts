@@ -8,6 +8,11 @@
  * streaming operation it holds (topic subscriptions, configuration and component-update
  * subscriptions) and flushes what was published meanwhile. Publishes while disconnected wait in a
  * bounded queue; on overflow the oldest is dropped and counted (`dropped.queue_overflow`).
+ * Alarm transitions and control commands and results wait in a queue of their own, sent first and
+ * never evicted by telemetry; only if that queue itself overflows (a nucleus gone for a long time)
+ * is its oldest dropped, counted (`dropped.alarm_queue_overflow`), logged as an error and counted
+ * in `criticalDropped`, which the alarm journal turns into an alarm. Dropped alarms are not lost:
+ * the source's journal replays them on request (components/lib/alarm-journal.ts).
  * Delivery is at-least-once across a reconnect: a publish in flight when the link dropped is sent
  * again, so consumers de-duplicate (telemetry carries `seq`).
  *
@@ -19,7 +24,7 @@ import { BoundedQueue } from './bounded-queue';
 import { dispatchMessage, safely, type DispatchDeps, type MessageHandler } from './bus-dispatch';
 import type { Bus, ComponentUpdateEvent, PublishOutcome, Subscription, ValidationEvent } from './bus-types';
 import type { Clock, TimerHandle } from './clock';
-import type { ConnectionState, IotTopic, Topic, TopicFilter } from './contract';
+import { parseTopic, type ConnectionState, type IotTopic, type Topic, type TopicFilter } from './contract';
 import { ErrorCode, FatalError, InputError, TransientError, errorMessage } from './errors';
 import { classifyIpcError, isConnectionError, type IpcClientFactory, type IpcClientLike, type IpcPayload, type ReceiveMode, type ReportedState, type StreamLike, type SubscriptionMessageLike } from './ipc';
 import { createLogLimiter, type LimitedLog } from './log-limit';
@@ -40,6 +45,8 @@ export interface BusOptions {
   reconnectMaxMs?: number;
   /** Publishes held while disconnected (default 1000). */
   maxQueue?: number;
+  /** Alarm and control messages held while disconnected (default 20000). */
+  maxCriticalQueue?: number;
   /** Per-call timeout (default 10 s). */
   callTimeoutMs?: number;
   /** Told about deployment defects found after start (e.g. UnauthorizedError on a queued publish). */
@@ -64,6 +71,15 @@ export function createBus(opts: BusOptions): Bus {
   return new IpcBus(opts);
 }
 
+/** Families whose messages must not be evicted by telemetry (see the header). */
+const CRITICAL_FAMILIES: ReadonlySet<string> = new Set(['alarms', 'controlCommand', 'controlResult']);
+
+function isCritical(item: Outgoing): boolean {
+  if (item.kind !== 'local') return false;
+  const family = parseTopic(item.topic)?.family;
+  return family !== undefined && CRITICAL_FAMILIES.has(family);
+}
+
 function needsReconnect(err: unknown): boolean {
   return isConnectionError(err) || (err instanceof TransientError && err.code === ErrorCode.IPC_TIMEOUT);
 }
@@ -78,7 +94,10 @@ class IpcBus implements Bus {
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private flushing = false;
+  private flushRun: Promise<void> | undefined;
   private readonly queue: BoundedQueue<Outgoing>;
+  private readonly critical: BoundedQueue<Outgoing>;
+  private criticalDrops = 0;
   private readonly streams = new Set<StreamEntry>();
   private readonly log: Logger;
   private readonly limited: LimitedLog;
@@ -93,13 +112,39 @@ class IpcBus implements Bus {
       o.metrics.drop('queue_overflow');
       this.limited('queue_overflow', (suppressed) => this.log.warn('IPC publish queue full; dropped the oldest message', { topic: lost.topic, suppressed }));
     });
+    this.critical = new BoundedQueue<Outgoing>(Math.max(1, o.maxCriticalQueue ?? 20000), (lost) => {
+      this.criticalDrops++;
+      o.metrics.drop('alarm_queue_overflow');
+      this.limited('alarm_queue_overflow', (suppressed) =>
+        this.log.error('IPC alarm queue full; dropped the oldest alarm or control message (alarms are replayed from the journal on request)', { topic: lost.topic, suppressed }),
+      );
+    });
     this.dispatch = { metrics: o.metrics, log: this.log, limited: this.limited, fatal: (e) => this.fatal(e) };
     o.metrics.setConnectionState('disconnected');
     o.metrics.registerQueue('ipc', () => this.queue.length);
+    o.metrics.registerQueue('ipc_alarms', () => this.critical.length);
   }
 
   get state(): ConnectionState {
     return this.status;
+  }
+
+  get criticalDropped(): number {
+    return this.criticalDrops;
+  }
+
+  private get waiting(): number {
+    return this.queue.length + this.critical.length;
+  }
+
+  /** The queue an item waits in. */
+  private queueOf(item: Outgoing): BoundedQueue<Outgoing> {
+    return isCritical(item) ? this.critical : this.queue;
+  }
+
+  /** The queue whose head goes next: alarms and control first. */
+  private nextQueue(): BoundedQueue<Outgoing> | undefined {
+    return this.critical.length > 0 ? this.critical : this.queue.length > 0 ? this.queue : undefined;
   }
 
   private setState(s: ConnectionState): void {
@@ -150,7 +195,7 @@ class IpcBus implements Bus {
     }
     this.attempt = 0;
     this.setState('connected');
-    this.log.info('IPC connected', { streams: this.streams.size, queued: this.queue.length });
+    this.log.info('IPC connected', { streams: this.streams.size, queued: this.waiting });
     void this.flush(gen);
   }
 
@@ -168,7 +213,7 @@ class IpcBus implements Bus {
     this.dropClient();
     this.setState('disconnected');
     this.o.metrics.recordError(new TransientError(ErrorCode.IPC_DISCONNECTED, `IPC connection lost: ${errorMessage(reason)}`));
-    this.log.warn('IPC connection lost; reconnecting', { reason: errorMessage(reason), queued: this.queue.length });
+    this.log.warn('IPC connection lost; reconnecting', { reason: errorMessage(reason), queued: this.waiting });
     this.scheduleReconnect();
   }
 
@@ -358,8 +403,8 @@ class IpcBus implements Bus {
     if (this.closing) throw new FatalError(ErrorCode.BUS_CLOSED, `publish to ${item.topic}: bus is closed`);
     const client = this.client;
     // The direct path only when nothing is waiting, so queued messages keep their order.
-    if (this.status !== 'connected' || !client || this.queue.length > 0 || this.flushing) {
-      this.queue.push(item);
+    if (this.status !== 'connected' || !client || this.waiting > 0 || this.flushing) {
+      this.queueOf(item).push(item);
       if (this.status === 'connected' && !this.flushing) void this.flush(this.gen);
       return 'queued';
     }
@@ -371,7 +416,7 @@ class IpcBus implements Bus {
     } catch (err) {
       const e = classifyIpcError(err, item.kind === 'local' ? 'PublishToTopic' : 'PublishToIoTCore');
       if (needsReconnect(e) && !this.closing) {
-        this.queue.unshift(item);
+        this.queueOf(item).unshift(item);
         this.connectionLost(gen, e);
         return 'queued';
       }
@@ -381,15 +426,22 @@ class IpcBus implements Bus {
     }
   }
 
-  private async flush(gen: number): Promise<void> {
-    if (this.flushing) return;
+  private flush(gen: number): Promise<void> {
+    if (this.flushRun) return this.flushRun;
+    this.flushRun = this.flushLoop(gen).finally(() => {
+      this.flushRun = undefined;
+    });
+    return this.flushRun;
+  }
+
+  private async flushLoop(gen: number): Promise<void> {
     this.flushing = true;
     try {
-      while (this.queue.length > 0 && gen === this.gen && this.status === 'connected' && this.client) {
-        const item = this.queue.peek() as Outgoing;
+      for (let q = this.nextQueue(); q && gen === this.gen && this.status === 'connected' && this.client; q = this.nextQueue()) {
+        const item = q.peek() as Outgoing;
         try {
           await this.deliver(this.client, item);
-          if (this.queue.peek() === item) this.queue.shift();
+          if (q.peek() === item) q.shift();
           this.o.metrics.incOut();
         } catch (err) {
           const e = classifyIpcError(err, 'flush');
@@ -398,7 +450,7 @@ class IpcBus implements Bus {
             return;
           }
           // The nucleus refused this one message (not the link): drop it, count it, go on.
-          if (this.queue.peek() === item) this.queue.shift();
+          if (q.peek() === item) q.shift();
           this.o.metrics.drop('refused');
           if (e instanceof FatalError) this.fatal(e);
           else this.o.metrics.recordError(e);
@@ -447,14 +499,16 @@ class IpcBus implements Bus {
   }
 
   private async doClose(): Promise<void> {
+    // What is waiting goes out first if the nucleus is there (bounded: SIGTERM has a grace time).
+    if (this.status === 'connected' && this.waiting > 0) await this.withTimeout(this.flush(this.gen), 'flush before close', 1000).catch(() => undefined);
     this.gen++;
     if (this.timer !== undefined) this.o.clock.clearTimeout(this.timer);
     this.timer = undefined;
     const unsent = this.queue.drain().length;
-    if (unsent > 0) {
-      this.o.metrics.drop('closed', unsent);
-      this.log.warn('closing with unsent messages', { dropped: unsent });
-    }
+    const unsentCritical = this.critical.drain().length;
+    if (unsent > 0) this.o.metrics.drop('closed', unsent);
+    if (unsentCritical > 0) this.o.metrics.drop('closed_alarms', unsentCritical);
+    if (unsent + unsentCritical > 0) this.log.warn('closing with unsent messages (alarms among them stay in their journal)', { dropped: unsent, alarmsAndControl: unsentCritical });
     const ops = Array.from(this.streams, (e) => e.op).filter((op): op is StreamLike<unknown> => op !== undefined);
     this.streams.clear();
     const client = this.client;

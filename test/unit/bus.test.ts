@@ -1,6 +1,6 @@
 import type { greengrasscoreipc } from 'aws-iot-device-sdk-v2';
 import { createBus, type Bus } from '../../components/lib/bus';
-import { CONTRACT_VERSION, filters, iotTopics, topics, type ComponentHealth, type TopicFilter } from '../../components/lib/contract';
+import { CONTRACT_VERSION, filters, iotTopics, topics, type AlarmMessage, type ComponentHealth, type TopicFilter } from '../../components/lib/contract';
 import { ErrorCode, FatalError, InputError } from '../../components/lib/errors';
 import type { IpcClientLike } from '../../components/lib/ipc';
 import { createLogger, silentLogger } from '../../components/lib/logger';
@@ -39,7 +39,11 @@ interface Rig {
   fatal: FatalError[];
 }
 
-function rig(opts: { maxQueue?: number; callTimeoutMs?: number } = {}): Rig {
+function alarm(id: string): AlarmMessage {
+  return { schemaVersion: CONTRACT_VERSION, siteId: SITE, assetId: 'inv-1', alarmId: id, type: 'over_temperature', severity: 'high', state: 'raised', ts: 1736942400000, source: 'processor' };
+}
+
+function rig(opts: { maxQueue?: number; maxCriticalQueue?: number; callTimeoutMs?: number } = {}): Rig {
   const nucleus = new FakeNucleus();
   const clock = new FakeClock();
   const metrics = createMetrics({ clock });
@@ -195,6 +199,43 @@ describe('bus', () => {
     await small.clock.advanceAsync(50);
     expect(small.nucleus.published.map((p) => (p.message as ComponentHealth).component)).toEqual(['c', 'd', 'e']);
     await small.bus.close();
+  });
+
+  test('alarms wait in their own queue: telemetry overflow never evicts them, and they go first', async () => {
+    const small = rig({ maxQueue: 3 });
+    await small.bus.connect();
+    small.nucleus.dropLink();
+    await small.bus.publish(topics.alarms(SITE, 'inv-1'), alarm('A1'));
+    for (const c of ['a', 'b', 'c', 'd', 'e', 'f']) await small.bus.publish(topics.componentHealth(SITE, 'health'), report(c));
+    await small.bus.publish(topics.alarms(SITE, 'inv-1'), alarm('A2'));
+    expect(small.metrics.snapshot().dropped).toEqual({ queue_overflow: 3 });
+    expect(small.metrics.snapshot().queues).toMatchObject({ ipc: 3, ipc_alarms: 2 });
+    await small.clock.advanceAsync(50);
+    const sent = small.nucleus.published.map((p) => (p.message as { alarmId?: string; component?: string }).alarmId ?? (p.message as { component: string }).component);
+    expect(sent).toEqual(['A1', 'A2', 'd', 'e', 'f']);
+    expect(small.bus.criticalDropped).toBe(0);
+    await small.bus.close();
+  });
+
+  test('the alarm queue is bounded too: its overflow is counted apart, never silent', async () => {
+    const small = rig({ maxCriticalQueue: 2 });
+    await small.bus.connect();
+    small.nucleus.dropLink();
+    for (const id of ['A1', 'A2', 'A3']) await small.bus.publish(topics.alarms(SITE, 'inv-1'), alarm(id));
+    expect(small.metrics.snapshot().dropped).toEqual({ alarm_queue_overflow: 1 });
+    expect(small.bus.criticalDropped).toBe(1);
+    await small.clock.advanceAsync(50);
+    expect(small.nucleus.published.map((p) => (p.message as AlarmMessage).alarmId)).toEqual(['A2', 'A3']);
+    await small.bus.close();
+  });
+
+  test('closing while disconnected counts what could not be sent, alarms apart', async () => {
+    await r.bus.connect();
+    r.nucleus.dropLink();
+    await r.bus.publish(topics.alarms(SITE, 'inv-1'), alarm('A9'));
+    await r.bus.publish(topics.componentHealth(SITE, 'health'), report('x'));
+    await r.bus.close();
+    expect(r.metrics.snapshot().dropped).toEqual({ closed: 1, closed_alarms: 1 });
   });
 
   test('a call the nucleus never answers times out and forces a reconnect', async () => {

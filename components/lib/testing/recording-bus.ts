@@ -21,6 +21,7 @@ export interface RecordingBusOptions {
 
 export class RecordingBus implements Bus {
   state: Bus['state'] = 'connected';
+  readonly criticalDropped = 0;
   readonly published: Published[] = [];
   /** Contract violations of published messages (`topic: reason`). */
   readonly invalid: string[] = [];
