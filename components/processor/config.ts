@@ -117,6 +117,17 @@ export interface ProcessorConfig extends BaseConfig {
   alarmRules: AlarmRuleConfig[];
   /** How often stale-value and comm-loss delays are checked, ms. */
   alarmTickMs: number;
+  /**
+   * Telemetry of an asset not yet configured or announced waits this long for its announcement
+   * before it is rejected `unknown_asset` (start-up order; docs/processor.md). 0: reject at once.
+   */
+  quarantineMs: number;
+  quarantineMaxMessages: number;
+  quarantineMaxBytes: number;
+  /** Alarm transitions are kept in the journal this long for consumers that missed them (docs/alarms.md). */
+  alarmJournalRetentionMs: number;
+  /** How often the active alarms are published as a snapshot. */
+  alarmSnapshotIntervalMs: number;
 }
 
 const GLOBS = { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } } as const;
@@ -176,7 +187,8 @@ export const PROCESSOR_CONFIG_SCHEMA: JsonSchema = {
   required: [
     'siteId', 'metricsIntervalMs', 'logLevel', 'storePath', 'commitWindowMs', 'retentionMs', 'maxStoreBytes', 'minFreeBytes', 'storeSynchronous',
     'maxMessageBytes', 'assets', 'unknownAssets', 'unknownPoints', 'maxPointsPerAsset', 'maxFutureMs', 'maxPastMs', 'maxClockSkewMs',
-    'maxInterpolationGapMs', 'ranges', 'unitConversions', 'alarmRules', 'alarmTickMs',
+    'maxInterpolationGapMs', 'ranges', 'unitConversions', 'alarmRules', 'alarmTickMs', 'quarantineMs', 'quarantineMaxMessages', 'quarantineMaxBytes',
+    'alarmJournalRetentionMs', 'alarmSnapshotIntervalMs',
   ],
   properties: {
     ...BASE_CONFIG_PROPERTIES,
@@ -217,6 +229,11 @@ export const PROCESSOR_CONFIG_SCHEMA: JsonSchema = {
     },
     alarmRules: { type: 'array', maxItems: 256, items: RULE_SCHEMA },
     alarmTickMs: { type: 'integer', minimum: 100, maximum: 60000 },
+    quarantineMs: { type: 'integer', minimum: 0, maximum: 600000 },
+    quarantineMaxMessages: { type: 'integer', minimum: 0, maximum: 1000000 },
+    quarantineMaxBytes: { type: 'integer', minimum: 0, maximum: 1073741824 },
+    alarmJournalRetentionMs: { type: 'integer', minimum: 3600000, maximum: 31536000000 },
+    alarmSnapshotIntervalMs: { type: 'integer', minimum: 1000, maximum: 3600000 },
   },
 };
 
@@ -297,6 +314,11 @@ export const PROCESSOR_DEFAULTS: ProcessorConfig = {
     { id: 'frozen-power', kind: 'frozen', type: 'frozen_value', severity: 'medium', points: ['*.W'], maxUnchangedMs: 600000, tolerance: 0, minAbs: 100 },
   ],
   alarmTickMs: 1000,
+  quarantineMs: 60000,
+  quarantineMaxMessages: 5000,
+  quarantineMaxBytes: 16 * 1024 ** 2,
+  alarmJournalRetentionMs: 7 * 24 * 3600000,
+  alarmSnapshotIntervalMs: 60000,
 };
 
 export const processorConfigSpec: ConfigSpec<ProcessorConfig> = {

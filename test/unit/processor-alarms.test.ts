@@ -40,7 +40,7 @@ async function start(over: Partial<ProcessorConfig> = {}, clock = new FakeClock(
     if (ts > clock.now()) clock.advance(ts - clock.now());
     p.ingest({ schemaVersion: 1, siteId: SITE, assetId, ts, seq: seq++, points });
   };
-  const alarms = (): AlarmMessage[] => bus.on('/alarms') as AlarmMessage[];
+  const alarms = (): AlarmMessage[] => bus.of('alarms') as AlarmMessage[];
   const events = (): string[] => alarms().map((a) => `${a.type}:${String(a.details?.['event'])}`);
   return { p, bus, clock, send, alarms, events };
 }

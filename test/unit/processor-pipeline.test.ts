@@ -84,7 +84,8 @@ describe('bad input is rejected by reason, never stored (issue 4 §4)', () => {
     ['interpolated from a producer', msg(T0, { '103.W': { v: 1, q: 'interpolated' } }), 'bad_quality'],
   ];
   test.each(cases)('%s', async (_name, payload, reason) => {
-    const r = await rig();
+    // Quarantine off: an unannounced asset is refused at once (the quarantine has its own tests).
+    const r = await rig({ quarantineMs: 0 });
     r.p.ingest(payload);
     expect(r.metrics.snapshot().rejections).toEqual({ [reason]: 1 });
     r.p.flush();
@@ -117,7 +118,7 @@ describe('bad input is rejected by reason, never stored (issue 4 §4)', () => {
   });
 
   test('unknown points are refused when configured strict; assets learn from device status', async () => {
-    const r = await rig({ unknownPoints: 'reject', assets: [] });
+    const r = await rig({ unknownPoints: 'reject', assets: [], quarantineMs: 0 });
     r.p.ingest(msg(T0, { '103.W': good(1, 'W') }));
     expect(r.metrics.snapshot().rejections).toEqual({ unknown_asset: 1 });
     r.p.ingestStatus({ schemaVersion: 1, siteId: SITE, assetId: 'INV-01', ts: T0, state: 'online', lastSeen: T0, consecutiveFailures: 0 });
@@ -126,6 +127,48 @@ describe('bad input is rejected by reason, never stored (issue 4 §4)', () => {
     expect(stored(r, '103.Hz')).toEqual([]);
     expect(r.metrics.snapshot().rejections).toEqual({ unknown_asset: 1, unknown_point: 1 });
     expect(r.p.knownAssets()).toContain('INV-01');
+  });
+});
+
+describe('start-up order: telemetry of an asset not announced yet is held, not lost', () => {
+  const status = (assetId: string, ts: number): unknown => ({ schemaVersion: 1, siteId: SITE, assetId, ts, state: 'online', lastSeen: ts, consecutiveFailures: 0, heartbeat: true });
+
+  test('held until the adapter announces the asset, then processed in arrival order', async () => {
+    const r = await rig({ assets: [] });
+    for (let i = 0; i < 5; i++) r.p.ingest(msg(T0 + i * 1000, { '103.W': good(100 + i, 'W') }, 'WS-07'));
+    expect(r.p.quarantined()).toBe(5);
+    expect(stored(r, '103.W', 'WS-07')).toEqual([]);
+    r.clock.advance(20_000);
+    r.p.ingestStatus(status('WS-07', T0 + 20_000));
+    expect(r.p.quarantined()).toBe(0);
+    expect(stored(r, '103.W', 'WS-07').map((s) => s.v)).toEqual([100, 101, 102, 103, 104]);
+    expect(r.metrics.snapshot().rejections).toEqual({});
+  });
+
+  test('an asset nobody announces is rejected unknown_asset when its hold expires, every message counted', async () => {
+    const r = await rig({ assets: [], quarantineMs: 30_000 });
+    for (let i = 0; i < 3; i++) r.p.ingest(msg(T0 + i * 1000, { '103.W': good(1, 'W') }, 'GHOST'));
+    await r.clock.advanceAsync(29_000);
+    expect(r.metrics.snapshot().rejections).toEqual({});
+    await r.clock.advanceAsync(3_000);
+    expect(r.metrics.snapshot().rejections).toEqual({ unknown_asset: 3 });
+    expect(r.p.quarantined()).toBe(0);
+  });
+
+  test('the hold is bounded: past quarantineMaxMessages a message is rejected at once', async () => {
+    const r = await rig({ assets: [], quarantineMaxMessages: 2 });
+    for (let i = 0; i < 4; i++) r.p.ingest(msg(T0 + i * 1000, { '103.W': good(1, 'W') }, 'GHOST'));
+    expect(r.p.quarantined()).toBe(2);
+    expect(r.metrics.snapshot().rejections).toEqual({ unknown_asset: 2 });
+  });
+
+  test('an asset added to the configuration releases its held telemetry', async () => {
+    const r = await rig({ assets: [] });
+    r.p.ingest(msg(T0, { '103.W': good(7, 'W') }, 'MET-02'));
+    const prev = validateConfig(processorConfigSpec, { siteId: SITE, assets: [] });
+    const next = validateConfig(processorConfigSpec, { siteId: SITE, assets: ['MET-02'] });
+    await r.p.reconfigure?.(next, prev);
+    expect(stored(r, '103.W', 'MET-02').map((s) => s.v)).toEqual([7]);
   });
 });
 
@@ -162,7 +205,7 @@ describe('pipeline (issue 4 §1)', () => {
     r.p.ingest(msg(T0 + 2000, { '103.TmpCab': good(40, 'C') }));
     r.p.ingest(msg(T0 + 1000, { '103.TmpCab': good(90, 'C') }));
     expect(stored(r, '103.TmpCab').map((s) => s.ts)).toEqual([T0 + 1000, T0 + 2000]);
-    expect(r.bus.on('/alarms')).toEqual([]);
+    expect(r.bus.of('alarms')).toEqual([]);
   });
 
   test.each([

@@ -11,16 +11,27 @@
  * alarm nor raises it twice. Data rules run on sample time (replays evaluate alike); stale values
  * and communication-loss delays run on the injected clock (`tick`).
  */
-import { CONTRACT_VERSION, type AlarmMessage, type DeviceStatus } from '../../lib/contract';
+import { CONTRACT_VERSION, type AlarmMessage, type AlarmTransition, type DeviceStatus } from '../../lib/contract';
 import type { AssetState, SeriesState } from '../pipeline/series';
 import type { SeriesUpdate } from '../pipeline/pipeline';
 import type { ActiveAlarm, AlarmPersistence } from './persist';
 import { backInside, beyond, type CompiledRule } from './rules';
 
+/** The persisted state change that goes with a transition: one transaction with its journal entry. */
+export interface StateChange {
+  save?: ActiveAlarm;
+  remove?: string;
+}
+
 export interface AlarmEngineDeps {
   siteId: string;
-  persistence: AlarmPersistence;
-  emit(alarm: AlarmMessage): void;
+  /** Restores the active alarms at construction; changes go through `transition`. */
+  persistence: Pick<AlarmPersistence, 'load'>;
+  /**
+   * One transition and the state change that goes with it. The Processor journals both in one
+   * transaction and publishes (components/lib/alarm-journal.ts): a crash keeps both or neither.
+   */
+  transition(alarm: AlarmMessage, change: StateChange): void;
   newId(): string;
   /** Component short name, the alarm's `source`. */
   source: string;
@@ -78,8 +89,7 @@ export class AlarmEngine {
     for (const [key, a] of this.restored) {
       if (ruleIds.has(a.ruleId)) continue;
       this.restored.delete(key);
-      this.deps.persistence.remove(key);
-      this.deps.emit({
+      this.deps.transition({
         schemaVersion: CONTRACT_VERSION,
         siteId: this.deps.siteId,
         assetId: a.assetId,
@@ -92,7 +102,8 @@ export class AlarmEngine {
         ...(a.point !== undefined ? { point: a.point } : {}),
         message: `${a.type.replace(/_/g, ' ')} cleared: its rule ${a.ruleId} was removed`.slice(0, 512),
         details: { ruleId: a.ruleId, event: 'cleared', reason: 'rule_removed', raisedAt: a.raisedAt },
-      });
+        transition: 'cleared',
+      }, { remove: key });
     }
   }
 
@@ -259,8 +270,7 @@ export class AlarmEngine {
     const last = inst.active.value;
     if (raiseCond && rule.updateDelta !== undefined && value !== null && last !== null && Math.abs(value - last) >= rule.updateDelta) {
       inst.active.value = value;
-      this.deps.persistence.save(inst.active);
-      this.emit(inst, 'raised', t, value, threshold, { ...details, event: 'updated' });
+      this.emit(inst, 'updated', t, value, threshold, { ...details, event: 'updated' }, { save: inst.active });
     }
   }
 
@@ -278,23 +288,22 @@ export class AlarmEngine {
       value,
       ...(threshold !== undefined ? { threshold } : {}),
     };
-    this.deps.persistence.save(inst.active);
-    this.emit(inst, 'raised', t, value, threshold, { ...details, event: 'raised' });
+    this.emit(inst, 'raised', t, value, threshold, { ...details, event: 'raised' }, { save: inst.active });
   }
 
   private clear(inst: Instance, t: number, value: number | null, details: Record<string, unknown> = {}): void {
     if (!inst.active) return;
-    this.emit(inst, 'cleared', t, value, inst.active.threshold, { ...details, event: 'cleared', raisedAt: inst.active.raisedAt });
-    this.deps.persistence.remove(inst.key);
+    this.emit(inst, 'cleared', t, value, inst.active.threshold, { ...details, event: 'cleared', raisedAt: inst.active.raisedAt }, { remove: inst.key });
     inst.active = undefined;
     inst.clearSince = undefined;
   }
 
-  private emit(inst: Instance, state: 'raised' | 'cleared', t: number, value: number | null, threshold: number | undefined, details: Record<string, unknown>): void {
+  private emit(inst: Instance, transition: AlarmTransition, t: number, value: number | null, threshold: number | undefined, details: Record<string, unknown>, change: StateChange): void {
     const a = inst.active;
     if (!a) return;
+    const state = transition === 'cleared' ? 'cleared' : 'raised';
     const what = inst.point ? `${inst.assetId} ${inst.point}` : inst.assetId;
-    this.deps.emit({
+    this.deps.transition({
       schemaVersion: CONTRACT_VERSION,
       siteId: this.deps.siteId,
       assetId: inst.assetId,
@@ -307,8 +316,9 @@ export class AlarmEngine {
       ...(inst.point !== undefined ? { point: inst.point } : {}),
       ...(value !== null && Number.isFinite(value) ? { value } : {}),
       ...(threshold !== undefined && Number.isFinite(threshold) ? { threshold } : {}),
-      message: `${inst.type.replace(/_/g, ' ')} ${state} on ${what}`.slice(0, 512),
+      message: `${inst.type.replace(/_/g, ' ')} ${transition} on ${what}`.slice(0, 512),
       details: { ruleId: inst.rule.id, ...details },
-    });
+      transition,
+    }, change);
   }
 }

@@ -47,13 +47,28 @@ export type PipelineConfig = Pick<
 
 export class Pipeline {
   private readonly assets = new Map<string, AssetState>();
-  private readonly rules: PointRules;
+  private rules: PointRules;
 
   constructor(
-    private readonly cfg: Readonly<PipelineConfig>,
+    private cfg: Readonly<PipelineConfig>,
     private readonly reject: RejectFn,
   ) {
     this.rules = new PointRules(cfg.ranges, cfg.unitConversions);
+  }
+
+  /**
+   * New limits, ranges and conversions for the next messages. Per-series state (last sample,
+   * learned period, duplicates) is kept, so a configuration change neither re-stores a duplicate
+   * nor breaks interpolation.
+   */
+  reconfigure(cfg: Readonly<PipelineConfig>): void {
+    this.cfg = cfg;
+    this.rules = new PointRules(cfg.ranges, cfg.unitConversions);
+  }
+
+  /** Forget the alarm engine's per-series bindings (the rules changed; a new engine binds again). */
+  resetAlarmBindings(): void {
+    for (const a of this.assets.values()) for (const s of a.series.values()) s.alarm = undefined;
   }
 
   asset(id: string): AssetState {
