@@ -52,27 +52,69 @@ export async function verifyRegisters(io: DeviceIo, address: number, expected: n
   }
 }
 
-/** A register write by address: `{ address, value, type?, functionCode? }` (raw register values). */
-export function addressWrite(params: WriteParams, known?: MapPoint): { address: number; fc: 1 | 3; registers: number[]; coil?: boolean } {
+/** A parameter that must be an integer register address. */
+export function addressParam(params: WriteParams): number | undefined {
   const address = params['address'];
+  if (address === undefined) return undefined;
   if (typeof address !== 'number' || !Number.isInteger(address) || address < 0 || address > 65535) throw new WriteRefused('params.address must be an integer 0..65535');
-  const fc = params['functionCode'] ?? known?.functionCode ?? 3;
-  if (fc !== 1 && fc !== 3) throw new WriteRefused(`function code ${String(fc)} cannot be written (coils: 1, holding registers: 3)`);
-  const value = params['value'];
-  if (value === undefined) throw new WriteRefused('params.value is required');
-  if (fc === 1) {
-    if (typeof value !== 'boolean' && value !== 0 && value !== 1) throw new WriteRefused('a coil takes true/false or 0/1');
-    return { address, fc, registers: [], coil: value === true || value === 1 };
+  return address;
+}
+
+const REGISTER_TYPES = new Set<string>(['int16', 'uint16', 'int32', 'uint32', 'float32']);
+
+/**
+ * The point a register-map write goes to, deny-by-default: `{ point }` names a point, `{ address,
+ * functionCode? }` must be the first register (or the coil) of a point declared `writable`, and
+ * the write covers exactly that point's registers. A `type` given with an address must be the
+ * point's own (a narrower or wider write would cover part of it or run past it). Every other
+ * address, including registers the map does not list, is refused before any I/O.
+ */
+export function mapWriteTarget(map: RegisterMap, byName: ReadonlyMap<string, MapPoint>, params: WriteParams): MapPoint {
+  const name = params['point'];
+  if (name !== undefined) {
+    if (typeof name !== 'string') throw new WriteRefused('params.point must be a point name');
+    const p = byName.get(name);
+    if (!p) throw new WriteRefused(`no point ${name} in this device's register map`);
+    if (!p.writable) throw new WriteRefused(`point ${p.name} is not writable`);
+    return p;
+  }
+  const address = addressParam(params);
+  if (address === undefined) throw new WriteRefused('params.point or params.address is required');
+  const fcParam = params['functionCode'];
+  if (fcParam !== undefined && fcParam !== 1 && fcParam !== 3) throw new WriteRefused(`function code ${String(fcParam)} cannot be written (coils: 1, holding registers: 3)`);
+  const tables: Array<1 | 3> = fcParam === 1 || fcParam === 3 ? [fcParam] : [3, 1];
+  const covering = map.points.filter((p) => tables.includes(p.functionCode as 1 | 3) && address >= p.address && address < p.address + pointWidth(p));
+  if (fcParam === undefined && new Set(covering.map((p) => p.functionCode)).size > 1) throw new WriteRefused(`address ${address} is both a coil and a holding register here: give params.functionCode (1 or 3)`);
+  const writable = covering.find((p) => p.writable && p.address === address);
+  if (!writable) {
+    const ro = covering.find((p) => !p.writable);
+    if (ro) throw new WriteRefused(`address ${address} is point ${ro.name}, which is not writable`);
+    const inside = covering[0];
+    if (inside) throw new WriteRefused(`address ${address} is inside point ${inside.name} (${inside.address}..${inside.address + pointWidth(inside) - 1}); a write must cover the whole point, from ${inside.address}`);
+    throw new WriteRefused(`address ${address} is not a writable point of this device's register map (only points declared writable may be written)`);
   }
   const typeParam = params['type'];
-  const point: MapPoint = known ?? {
-    name: `reg${address}`,
-    address,
-    functionCode: 3,
-    type: typeParam === 'int16' || typeParam === 'int32' || typeParam === 'uint32' || typeParam === 'float32' ? typeParam : 'uint16',
-  };
+  if (typeParam !== undefined && writable.functionCode === 3 && typeParam !== writable.type) {
+    if (typeof typeParam !== 'string' || !REGISTER_TYPES.has(typeParam)) throw new WriteRefused(`params.type must be one of ${[...REGISTER_TYPES].join(', ')}`);
+    throw new WriteRefused(`point ${writable.name} is ${writable.type} (${pointWidth(writable)} register${pointWidth(writable) > 1 ? 's' : ''}), not ${typeParam}: a write must cover exactly the point`);
+  }
+  // A writable point that overlaps a read-only one (aliases in a map) would change it too.
+  const end = writable.address + pointWidth(writable);
+  const ro = writable.functionCode === 3 ? map.points.find((q) => q.functionCode === 3 && !q.writable && q.address < end && q.address + pointWidth(q) > writable.address) : undefined;
+  if (ro) throw new WriteRefused(`a write of ${writable.name} would cover part of read-only point ${ro.name}`);
+  return writable;
+}
+
+/** Registers (or the coil value) for writing `value` (engineering units) to a map point. */
+export function encodeMapWrite(p: MapPoint, value: unknown): { registers: number[]; coil?: boolean } {
+  if (value === undefined) throw new WriteRefused('params.value is required');
+  if (p.functionCode === 1) {
+    if (typeof value !== 'boolean' && value !== 0 && value !== 1) throw new WriteRefused('a coil takes true/false or 0/1');
+    return { registers: [], coil: value === true || value === 1 };
+  }
+  if (typeof value !== 'number' && typeof value !== 'string' && typeof value !== 'boolean') throw new WriteRefused('params.value must be a number, string or boolean');
   try {
-    return { address, fc, registers: encodeMapPoint(point, value) };
+    return { registers: encodeMapPoint(p, value) };
   } catch (err) {
     if (err instanceof RegisterValueError) throw new WriteRefused(err.message);
     throw err;
@@ -114,25 +156,17 @@ export function registerMapProfile(map: RegisterMap, limits: { maxRegisters: num
     },
     async write(io, action, params) {
       if (action !== 'write') throw new WriteRefused(`action ${action} needs a SunSpec device; a register-map device takes 'write'`);
-      const name = params['point'];
-      let p: MapPoint | undefined;
-      if (typeof name === 'string') {
-        p = byName.get(name);
-        if (!p) throw new WriteRefused(`no point ${name} in this device's register map`);
-      } else if (typeof params['address'] === 'number') {
-        p = map.points.find((x) => x.functionCode !== 2 && x.functionCode !== 4 && x.address === params['address']);
+      const p = mapWriteTarget(map, byName, params);
+      const w = encodeMapWrite(p, params['value']);
+      if (p.functionCode === 1) {
+        await io.writeCoil(p.address, w.coil === true);
+        const back = await io.readBits(1, p.address, 1);
+        if (back[0] !== w.coil) throw new Error(`coil ${p.address} reads ${String(back[0])} after writing ${String(w.coil)}`);
+        return `coil ${p.address} (${p.name}) set to ${String(w.coil)} and read back`;
       }
-      if (p && !p.writable) throw new WriteRefused(`point ${p.name} is not writable`);
-      const w = addressWrite(p ? { ...params, address: p.address } : params, p);
-      if (w.fc === 1) {
-        await io.writeCoil(w.address, w.coil === true);
-        const back = await io.readBits(1, w.address, 1);
-        if (back[0] !== w.coil) throw new Error(`coil ${w.address} reads ${String(back[0])} after writing ${String(w.coil)}`);
-        return `coil ${w.address} set to ${String(w.coil)} and read back`;
-      }
-      await io.writeRegisters(w.address, w.registers);
-      await verifyRegisters(io, w.address, w.registers);
-      return `wrote [${w.registers.join(', ')}] at ${w.address}${p ? ` (${p.name})` : ''} and read it back`;
+      await io.writeRegisters(p.address, w.registers);
+      await verifyRegisters(io, p.address, w.registers);
+      return `wrote [${w.registers.join(', ')}] at ${p.address} (${p.name}) and read it back`;
     },
   };
 }

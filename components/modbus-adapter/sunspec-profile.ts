@@ -10,9 +10,10 @@
  */
 import type { Point } from '../lib/contract';
 import { splitSpan } from './planner';
-import { addressWrite, verifyRegisters, WriteRefused, type DeviceIo, type PollResult, type Profile, type WriteParams } from './profile';
+import { WriteRefused, type DeviceIo, type PollResult, type Profile, type WriteParams } from './profile';
 import { roundScaled } from './register-map';
-import { decodeModel, encodeWrite, END_MODEL_ID, getModel, pointLocation, SUNS_MARKER, SUNSPEC_BASES, SunSpecError, type DecodedModel, type DecodedPoint, type ModelDef } from './sunspec';
+import { decodeModel, END_MODEL_ID, getModel, SUNS_MARKER, SUNSPEC_BASES, SunSpecError, type DecodedModel, type DecodedPoint, type ModelDef } from './sunspec';
+import { sunspecWrite } from './sunspec-writes';
 import { ModbusException } from './transport';
 
 export interface ModelEntry {
@@ -119,6 +120,13 @@ function groupPrefix(key: string, i: number): string {
   return `${key.replace(/\[(\d+)\]/g, (_m, n: string) => `.${Number(n) + 1}`)}.${i + 1}`;
 }
 
+/**
+ * One decoded point as telemetry. Not implemented: `v: null, q: 'not_implemented'`. A scale factor
+ * that is not implemented or outside -10..10 makes the value unknowable (the raw number without its
+ * power of ten is off by orders of magnitude, dangerous for alarms and control): `v: null, q: 'bad'`,
+ * never the raw number, in the top group and in repeating groups alike. Writes to such a point are
+ * refused.
+ */
 export function pointOf(p: DecodedPoint): Point | undefined {
   const u = p.units ? { u: p.units } : {};
   if (!p.implemented) return { v: null, ...u, q: 'not_implemented' };
@@ -129,37 +137,33 @@ export function pointOf(p: DecodedPoint): Point | undefined {
   return { v: p.value, ...u, q: 'good' };
 }
 
-/** Points of one decoded model as telemetry: `<model>.<point>`, groups `<model>.<group>.<n>.<point>`. */
+/**
+ * Points of one decoded model as telemetry: `<model>.<point>`, groups `<model>.<group>.<n>.<point>`.
+ * Scale-factor points, in the top group or inside a group (model 63001 `repeating.sunssf_8`), are
+ * applied, not published; pads are not decoded at all.
+ */
 export function modelPoints(m: DecodedModel, def: ModelDef, out: Record<string, Point>): void {
-  const skip = (name: string, points: readonly { name: string; type: string }[]): boolean => {
-    const t = points.find((x) => x.name === name)?.type;
-    return t === 'sunssf' || t === 'pad';
-  };
+  const scaleFactors = (g: ModelDef['group'] | undefined): Set<string> => new Set((g?.points ?? []).filter((p) => p.type === 'sunssf').map((p) => p.name));
+  const topSf = scaleFactors(def.group);
   for (const [name, p] of Object.entries(m.points)) {
-    if (skip(name, def.group.points)) continue;
+    if (topSf.has(name)) continue;
     const v = pointOf(p);
     if (v) out[`${m.id}.${name}`] = v;
   }
   for (const [key, instances] of Object.entries(m.groups)) {
+    // `Crv[1].Pt` -> the definition of Crv's group Pt.
+    let g: ModelDef['group'] | undefined = def.group;
+    for (const name of key.replace(/\[\d+\]/g, '').split('.')) g = g?.groups.find((sg) => sg.name === name);
+    const sf = scaleFactors(g);
     instances.forEach((pts, i) => {
       for (const [name, p] of Object.entries(pts)) {
-        if (p.raw === null && !p.implemented && name.startsWith('Pad')) continue;
+        if (sf.has(name)) continue;
         const v = pointOf(p);
         if (v) out[`${m.id}.${groupPrefix(key, i)}.${name}`] = v;
       }
     });
   }
 }
-
-/** High-level actions on SunSpec controls: model 123 (Immediate Controls) or 704 (DER AC Controls) / 703. */
-const CURTAIL = [
-  { model: 123, pct: 'WMaxLimPct', ena: 'WMaxLim_Ena' },
-  { model: 704, pct: 'WMaxLimPct', ena: 'WMaxLimPctEna' },
-];
-const CONNECT = [
-  { model: 123, point: 'Conn' },
-  { model: 703, point: 'ES' },
-];
 
 export function sunspecProfile(opts: { baseAddress?: number; models?: readonly number[]; maxRegisters: number }): Profile {
   let found: Discovery | undefined;
@@ -168,43 +172,6 @@ export function sunspecProfile(opts: { baseAddress?: number; models?: readonly n
   const readModel = async (io: DeviceIo, m: ModelEntry): Promise<DecodedModel> => {
     const regs = await readSpan(io, m.address + 2, m.length, opts.maxRegisters);
     return decodeModel(m.def as ModelDef, regs);
-  };
-
-  const findModel = (id: number): ModelEntry | undefined => found?.models.find((m) => m.id === id && !m.problem && m.def);
-
-  /** Write one top-group point by name (scale factor read from the device now), then read it back. */
-  const writePoint = async (io: DeviceIo, m: ModelEntry, name: string, value: number | string): Promise<string> => {
-    const def = m.def as ModelDef;
-    const loc = pointLocation(def, name);
-    if (!loc) throw new WriteRefused(`model ${m.id} has no point ${name}`);
-    if (loc.point.access !== 'RW') throw new WriteRefused(`model ${m.id} point ${name} is not writable`);
-    if (typeof value === 'number' && /^WMaxLimPct/.test(name) && (value < 0 || value > 100)) throw new WriteRefused(`${name} ${value} is outside 0..100 %`);
-    let sf: number | undefined;
-    if (loc.point.sf !== undefined) {
-      const now = await readModel(io, m);
-      const p = now.points[name];
-      if (p?.badScaleFactor) throw new WriteRefused(`model ${m.id} ${name}: its scale factor is not implemented`);
-      sf = p?.sf ?? (typeof loc.point.sf === 'number' ? loc.point.sf : undefined);
-    }
-    let w: { offset: number; registers: number[] };
-    try {
-      w = encodeWrite(def, name, value, sf);
-    } catch (err) {
-      if (err instanceof SunSpecError) throw new WriteRefused(err.message);
-      throw err;
-    }
-    const address = m.address + 2 + w.offset;
-    await io.writeRegisters(address, w.registers);
-    await verifyRegisters(io, address, w.registers);
-    return `${m.id}.${name}=${String(value)}`;
-  };
-
-  const firstModel = (candidates: readonly { model: number }[]): ModelEntry => {
-    for (const c of candidates) {
-      const m = findModel(c.model);
-      if (m) return m;
-    }
-    throw new WriteRefused(`the device has none of the models ${candidates.map((c) => c.model).join(', ')}`);
   };
 
   return {
@@ -242,61 +209,7 @@ export function sunspecProfile(opts: { baseAddress?: number; models?: readonly n
     },
     async write(io, action, params: WriteParams) {
       if (!found) throw new WriteRefused('the device has not been discovered yet');
-      const value = params['value'];
-      switch (action) {
-        case 'curtail': {
-          const pct = params['percent'] ?? value;
-          if (typeof pct !== 'number') throw new WriteRefused('curtail needs params.percent (0..100)');
-          const m = firstModel(CURTAIL);
-          const c = CURTAIL.find((x) => x.model === m.id);
-          if (!c) throw new WriteRefused('no curtailment control');
-          return [await writePoint(io, m, c.pct, pct), await writePoint(io, m, c.ena, 1)].join(', ');
-        }
-        case 'restore': {
-          const m = firstModel(CURTAIL);
-          const c = CURTAIL.find((x) => x.model === m.id);
-          if (!c) throw new WriteRefused('no curtailment control');
-          return writePoint(io, m, c.ena, 0);
-        }
-        case 'shutdown':
-        case 'start': {
-          const m = firstModel(CONNECT);
-          const c = CONNECT.find((x) => x.model === m.id);
-          if (!c) throw new WriteRefused('no connect control');
-          return writePoint(io, m, c.point, action === 'start' ? 1 : 0);
-        }
-        case 'write': {
-          const name = params['point'];
-          if (typeof name === 'string') {
-            if (typeof value !== 'number' && typeof value !== 'string') throw new WriteRefused('params.value must be a number or a symbol name');
-            const modelId = params['model'];
-            const candidates = (found.models ?? []).filter((m) => !m.problem && m.def && (modelId === undefined || m.id === modelId) && pointLocation(m.def, name));
-            const m = candidates[0];
-            if (!m) throw new WriteRefused(`no discovered model${modelId !== undefined ? ` ${String(modelId)}` : ''} has a point ${name}`);
-            return writePoint(io, m, name, value);
-          }
-          // By address: refuse when the address is inside a read-only point of a discovered model.
-          const address = params['address'];
-          if (typeof address === 'number') {
-            for (const m of found.models) {
-              if (!m.def || address < m.address || address >= m.address + 2 + m.length) continue;
-              if (address < m.address + 2) throw new WriteRefused(`address ${address} is model ${m.id}'s header`);
-              let off = m.address + 2;
-              for (const p of m.def.group.points) {
-                if (address >= off && address < off + p.size && p.access !== 'RW') throw new WriteRefused(`address ${address} is model ${m.id} point ${p.name}, which is not writable`);
-                off += p.size;
-              }
-            }
-          }
-          const w = addressWrite(params);
-          if (w.fc === 1) throw new WriteRefused('SunSpec devices have no coils');
-          await io.writeRegisters(w.address, w.registers);
-          await verifyRegisters(io, w.address, w.registers);
-          return `wrote [${w.registers.join(', ')}] at ${w.address} and read it back`;
-        }
-        default:
-          throw new WriteRefused(`action ${action} is not supported by this adapter`);
-      }
+      return sunspecWrite(io, { found, maxRegisters: opts.maxRegisters, chainChanged: () => void (found = undefined) }, action, params);
     },
   };
 }

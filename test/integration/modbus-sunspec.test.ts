@@ -144,7 +144,7 @@ describe('ModbusAdapter + pymodbus over TCP, SunSpec', () => {
     expect(last.points['123.WMaxLimPct']?.v).toBe(30);
   });
 
-  it('writes a writable register by address and reads it back; an unmapped address fails with the exception', async () => {
+  it('writes a writable register by address and reads it back; an address outside every model is refused', async () => {
     const m123 = walkImage(inverterImage()).find((m) => m.id === 123)!;
     const address = 40000 + m123.offset + 2 + pointLocation(getModel(123)!, 'WMaxLimPct_WinTms')!.offset;
     await bus.deliver('controlCommand', 'site/site-1/control/inv-1/command', command('inv-1', 'a0', 'write', { address, value: 60 }), { strict: true });
@@ -153,10 +153,10 @@ describe('ModbusAdapter + pymodbus over TCP, SunSpec', () => {
     expect(await at40000.get('hr', address, 1)).toEqual([60]);
     await bus.deliver('controlCommand', 'site/site-1/control/inv-2/command', command('inv-2', 'a1', 'write', { address: 40000, value: 7 }), { strict: true });
     await bus.until(() => bus.of<ControlResult>('controlResult').some((r) => r.commandId === 'a1'), 10_000, 'result a1');
-    // inv-2 serves at 50000 only: 40000 is unmapped there, so the device answers exception 2.
+    // inv-2 serves SunSpec at 50000: 40000 is in none of its models, so nothing is sent (deny-by-default).
     const r = bus.of<ControlResult>('controlResult').find((x) => x.commandId === 'a1')!;
-    expect(r.status).toBe('failed');
-    expect(r.message).toMatch(/exception 2/);
+    expect(r.status).toBe('rejected');
+    expect(r.message).toMatch(/not inside any SunSpec model/);
   });
 
   it('keeps per-device cycle metrics', () => {
