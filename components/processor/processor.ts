@@ -170,7 +170,12 @@ export function createProcessor(deps: ProcessorDeps, initial: Readonly<Processor
     const r = pipeline.process(msg, now);
     if (!r) return;
     deps.metrics.observeLatency(Math.max(0, now - msg.ts));
-    if (r.samples.length) notices.appended(store.append(r.samples), r.samples);
+    if (r.samples.length) {
+      const res = store.tryAppend(r.samples);
+      // Refused samples (disk full, store unavailable) are counted where Health sees them.
+      for (const [reason, n] of Object.entries(res.reasons)) deps.metrics.reject(`store_${reason}`, n);
+      if (res.accepted > 0) notices.appended(res.ticket, r.samples);
+    }
     for (const p of r.processed) {
       deps.bus.publish(topics.processedTelemetry(config.siteId, p.assetId), p).then(
         () => deps.metrics.incOut(),
