@@ -9,6 +9,7 @@ import { createLogLimiter } from '../log-limit';
 import { silentLogger, type Logger } from '../logger';
 import { HeadWriter } from './head';
 import { Reader } from './query';
+import { Reclaimer } from './reclaim';
 import { Retention, statfsFreeSpace, type FreeSpace, type RetentionResult } from './retention';
 import { openDatabase, type Db, type Synchronous } from './schema';
 import { Sealer } from './seal';
@@ -36,6 +37,8 @@ export interface StoreConfig {
   chunkMaxSpanMs: number;
   /** Series per seal transaction (bounds how long one seal step holds the event loop). */
   sealSliceSeries: number;
+  /** Pages a reclaim step gives back to the file system (bounds how long it holds the event loop). */
+  reclaimPagesPerStep: number;
   retentionMs: number;
   retentionIntervalMs: number;
   /** Bytes the database may use (pages in use); oldest chunks go first beyond it. */
@@ -56,6 +59,7 @@ export const STORE_DEFAULTS: Readonly<StoreConfig> = Object.freeze({
   chunkSamples: 720,
   chunkMaxSpanMs: 2 * 3600_000,
   sealSliceSeries: 500,
+  reclaimPagesPerStep: 1024,
   retentionMs: 7 * 24 * 3600_000,
   retentionIntervalMs: 60_000,
   maxBytes: 32 * 1024 ** 3,
@@ -75,7 +79,7 @@ export interface StoreDeps {
 
 export function validateStoreConfig(input: Partial<StoreConfig>): StoreConfig {
   const c: StoreConfig = { ...STORE_DEFAULTS, ...input };
-  const positive: Array<keyof StoreConfig> = ['commitWindowMs', 'maxBatchSamples', 'commitRetryMaxMs', 'sealIntervalMs', 'chunkSamples', 'chunkMaxSpanMs', 'sealSliceSeries', 'retentionMs', 'retentionIntervalMs', 'maxBytes', 'cacheBytes'];
+  const positive: Array<keyof StoreConfig> = ['commitWindowMs', 'maxBatchSamples', 'commitRetryMaxMs', 'sealIntervalMs', 'chunkSamples', 'chunkMaxSpanMs', 'sealSliceSeries', 'reclaimPagesPerStep', 'retentionMs', 'retentionIntervalMs', 'maxBytes', 'cacheBytes'];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ConfigError(k, `store ${k} must be a positive integer, not ${String(v)}`);
@@ -148,27 +152,41 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
   const clock = deps.clock ?? systemClock;
   const log = (deps.logger ?? silentLogger).child({ module: 'store' });
   const db = openDatabase(deps.path, { synchronous: cfg.synchronous, cacheBytes: cfg.cacheBytes, ...(deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}) });
-  const counters: StoreCounters = { appended: 0, committed: 0, duplicates: 0, rejected: {}, commits: 0, commitErrors: 0, sealedSamples: 0, lateSamples: 0, chunksWritten: 0, retentionDeletedChunks: 0 };
+  const counters: StoreCounters = { appended: 0, committed: 0, duplicates: 0, rejected: {}, commits: 0, commitErrors: 0, sealedSamples: 0, lateSamples: 0, chunksWritten: 0, retentionDeletedChunks: 0, reclaimedPages: 0 };
   // Errors that repeat while a disk is full or the file is read-only: one line per 10 s each.
   const limited = createLogLimiter(clock, 10_000);
   const writer = new HeadWriter(db, clock, log, counters, { commitWindowMs: cfg.commitWindowMs, maxBatchSamples: cfg.maxBatchSamples, commitRetryMaxMs: cfg.commitRetryMaxMs }, limited);
   const sealer = new Sealer(db, counters, { sealLagMs: cfg.sealLagMs, chunkSamples: cfg.chunkSamples, chunkMaxSpanMs: cfg.chunkMaxSpanMs, sliceSeries: cfg.sealSliceSeries });
   const retention = new Retention(db, deps.path, counters, { retentionMs: cfg.retentionMs, maxBytes: cfg.maxBytes, minFreeBytes: cfg.minFreeBytes }, deps.freeSpace ?? statfsFreeSpace);
+  const reclaimer = new Reclaimer(db, counters, { pagesPerStep: cfg.reclaimPagesPerStep });
   let closed = false;
   let timer: TimerHandle | undefined;
   let lastSeal = clock.now();
   let lastRetention = -Infinity;
+  const freePages = (): number => db.pragma('freelist_count', { simple: true }) as number;
 
-  const enforceRetention = (): RetentionResult => {
+  const retain = (): RetentionResult => {
     const r = retention.run(clock.now());
     if (r.diskFull !== writer.diskFull) log.warn(r.diskFull ? 'disk below its free-space floor with nothing left to delete: refusing samples' : 'disk space back: taking samples again', { freeBytes: r.freeBytes });
     writer.diskFull = r.diskFull;
     if (r.deletedChunks > 0) log.info('retention deleted chunks', { deletedChunks: r.deletedChunks, usedBytes: r.usedBytes, freeBytes: r.freeBytes });
+    if (r.deletedChunks > 0 || r.deletedHeadRows > 0) reclaimer.request();
     return r;
   };
 
+  // A seal run's pages freed (head rows deleted, net of the chunks written) size the reserve.
+  let freeAtRunStart = 0;
+  const sealStep = (now: number): boolean => {
+    if (!sealer.busy) freeAtRunStart = freePages();
+    const runs = sealer.runsCompleted;
+    const more = sealer.step(now);
+    if (sealer.runsCompleted > runs) reclaimer.afterSealRun(freePages() - freeAtRunStart);
+    return more;
+  };
+
   // One maintenance timer: a seal run goes one slice per tick (1 ms apart, so commits and the
-  // Processor's own work interleave); retention runs between seal runs.
+  // Processor's own work interleave), then the pages it freed go back to the file system one
+  // bounded step per tick; retention runs between those.
   const tick = (): void => {
     timer = undefined;
     if (closed) return;
@@ -177,10 +195,13 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
       const now = clock.now();
       if (sealer.busy || now - lastSeal >= cfg.sealIntervalMs) {
         if (!sealer.busy) lastSeal = now;
-        more = sealer.step(now);
+        more = sealStep(now);
+      } else if (reclaimer.busy) {
+        more = reclaimer.step();
       } else if (now - lastRetention >= cfg.retentionIntervalMs) {
         lastRetention = now;
-        enforceRetention();
+        retain();
+        more = reclaimer.busy;
       }
     } catch (e) {
       // A seal fails for the same reasons a commit does (disk full); its next try is a tick away.
@@ -205,9 +226,17 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
     },
     seal: () => {
       writer.flush();
-      sealer.sealAll(clock.now());
+      const now = clock.now();
+      // Finish a run under way (its bucket list is older), then run once over everything.
+      if (sealer.busy) while (sealStep(now));
+      while (sealStep(now));
+      reclaimer.finish();
     },
-    enforceRetention,
+    enforceRetention: () => {
+      const r = retain();
+      reclaimer.finish();
+      return r;
+    },
     counters: () => ({ ...counters, rejected: { ...counters.rejected } }),
     close: () => {
       if (closed) return;

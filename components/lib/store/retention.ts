@@ -1,8 +1,10 @@
 /**
  * Retention: raw data is kept for `retentionMs` (7 days by default), and also cut, oldest chunks
  * first across all series, when the database outgrows `maxBytes` or the file system's free space
- * falls under `minFreeBytes`. Freed pages go back to the file system with incremental_vacuum (the
- * file was created with auto_vacuum=INCREMENTAL), so the file shrinks instead of just not growing.
+ * falls under `minFreeBytes`. Pages freed by age and budget deletions go back to the file system
+ * in bounded steps afterwards (reclaim.ts, run by the maintenance timer); when the free-space floor
+ * is crossed they go back at once (incremental_vacuum, then a checkpoint), since the floor check
+ * needs the file to have shrunk.
  *
  * When the free-space floor is crossed and no chunk is left to delete, the writer stops taking
  * samples (`diskFull`, counted as rejections) rather than fill the disk; it resumes by itself
@@ -101,13 +103,11 @@ export class Retention {
       deletedChunks += ids.length;
     }
     const deletedHeadRows = this.st.headExpired.run(bucketOf(cutoff)).changes;
-    if (deletedChunks > 0 || deletedHeadRows > 0) this.vacuum();
 
-    // 2. Byte budget.
+    // 2. Byte budget (pages in use: free pages do not count, so no vacuum is needed to meet it).
     let used = usedBytes(this.db);
     if (used > this.opts.maxBytes) {
       deletedChunks += this.cutBytes(used - this.opts.maxBytes * (1 - HYSTERESIS));
-      this.vacuum();
       used = usedBytes(this.db);
     }
 
@@ -118,7 +118,8 @@ export class Retention {
     if (free < this.opts.minFreeBytes) {
       const n = this.cutBytes(this.opts.minFreeBytes * (1 + HYSTERESIS) - free);
       deletedChunks += n;
-      if (n > 0) {
+      // Every free page, the ones freed by earlier deletions too: the disk needs them now.
+      if (n > 0 || (this.db.pragma('freelist_count', { simple: true }) as number) > 0) {
         this.vacuum();
         used = usedBytes(this.db);
         free = this.freeSpace(dir);

@@ -38,6 +38,8 @@ interface SealRun {
 
 export class Sealer {
   private run: SealRun | undefined;
+  /** Seal runs finished since the store opened, including runs that found nothing to seal. */
+  runsCompleted = 0;
   private readonly st;
 
   constructor(
@@ -69,13 +71,16 @@ export class Sealer {
 
   /**
    * Seals one slice, starting a run if none is under way. Returns true if more slices remain.
-   * Call repeatedly (yielding between calls) or use `sealAll`.
+   * Call repeatedly, yielding between calls (the maintenance timer), or in a loop (`Store.seal`).
    */
   step(now: number): boolean {
     if (!this.run) {
       const cutoff = bucketOf(now - this.opts.sealLagMs);
       const buckets = this.st.buckets.all(cutoff) as number[];
-      if (buckets.length === 0) return false;
+      if (buckets.length === 0) {
+        this.runsCompleted += 1;
+        return false;
+      }
       const maxSeries = (this.st.maxSeries.get() as { m: number | null }).m ?? 0;
       this.run = { buckets, nextSeries: 1, maxSeries };
     }
@@ -86,16 +91,10 @@ export class Sealer {
     run.nextSeries = to;
     if (run.nextSeries > run.maxSeries) {
       this.run = undefined;
+      this.runsCompleted += 1;
       return false;
     }
     return true;
-  }
-
-  /** Seals everything older than the lag, synchronously (tests, close, benchmarks). */
-  sealAll(now: number): void {
-    // Finish a run under way (its bucket list is older), then run once over everything.
-    if (this.busy) while (this.step(now));
-    while (this.step(now));
   }
 
   private sealSlice(buckets: number[], from: number, to: number): void {

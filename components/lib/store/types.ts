@@ -102,4 +102,6 @@ export interface StoreCounters {
   lateSamples: number;
   chunksWritten: number;
   retentionDeletedChunks: number;
+  /** Free pages given back to the file system by the bounded reclaim after seals and retention. */
+  reclaimedPages: number;
 }
