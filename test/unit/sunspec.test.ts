@@ -31,6 +31,10 @@ import {
   toTree,
   walkImage,
 } from '../../components/modbus-adapter/sunspec';
+import type { Point } from '../../components/lib/contract';
+import { modelPoints, sunspecProfile } from '../../components/modbus-adapter/sunspec-profile';
+import { WriteRefused, type DeviceIo, type Profile } from '../../components/modbus-adapter/profile';
+import { ModbusException } from '../../components/modbus-adapter/transport';
 
 type Values = Record<string, number | string | null>;
 
@@ -713,5 +717,189 @@ describe('writes: pointLocation, encodePoint, encodeWrite', () => {
     expect(code(() => encodePoint(pointLocation(model(1), 'Mn')?.point as PointDef, 'x'.repeat(33)))).toBe('VALUE_OUT_OF_RANGE');
     expect(code(() => encodeWrite(model(103), 'W', 100))).toBe('NOT_WRITABLE');
     expect(code(() => encodeWrite(def, 'Nope', 1))).toBe('UNKNOWN_POINT');
+  });
+});
+
+/**
+ * The decision for a point whose scale factor is not implemented (0x8000) or outside -10..10: its
+ * value is unknowable (the raw number without its power of ten is off by orders of magnitude), so
+ * the decoder gives `value: null, badScaleFactor: true`, telemetry carries `v: null, q: 'bad'`,
+ * and writes to it are refused; the same for top-level points and points in repeating groups.
+ */
+describe('a point whose scale factor is unknowable: null, quality bad, writes refused', () => {
+  const BAD_SFS: [string, number][] = [['not implemented', 0x8000], ['11', 11], ['-11', 0xfff5]];
+
+  describe.each(BAD_SFS)('scale factor %s', (_what, register) => {
+    it('a top-level point decodes as null, flagged, raw kept; its telemetry is v null, q bad', () => {
+      const def = model(103);
+      const regs = encodeModel(def, { points: { W: 5000, A: 12.3 } }, { scaleFactors: { W_SF: 1, A_SF: -1 } });
+      const wsf = pointLocation(def, 'W_SF')?.offset as number;
+      regs[wsf] = register;
+      const dec = decodeModel(def, regs);
+      expect(dec.points.W).toMatchObject({ value: null, raw: 500, implemented: true, badScaleFactor: true });
+      expect(dec.points.W.sf).toBeUndefined();
+      expect(dec.points.A).toMatchObject({ value: 12.3, sf: -1 }); // its own scale factor is fine
+      const out: Record<string, Point> = {};
+      modelPoints(dec, def, out);
+      expect(out['103.W']).toEqual({ v: null, u: 'W', q: 'bad' });
+      expect(out['103.A']).toEqual({ v: 12.3, u: 'A', q: 'good' });
+    });
+
+    it('a point in a repeating group (model 160 modules) decodes as null in every instance; telemetry v null, q bad', () => {
+      const def = model(160);
+      const regs = encodeModel(def, { groups: { module: [{ DCA: 8.5, DCV: 600 }, { DCA: 9.5, DCV: 610 }] } }, { scaleFactors: { DCA_SF: -1, DCV_SF: 0 } });
+      regs[pointLocation(def, 'DCA_SF')?.offset as number] = register;
+      const dec = decodeModel(def, regs);
+      for (const m of dec.groups.module) {
+        expect(m.DCA).toMatchObject({ value: null, implemented: true, badScaleFactor: true });
+        expect(m.DCV.badScaleFactor).toBeUndefined();
+      }
+      const out: Record<string, Point> = {};
+      modelPoints(dec, def, out);
+      expect(out['160.module.1.DCA']).toEqual({ v: null, u: 'A', q: 'bad' });
+      expect(out['160.module.2.DCA']).toEqual({ v: null, u: 'A', q: 'bad' });
+      expect(out['160.module.2.DCV']).toEqual({ v: 610, u: 'V', q: 'good' });
+    });
+  });
+
+  it("a group's own scale factor (model 63001 repeating.sunssf_8) is bad in one instance only", () => {
+    const def = model(63001);
+    const regs = Array.from(encodeModel(def, { groups: { repeating: [{ sunssf_8: -1, int16_11: 1.5 }, { sunssf_8: -1, int16_11: 2.5 }] } }));
+    // repeating instances are the last 2 x 18 registers; sunssf_8 is each instance's first register.
+    regs[regs.length - 18] = 0x8000;
+    const dec = decodeModel(def, regs);
+    expect(dec.groups.repeating[0].int16_11).toMatchObject({ value: 1.5, sf: -1 });
+    expect(dec.groups.repeating[1].int16_11).toMatchObject({ value: null, raw: 25, badScaleFactor: true });
+    const out: Record<string, Point> = {};
+    modelPoints(dec, def, out);
+    expect(out['63001.repeating.1.int16_11']).toEqual({ v: 1.5, q: 'good' });
+    expect(out['63001.repeating.2.int16_11']).toEqual({ v: null, q: 'bad' });
+    // Scale factors are applied, not published, inside groups as in the top group; pads never.
+    expect(Object.keys(out).filter((k) => /\.(sunssf|pad)_\d$/.test(k))).toEqual([]);
+    expect(out['63001.repeating.2.int16_u']).toEqual({ v: null, q: 'not_implemented' });
+  });
+
+  it('a point that is not implemented keeps quality not_implemented, and still knows its scale factor for writes', () => {
+    const def = model(123);
+    const regs = encodeModel(def, {}, { scaleFactors: { WMaxLimPct_SF: -1 } });
+    expect(decodeModel(def, regs).points.WMaxLimPct).toMatchObject({ value: null, implemented: false, sf: -1 });
+    regs[pointLocation(def, 'WMaxLimPct_SF')?.offset as number] = 0x8000;
+    const dec = decodeModel(def, regs);
+    expect(dec.points.WMaxLimPct).toMatchObject({ value: null, implemented: false, badScaleFactor: true });
+    const out: Record<string, Point> = {};
+    modelPoints(dec, def, out);
+    expect(out['123.WMaxLimPct']).toEqual({ v: null, u: '% WMax', q: 'not_implemented' });
+  });
+
+  it('encodeWrite refuses a number for a scaled point without a valid scale factor; a constant one is used', () => {
+    const code = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        return (e as SunSpecError).code;
+      }
+      return 'no error';
+    };
+    const def = model(123);
+    expect(code(() => encodeWrite(def, 'WMaxLimPct', 40))).toBe('BAD_SCALE_FACTOR'); // not read from the device
+    expect(code(() => encodeWrite(def, 'WMaxLimPct', 40, 11))).toBe('BAD_SCALE_FACTOR');
+    expect(encodeWrite(def, 'WMaxLimPct', 40, -1).registers).toEqual([400]);
+    expect(encodeWrite(def, 'Conn', 'DISCONNECT').registers).toEqual([0]); // no scale factor: fine
+    const c = normaliseModel({
+      id: 64998,
+      group: { name: 'c', type: 'group', points: [{ name: 'ID', type: 'uint16', size: 1 }, { name: 'L', type: 'uint16', size: 1 }, { name: 'T', type: 'int16', size: 1, sf: -1, access: 'RW' }, { name: 'F', type: 'float32', size: 2, access: 'RW' }] },
+    });
+    expect(encodeWrite(c, 'T', 21.5).registers).toEqual([215]);
+    const f = pointLocation(c, 'F')?.point as PointDef;
+    expect(code(() => encodePoint(f, 1.5, 0x8000 - 0x10000))).toBe('BAD_SCALE_FACTOR');
+  });
+
+  describe('writes through the SunSpec profile (an in-memory device)', () => {
+    /** A device serving a SunSpec image at 40000; records register writes. */
+    function device(image: Uint16Array): { io: DeviceIo; writes: { address: number; values: number[] }[]; regs: number[] } {
+      const regs = Array.from(image);
+      const writes: { address: number; values: number[] }[] = [];
+      const io: DeviceIo = {
+        readRegisters: async (_fc, address, count) => {
+          if (address < 40000 || address + count > 40000 + regs.length) throw new ModbusException(2, 'ILLEGAL DATA ADDRESS');
+          return regs.slice(address - 40000, address - 40000 + count);
+        },
+        readBits: async () => {
+          throw new ModbusException(1, 'ILLEGAL FUNCTION');
+        },
+        writeRegisters: async (address, values) => {
+          writes.push({ address, values });
+          regs.splice(address - 40000, values.length, ...values);
+        },
+        writeCoil: async () => {
+          throw new ModbusException(1, 'ILLEGAL FUNCTION');
+        },
+      };
+      return { io, writes, regs };
+    }
+
+    /**
+     * Models 1, 123 (WMaxLimPct as given, WMaxLimPct_SF = sf; null = not implemented), 126 (one
+     * curve, V1 = 100 %, V_SF = vSf; null = not implemented), 160.
+     */
+    async function rig(c123: Record<string, number | null>, sf: number | null, vSf: number | null = null): Promise<{ profile: Profile; dev: ReturnType<typeof device>; pct: number; v1: number }> {
+      const image = buildImage([
+        { id: 1, values: { points: { Mn: 'test', Md: 'inverter', SN: '1' } } },
+        { id: 123, values: { points: c123 }, scaleFactors: { WMaxLimPct_SF: sf ?? 0 } },
+        { id: 126, values: { groups: { curve: [{ ActPt: 2, V1: 100 }] } }, scaleFactors: { V_SF: vSf ?? 0, DeptRef_SF: 0, RmpIncDec_SF: 0 } },
+        { id: 160, values: { groups: { module: [{ DCA: 1 }] } }, scaleFactors: { DCA_SF: 0 } },
+      ]);
+      const chain = walkImage(image);
+      const m123 = (chain.find((m) => m.id === 123) as { offset: number }).offset + 2;
+      const m126 = (chain.find((m) => m.id === 126) as { offset: number }).offset + 2;
+      if (sf === null) image[m123 + (pointLocation(model(123), 'WMaxLimPct_SF')?.offset as number)] = 0x8000;
+      if (vSf === null) image[m126 + (pointLocation(model(126), 'V_SF')?.offset as number)] = 0x8000;
+      const dev = device(image);
+      const profile = sunspecProfile({ baseAddress: 40000, maxRegisters: 125 });
+      await profile.prepare(dev.io);
+      // curve 1 starts after the fixed part (10 registers); V1 is its third register.
+      return { profile, dev, pct: 40000 + m123 + (pointLocation(model(123), 'WMaxLimPct')?.offset as number), v1: 40000 + m126 + 10 + 2 };
+    }
+    const refused = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (e) {
+        expect(e).toBeInstanceOf(WriteRefused);
+        return (e as Error).message;
+      }
+      throw new Error('the write was not refused');
+    };
+
+    it.each([['implemented', 55], ['not implemented', null]])('a top-level point whose scale factor is not implemented (the point %s): write and curtail refused, nothing written', async (_what, current) => {
+      const { profile, dev } = await rig({ WMaxLimPct: current }, null);
+      expect(await refused(profile.write(dev.io, 'write', { point: 'WMaxLimPct', value: 40 }))).toMatch(/WMaxLimPct.*scale factor/);
+      expect(await refused(profile.write(dev.io, 'curtail', { percent: 40 }))).toMatch(/scale factor/);
+      expect(dev.writes).toEqual([]);
+    });
+
+    it('a top-level point that reads not implemented but has a valid scale factor is written scaled', async () => {
+      const { profile, dev, pct } = await rig({ WMaxLimPct: null }, -1);
+      await profile.write(dev.io, 'write', { point: 'WMaxLimPct', value: 40 });
+      expect(dev.writes).toEqual([{ address: pct, values: [400] }]); // 40.0 % at WMaxLimPct_SF -1, not raw 40
+    });
+
+    it('a point in a repeating group whose scale factor is not implemented (model 126 curve V1, V_SF) is refused, nothing written', async () => {
+      const { profile, dev } = await rig({ WMaxLimPct: 55 }, -1);
+      expect(await refused(profile.write(dev.io, 'write', { point: 'curve.1.V1', model: 126, value: 95 }))).toMatch(/curve\.1\.V1: its scale factor V_SF is not implemented/);
+      expect(await refused(profile.write(dev.io, 'write', { point: '126.curve.1.V1', value: 95 }))).toMatch(/scale factor V_SF/);
+      expect(dev.writes).toEqual([]);
+    });
+
+    it('the same group point is written scaled once its scale factor is implemented', async () => {
+      const { profile, dev, v1 } = await rig({ WMaxLimPct: 55 }, -1, -1);
+      await profile.write(dev.io, 'write', { point: 'curve.1.V1', model: 126, value: 95 });
+      expect(dev.writes).toEqual([{ address: v1, values: [950] }]);
+    });
+
+    it('a point whose scale factor is fine is written (the rig is not refusing everything)', async () => {
+      const { profile, dev, pct } = await rig({ WMaxLimPct: 55 }, -2);
+      await profile.write(dev.io, 'write', { point: 'WMaxLimPct', value: 40 });
+      expect(dev.writes).toEqual([{ address: pct, values: [4000] }]);
+    });
   });
 });

@@ -50,9 +50,13 @@ function lookup(chain: DecodeScope[], name: string): RawDecoded | undefined {
   return undefined;
 }
 
+/**
+ * The point's scale factor: undefined when it has none; null when it is unknowable (the sunssf
+ * point is not implemented, outside -10..10, or missing); else the exponent.
+ */
 function resolveSf(p: PointDef, chain: DecodeScope[]): number | null | undefined {
   if (p.sf === undefined) return undefined;
-  if (typeof p.sf === 'number') return p.sf;
+  if (typeof p.sf === 'number') return isValidScaleFactor(p.sf) ? p.sf : null;
   const r = lookup(chain, p.sf);
   if (r === undefined || !r.implemented || typeof r.plain !== 'number' || !isValidScaleFactor(r.plain)) return null;
   return r.plain;
@@ -73,9 +77,18 @@ function bitNames(p: PointDef, raw: number | bigint): string[] {
   return out;
 }
 
+/**
+ * A point's decoded value. A value whose scale factor is unknowable is null (flagged
+ * `badScaleFactor`), never the raw number: without its power of ten it would be off by orders of
+ * magnitude. The scale factor is resolved even when the point itself reads "not implemented",
+ * because a write to it needs the scale factor (and is refused when it is bad).
+ */
 function finish(p: PointDef, r: RawDecoded, chain: DecodeScope[]): DecodedPoint {
   const d: DecodedPoint = { value: r.plain, raw: r.raw, implemented: r.implemented };
   if (p.units !== undefined) d.units = p.units;
+  const sf = resolveSf(p, chain);
+  if (sf === null) d.badScaleFactor = true;
+  else if (sf !== undefined) d.sf = sf;
   if (!r.implemented) {
     d.value = null;
     return d;
@@ -87,14 +100,10 @@ function finish(p: PointDef, r: RawDecoded, chain: DecodeScope[]): DecodedPoint 
     } else if (p.type.startsWith('bitfield') && typeof r.raw !== 'string') {
       d.bits = bitNames(p, r.raw);
     }
-    const sf = resolveSf(p, chain);
-    if (sf === null) {
-      d.value = null;
-      d.badScaleFactor = true;
-    } else if (sf !== undefined) {
-      d.sf = sf;
-      d.value = applyScale(r.plain, sf);
-    }
+    if (sf === null) d.value = null;
+    else if (sf !== undefined) d.value = applyScale(r.plain, sf);
+  } else if (sf === null) {
+    d.value = null;
   }
   return d;
 }
@@ -291,5 +300,13 @@ export function encodeWrite(def: ModelDef, pointName: string, value: number | st
   const loc = pointLocation(def, pointName);
   if (loc === undefined) throw new SunSpecError('UNKNOWN_POINT', `model ${def.id} (${def.name}) has no point ${pointName}`);
   if (loc.point.access !== 'RW') throw new SunSpecError('NOT_WRITABLE', `model ${def.id} point ${pointName} is read-only`);
-  return { offset: loc.offset, registers: encodePoint(loc.point, value, scaleFactor), point: loc.point };
+  let sf = scaleFactor;
+  const named = typeof loc.point.sf === 'string';
+  if (typeof loc.point.sf === 'number') sf ??= loc.point.sf;
+  // A number for a scaled point means nothing without the device's scale factor: refuse rather
+  // than write it unscaled (symbol names for enums and bitfields carry no scale).
+  if (named && typeof value === 'number' && (sf === undefined || !isValidScaleFactor(sf))) {
+    throw new SunSpecError('BAD_SCALE_FACTOR', `model ${def.id} point ${pointName}: its scale factor ${String(loc.point.sf)} is ${sf === undefined ? 'unknown (not implemented on the device)' : `${sf}, outside -10..10`}; the value cannot be written`);
+  }
+  return { offset: loc.offset, registers: encodePoint(loc.point, value, sf), point: loc.point };
 }

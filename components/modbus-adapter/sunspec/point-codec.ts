@@ -236,6 +236,7 @@ export function encodePoint(point: PointDef, value: number | string, scaleFactor
     const n = typeof value === 'number' ? value : Number(value);
     if (!Number.isFinite(n)) fail(point, 'VALUE_INVALID', `${String(value)} is not a finite number`);
     const sf = scaleFactor ?? 0;
+    if (!isValidScaleFactor(sf)) throw new SunSpecError('BAD_SCALE_FACTOR', `${point.name}: scale factor ${sf} is outside -10..10`);
     const scaled = sf === 0 ? n : n / 10 ** sf;
     const b = Buffer.alloc(t === 'float32' ? 4 : 8);
     if (t === 'float32') {

@@ -78,9 +78,12 @@ export interface DecodedPoint {
   symbol?: string;
   /** bitfield16/bitfield32: the names of the set bits (`BIT<n>` for bits the model does not name). */
   bits?: string[];
-  /** The scale factor applied (exponent of ten), when the point has one. */
+  /** The scale factor (exponent of ten) of a point that has one, also when the point reads not implemented (a write needs it). */
   sf?: number;
-  /** Set when the point's scale factor is itself not implemented or out of -10..10: value is null. */
+  /**
+   * Set when the point's scale factor is itself not implemented or out of -10..10: the value is
+   * unknowable, so `value` is null (never the raw number, which would be off by powers of ten).
+   */
   badScaleFactor?: boolean;
 }
 
