@@ -11,8 +11,18 @@
  */
 import fs from 'node:fs';
 import Ajv from 'ajv';
+import semver from 'semver';
 
-export const AWS_COMPONENTS = ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager', 'aws.greengrass.StreamManager'] as const;
+export const AWS_COMPONENTS = [
+  'aws.greengrass.Nucleus',
+  'aws.greengrass.TokenExchangeService',
+  'aws.greengrass.LogManager',
+  'aws.greengrass.StreamManager',
+  'aws.greengrass.DiskSpooler',
+] as const;
+
+/** DiskSpooler 1.0.x is a nucleus plugin for nucleus 2.11.0 and later (Greengrass developer guide, "Disk spooler"). */
+export const DISK_SPOOLER_MIN_NUCLEUS = '2.11.0';
 export type AwsComponent = (typeof AWS_COMPONENTS)[number];
 
 export interface RolloutConfig {
@@ -31,6 +41,13 @@ export interface FleetConfig {
   readonly bundleVersion?: string;
   readonly awsComponents: { readonly [K in AwsComponent]?: string };
   readonly streamManager: boolean;
+  /**
+   * The Uplink's S3 exporter on, writing to the data bucket under `fleets/<fleet>/<thing>/`; only
+   * then does the fleet's Token Exchange role get its per-thing PutObject grant.
+   */
+  readonly uplinkS3Export: boolean;
+  /** The nucleus's MQTT spool (on disk, aws.greengrass.DiskSpooler): its `mqtt.spooler.maxSizeInBytes`. */
+  readonly mqttSpoolMaxBytes: number;
   readonly rollout: RolloutConfig;
   readonly abort: { readonly failureThresholdPercentage: number; readonly minNumberOfExecutedThings: number };
   readonly jobTimeoutMinutes: number;
@@ -71,17 +88,20 @@ const VERSION = '^[0-9]+\\.[0-9]+\\.[0-9]+$';
 const fleetSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['description', 'awsComponents', 'streamManager', 'rollout', 'abort', 'jobTimeoutMinutes', 'componentUpdateTimeoutSeconds', 'configurationValidationTimeoutSeconds', 'logLevel', 'dataRetentionDays'],
+  required: ['description', 'awsComponents', 'streamManager', 'uplinkS3Export', 'mqttSpoolMaxBytes', 'rollout', 'abort', 'jobTimeoutMinutes', 'componentUpdateTimeoutSeconds', 'configurationValidationTimeoutSeconds', 'logLevel', 'dataRetentionDays'],
   properties: {
     description: { type: 'string', maxLength: 1000 },
     bundleVersion: { type: 'string', pattern: VERSION },
     awsComponents: {
       type: 'object',
       additionalProperties: false,
-      required: ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager'],
+      required: ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager', 'aws.greengrass.DiskSpooler'],
       properties: Object.fromEntries(AWS_COMPONENTS.map((c) => [c, { type: 'string', pattern: VERSION }])),
     },
     streamManager: { type: 'boolean' },
+    uplinkS3Export: { type: 'boolean' },
+    // 1 MiB to 4 GiB; the nucleus's default in-memory spool is 2.5 MB.
+    mqttSpoolMaxBytes: { type: 'integer', minimum: 1048576, maximum: 4294967296 },
     rollout: {
       type: 'object',
       additionalProperties: false,
@@ -211,6 +231,12 @@ export function parseConfig(fleetsDoc: unknown, sitesDoc: unknown, names = { fle
   for (const f of fleets) {
     if (f.streamManager && !f.awsComponents['aws.greengrass.StreamManager']) {
       throw new ConfigFileError(`${names.fleets}: fleet ${f.name} enables streamManager but gives no aws.greengrass.StreamManager version`);
+    }
+    const nucleus = f.awsComponents['aws.greengrass.Nucleus'];
+    if (nucleus && semver.lt(nucleus, DISK_SPOOLER_MIN_NUCLEUS)) {
+      throw new ConfigFileError(
+        `${names.fleets}: fleet ${f.name} runs aws.greengrass.Nucleus ${nucleus}; the MQTT spool on disk (aws.greengrass.DiskSpooler) needs ${DISK_SPOOLER_MIN_NUCLEUS} or later`,
+      );
     }
   }
   return { fleets, sites };

@@ -11,10 +11,11 @@
  * known (components/registry.ts), the result is validated here, so a bad site entry fails the
  * synth instead of sending a device into ERRORED and a rollback.
  */
+import { Token } from 'aws-cdk-lib';
 import { CONFIG_SPECS } from '../../components/registry';
 import { SITE_COMPONENT_NAME, isComponentName } from '../../components/lib/contract';
 import { mergeConfig, validateConfig } from '../../components/lib/config';
-import type { AwsComponent, FleetConfig, SiteConfig } from './config';
+import { names, type AwsComponent, type FleetConfig, type SiteConfig } from './config';
 import type { PublishedComponent } from './components';
 import type { LockFile } from './lock';
 import { lockKey } from './lock';
@@ -78,9 +79,57 @@ function refuseAccessControl(site: SiteConfig, component: string, merge: Record<
   );
 }
 
-function mergeFor(site: SiteConfig, member: BundleMember): string | undefined {
+export const UPLINK_COMPONENT_NAME = 'com.dcmms.edge.Uplink';
+
+/** What the fleet's stack knows and a device configuration may name: resolved by CloudFormation at deploy time. */
+export interface FleetCloud {
+  /** The data bucket's name (a reference to the bucket). */
+  readonly dataBucketName: string;
+  /** The stack's region (AWS::Region): the data bucket's. */
+  readonly region: string;
+  /** JSON text with those references in it (Stack.toJsonString). */
+  readonly toJson: (value: unknown) => string;
+}
+
+/**
+ * Configuration the fleet sets on a dCMMS component, per component. The Uplink's S3 exporter where
+ * the fleet has `uplinkS3Export`: the data bucket and `fleets/<fleet>/` are where the Token Exchange
+ * role's per-thing grant is (the exporter adds the thing name), so a site must not change them.
+ */
+export function fleetComponentConfig(fleet: FleetConfig, cloud: FleetCloud): Record<string, Record<string, unknown>> {
+  if (!fleet.uplinkS3Export) return {};
+  return { [UPLINK_COMPONENT_NAME]: { exporters: { s3: { enabled: true, bucket: cloud.dataBucketName, prefix: names.dataPrefix(fleet.name), region: cloud.region } } } };
+}
+
+/** Leaves a site may still set under the fleet's configuration (a site on a metered link may turn S3 export off). */
+const SITE_MAY_OVERRIDE = new Set(['exporters.s3.enabled']);
+
+function leafPaths(v: unknown, at: string[] = []): string[] {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return [at.join('.')];
+  return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => leafPaths(x, [...at, k]));
+}
+
+function valueAt(v: unknown, dotted: string): unknown {
+  let cur = v;
+  for (const k of dotted.split('.')) cur = cur !== null && typeof cur === 'object' && !Array.isArray(cur) ? (cur as Record<string, unknown>)[k] : undefined;
+  return cur;
+}
+
+function mergeFor(site: SiteConfig, fleet: FleetConfig, cloud: FleetCloud, member: BundleMember): string | undefined {
   if (member.name === SITE_COMPONENT_NAME) return undefined; // meta component: no configuration
-  const merge = { ...siteFacets(site), ...(site.componentConfig?.[member.name] ?? {}) };
+  const fromFleet = fleetComponentConfig(fleet, cloud)[member.name] ?? {};
+  const fromSite = site.componentConfig?.[member.name] ?? {};
+  for (const leaf of leafPaths(fromFleet)) {
+    if (!SITE_MAY_OVERRIDE.has(leaf) && valueAt(fromSite, leaf) !== undefined) {
+      throw new DeploymentConfigError(
+        `site ${site.siteId}: componentConfig.${member.name} sets ${leaf}, which fleet ${fleet.name} sets (uplinkS3Export: the data bucket, prefix ${names.dataPrefix(fleet.name)} and the stack's region, where the gateways' per-thing S3 grant is); remove it from sites.json`,
+      );
+    }
+  }
+  // Site facets, then the fleet's part, then the site's componentConfig: a key the fleet contributes
+  // merges deep (the site may add S3 settings), any other replaces (as Greengrass MERGE would not).
+  const merge: Record<string, unknown> = { ...siteFacets(site), ...fromFleet };
+  for (const [k, v] of Object.entries(fromSite)) merge[k] = k in fromFleet ? mergeConfig(fromFleet[k], v) : v;
   refuseAccessControl(site, member.name, merge);
   const spec = isComponentName(member.name) ? CONFIG_SPECS[member.name] : undefined;
   const recipeConfig = member.published?.recipe['ComponentConfiguration'];
@@ -92,11 +141,24 @@ function mergeFor(site: SiteConfig, member: BundleMember): string | undefined {
       throw new DeploymentConfigError(`site ${site.siteId}: configuration for ${member.name} is invalid: ${(e as Error).message}`);
     }
   }
+  // With references (bucket name, region) the length is that of their placeholders, which are about
+  // as long as what they resolve to (a bucket name is at most 63 characters).
   const json = JSON.stringify(merge);
   if (json.length > MAX_MERGE_CHARS) {
     throw new DeploymentConfigError(`site ${site.siteId}: ${member.name} configuration is ${json.length} characters; Greengrass allows ${MAX_MERGE_CHARS} per component`);
   }
-  return json;
+  return Token.isUnresolved(json) ? cloud.toJson(merge) : json;
+}
+
+/**
+ * The nucleus's MQTT spool on disk (Greengrass developer guide, "Disk spooler"): with the
+ * aws.greengrass.DiskSpooler plugin deployed and `mqtt.spooler` selecting it, QoS 1 messages the
+ * nucleus accepted while offline (Health's reports, Uplink batches published just before the
+ * Uplink's probe saw the outage) survive a reboot of the gateway during the outage; the default
+ * in-memory spool loses them.
+ */
+export function nucleusMerge(fleet: FleetConfig): string {
+  return JSON.stringify({ mqtt: { spooler: { storageType: 'Disk', pluginName: 'aws.greengrass.DiskSpooler', maxSizeInBytes: fleet.mqttSpoolMaxBytes } } });
 }
 
 export interface ComponentDeploymentSpec {
@@ -119,20 +181,22 @@ function logManagerMerge(fleet: FleetConfig, bundle: readonly BundleMember[]): s
   });
 }
 
-export function deploymentComponents(fleet: FleetConfig, site: SiteConfig, bundle: readonly BundleMember[]): Record<string, ComponentDeploymentSpec> {
+export function deploymentComponents(fleet: FleetConfig, site: SiteConfig, bundle: readonly BundleMember[], cloud: FleetCloud): Record<string, ComponentDeploymentSpec> {
   const out: Record<string, ComponentDeploymentSpec> = {};
   const unknown = Object.keys(site.componentConfig ?? {}).filter((n) => !bundle.some((m) => m.name === n));
   if (unknown.length > 0) throw new DeploymentConfigError(`site ${site.siteId}: componentConfig names components not in the bundle: ${unknown.join(', ')}`);
   for (const m of bundle) {
-    const merge = mergeFor(site, m);
+    const merge = mergeFor(site, fleet, cloud, m);
     out[m.name] = merge === undefined ? { componentVersion: m.version } : { componentVersion: m.version, configurationUpdate: { merge } };
   }
-  const aws: AwsComponent[] = ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager'];
+  const aws: AwsComponent[] = ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager', 'aws.greengrass.DiskSpooler'];
   if (fleet.streamManager) aws.push('aws.greengrass.StreamManager');
+  const merges: Partial<Record<AwsComponent, string>> = { 'aws.greengrass.Nucleus': nucleusMerge(fleet), 'aws.greengrass.LogManager': logManagerMerge(fleet, bundle) };
   for (const name of aws) {
     const version = fleet.awsComponents[name];
     if (!version) throw new DeploymentConfigError(`fleet ${fleet.name}: no version for ${name}`);
-    out[name] = name === 'aws.greengrass.LogManager' ? { componentVersion: version, configurationUpdate: { merge: logManagerMerge(fleet, bundle) } } : { componentVersion: version };
+    const merge = merges[name];
+    out[name] = merge === undefined ? { componentVersion: version } : { componentVersion: version, configurationUpdate: { merge } };
   }
   return out;
 }

@@ -129,19 +129,28 @@ export class Fleet extends Construct {
       }
     }
     if (objects.size > 0) role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadComponentArtifacts', actions: ['s3:GetObject'], resources: [...objects] }));
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'UploadOwnData',
-        // The Uplink's S3 exporter writes single PutObjects (batches of at most 124 KB, plus its
-        // probe object) under `<fleet prefix><thing name>/`. The AWS IoT credentials provider fills
-        // `${credentials-iot:ThingName}` with the name of the thing whose certificate asked for the
-        // credentials (the nucleus sends it as x-amzn-iot-thingname; AWS IoT Core developer guide,
-        // "Authorizing direct calls to AWS services"): a gateway can write only its own objects,
-        // never another gateway's, even within its site.
-        actions: ['s3:PutObject'],
-        resources: [props.dataBucket.arnForObjects(`${names.thingDataPrefix(fleet.name)}*`)],
-      }),
-    );
+    // Only where the fleet turns the Uplink's S3 exporter on: a fleet that does not export to S3
+    // has no S3 write grant at all.
+    if (fleet.uplinkS3Export) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'UploadOwnData',
+          // The Uplink's S3 exporter writes single PutObjects (batches of at most 124 KB, plus its
+          // probe object) under `<fleet prefix><thing name>/`. The AWS IoT credentials provider fills
+          // `${credentials-iot:ThingName}` with the name of the thing whose certificate asked for the
+          // credentials (the nucleus sends it as x-amzn-iot-thingname; AWS IoT Core developer guide,
+          // "Authorizing direct calls to AWS services"): a gateway can write only its own objects,
+          // never another gateway's, even within its site.
+          actions: ['s3:PutObject'],
+          resources: [props.dataBucket.arnForObjects(`${names.thingDataPrefix(fleet.name)}*`)],
+        }),
+      );
+      Validations.of(role).acknowledge({
+        // cdk-nag writes a policy variable `${x}` as `<x>` in finding ids.
+        id: `AwsSolutions-IAM5[Resource::<${bucketArnRef(props.dataBucket)}>/${names.thingDataPrefix(fleet.name).replace(/\$\{([^}]+)\}/g, '<$1>')}*]`,
+        reason: `Gateways upload data objects with generated keys (class, day, outbox and sequence); the grant is the calling gateway's own prefix ${names.thingDataPrefix(fleet.name)} of the data bucket, resolved per request by the AWS IoT credentials provider, PutObject only.`,
+      });
+    }
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'GreengrassLogs',
@@ -155,11 +164,6 @@ export class Fleet extends Construct {
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${logs}]`,
       reason: 'LogManager creates one log group per component and region under /aws/greengrass/ on demand; their names are not known at deploy time. Scoped to that path, log actions only.',
-    });
-    Validations.of(role).acknowledge({
-      // cdk-nag writes a policy variable `${x}` as `<x>` in finding ids.
-      id: `AwsSolutions-IAM5[Resource::<${bucketArnRef(props.dataBucket)}>/${names.thingDataPrefix(fleet.name).replace(/\$\{([^}]+)\}/g, '<$1>')}*]`,
-      reason: `Gateways upload data objects with generated keys (class, day, outbox and sequence); the grant is the calling gateway's own prefix ${names.thingDataPrefix(fleet.name)} of the data bucket, resolved per request by the AWS IoT credentials provider, PutObject only.`,
     });
     return role;
   }
@@ -183,7 +187,11 @@ export class Fleet extends Construct {
     const deployment = new CfnDeployment(scope, 'Deployment', {
       targetArn: group.attrArn,
       deploymentName: `${names.siteGroup(fleet.name, site.siteId)} bundle`,
-      components: deploymentComponents(fleet, site, bundle),
+      components: deploymentComponents(fleet, site, bundle, {
+        dataBucketName: props.dataBucket.bucketName,
+        region: Stack.of(this).region,
+        toJson: (v) => Stack.of(this).toJsonString(v),
+      }),
       deploymentPolicies: deploymentPolicies(fleet),
       iotJobConfiguration: iotJobConfiguration(fleet),
       tags: { 'dcmms:fleet': fleet.name, 'dcmms:site': site.siteId },

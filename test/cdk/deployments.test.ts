@@ -55,6 +55,26 @@ describe.each(config.sites.map((s) => [s.siteId, s] as const))('deployment of si
     expect('aws.greengrass.StreamManager' in components).toBe(fleet.streamManager);
   });
 
+  test('the nucleus spools to disk: aws.greengrass.DiskSpooler and mqtt.spooler selecting it, so QoS 1 messages survive a reboot during an outage', () => {
+    expect(components['aws.greengrass.DiskSpooler']!.ComponentVersion).toBe(fleet.awsComponents['aws.greengrass.DiskSpooler']);
+    const nucleus = JSON.parse(components['aws.greengrass.Nucleus']!.ConfigurationUpdate!.Merge);
+    expect(nucleus).toEqual({ mqtt: { spooler: { storageType: 'Disk', pluginName: 'aws.greengrass.DiskSpooler', maxSizeInBytes: fleet.mqttSpoolMaxBytes } } });
+  });
+
+  test("the Uplink's S3 exporter: enabled with the data bucket, the fleet prefix and the stack's region where the fleet enables it, untouched elsewhere", () => {
+    const merge = JSON.parse(render(components['com.dcmms.edge.Uplink']!.ConfigurationUpdate!.Merge));
+    expect(typeof fleet.uplinkS3Export).toBe('boolean');
+    if (!fleet.uplinkS3Export) {
+      expect(merge).not.toHaveProperty('exporters');
+      return;
+    }
+    expect(merge.exporters).toEqual({ s3: { enabled: true, bucket: expect.stringMatching(/^<CloudData\w+>$/), prefix: `fleets/${fleet.name}/`, region: '<AWS::Region>' } });
+    // The bucket is the data bucket, the one the Token Exchange role's per-thing grant is on.
+    const bucketId = merge.exporters.s3.bucket.slice(1, -1) as string;
+    expect(resourcesOf(template, 'AWS::S3::Bucket')[bucketId]).toBeDefined();
+    expect(JSON.stringify(resourcesOf(template, 'AWS::IAM::Policy'))).toContain(`"${bucketId}","Arn"]},"/fleets/${fleet.name}/\${credentials-iot:ThingName}/*"`);
+  });
+
   test('rolls back on failure, notifies components with a timeout, exponential rollout with PascalCase criteria, abort and timeout', () => {
     expect(d.Properties!['DeploymentPolicies']).toEqual({
       FailureHandlingPolicy: 'ROLLBACK',
@@ -108,6 +128,48 @@ describe('configuration is data, validated before synth', () => {
     // Everything else in componentConfig still merges.
     const ok = parseConfig({ fleets: doc.fleets }, { sites: [{ ...site, componentConfig: { 'com.dcmms.edge.Health': { logLevel: 'debug' } } }] });
     expect(() => synthTemplate({ config: ok })).not.toThrow();
+  });
+
+  test('a site cannot move the fleet-managed S3 bucket, prefix or region; its other S3 settings merge deep and are validated against the Uplink schema', () => {
+    const doc = raw();
+    const fleetName = config.fleets.find((f) => f.uplinkS3Export)!.name;
+    const site = doc.sites.find((x: { fleet: string }) => x.fleet === fleetName);
+    const withUplink = (s3: Record<string, unknown>) => parseConfig({ fleets: doc.fleets }, { sites: [{ ...site, componentConfig: { 'com.dcmms.edge.Uplink': { exporters: { s3 } } } }] });
+    for (const key of ['bucket', 'prefix', 'region']) {
+      expect(() => synthTemplate({ config: withUplink({ [key]: 'elsewhere/' }) })).toThrow(new RegExp(`site ${site.siteId}: .*com\\.dcmms\\.edge\\.Uplink.*exporters\\.s3\\.${key}.*${fleetName}`));
+    }
+    expect(() => synthTemplate({ config: withUplink({ concurrency: 1000 }) })).toThrow(/com\.dcmms\.edge\.Uplink is invalid: .*concurrency/);
+    const t = synthTemplate({ config: withUplink({ concurrency: 8 }) }).template;
+    const d = Object.values(resourcesOf(t, 'AWS::GreengrassV2::Deployment')).find((x) => (x.Properties!['Tags'] as Record<string, string>)['dcmms:site'] === site.siteId)!;
+    const merge = JSON.parse(render((d.Properties!['Components'] as any)['com.dcmms.edge.Uplink'].ConfigurationUpdate.Merge));
+    expect(merge.exporters.s3).toEqual({ enabled: true, bucket: expect.stringMatching(/^<CloudData\w+>$/), prefix: `fleets/${fleetName}/`, region: '<AWS::Region>', concurrency: 8 });
+  });
+
+  test('a fleet without uplinkS3Export gets neither the exporter configuration nor an S3 write grant; with it, both', () => {
+    const doc = raw();
+    const name = config.fleets[0]!.name;
+    for (const on of [false, true]) {
+      const fleets = structuredClone(doc.fleets);
+      fleets[name].uplinkS3Export = on;
+      const t = synthTemplate({ config: parseConfig({ fleets }, { sites: doc.sites }) }).template;
+      for (const d of Object.values(resourcesOf(t, 'AWS::GreengrassV2::Deployment')).filter((x) => (x.Properties!['Tags'] as Record<string, string>)['dcmms:fleet'] === name)) {
+        const merge = JSON.parse(render((d.Properties!['Components'] as any)['com.dcmms.edge.Uplink'].ConfigurationUpdate.Merge));
+        expect(merge.exporters?.s3?.enabled).toBe(on ? true : undefined);
+      }
+      const grants = JSON.stringify(resourcesOf(t, 'AWS::IAM::Policy')).split(`/fleets/${name}/\${credentials-iot:ThingName}/*`).length - 1;
+      expect({ on, grants }).toEqual({ on, grants: on ? 1 : 0 });
+    }
+  });
+
+  test('the disk spooler needs a DiskSpooler version and a nucleus of at least 2.11.0', () => {
+    const doc = raw();
+    const name = config.fleets[0]!.name;
+    const old = structuredClone(doc.fleets);
+    old[name].awsComponents['aws.greengrass.Nucleus'] = '2.10.3';
+    expect(() => parseConfig({ fleets: old }, { sites: doc.sites })).toThrow(new RegExp(`fleet ${name} .*aws\\.greengrass\\.DiskSpooler.*2\\.11\\.0`));
+    const none = structuredClone(doc.fleets);
+    delete none[name].awsComponents['aws.greengrass.DiskSpooler'];
+    expect(() => parseConfig({ fleets: none }, { sites: doc.sites })).toThrow(/aws\.greengrass\.DiskSpooler/);
   });
 
   test('a fleet pinned to a recorded older bundle deploys it by version string (rollback)', () => {

@@ -216,6 +216,11 @@ test("each fleet's Token Exchange role writes only under the calling gateway's o
     const stmts = found.filter((x) => x.kind === 'iam' && JSON.stringify(all[x.where]!.Properties?.['Roles'] ?? []).includes(roleId)).map((x) => x.stmt);
     const s3 = stmts.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
     const writes = s3.filter((s) => asArray(s.Action).some((a) => a !== 's3:GetObject'));
+    // A fleet without the Uplink's S3 export writes nothing to S3.
+    if (!f.uplinkS3Export) {
+      expect(writes).toEqual([]);
+      continue;
+    }
     // One write statement, PutObject only, on the data bucket's fleet prefix + the IAM policy variable
     // the AWS IoT credentials provider fills with the calling thing's name: nothing broader.
     expect(writes).toHaveLength(1);
@@ -229,4 +234,5 @@ test("each fleet's Token Exchange role writes only under the calling gateway's o
     }
     expect(s3.length).toBe(2);
   }
+  expect(config.fleets.some((f) => f.uplinkS3Export)).toBe(true); // the real configuration exercises the grant
 });
