@@ -10,11 +10,12 @@
 import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
-import { CONTRACT_VERSION, filters, topics, type ComponentState, type ControlCommand, type Point } from '../lib/contract';
+import { CONTRACT_VERSION, filters, topics, type ComponentState, type ControlCommand, type ControlResult, type Point } from '../lib/contract';
 import { ConfigError, InputError, errorMessage } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
-import { configProblems, linkKey, resolveConnection, type DeviceConfig, type ModbusAdapterConfig } from './config';
+import { CommandMemory } from './commands';
+import { configError, configProblems, linkKey, resolveConnection, type DeviceConfig, type ModbusAdapterConfig } from './config';
 import { Device, type DeviceStats } from './device';
 import { Link } from './link';
 import { registerMapProfile, type Profile } from './profile';
@@ -48,7 +49,7 @@ function profileFor(d: DeviceConfig, config: Readonly<ModbusAdapterConfig>): Pro
 export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<ModbusAdapterConfig>): ModbusAdapter {
   const log = deps.logger.child({ module: 'modbus' });
   const problems = configProblems(config);
-  if (problems.length > 0) throw new ConfigError('devices', problems.join('; '));
+  if (problems.length > 0) throw configError(problems);
   const siteId = config.siteId;
   const transport = deps.transport ?? modbusSerialTransport;
   const links = new Map<string, Link>();
@@ -127,20 +128,49 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
     devices.set(assetId, device);
   }
 
+  const commands = new CommandMemory(deps.clock, { maxIds: config.rememberCommandIds, maxAgeMs: config.rememberCommandsMs, maxCommandAgeMs: config.maxCommandAgeMs });
+
+  const publishResult = (r: ControlResult): void => {
+    log.info('control result', { assetId: r.assetId, commandId: r.commandId, status: r.status, message: r.message });
+    publish('control result', deps.bus.publish(topics.controlResult(siteId, r.assetId), r));
+  };
+
   const onCommand = async (cmd: ControlCommand): Promise<void> => {
     const device = devices.get(cmd.assetId);
     // Commands for assets another adapter owns are not ours: ignore them quietly.
     if (!device) return;
     if (cmd.siteId !== siteId) throw new InputError('site_mismatch', `command ${cmd.commandId} for site ${cmd.siteId}`);
+    const seen = commands.recall(cmd);
+    if (seen) {
+      // A repeat: answer with the first one's result (when it has one), never execute again.
+      if (!seen.sameCommand) log.warn('command id repeated with another action or params; answering with the first one\'s result', { assetId: cmd.assetId, commandId: cmd.commandId });
+      const r = await seen.result;
+      log.info('repeated command answered from memory', { assetId: cmd.assetId, commandId: cmd.commandId, status: r.status });
+      publish('control result', deps.bus.publish(topics.controlResult(siteId, r.assetId), r));
+      return;
+    }
     const started = deps.clock.now();
-    const result = (status: 'succeeded' | 'failed' | 'rejected' | 'expired', message: string): void => {
-      log.info('control result', { assetId: cmd.assetId, commandId: cmd.commandId, action: cmd.action, status, message });
-      publish('control result', deps.bus.publish(topics.controlResult(siteId, cmd.assetId), { schemaVersion: CONTRACT_VERSION, siteId, assetId: cmd.assetId, commandId: cmd.commandId, ts: deps.clock.now(), status, message: message.slice(0, 500), durationMs: deps.clock.now() - started }));
-    };
-    if (cmd.expiresAt !== undefined && cmd.expiresAt < started) return result('expired', `expired at ${new Date(cmd.expiresAt).toISOString()}`);
-    const outcome = await device.write(cmd.action, cmd.params);
-    if (cmd.expiresAt !== undefined && outcome.status !== 'succeeded' && cmd.expiresAt < deps.clock.now()) return result('expired', outcome.message);
-    result(outcome.status, outcome.message);
+    const result = (o: { status: ControlResult['status']; message: string }): ControlResult => ({
+      schemaVersion: CONTRACT_VERSION,
+      siteId,
+      assetId: cmd.assetId,
+      commandId: cmd.commandId,
+      ts: deps.clock.now(),
+      status: o.status,
+      message: o.message.slice(0, 500),
+      durationMs: deps.clock.now() - started,
+    });
+    const ticket = commands.admit(cmd);
+    if (!ticket.ok) {
+      deps.metrics.reject('command_memory_full');
+      publishResult(result({ status: 'rejected', message: ticket.reason }));
+      return;
+    }
+    const refusal = commands.judge(cmd);
+    const outcome = refusal ? { ...refusal, ran: false } : await device.write(cmd.action, cmd.params, commands.deadline(cmd));
+    const r = result(outcome);
+    ticket.settle(r, outcome.ran);
+    publishResult(r);
   };
 
   return {

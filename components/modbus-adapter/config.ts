@@ -89,6 +89,12 @@ export interface ModbusAdapterConfig extends BaseConfig {
   rediscoverIntervalMs: number;
   /** Waiting control commands per device; more are rejected. */
   maxPendingWrites: number;
+  /** A command without `expiresAt` is expired this long after its `ts`. */
+  maxCommandAgeMs: number;
+  /** Command ids remembered (with their results) to answer repeats without executing them again. */
+  rememberCommandIds: number;
+  /** How long a command id is remembered after the command arrived. */
+  rememberCommandsMs: number;
 }
 
 const ID = '^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$';
@@ -185,7 +191,22 @@ const deviceSchema = {
 export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['siteId', 'metricsIntervalMs', 'logLevel', 'devices', 'registerMaps', 'defaultTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'offlineAfterFailures', 'rediscoverIntervalMs', 'maxPendingWrites'],
+  required: [
+    'siteId',
+    'metricsIntervalMs',
+    'logLevel',
+    'devices',
+    'registerMaps',
+    'defaultTimeoutMs',
+    'reconnectInitialMs',
+    'reconnectMaxMs',
+    'offlineAfterFailures',
+    'rediscoverIntervalMs',
+    'maxPendingWrites',
+    'maxCommandAgeMs',
+    'rememberCommandIds',
+    'rememberCommandsMs',
+  ],
   properties: {
     ...BASE_CONFIG_PROPERTIES,
     devices: { type: 'array', maxItems: 512, items: deviceSchema },
@@ -205,6 +226,9 @@ export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
     offlineAfterFailures: { type: 'integer', minimum: 1, maximum: 100 },
     rediscoverIntervalMs: { type: 'integer', minimum: 1000, maximum: 86400000 },
     maxPendingWrites: { type: 'integer', minimum: 1, maximum: 100 },
+    maxCommandAgeMs: { type: 'integer', minimum: 1000, maximum: 86400000 },
+    rememberCommandIds: { type: 'integer', minimum: 10, maximum: 100000 },
+    rememberCommandsMs: { type: 'integer', minimum: 60000, maximum: 604800000 },
   },
 };
 
@@ -218,6 +242,9 @@ export const MODBUS_DEFAULTS: ModbusAdapterConfig = {
   offlineAfterFailures: 3,
   rediscoverIntervalMs: 300000,
   maxPendingWrites: 8,
+  maxCommandAgeMs: 60000,
+  rememberCommandIds: 1000,
+  rememberCommandsMs: 86400000,
 };
 
 export const modbusConfigSpec: ConfigSpec<ModbusAdapterConfig> = {
@@ -225,9 +252,14 @@ export const modbusConfigSpec: ConfigSpec<ModbusAdapterConfig> = {
   defaults: MODBUS_DEFAULTS,
   check: (c) => {
     const problems = configProblems(c);
-    if (problems.length > 0) throw new ConfigError('devices', problems.join('; '));
+    if (problems.length > 0) throw configError(problems);
   },
 };
+
+/** One ConfigError for the problems configProblems found, keyed by the first one's key. */
+export function configError(problems: readonly string[]): ConfigError {
+  return new ConfigError((problems[0] ?? 'devices').split(/[ :]/)[0] ?? 'devices', problems.join('; '));
+}
 
 /** Cross-field checks the schema cannot say; returns problems (empty = fine). */
 export function configProblems(c: Readonly<ModbusAdapterConfig>): string[] {
@@ -238,6 +270,9 @@ export function configProblems(c: Readonly<ModbusAdapterConfig>): string[] {
     ids.add(d.assetId);
     if (d.profile.type === 'registerMap' && !c.registerMaps[d.profile.map]) out.push(`devices[${i}].profile.map '${d.profile.map}' is not in registerMaps`);
     if (d.connection.type === 'rtu' && (d.unitId < 1 || d.unitId > 247)) out.push(`devices[${i}].unitId ${d.unitId}: a serial unit address is 1..247 (Modbus over Serial Line §2.2)`);
+  }
+  if (c.maxCommandAgeMs > c.rememberCommandsMs) {
+    out.push(`maxCommandAgeMs ${c.maxCommandAgeMs} is longer than rememberCommandsMs ${c.rememberCommandsMs}: a repeated command could run again after its id is forgotten`);
   }
   for (const [name, map] of Object.entries(c.registerMaps)) {
     const names = new Set<string>();

@@ -61,11 +61,15 @@ export interface DeviceOptions {
   maxPendingWrites: number;
 }
 
-export type WriteOutcome = { status: 'succeeded' | 'failed' | 'rejected'; message: string };
+/** `ran`: the device was (or may have been) written; false when refused or expired before any write. */
+export type WriteOutcome = { status: 'succeeded' | 'failed' | 'rejected' | 'expired'; message: string; ran: boolean };
 
 interface PendingWrite {
   action: string;
   params: WriteParams;
+  /** Not started after this time (ms since epoch). */
+  deadline: number;
+  queuedAt: number;
   resolve: (o: WriteOutcome) => void;
 }
 
@@ -109,7 +113,7 @@ export class Device {
     if (this.closed) return;
     this.closed = true;
     this.clock.clearInterval(this.timer);
-    for (const w of this.writes.splice(0)) w.resolve({ status: 'failed', message: 'adapter stopping' });
+    for (const w of this.writes.splice(0)) w.resolve({ status: 'failed', message: 'adapter stopping', ran: false });
     await this.current.catch(() => undefined);
   }
 
@@ -129,14 +133,17 @@ export class Device {
     };
   }
 
-  /** Queue a write; resolves with its outcome (never rejects). */
-  write(action: string, params: WriteParams): Promise<WriteOutcome> {
-    if (this.closed) return Promise.resolve({ status: 'failed', message: 'adapter stopping' });
+  /**
+   * Queue a write; resolves with its outcome (never rejects). A write still waiting for the device
+   * at `deadline` (behind a poll or other writes) is not executed: `expired`.
+   */
+  write(action: string, params: WriteParams, deadline = Number.POSITIVE_INFINITY): Promise<WriteOutcome> {
+    if (this.closed) return Promise.resolve({ status: 'failed', message: 'adapter stopping', ran: false });
     if (this.writes.length >= this.opts.maxPendingWrites) {
-      return Promise.resolve({ status: 'rejected', message: `${this.writes.length} writes already waiting for ${this.opts.assetId}` });
+      return Promise.resolve({ status: 'rejected', message: `${this.writes.length} writes already waiting for ${this.opts.assetId}`, ran: false });
     }
     return new Promise((resolve) => {
-      this.writes.push({ action, params, resolve });
+      this.writes.push({ action, params, deadline, queuedAt: this.clock.now(), resolve });
       this.tick();
     });
   }
@@ -191,16 +198,28 @@ export class Device {
 
   private async drainWrites(): Promise<void> {
     for (let w = this.writes.shift(); w; w = this.writes.shift()) {
+      const now = this.clock.now();
+      if (now > w.deadline) {
+        w.resolve({ status: 'expired', message: `expired after waiting ${now - w.queuedAt} ms for the device; not executed`, ran: false });
+        continue;
+      }
       this.counters.writes += 1;
+      let ran = false;
+      const io = this.io();
+      const counting: DeviceIo = {
+        ...io,
+        writeRegisters: (a, v) => ((ran = true), io.writeRegisters(a, v)),
+        writeCoil: (a, v) => ((ran = true), io.writeCoil(a, v)),
+      };
       try {
         if (!this.profile.ready) await this.discover();
-        const message = await this.profile.write(this.io(), w.action, w.params);
-        w.resolve({ status: 'succeeded', message });
+        const message = await this.profile.write(counting, w.action, w.params);
+        w.resolve({ status: 'succeeded', message, ran: true });
       } catch (err) {
-        if (err instanceof WriteRefused) w.resolve({ status: 'rejected', message: err.message });
+        if (err instanceof WriteRefused) w.resolve({ status: 'rejected', message: err.message, ran });
         else {
           this.hooks.error(err);
-          w.resolve({ status: 'failed', message: errorMessage(err) });
+          w.resolve({ status: 'failed', message: errorMessage(err), ran });
         }
       }
     }
