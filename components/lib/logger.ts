@@ -1,11 +1,18 @@
 /**
- * Structured JSON-lines logger.
+ * Structured JSON-lines logger: pino behind our own small interface.
  *
  * One JSON object per line on stdout (Greengrass captures a component's stdout into
- * `logs/<component>.log`), written synchronously so that the last lines before a crash or a
- * SIGKILL are not lost in a buffer. Child loggers bind fields such as component and asset.
+ * `logs/<component>.log`): `time` (ISO 8601), `level` by name, the bindings, the fields and `msg`.
+ * Lines are written synchronously, so the last lines before a crash or a SIGKILL are not lost in a
+ * buffer. Child loggers bind fields such as component and asset.
+ *
+ * Callers see only `Logger`: pino's own API (merging-object-first calls, its numeric levels,
+ * printf-style messages) stays in this file. Before pino sees them, fields go through `prepare`:
+ * errors become { type, message, code, stack }, bigints decimal strings, circular references
+ * "[Circular]", and every value under a secret-looking key (any depth) "[redacted]".
  */
 import { writeSync } from 'node:fs';
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -31,14 +38,14 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** Overrides `level` when given, so a live configuration update can change the level. */
   levelRef?: LevelRef;
-  /** Where lines go; defaults to a synchronous write on fd 1. */
+  /** Where lines go (one call per line, newline included); defaults to a synchronous write on fd 1. */
   write?: (line: string) => void;
   /** Injected clock (ms since epoch). */
   now?: () => number;
 }
 
 export function isLogLevel(v: unknown): v is LogLevel {
-  return typeof v === 'string' && v in LEVELS;
+  return typeof v === 'string' && Object.hasOwn(LEVELS, v);
 }
 
 function serializeError(err: Error): LogFields {
@@ -49,36 +56,147 @@ function serializeError(err: Error): LogFields {
   return out;
 }
 
-function normalise(fields: LogFields): LogFields {
-  const out: LogFields = {};
-  for (const [k, v] of Object.entries(fields)) {
-    out[k] = v instanceof Error ? serializeError(v) : typeof v === 'bigint' ? v.toString() : v;
+/** Below this many levels of nesting a value is written as a marker (JSON.stringify would overflow the stack first). */
+const MAX_DEPTH = 64;
+
+/**
+ * A logged value as it may be written: the same reference when nothing in it needs changing (the
+ * common case costs no copy), otherwise a copy. The caller's objects are never modified
+ * (configuration objects are frozen). `ancestors` holds the objects on the path from the root.
+ */
+function prepareValue(v: unknown, ancestors: object[]): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v !== 'object' || v === null) return v;
+  if (v instanceof Error) return serializeError(v);
+  if (ancestors.includes(v)) return '[Circular]';
+  if (ancestors.length >= MAX_DEPTH) return '[too deep]';
+  const toJSON = (v as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') {
+    // What JSON.stringify would write (Date, Buffer, a class's own form), cleaned the same way.
+    const j: unknown = toJSON.call(v);
+    return j === v ? j : prepareValue(j, ancestors);
+  }
+  ancestors.push(v);
+  try {
+    if (Array.isArray(v)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        const c = prepareValue(x, ancestors);
+        if (out === undefined && c !== x) out = v.slice(0, i);
+        if (out !== undefined) out.push(c);
+      }
+      return out ?? v;
+    }
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    let out: Record<string, unknown> | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const x = o[k];
+      const c = x !== undefined && isSecretKey(k) ? REDACTED : prepareValue(x, ancestors);
+      if (out === undefined && c !== x) {
+        // Null prototype: an own "__proto__" key (JSON.parse makes those) stays a plain key.
+        out = Object.create(null) as Record<string, unknown>;
+        for (let j = 0; j < i; j++) out[keys[j]!] = o[keys[j]!];
+      }
+      if (out !== undefined) out[k] = c;
+    }
+    return out ?? o;
+  } finally {
+    ancestors.pop();
+  }
+}
+
+/** What a secret's value is written as. */
+export const REDACTED = '[redacted]';
+
+/**
+ * Key names whose values never reach a log, matched case-insensitively at the end of the key, with
+ * or without `_`/`-` inside: `password`, `dbPassword`, `secret_access_key`, `AWS_SESSION_TOKEN`,
+ * `cli_auth_token`, `apiKey`, `privateKey`, `credentials`, `Authorization`, `cookie`. Matching the
+ * end catches the prefixed names configurations use (`mqttPassword`, `clientSecret`); the price is
+ * an occasional harmless false positive such as a pagination `nextToken`.
+ */
+const SECRET_KEY = /(?:passw(?:or)?d|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credentials?|authorization|cookie)$/i;
+
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
+/**
+ * `prepareValue` for a whole fields (or bindings) object, plus: a field named like one of the
+ * line's own keys (time, level, msg) is written as `_time`, `_level`, `_msg` so it cannot replace
+ * them or appear twice.
+ */
+export function prepare(fields: LogFields): LogFields {
+  let out = prepareValue(fields, []) as LogFields;
+  if (Object.hasOwn(out, 'msg') || Object.hasOwn(out, 'level') || Object.hasOwn(out, 'time')) {
+    const renamed = Object.create(null) as LogFields;
+    for (const [k, x] of Object.entries(out)) renamed[k === 'msg' || k === 'level' || k === 'time' ? `_${k}` : k] = x;
+    out = renamed;
   }
   return out;
 }
 
-export function createLogger(bindings: LogFields = {}, opts: LoggerOptions = {}): Logger {
-  const levelRef: LevelRef = opts.levelRef ?? { level: opts.level ?? 'info' };
-  const now = opts.now ?? Date.now;
-  const write = opts.write ?? ((line: string) => writeSync(1, line));
-
-  const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
-    if (LEVELS[lvl] < LEVELS[levelRef.level]) return;
-    const record = { time: new Date(now()).toISOString(), level: lvl, ...bindings, msg, ...(fields ? normalise(fields) : {}) };
-    let line: string;
+/** fd 1, written synchronously; a failed write (EPIPE, EAGAIN) loses the line rather than the process. */
+const stdoutDestination: DestinationStream = {
+  write(line: string) {
     try {
-      line = JSON.stringify(record);
-    } catch {
-      // A circular or otherwise unserialisable field must not take the caller down.
-      line = JSON.stringify({ time: record.time, level: lvl, ...bindings, msg, logError: 'unserialisable fields' });
-    }
-    try {
-      write(line + '\n');
+      writeSync(1, line);
     } catch {
       // stdout closed (EPIPE) or full (EAGAIN): logging must never crash the process.
     }
-  };
+  },
+};
 
+function createRoot(opts: LoggerOptions): PinoLogger {
+  const now = opts.now ?? Date.now;
+  const write = opts.write;
+  const destination: DestinationStream = write ? { write: (line: string) => write(line) } : stdoutDestination;
+  return pino(
+    {
+      // Levels are decided in front of pino (LevelRef); pino writes whatever reaches it.
+      level: 'debug',
+      // No pid and hostname: Greengrass already files the log under the component on this device.
+      base: null,
+      messageKey: 'msg',
+      timestamp: () => `,"time":"${new Date(now()).toISOString()}"`,
+      formatters: { level: (label) => ({ level: label }) },
+      // Errors are serialised in prepare(); pino's default `err` serializer would redo objects that merely look like one.
+      serializers: { err: (v: unknown) => v },
+    },
+    destination,
+  );
+}
+
+function wrap(root: PinoLogger, bindings: LogFields, levelRef: LevelRef): Logger {
+  let p = root;
+  if (Object.keys(bindings).length > 0) {
+    let bound: LogFields;
+    try {
+      bound = prepare(bindings);
+    } catch {
+      bound = { logError: 'unserialisable bindings' };
+    }
+    p = root.child(bound);
+  }
+  const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
+    if (LEVELS[lvl] < LEVELS[levelRef.level]) return;
+    let obj: LogFields | undefined;
+    try {
+      obj = fields === undefined ? undefined : prepare(fields);
+    } catch {
+      // A field whose toJSON throws must not take the caller down.
+      obj = { logError: 'unserialisable fields' };
+    }
+    try {
+      if (obj === undefined) p[lvl](msg);
+      else p[lvl](obj, msg);
+    } catch {
+      // A destination that throws: logging must never crash the process.
+    }
+  };
   return {
     get level() {
       return levelRef.level;
@@ -87,8 +205,15 @@ export function createLogger(bindings: LogFields = {}, opts: LoggerOptions = {})
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (more) => createLogger({ ...bindings, ...more }, { ...opts, levelRef }),
+    // Bindings are merged here and bound once on the root, so a child's key replaces its parent's
+    // instead of appearing twice in the line.
+    child: (more) => wrap(root, { ...bindings, ...more }, levelRef),
   };
+}
+
+export function createLogger(bindings: LogFields = {}, opts: LoggerOptions = {}): Logger {
+  const levelRef: LevelRef = opts.levelRef ?? { level: opts.level ?? 'info' };
+  return wrap(createRoot(opts), bindings, levelRef);
 }
 
 /** A logger that drops everything; for tests that do not look at logs. */
