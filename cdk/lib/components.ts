@@ -3,7 +3,7 @@
  *
  * Artifacts: per manifest (platform), one zip asset holding exactly that manifest's files. A CDK
  * asset's S3 key is its content hash (`<hash>.zip`), so a changed artifact can never overwrite the
- * object an existing version points at (reference/cdk-greengrass.md §3.3); lock.ts additionally
+ * object an existing version points at; lock.ts additionally
  * refuses a changed artifact under an unchanged version. Why a zip and not one asset per file: a
  * file asset's key is `<hash>.<ext>`, and Greengrass names a downloaded artifact after the last
  * URI segment, so `main.js` would arrive as `<hash>.js`. With `Unarchive: ZIP` the files keep their
@@ -14,7 +14,7 @@
  * InlineRecipe is create-only: any change replaces the resource, and re-creating an existing
  * name@version fails (ConflictException). So the construct id carries the version, and versions are
  * retained when they leave the template: a deployment pinned to an older version (rollback) still
- * finds it (reference/cdk-greengrass.md §2, §3.10).
+ * finds it.
  */
 import fs from 'node:fs';
 import path from 'node:path';

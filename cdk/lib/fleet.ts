@@ -5,7 +5,7 @@
  *
  * Why one deployment per site group and none on the fleet group: a thing group has exactly one
  * active deployment, and a device in several groups merges their deployments, so component
- * configuration would come from two places (reference/cdk-greengrass.md §3.1). The fleet
+ * configuration would come from two places (Greengrass developer guide, "Create deployments"). The fleet
  * supplies the versions and the rollout/abort/timeout policies; the site supplies configuration.
  * Changing the fleet's bundle re-deploys every site of the fleet.
  */
@@ -198,7 +198,7 @@ export class Fleet extends Construct {
     });
     for (const m of bundle) if (m.published) deployment.node.addDependency(m.published.resource);
     // Deleting the stack must not cancel what gateways run; a replaced revision is superseded
-    // on the devices anyway (awsdocs greengrass v2 API_DeleteDeployment; reference §3.2).
+    // on the devices anyway (Greengrass API Reference, DeleteDeployment).
     deployment.applyRemovalPolicy(RemovalPolicy.RETAIN);
     return { group, policy, deployment };
   }

@@ -4,7 +4,7 @@
  * sites on the fleet's allow-list and thing names of that site (`dcmms_<fleet>_<site>_<serial>`),
  * so a leaked claim certificate cannot register devices for other sites or arbitrary names.
  *
- * Inline code (no bundling, no Docker: synth stays offline, reference/cdk-greengrass.md §1). The
+ * Inline code (no bundling, no Docker: synth stays offline and needs no container runtime). The
  * allow-list comes from sites.json through an environment variable, so adding a site is a config
  * entry plus `cdk deploy`.
  */

@@ -2,7 +2,7 @@
  * Component versions are immutable, and so are their artifacts: Greengrass records each
  * artifact's digest when a version is created, so a changed object under an old version makes
  * devices fail with ARTIFACT_CHECKSUM_MISMATCH, and re-creating an existing name@version is a
- * ConflictException (awsdocs greengrass v2 publish-components.md; reference/cdk-greengrass.md §3.3).
+ * ConflictException (Greengrass developer guide, "Publish components to deploy to your core devices").
  * The lock file records, per name@version, the hashes of the built recipe and of every artifact.
  * Synth refuses a build whose hashes differ from the recorded ones: bump the version instead.
  *

@@ -1,7 +1,7 @@
 /**
  * Where the app finds the project. `npx cdk synth` runs a bundle written to cdk.out/.app.js, and
- * jest runs the sources, so `__dirname` differs between the two (reference/cdk-greengrass.md §1:
- * a probe hit CannotFindAsset that way). The project root is therefore found from the working
+ * jest runs the sources, so `__dirname` differs between the two (asset paths built from it fail
+ * with CannotFindAsset in one of them). The project root is therefore found from the working
  * directory: the nearest ancestor holding cdk.json. `DCMMS_ROOT` overrides it.
  */
 import fs from 'node:fs';
