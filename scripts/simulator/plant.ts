@@ -149,9 +149,16 @@ export class Plant {
   readonly inverters: InverterState[] = [];
   readonly tracker: TrackerState = { mode: 'auto', manualDeg: 0, targetDeg: 0, actualDeg: 0, stuck: false, motorHours: 1234.5 };
   readonly meter: MeterState;
-  readonly io: IoState = { coils: new Array<boolean>(8).fill(false), inputs: [true, true, false, true, false, false, false, false] };
+  /** What the I/O module serves: `inputs` is the plant's own inputs with the DI faults laid over them (see compute). */
+  readonly io: IoState = { coils: new Array<boolean>(8).fill(false), inputs: [] };
   /** Set with a DI fault: the input's value regardless of the plant. */
   readonly inputOverrides = new Map<number, boolean>();
+  /**
+   * The inputs as the plant drives them (door closed, SPD ok, no fire alarm, breaker as relay 0
+   * leaves it, ...). Kept apart from `io.inputs` so that clearing a DI fault brings back the
+   * plant's value instead of leaving the forced one in place.
+   */
+  private readonly plantInputs: boolean[] = [true, true, false, true, false, false, false, false];
   private insolationDay = -1;
 
   constructor(opts: Partial<PlantOptions>, startMs: number) {
@@ -253,8 +260,8 @@ export class Plant {
     this.meter.w = total - o.auxLoadW;
     this.meter.hz = hz;
     this.meter.vPhase = vPhase;
-    this.io.inputs[3] = this.gridOk;
-    for (const [i, v] of this.inputOverrides) this.io.inputs[i] = v;
+    this.plantInputs[3] = this.gridOk;
+    this.plantInputs.forEach((v, i) => (this.io.inputs[i] = this.inputOverrides.get(i) ?? v));
   }
 
   private computeInverter(inv: InverterState, poa: number, ambientC: number, wind: number): void {

@@ -29,4 +29,25 @@ describe('simulator control socket', () => {
     }
     expect(fs.existsSync(path.join(dir, 'ctl.sock'))).toBe(false);
   });
+
+  it('a digital-input fault cleared through the socket (`simulator fault` then `clear`) releases the input', async () => {
+    const dir = tmpDir('/tmp/simctl-');
+    const sim = await createSiteSimulator({ startTime: new Date(Date.UTC(2025, 5, 21, 12)), cloudiness: 0 });
+    const ctl = await startControlServer(sim, path.join(dir, 'ctl.sock'));
+    const inputs = async (): Promise<Record<string, boolean>> => ((await controlRequest(ctl.path, 'GET', '/state')).body as { io: { inputs: Record<string, boolean> } }).io.inputs;
+    try {
+      expect(await inputs()).toMatchObject({ fireAlarm: false, doorClosed: true });
+      expect((await controlRequest(ctl.path, 'POST', '/faults', { kind: 'digital-input', input: 'fireAlarm', value: true })).status).toBe(201);
+      expect((await controlRequest(ctl.path, 'POST', '/faults', { kind: 'digital-input', input: 'doorClosed', value: false })).status).toBe(201);
+      expect(await inputs()).toMatchObject({ fireAlarm: true, doorClosed: false });
+      expect((await controlRequest(ctl.path, 'DELETE', '/faults/F1')).body).toEqual({ cleared: 1 });
+      expect(await inputs()).toMatchObject({ fireAlarm: false, doorClosed: false }); // F2 still forces the door
+      expect((await controlRequest(ctl.path, 'DELETE', '/faults')).body).toEqual({ cleared: 1 });
+      expect(await inputs()).toMatchObject({ fireAlarm: false, doorClosed: true });
+    } finally {
+      await ctl.close();
+      await sim.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
