@@ -11,8 +11,10 @@
  * so a developer's keys passed through by a runtime would sign the gateway's uploads, with rights the
  * gateway's role does not have. Without the TES variables the exporter refuses to start (ConfigError
  * naming them). The SDK retries nothing here (maxAttempts 1): the sender's backoff owns retries. A
- * credential error (ExpiredToken, InvalidToken, a 403, ...) drops the cached credentials so the next
- * attempt asks the TES again.
+ * credential error (ExpiredToken, InvalidToken, a 403, ...) replaces the credential provider; the
+ * SDK asks it once the credentials it holds are within 5 minutes of their expiry (an ExpiredToken
+ * means they are). Unexpired ones it keeps, as the nucleus's TES would: it caches credentials until
+ * 5 minutes before they expire.
  *
  * Checksums only when required: S3-compatible stores (s3rver in tests) reject the aws-chunked
  * CRC32 bodies the SDK sends by default since 3.729 (aws/aws-sdk-js-v3#6810).
