@@ -41,6 +41,8 @@ export interface UplinkConfig extends BaseConfig {
       forcePathStyle: boolean;
       concurrency: number;
       requestTimeoutMs: number;
+      /** While S3 is offline, how often the probe (a tiny PutObject) checks whether it is back. */
+      probeIntervalMs: number;
     };
   };
   backoffInitialMs: number;
@@ -102,7 +104,7 @@ export const UPLINK_CONFIG_SCHEMA: JsonSchema = {
         s3: {
           type: 'object',
           additionalProperties: false,
-          required: ['enabled', 'bucket', 'prefix', 'endpoint', 'region', 'forcePathStyle', 'concurrency', 'requestTimeoutMs'],
+          required: ['enabled', 'bucket', 'prefix', 'endpoint', 'region', 'forcePathStyle', 'concurrency', 'requestTimeoutMs', 'probeIntervalMs'],
           properties: {
             enabled: { type: 'boolean' },
             bucket: { type: 'string', maxLength: 63 },
@@ -112,6 +114,7 @@ export const UPLINK_CONFIG_SCHEMA: JsonSchema = {
             forcePathStyle: { type: 'boolean' },
             concurrency: { type: 'integer', minimum: 2, maximum: 64 },
             requestTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000 },
+            probeIntervalMs: { type: 'integer', minimum: 1000, maximum: 600000 },
           },
         },
       },
@@ -135,7 +138,7 @@ export const UPLINK_DEFAULTS: UplinkConfig = {
   routes: { alarms: ['iotcore', 's3'], events: ['iotcore', 's3'], '1m': ['s3'], '15m': ['iotcore', 's3'], '1d': ['iotcore', 's3'], health: ['s3'] },
   exporters: {
     iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 },
-    s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: '', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 30000 },
+    s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: '', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 30000, probeIntervalMs: 5000 },
   },
   backoffInitialMs: 1000,
   backoffMaxMs: 300000,

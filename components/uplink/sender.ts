@@ -7,11 +7,14 @@
  *   never waits behind a full window of backlog (the drain after an outage keeps live alarms under
  *   1 s: an alarm waits at most for its own send).
  * - Pacing: `buckets` (IoT Core's publish and byte rates); alarms take their tokens in debt.
- * - Failure: the exporter goes offline and retries after an exponential backoff with jitter
- *   (components/lib/backoff.ts, capped at `backoffMaxMs`). Retries go on until the outbox's age
- *   bound drops the data (maxAgeMs, 24 h by default). While offline, a new alarm triggers an early
- *   retry at most once a second, so the first alarm after the cloud returns does not wait out the
- *   backoff.
+ * - Failure: the exporter goes offline. Sending data again waits an exponential backoff with
+ *   jitter (components/lib/backoff.ts, capped at `backoffMaxMs`); retries go on until the outbox's
+ *   age bound drops the data (maxAgeMs, 24 h by default). Noticing that the destination is back does
+ *   not wait for that: an exporter with a cheap `probe` is probed every `probeIntervalMs` while
+ *   offline, whatever is in flight, and once a probe succeeds after one failed (the destination was
+ *   unreachable and is back) the sender is online and drains at once. If probes never failed (the
+ *   destination answers but refuses our data), the backoff is waited out. While offline, a new alarm
+ *   also triggers an early attempt at most once a second. `lastError` is cleared once online.
  */
 import { backoffDelay } from '../lib/backoff';
 import type { Clock, TimerHandle } from '../lib/clock';
@@ -34,6 +37,8 @@ export interface SenderOptions {
   concurrency: number;
   backoffInitialMs: number;
   backoffMaxMs: number;
+  /** While offline, how often the exporter's probe runs (exporters with a probe). */
+  probeIntervalMs?: number;
   buckets?: { publishes: TokenBucket; bytes: TokenBucket };
   random?: () => number;
   /** Called on every confirmed batch (tests and benchmarks observe delivery). */
@@ -55,6 +60,10 @@ export class Sender {
   private offlineSince = -Infinity;
   /** A retry came due while sends from before the outage were still in flight: run it once they settle. */
   private retryWhenIdle = false;
+  /** Data may be sent again from this time on (backoff after a failed send). */
+  private nextDataAt = 0;
+  /** A probe failed since the last failed send: the destination was unreachable. */
+  private unreachable = false;
 
   constructor(private readonly o: SenderOptions) {}
 
@@ -163,11 +172,20 @@ export class Sender {
     this.failed(err, now);
   }
 
+  /** A confirmed delivery: the backoff starts again from its first step. */
   private succeeded(now: number): void {
     this.lastSuccessAt = now;
     this.failures = 0;
+    this.markOnline();
+  }
+
+  /** Online again (a delivery, or a probe that says the destination is back). */
+  private markOnline(): void {
     this.retryWhenIdle = false;
     this.nextAttemptAt = null;
+    this.lastError = null;
+    this.unreachable = false;
+    this.nextDataAt = 0;
     if (!this.online) {
       this.online = true;
       this.o.logger.info('exporter online', { exporter: this.o.exporter.name });
@@ -180,13 +198,23 @@ export class Sender {
     this.lastError = `${errorCode(err)}: ${errorMessage(err)}`;
     this.o.metrics.recordError(err);
     const delay = backoffDelay(this.failures, { initialMs: this.o.backoffInitialMs, maxMs: this.o.backoffMaxMs, ...(this.o.random ? { random: this.o.random } : {}) });
-    this.nextAttemptAt = now + delay;
+    this.nextDataAt = now + delay;
+    this.unreachable = false;
     if (this.online) {
       this.online = false;
       this.offlineSince = now;
       this.o.logger.warn('exporter offline; backing off', { exporter: this.o.exporter.name, err: this.lastError, delayMs: delay });
       this.o.onStateChange?.(false);
     }
+    this.schedule(now, this.o.exporter.probe ? Math.min(delay, this.probeInterval) : delay);
+  }
+
+  private get probeInterval(): number {
+    return this.o.probeIntervalMs ?? 5000;
+  }
+
+  private schedule(now: number, delay: number): void {
+    this.nextAttemptAt = now + delay;
     this.o.clock.clearTimeout(this.timer);
     this.timer = this.o.clock.setTimeout(() => ((this.timer = undefined), this.retry()), delay);
   }
@@ -194,11 +222,11 @@ export class Sender {
   /** One attempt while offline: the probe if there is one, else the most urgent batch. */
   private retry(): void {
     if (this.closed || this.online || this.probing) return;
-    if (this.inFlight.size > 0) {
+    const probe = this.o.exporter.probe;
+    if (this.inFlight.size > 0 && !probe) {
       this.retryWhenIdle = true;
       return;
     }
-    const probe = this.o.exporter.probe;
     if (!probe) {
       const [next] = this.o.outbox.next(this.o.index, new Set(), 1);
       if (!next) {
@@ -213,13 +241,25 @@ export class Sender {
     probe.call(this.o.exporter).then(
       () => {
         this.probing = false;
-        if (this.closed) return;
-        this.succeeded(this.o.clock.now());
+        if (this.closed || this.online) return;
+        const now = this.o.clock.now();
+        // Back after being unreachable: drain now. Reachable all along but refusing data: wait out the backoff.
+        if (!this.unreachable && now < this.nextDataAt) {
+          this.schedule(now, this.nextDataAt - now);
+          return;
+        }
+        // Online, but the backoff step is kept until a delivery is confirmed.
+        this.markOnline();
         this.pump();
       },
       (err: unknown) => {
         this.probing = false;
-        if (!this.closed) this.failed(err, this.o.clock.now());
+        if (this.closed || this.online) return;
+        const now = this.o.clock.now();
+        // Probes are cheap: they do not grow the backoff; they only tell that the destination is away.
+        this.unreachable = true;
+        this.lastError = `${errorCode(err)}: ${errorMessage(err)}`;
+        this.schedule(now, this.probeInterval);
       },
     );
   }

@@ -1,24 +1,30 @@
 /**
- * com.dcmms.edge.Uplink (issue 5 §2; edge-computing-spec.md §3.1 "store-and-forward", §7): every
- * record the cloud must get is persisted in the outbox when it arrives, sealed into gzip batches per
- * priority class, and sent by one sender per exporter (IoT Core, S3), which removes a batch only once
- * its exporter confirmed it. See README.md for the policies.
+ * com.dcmms.edge.Uplink (docs/uplink.md; dCMMS edge specification §3.1 "store-and-forward", §7):
+ * every record the cloud must get is persisted in the outbox when it arrives, sealed into gzip
+ * batches per priority class, and sent by one sender per exporter (IoT Core, S3), which removes a
+ * batch only once its exporter confirmed it. Alarm transitions are taken in once each (the outbox
+ * de-duplicates on alarmId and transitionSeq) and whatever the Uplink missed is asked for again
+ * from the sources' journals (alarm-sync.ts). See README.md for the policies.
  *
- * Lifecycle (CONVENTIONS.md): the factory only validates; `start` opens the outbox, builds the
- * exporters, subscribes and starts the timers; `close` is idempotent.
+ * Lifecycle: the factory only validates; `start` opens the outbox, builds the exporters, subscribes
+ * and starts the timers; `reconfigure` applies a new configuration in place (new subscriptions
+ * before old ones close, senders rebuilt only for exporters whose settings changed, the outbox kept
+ * open); `close` is idempotent.
  */
 import path from 'node:path';
 import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock, TimerHandle } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
-import { CONTRACT_VERSION, filters, iotTopics, type AggregateMessage, type UplinkStatus } from '../lib/contract';
+import { deepEqual } from '../lib/config';
+import { CONTRACT_VERSION, filters, iotTopics, type AggregateMessage, type AlarmMessage, type AlarmSnapshot, type DeviceStatus, type UplinkStatus } from '../lib/contract';
 import { errorMessage } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
+import { AlarmSync, alarmKey } from './alarm-sync';
 import { CLASSES, classOf, type RecordClass } from './classes';
 import { checkUplinkConfig, EXPORTER_NAMES, type ExporterName, type UplinkConfig } from './config';
 import { createIotCoreExporter } from './exporters/iotcore';
-import { createS3Exporter } from './exporters/s3';
+import { createS3Exporter, type TesEndpoint } from './exporters/s3';
 import type { Exporter } from './exporters/types';
 import { Outbox, type AppendItem, type BatchMeta } from './outbox';
 import { TokenBucket } from './pacing';
@@ -34,6 +40,10 @@ export interface UplinkDeps {
   nativeBinding?: string;
   /** The gateway's AWS region (the nucleus's AWS_REGION), used when `s3.region` is empty. */
   awsRegion?: string;
+  /** The gateway's thing name (the nucleus's AWS_IOT_THING_NAME): S3 keys live under it. */
+  thingName?: string;
+  /** The nucleus's Token Exchange Service (the only source of S3 credentials). */
+  tes?: TesEndpoint;
   /** Replace an exporter (tests, benchmarks); default: built from the configuration. */
   exporters?: Partial<Record<ExporterName, Exporter>>;
   random?: () => number;
@@ -42,32 +52,45 @@ export interface UplinkDeps {
 
 export interface Uplink extends ComponentInstance<UplinkConfig> {
   /** One message as it came off the bus. */
-  ingest(cls: RecordClass, payload: unknown): void;
+  ingest(cls: RecordClass, payload: unknown, dedupeKey?: string): void;
+  /** One alarm transition (live, replayed, or from a snapshot). */
+  ingestAlarm(a: AlarmMessage): void;
   /** Persist what is buffered and seal what is due now (tests). */
   flush(force?: boolean): void;
   status(): UplinkStatus;
   readonly outbox: Outbox | undefined;
+  readonly alarmSync: AlarmSync;
 }
 
 const SEAL_TICK_MS = 250;
 const EXPIRE_TICK_MS = 60000;
+/** Alarm identities are remembered this long (beyond any source journal's retention, 7 days by default). */
+const SEEN_RETENTION_MS = 8 * 86_400_000;
 
-export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): Uplink {
+/** A subscription of the Uplink: which family (and interval) it takes in. */
+type SubKey = 'alarms' | 'alarmSnapshot' | 'controlResult' | 'deviceStatus' | 'aggregates/1m' | 'aggregates/15m' | 'aggregates/1d' | 'dailySummary' | 'healthSummary';
+
+export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>): Uplink {
   const log = deps.logger.child({ module: 'uplink' });
-  const enabled = EXPORTER_NAMES.filter((n) => config.exporters[n].enabled);
-  checkUplinkConfig(config);
-  const routeIdx = (cls: RecordClass): number[] => config.routes[cls].filter((e) => enabled.includes(e)).map((e) => EXPORTER_NAMES.indexOf(e));
+  checkUplinkConfig(initial);
+  let config = initial;
+  const enabledNow = (): ExporterName[] => EXPORTER_NAMES.filter((n) => config.exporters[n].enabled);
+  const routeIdx = (cls: RecordClass): number[] => config.routes[cls].filter((e) => config.exporters[e].enabled).map((e) => EXPORTER_NAMES.indexOf(e));
+  const unroutedNow = (): Set<RecordClass> => new Set(CLASSES.filter((c) => routeIdx(c).length === 0));
 
   let outbox: Outbox | undefined;
   const senders = new Map<ExporterName, Sender>();
-  const exporters: Exporter[] = [];
-  const subs: Subscription[] = [];
+  const exporters = new Map<ExporterName, Exporter>();
+  const subs = new Map<SubKey, Subscription>();
   const timers: TimerHandle[] = [];
-  const unregister: Array<() => void> = [];
+  const unregister = new Map<string, () => void>();
   let pending: AppendItem[] = [];
   let flushScheduled = false;
   let urgent = false;
   let closed = false;
+  let unrouted = unroutedNow();
+
+  const alarmSync = new AlarmSync({ bus: deps.bus, clock: deps.clock, logger: log, metrics: deps.metrics, siteId: config.siteId, requester: 'uplink' });
 
   const status = (): UplinkStatus => ({
     schemaVersion: CONTRACT_VERSION,
@@ -91,31 +114,37 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
 
   const flush = (force = false): void => {
     flushScheduled = false;
-    if (!outbox || closed) return;
-    if (pending.length > 0) {
+    if (!outbox) return;
+    const positions = alarmSync.takeDirty();
+    if (pending.length > 0 || positions.length > 0) {
       const items = pending;
       pending = [];
-      const dropped = outbox.append(items);
-      if (dropped > 0) {
-        deps.metrics.drop('overflow', dropped);
-        log.warn('outbox full: records dropped by the overflow policy', { dropped, bytes: outbox.bytes, maxBytes: config.maxOutboxBytes });
+      try {
+        const r = outbox.append(items, positions);
+        if (r.duplicates > 0) deps.metrics.reject('duplicate_alarm', r.duplicates);
+        if (r.dropped > 0) {
+          deps.metrics.drop('overflow', r.dropped);
+          log.warn('outbox full: records dropped by the overflow policy', { dropped: r.dropped, bytes: outbox.bytes, maxBytes: config.maxOutboxBytes });
+        }
+      } catch (err) {
+        // The transaction rolled back (a full disk): these records are lost, and counted; the alarm
+        // positions go back to what the outbox holds, so the lost alarms are asked for again.
+        deps.metrics.recordError(err);
+        deps.metrics.drop('outbox_write_failed', items.length);
+        log.error('outbox write failed; records dropped, alarms will be asked for again', { records: items.length, err: errorMessage(err) });
+        alarmSync.load(outbox.sourcePositions());
+        alarmSync.request('outbox_write_failed');
       }
     }
     if (urgent || force) seal(force);
     urgent = false;
   };
 
-  // A class routed to no enabled exporter (the defaults route 1m and health to S3 only, and S3 is
-  // off by default) is not subscribed to at all: it could never leave the outbox. That is the
-  // configuration's choice, not data loss, so it is logged once at start and not counted as dropped
-  // (Health would otherwise report the site degraded for as long as S3 is off).
-  const unrouted = new Set(CLASSES.filter((c) => routeIdx(c).length === 0));
-
-  const ingest = (cls: RecordClass, payload: unknown): void => {
+  const ingest = (cls: RecordClass, payload: unknown, dedupeKey?: string): void => {
     if (closed) return;
     deps.metrics.incIn();
     if (unrouted.has(cls)) return; // not subscribed; only a message already in flight gets here
-    pending.push({ cls, receivedAt: deps.clock.now(), body: JSON.stringify(payload) });
+    pending.push({ cls, receivedAt: deps.clock.now(), body: JSON.stringify(payload), ...(dedupeKey !== undefined ? { dedupeKey } : {}) });
     if (config.batchDelayMs[cls] === 0) urgent = true;
     // Group commit: everything that arrived in this event-loop turn goes in one transaction.
     if (!flushScheduled) {
@@ -124,106 +153,202 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
     }
   };
 
-  const subscribeAll = async (): Promise<void> => {
+  const ingestAlarm = (a: AlarmMessage): void => {
+    if (closed) return;
+    alarmSync.observe(a);
+    // The copy the cloud gets is the transition itself, whichever way it reached us.
+    const { replayed: _replayed, ...record } = a;
+    ingest('alarms', record, alarmKey(a));
+  };
+
+  const siteGuard = <P extends { siteId: string }>(fn: (p: P) => void) => (p: P): void => {
+    if (p.siteId !== config.siteId) {
+      deps.metrics.reject('site_mismatch');
+      return;
+    }
+    fn(p);
+  };
+
+  /** What the Uplink subscribes to under a configuration: a class routed nowhere is not. */
+  const wanted = (): Map<SubKey, () => Promise<Subscription>> => {
     const site = config.siteId;
-    const guard = <P extends { siteId: string }>(family: string, cls: (p: P) => RecordClass | undefined) => (p: P): void => {
-      if (p.siteId !== site) {
-        deps.metrics.reject('site_mismatch');
-        return;
-      }
-      const c = cls(p);
-      if (c) ingest(c, p);
-      else deps.metrics.reject(`unroutable_${family}`);
-    };
+    const out = new Map<SubKey, () => Promise<Subscription>>();
     const routed = (c: RecordClass): boolean => !unrouted.has(c);
-    if (routed('alarms')) subs.push(await deps.bus.subscribe(filters.alarms(site), guard('alarms', () => classOf('alarms'))));
+    if (routed('alarms')) {
+      out.set('alarms', () => deps.bus.subscribe(filters.alarms(site), siteGuard((a: AlarmMessage) => ingestAlarm(a))));
+      out.set('alarmSnapshot', () =>
+        deps.bus.subscribe(filters.alarmSnapshot(site), siteGuard((s: AlarmSnapshot) => {
+          deps.metrics.incIn();
+          alarmSync.onSnapshot(s);
+          for (const a of s.active) ingestAlarm(a);
+        })),
+      );
+    }
     if (routed('events')) {
-      subs.push(await deps.bus.subscribe(filters.controlResult(site), guard('controlResult', () => classOf('controlResult'))));
-      subs.push(await deps.bus.subscribe(filters.deviceStatus(site), guard('deviceStatus', () => classOf('deviceStatus'))));
+      out.set('controlResult', () => deps.bus.subscribe(filters.controlResult(site), siteGuard((p) => ingest(classOf('controlResult') as RecordClass, p))));
+      out.set('deviceStatus', () =>
+        deps.bus.subscribe(filters.deviceStatus(site), siteGuard((p: DeviceStatus) => {
+          // A heartbeat repeats an unchanged status: the cloud gets changes only.
+          if (p.heartbeat === true) return void deps.metrics.incIn();
+          ingest(classOf('deviceStatus') as RecordClass, p);
+        })),
+      );
     }
     // One subscription per forwarded interval, so rollups nobody forwards are never delivered here.
     for (const interval of ['1m', '15m', '1d'] as const) {
-      if (routed(interval)) subs.push(await deps.bus.subscribe(filters.aggregates(site, interval), guard('aggregates', (p: AggregateMessage) => classOf('aggregates', p.interval))));
+      if (routed(interval)) out.set(`aggregates/${interval}`, () => deps.bus.subscribe(filters.aggregates(site, interval), siteGuard((p: AggregateMessage) => ingest(classOf('aggregates', p.interval) as RecordClass, p))));
     }
-    if (routed('1d')) subs.push(await deps.bus.subscribe(filters.dailySummary(site), guard('dailySummary', () => classOf('dailySummary'))));
-    if (routed('health')) subs.push(await deps.bus.subscribe(filters.healthSummary(site), guard('healthSummary', () => classOf('healthSummary'))));
+    if (routed('1d')) out.set('dailySummary', () => deps.bus.subscribe(filters.dailySummary(site), siteGuard((p) => ingest(classOf('dailySummary') as RecordClass, p))));
+    if (routed('health')) out.set('healthSummary', () => deps.bus.subscribe(filters.healthSummary(site), siteGuard((p) => ingest(classOf('healthSummary') as RecordClass, p))));
+    return out;
+  };
+
+  /** New subscriptions first, then the ones no longer wanted close: nothing is missed in between. */
+  const syncSubscriptions = async (resubscribeAll: boolean): Promise<void> => {
+    const want = wanted();
+    const old: Subscription[] = [];
+    if (resubscribeAll) for (const [k, s] of subs) (old.push(s), subs.delete(k));
+    for (const [k, open] of want) if (!subs.has(k)) subs.set(k, await open());
+    for (const [k, s] of subs) if (!want.has(k)) (old.push(s), subs.delete(k));
+    await Promise.all(old.map((s) => s.close().catch(() => undefined)));
   };
 
   const publishStatus = (): void => {
     const iot = senders.get('iotcore');
-    // The status publish is also the IoT Core probe; while that exporter is backing off, its own retry probes.
+    // The status publish is also the IoT Core probe; while that exporter is offline, its own probes run.
     if (!iot || !iot.isOnline) return;
     deps.bus.publishToIoTCore(iotTopics.uplinkStatus(config.siteId), status(), 0).catch((err: unknown) => {
       log.debug('uplink status not published', { err: errorMessage(err) });
     });
   };
 
+  const buildExporter = (name: ExporterName, ob: Outbox): Exporter => {
+    const given = deps.exporters?.[name];
+    if (given) return given;
+    if (name === 'iotcore') return createIotCoreExporter({ bus: deps.bus, clock: deps.clock, siteId: config.siteId, outboxId: ob.id, probeIntervalMs: config.exporters.iotcore.probeIntervalMs, status });
+    const s3 = config.exporters.s3;
+    return createS3Exporter({
+      siteId: config.siteId,
+      thingName: deps.thingName ?? '',
+      bucket: s3.bucket,
+      prefix: s3.prefix,
+      endpoint: s3.endpoint,
+      region: s3.region || deps.awsRegion || '',
+      forcePathStyle: s3.forcePathStyle,
+      requestTimeoutMs: s3.requestTimeoutMs,
+      outboxId: ob.id,
+      tes: deps.tes ?? { fullUri: undefined, authorizationToken: undefined },
+    });
+  };
+
+  const startSender = (name: ExporterName, ob: Outbox): void => {
+    const ex = buildExporter(name, ob);
+    exporters.set(name, ex);
+    const iot = config.exporters.iotcore;
+    const now = deps.clock.now();
+    senders.set(
+      name,
+      new Sender({
+        index: EXPORTER_NAMES.indexOf(name),
+        exporter: ex,
+        outbox: ob,
+        clock: deps.clock,
+        logger: log,
+        metrics: deps.metrics,
+        concurrency: name === 'iotcore' ? iot.concurrency : config.exporters.s3.concurrency,
+        backoffInitialMs: config.backoffInitialMs,
+        backoffMaxMs: config.backoffMaxMs,
+        probeIntervalMs: name === 'iotcore' ? iot.probeIntervalMs : config.exporters.s3.probeIntervalMs,
+        ...(name === 'iotcore'
+          ? { buckets: { publishes: new TokenBucket(iot.publishesPerSecond, Math.max(1, Math.ceil(iot.publishesPerSecond / 10)), now), bytes: new TokenBucket(iot.bytesPerSecond, iot.bytesPerSecond / 4, now) } }
+          : {}),
+        ...(deps.random ? { random: deps.random } : {}),
+        onDelivered: (b, ms) => deps.onDelivered?.(name, b, ms),
+        onStateChange: () => publishStatus(),
+      }),
+    );
+    unregister.set(`backlog_${name}`, deps.metrics.registerQueue(`backlog_${name}`, () => ob.pendingFor(EXPORTER_NAMES.indexOf(name))));
+  };
+
+  const stopSender = async (name: ExporterName): Promise<void> => {
+    senders.get(name)?.close();
+    senders.delete(name);
+    unregister.get(`backlog_${name}`)?.();
+    unregister.delete(`backlog_${name}`);
+    const ex = exporters.get(name);
+    exporters.delete(name);
+    await ex?.close().catch(() => undefined);
+  };
+
+  const expireTick = (): void => {
+    const ob = outbox;
+    if (!ob) return;
+    const n = ob.expire(deps.clock.now(), config.maxAgeMs);
+    if (n > 0) {
+      deps.metrics.drop('expired', n);
+      log.warn('undelivered records older than maxAgeMs dropped', { expired: n, maxAgeMs: config.maxAgeMs });
+    }
+    ob.forgetSeen(deps.clock.now() - SEEN_RETENTION_MS);
+    ob.reclaim();
+  };
+
   return {
     get outbox() {
       return outbox;
     },
+    alarmSync,
     ingest,
+    ingestAlarm,
     flush,
     status,
     async start() {
       const file = path.resolve(deps.workDir ?? '.', config.outboxPath);
       outbox = new Outbox({ path: file, synchronous: config.outboxSynchronous, maxBytes: config.maxOutboxBytes, ...(deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}) });
       const ob = outbox;
-      log.info('outbox open', { file, outboxId: ob.id, bytes: ob.bytes, backlog: ob.backlog() });
-      if (unrouted.size > 0) log.warn('classes routed to no enabled exporter are not forwarded', { classes: [...unrouted], enabled });
-      for (const name of enabled) {
-        let ex = deps.exporters?.[name];
-        if (!ex && name === 'iotcore') {
-          ex = createIotCoreExporter({ bus: deps.bus, clock: deps.clock, siteId: config.siteId, probeIntervalMs: config.exporters.iotcore.probeIntervalMs, status });
-        } else if (!ex) {
-          const s3 = config.exporters.s3;
-          ex = createS3Exporter({ siteId: config.siteId, bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region || deps.awsRegion || '', forcePathStyle: s3.forcePathStyle, requestTimeoutMs: s3.requestTimeoutMs, outboxId: ob.id });
-        }
-        exporters.push(ex);
-        const iot = config.exporters.iotcore;
-        const now = deps.clock.now();
-        senders.set(
-          name,
-          new Sender({
-            index: EXPORTER_NAMES.indexOf(name),
-            exporter: ex,
-            outbox: ob,
-            clock: deps.clock,
-            logger: log,
-            metrics: deps.metrics,
-            concurrency: name === 'iotcore' ? iot.concurrency : config.exporters.s3.concurrency,
-            backoffInitialMs: config.backoffInitialMs,
-            backoffMaxMs: config.backoffMaxMs,
-            ...(name === 'iotcore'
-              ? { buckets: { publishes: new TokenBucket(iot.publishesPerSecond, Math.max(1, Math.ceil(iot.publishesPerSecond / 10)), now), bytes: new TokenBucket(iot.bytesPerSecond, iot.bytesPerSecond / 4, now) } }
-              : {}),
-            ...(deps.random ? { random: deps.random } : {}),
-            onDelivered: (b, ms) => deps.onDelivered?.(name, b, ms),
-            onStateChange: () => publishStatus(),
-          }),
-        );
-        unregister.push(deps.metrics.registerQueue(`backlog_${name}`, () => ob.pendingFor(EXPORTER_NAMES.indexOf(name))));
-      }
-      for (const c of CLASSES) unregister.push(deps.metrics.registerQueue(`outbox_${c}`, () => ob.backlog()[c]));
+      alarmSync.load(ob.sourcePositions());
+      log.info('outbox open', { file, outboxId: ob.id, bytes: ob.bytes, backlog: ob.backlog(), alarmSources: ob.sourcePositions() });
+      if (unrouted.size > 0) log.warn('classes routed to no enabled exporter are not forwarded', { classes: [...unrouted], enabled: enabledNow() });
+      for (const name of enabledNow()) startSender(name, ob);
+      for (const c of CLASSES) unregister.set(`outbox_${c}`, deps.metrics.registerQueue(`outbox_${c}`, () => ob.backlog()[c]));
       const expired = ob.expire(deps.clock.now(), config.maxAgeMs);
       if (expired > 0) {
         deps.metrics.drop('expired', expired);
         log.warn('records older than maxAgeMs dropped at start', { expired });
       }
-      await subscribeAll();
+      await syncSubscriptions(false);
+      // Whatever was published while we were away reached nobody: ask the alarm sources.
+      if (!unrouted.has('alarms')) alarmSync.request('start');
       timers.push(deps.clock.setInterval(() => {
         flush();
         seal();
       }, SEAL_TICK_MS));
-      timers.push(deps.clock.setInterval(() => {
-        const n = outbox?.expire(deps.clock.now(), config.maxAgeMs) ?? 0;
-        if (n > 0) {
-          deps.metrics.drop('expired', n);
-          log.warn('undelivered records older than maxAgeMs dropped', { expired: n, maxAgeMs: config.maxAgeMs });
-        }
-      }, EXPIRE_TICK_MS));
+      timers.push(deps.clock.setInterval(expireTick, EXPIRE_TICK_MS));
       timers.push(deps.clock.setInterval(publishStatus, config.statusIntervalMs));
       // A backlog from before a restart goes first.
+      seal();
+      for (const s of senders.values()) s.kick(true);
+    },
+    async reconfigure(next, prev) {
+      const ob = outbox;
+      if (!ob) return;
+      flush();
+      config = next;
+      const changed = (f: (c: Readonly<UplinkConfig>) => unknown): boolean => !deepEqual(f(next), f(prev));
+      ob.setMaxBytes(next.maxOutboxBytes);
+      if (changed((c) => c.outboxPath)) log.warn('outboxPath changes take effect at the next start (the outbox holds undelivered data)', { outboxPath: prev.outboxPath });
+      // Senders: rebuilt for an exporter whose settings changed, added or removed with `enabled`.
+      const shared = (c: Readonly<UplinkConfig>) => [c.backoffInitialMs, c.backoffMaxMs, c.siteId];
+      for (const name of EXPORTER_NAMES) {
+        const differs = changed((c) => c.exporters[name]) || changed(shared);
+        if (senders.has(name) && (differs || !next.exporters[name].enabled)) await stopSender(name);
+        if (!senders.has(name) && next.exporters[name].enabled) startSender(name, ob);
+      }
+      unrouted = unroutedNow();
+      await syncSubscriptions(changed((c) => c.siteId));
+      if (changed((c) => c.statusIntervalMs)) {
+        deps.clock.clearInterval(timers.pop());
+        timers.push(deps.clock.setInterval(publishStatus, next.statusIntervalMs));
+      }
       seal();
       for (const s of senders.values()) s.kick(true);
     },
@@ -234,11 +359,13 @@ export function createUplink(deps: UplinkDeps, config: Readonly<UplinkConfig>): 
       if (closed) return;
       flush();
       closed = true;
+      alarmSync.close();
       for (const t of timers) deps.clock.clearInterval(t);
       for (const s of senders.values()) s.close();
-      for (const u of unregister) u();
-      await Promise.all(subs.map((s) => s.close().catch(() => undefined)));
-      await Promise.all(exporters.map((e) => e.close().catch(() => undefined)));
+      for (const u of unregister.values()) u();
+      await Promise.all([...subs.values()].map((s) => s.close().catch(() => undefined)));
+      subs.clear();
+      await Promise.all([...exporters.values()].map((e) => e.close().catch(() => undefined)));
       outbox?.close();
     },
   };

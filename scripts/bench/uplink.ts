@@ -113,7 +113,7 @@ function siteDayBytes(dir: string, all: readonly AppendItem[]): Record<string, u
       s3Objects += k;
     }
     if (UPLINK_DEFAULTS.routes[m.cls].includes('iotcore')) {
-      iot += iotPayload('bench-site', { seq: m.id, cls: m.cls, oldestAt: m.oldestAt, createdAt: m.createdAt, count: m.count, body: b.body }).length * k;
+      iot += iotPayload('bench-site', ob.id, { seq: m.id, cls: m.cls, oldestAt: m.oldestAt, createdAt: m.createdAt, count: m.count, body: b.body }).length * k;
       iotMessages += k;
     }
   }

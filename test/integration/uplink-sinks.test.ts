@@ -101,7 +101,7 @@ const PROBE_MS = 1000;
 
 const SINKS: Record<string, () => SinkRig> = {
   iotcore: () => ({
-    exporter: createIotCoreExporter({ bus, clock: iotClock, siteId: SITE, probeIntervalMs: PROBE_MS, status }),
+    exporter: createIotCoreExporter({ bus, clock: iotClock, siteId: SITE, outboxId: 'test-outbox', probeIntervalMs: PROBE_MS, status }),
     setReachable: (up) => {
       h.nucleus.iotCore.setReachable(up);
       if (!up) iotOffsetMs += PROBE_MS + 1;
@@ -186,7 +186,7 @@ describe.each(Object.keys(SINKS))('exporter contract: %s', (name) => {
 });
 
 test('IoT Core: an outage younger than the probe window is not seen; the nucleus spool still delivers the batch', async () => {
-  const ex = createIotCoreExporter({ bus, clock: iotClock, siteId: SITE, probeIntervalMs: PROBE_MS, status });
+  const ex = createIotCoreExporter({ bus, clock: iotClock, siteId: SITE, outboxId: 'test-outbox', probeIntervalMs: PROBE_MS, status });
   await ex.send(batch([item(30)])); // a fresh good probe
   h.nucleus.iotCore.setReachable(false);
   const b = batch([item(31)]);
@@ -205,7 +205,7 @@ test('IoT Core: every message the cloud received was at most 128 KB', async () =
   const sizes: number[] = [];
   const onMsg = (_t: string, p: Buffer): void => void sizes.push(p.length);
   cloud.on('message', onMsg);
-  const ex = createIotCoreExporter({ bus, clock: systemClock, siteId: SITE, probeIntervalMs: 1000, status });
+  const ex = createIotCoreExporter({ bus, clock: systemClock, siteId: SITE, outboxId: 'test-outbox', probeIntervalMs: 1000, status });
   const lines: string[] = [];
   let body = gzipSync('');
   while (body.length < UPLINK_DEFAULTS.maxBatchBytes - 500) {

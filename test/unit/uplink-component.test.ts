@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { createBus } from '../../components/lib/bus';
 import type { Bus } from '../../components/lib/bus-types';
 import { validateConfig } from '../../components/lib/config';
-import { filters, iotTopics, topics, validateUplinkStatus } from '../../components/lib/contract';
+import { filters, iotTopics, topics, validateUplinkStatus, type AlarmMessage, type AlarmSyncRequest } from '../../components/lib/contract';
 import { silentLogger } from '../../components/lib/logger';
 import { createMetrics, type Metrics } from '../../components/lib/metrics';
 import { FakeClock, settle } from '../../components/lib/testing/fake-clock';
@@ -42,6 +42,7 @@ interface Rig {
   metrics: Metrics;
   uplink: Uplink;
   s3: DownExporter;
+  config: UplinkConfig;
   close(): Promise<void>;
 }
 
@@ -58,13 +59,13 @@ async function rig(over: Partial<UplinkConfig> = {}): Promise<Rig> {
   const config = validateConfig(uplinkConfigSpec, {
     siteId: SITE,
     statusIntervalMs: 1000,
-    exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: true, bucket: 'b', prefix: 'edge/', endpoint: 'http://127.0.0.1:9', region: 'us-east-1', forcePathStyle: true, concurrency: 4, requestTimeoutMs: 1000 } },
+    exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: true, bucket: 'b', prefix: 'edge/', endpoint: 'http://127.0.0.1:9', region: 'us-east-1', forcePathStyle: true, concurrency: 4, requestTimeoutMs: 1000, probeIntervalMs: 5000 } },
     ...over,
   });
   const s3 = new DownExporter();
   const uplink = createUplink({ bus, logger: silentLogger, metrics, clock, fail: (e) => { throw e; }, workDir: dir, exporters: { s3 }, random: () => 0.5 }, config);
   await uplink.start();
-  return { nucleus, bus, clock, metrics, uplink, s3, close: async () => (await uplink.close(), await bus.close()) };
+  return { nucleus, bus, clock, metrics, uplink, s3, config: config as UplinkConfig, close: async () => (await uplink.close(), await bus.close()) };
 }
 
 function inject(n: FakeNucleus, r: SiteRecord): void {
@@ -77,7 +78,7 @@ test('subscribes to exactly the contract topics of its classes, once each', asyn
   const r = await rig();
   const subscribed = r.nucleus.topicStreams().map((s) => String(s.request['topic'])).sort();
   expect(subscribed).toEqual(
-    [filters.alarms(SITE), filters.controlResult(SITE), filters.deviceStatus(SITE), filters.aggregates(SITE, '1m'), filters.aggregates(SITE, '15m'), filters.aggregates(SITE, '1d'), filters.dailySummary(SITE), filters.healthSummary(SITE)]
+    [filters.alarms(SITE), filters.alarmSnapshot(SITE), filters.controlResult(SITE), filters.deviceStatus(SITE), filters.aggregates(SITE, '1m'), filters.aggregates(SITE, '15m'), filters.aggregates(SITE, '1d'), filters.dailySummary(SITE), filters.healthSummary(SITE)]
       .map((f) => f.filter)
       .sort(),
   );
@@ -156,7 +157,7 @@ test('a full outbox applies the overflow policy: lowest class and oldest first, 
 });
 
 test('a class routed to no enabled exporter is not subscribed to, not stored, and not counted as dropped', async () => {
-  const r = await rig({ exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: 'us-east-1', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 1000 } } });
+  const r = await rig({ exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: 'us-east-1', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 1000, probeIntervalMs: 5000 } } });
   for (const x of [...siteDay({ site: SITE, dayStart: DAY, assets: 1, classes: ['1m', 'health'] })].slice(0, 20)) inject(r.nucleus, x);
   await settle();
   r.uplink.flush(true);
@@ -167,5 +168,111 @@ test('a class routed to no enabled exporter is not subscribed to, not stored, an
   expect(subscribed).toContain(filters.aggregates(SITE, '15m').filter);
   // Not forwarding a class is configuration, not data loss: Health must not see drops.
   expect(r.metrics.snapshot().dropped).toEqual({});
+  await r.close();
+});
+
+describe('alarms: each transition once, and whatever was missed asked for again', () => {
+  const JOURNAL = 'journal-1';
+  const transition = (alarmId: string, transitionSeq: number, sourceSeq: number, over: Partial<AlarmMessage> = {}): AlarmMessage => ({
+    schemaVersion: 1, siteId: SITE, assetId: 'INV-0001', alarmId, type: 'over_temperature', severity: 'high', state: transitionSeq === 2 ? 'cleared' : 'raised',
+    ts: DAY + sourceSeq * 1000, source: 'processor', transition: transitionSeq === 0 ? 'raised' : transitionSeq === 2 ? 'cleared' : 'updated', transitionSeq, journalId: JOURNAL, sourceSeq, ...over,
+  });
+  const syncRequests = (r: Rig): AlarmSyncRequest[] => r.nucleus.published.filter((p) => p.topic === topics.alarmSync(SITE)).map((p) => p.message as AlarmSyncRequest);
+  const stored = (r: Rig): string[] => {
+    r.uplink.flush(true);
+    return r.uplink.outbox!.next(1, new Set(), 1000).flatMap((b) => gunzipSync(r.uplink.outbox!.load(b)!.body).toString('utf8').trim().split('\n')).map((l) => {
+      const a = JSON.parse(l) as AlarmMessage;
+      return `${a.alarmId}#${a.transitionSeq}`;
+    });
+  };
+
+  test('at start it asks the alarm sources for what it missed, from where its outbox is complete', async () => {
+    const r = await rig();
+    expect(syncRequests(r)).toEqual([expect.objectContaining({ requester: 'uplink', from: {} })]);
+    r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), transition('A', 0, 1));
+    r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), transition('A', 1, 2));
+    await settle();
+    r.uplink.flush(true);
+    await r.close();
+    const again = await rig();
+    expect(syncRequests(again).at(-1)?.from).toEqual({ processor: { journalId: JOURNAL, seq: 3 } });
+    await again.close();
+  });
+
+  test('a transition received twice (live, replayed, in a snapshot) is stored once', async () => {
+    const r = await rig();
+    const a0 = transition('A', 0, 1);
+    r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), a0);
+    r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), { ...a0, replayed: true });
+    await settle();
+    r.nucleus.inject(topics.alarmSnapshot(SITE, 'processor'), { schemaVersion: 1, siteId: SITE, source: 'processor', ts: DAY, journalId: JOURNAL, headSeq: 1, oldestSeq: 1, active: [{ ...a0, replayed: true }], page: 1, pages: 1 });
+    await settle();
+    expect(stored(r)).toEqual(['A#0']);
+    expect(r.metrics.snapshot().rejections['duplicate_alarm']).toBe(2);
+    await r.close();
+  });
+
+  test('a gap in the sequence is asked for at once; the replay fills it', async () => {
+    const r = await rig();
+    await r.clock.advanceAsync(5000);
+    const before = syncRequests(r).length;
+    r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), transition('A', 0, 1));
+    r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), transition('B', 0, 3));
+    await settle();
+    expect(syncRequests(r).slice(before).map((q) => q.from)).toEqual([{ processor: { journalId: JOURNAL, seq: 2 } }]);
+    r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), transition('A', 1, 2, { replayed: true }));
+    await settle();
+    expect(r.uplink.alarmSync.position('processor')).toEqual({ journalId: JOURNAL, seq: 3 });
+    expect(stored(r).sort()).toEqual(['A#0', 'A#1', 'B#0']);
+    await r.close();
+  });
+
+  test('a snapshot with a newer head asks for the rest; its active alarms are merged', async () => {
+    const r = await rig();
+    await r.clock.advanceAsync(5000);
+    const before = syncRequests(r).length;
+    r.nucleus.inject(topics.alarmSnapshot(SITE, 'processor'), { schemaVersion: 1, siteId: SITE, source: 'processor', ts: DAY, journalId: JOURNAL, headSeq: 7, oldestSeq: 1, active: [{ ...transition('Z', 0, 7), replayed: true }], page: 1, pages: 1 });
+    await settle();
+    expect(syncRequests(r).slice(before).map((q) => q.from)).toEqual([{ processor: { journalId: JOURNAL, seq: 1 } }]);
+    expect(stored(r)).toEqual(['Z#0']);
+    await r.close();
+  });
+
+  test('transitions the source journal no longer holds are counted as lost, not waited for', async () => {
+    const r = await rig();
+    r.nucleus.inject(topics.alarmSnapshot(SITE, 'processor'), { schemaVersion: 1, siteId: SITE, source: 'processor', ts: DAY, journalId: JOURNAL, headSeq: 50, oldestSeq: 41, active: [], page: 1, pages: 1 });
+    await settle();
+    expect(r.metrics.snapshot().dropped['alarm_journal_gap']).toBe(40);
+    expect(r.uplink.alarmSync.position('processor')).toEqual({ journalId: JOURNAL, seq: 40 });
+    await r.close();
+  });
+
+  test('device status heartbeats are not forwarded; changes are', async () => {
+    const r = await rig();
+    const st = { schemaVersion: 1, siteId: SITE, assetId: 'INV-0001', ts: DAY, state: 'online', lastSeen: DAY, consecutiveFailures: 0 };
+    r.nucleus.inject(topics.deviceStatus(SITE, 'INV-0001'), st);
+    for (let i = 0; i < 5; i++) r.nucleus.inject(topics.deviceStatus(SITE, 'INV-0001'), { ...st, ts: DAY + i, heartbeat: true });
+    await settle();
+    r.uplink.flush(true);
+    expect(r.uplink.outbox!.backlog().events).toBe(1);
+    await r.close();
+  });
+});
+
+test('a new configuration applies in place: routes change the subscriptions, the outbox and what it holds stay', async () => {
+  const r = await rig();
+  const before = validateConfig(uplinkConfigSpec, { ...r.config });
+  r.nucleus.inject(topics.alarms(SITE, 'INV-0001'), [...siteDay({ site: SITE, dayStart: DAY, assets: 1, classes: ['alarms'] })][0]!.payload);
+  await settle();
+  const next = validateConfig(uplinkConfigSpec, { ...r.config, routes: { ...r.config.routes, '15m': [], health: [] } });
+  const ob = r.uplink.outbox;
+  await r.uplink.reconfigure!(next, before);
+  expect(r.uplink.outbox).toBe(ob);
+  const subscribed = r.nucleus.topicStreams().map((x) => String(x.request['topic']));
+  expect(subscribed).not.toContain(filters.aggregates(SITE, '15m').filter);
+  expect(subscribed).not.toContain(filters.healthSummary(SITE).filter);
+  expect(subscribed).toContain(filters.alarms(SITE).filter);
+  expect(subscribed.filter((s) => s === filters.alarms(SITE).filter)).toHaveLength(1);
+  expect(r.uplink.outbox!.backlog().alarms).toBe(1);
   await r.close();
 });

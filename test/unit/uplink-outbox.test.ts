@@ -230,3 +230,93 @@ test('sender: sends still hanging when the backoff ends do not stop the retries 
   s.close();
   ob.close();
 });
+
+class ProbedExporter extends FakeExporter {
+  probes = 0;
+  probe(): Promise<void> {
+    this.probes++;
+    return this.up ? Promise.resolve() : Promise.reject(new ExportError('S3_ECONNREFUSED', 'connection refused'));
+  }
+}
+
+test('sender: while offline it probes every probeIntervalMs, so the drain starts within one interval of the return, not after the backoff', async () => {
+  const clock = new FakeClock();
+  const ob = new Outbox({ path: path.join(dir, 'o.db'), synchronous: 'NORMAL', maxBytes: 1e9 });
+  const ex = new ProbedExporter();
+  ex.up = false;
+  const s = new Sender({ index: 0, exporter: ex, outbox: ob, clock, logger: silentLogger, metrics: createMetrics({ clock }), concurrency: 3, backoffInitialMs: 1000, backoffMaxMs: 300_000, probeIntervalMs: 2000, random: () => 1 });
+  for (let i = 0; i < 5; i++) {
+    ob.append([{ cls: '15m', receivedAt: clock.now(), body: body('15m', i) }]);
+    seal(ob, clock.now());
+  }
+  s.kick();
+  await settle();
+  // A long outage: every probe fails; probes do not grow the backoff and stay 2 s apart.
+  for (let k = 0; k < 50; k++) await clock.advanceAsync(2000);
+  expect(s.isOnline).toBe(false);
+  expect(ex.probes).toBeGreaterThanOrEqual(49);
+  expect(s.status().consecutiveFailures).toBe(1);
+  expect(s.status().lastError).toContain('S3_ECONNREFUSED');
+  ex.up = true;
+  const back = clock.now();
+  await clock.advanceAsync(2000);
+  await settle();
+  expect(s.isOnline).toBe(true);
+  expect(ex.sent.length).toBeGreaterThan(0);
+  expect(clock.now() - back).toBeLessThanOrEqual(2000);
+  expect(s.status().lastError).toBeNull();
+  s.close();
+  ob.close();
+});
+
+test('sender: a destination that answers probes but refuses data is not hammered: the backoff is waited out', async () => {
+  const clock = new FakeClock();
+  const ob = new Outbox({ path: path.join(dir, 'o.db'), synchronous: 'NORMAL', maxBytes: 1e9 });
+  const ex = new ProbedExporter();
+  ex.up = true;
+  let refuse = true;
+  const send = ex.send.bind(ex);
+  ex.send = (b) => (refuse ? Promise.reject(new ExportError('S3_403', 'access denied')) : send(b));
+  const s = new Sender({ index: 0, exporter: ex, outbox: ob, clock, logger: silentLogger, metrics: createMetrics({ clock }), concurrency: 2, backoffInitialMs: 1000, backoffMaxMs: 300_000, probeIntervalMs: 1000, random: () => 1 });
+  ob.append([{ cls: '15m', receivedAt: clock.now(), body: body('15m', 1) }]);
+  seal(ob, clock.now());
+  const attempts: number[] = [];
+  const orig = ex.send;
+  ex.send = (b) => (attempts.push(clock.now()), orig(b));
+  s.kick();
+  for (let k = 0; k < 40; k++) await clock.advanceAsync(1000);
+  // Sends at 0, then after 1, 2, 4, 8, 16 s of backoff: not once per probe interval.
+  const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
+  expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000]);
+  refuse = false;
+  s.close();
+  ob.close();
+});
+
+test('outbox: a transaction that fails (disk full) leaves the in-memory totals equal to the database', () => {
+  const ob = new Outbox({ path: path.join(dir, 'o.db'), synchronous: 'NORMAL', maxBytes: 1e9 });
+  ob.append([{ cls: 'alarms', receivedAt: 1, body: body('alarms', 0) }]);
+  const db = (ob as unknown as { db: { pragma(s: string): unknown } }).db;
+  const pages = db.pragma('page_count') as Array<{ page_count: number }>;
+  db.pragma(`max_page_count = ${pages[0]!.page_count}`);
+  const big = Array.from({ length: 200 }, (_x, i) => ({ cls: '1m' as const, receivedAt: 2 + i, body: body('1m', i, 2000) }));
+  expect(() => ob.append(big)).toThrow(/full/i);
+  expect(ob.backlog()).toEqual({ alarms: 1, events: 0, '1m': 0, '15m': 0, '1d': 0, health: 0 });
+  const bytes = ob.bytes;
+  ob.close();
+  const again = new Outbox({ path: path.join(dir, 'o.db'), synchronous: 'NORMAL', maxBytes: 1e9 });
+  expect(again.bytes).toBe(bytes);
+  expect(again.backlog().alarms).toBe(1);
+  again.close();
+});
+
+test('outbox: space freed by delivered batches goes back to the file system', () => {
+  const ob = new Outbox({ path: path.join(dir, 'o.db'), synchronous: 'NORMAL', maxBytes: 1e9 });
+  for (let i = 0; i < 3000; i++) ob.append([{ cls: '1m', receivedAt: i, body: body('1m', i, 400) }]);
+  const full = ob.fileBytes();
+  for (const b of seal(ob, 5000)) ob.confirm(0, b);
+  while (ob.reclaim() > 0);
+  expect(ob.backlog()['1m']).toBe(0);
+  expect(ob.fileBytes()).toBeLessThan(full / 4);
+  ob.close();
+});

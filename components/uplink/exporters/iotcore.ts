@@ -27,17 +27,19 @@ export interface IotCoreExporterOptions {
   bus: Bus;
   clock: Clock;
   siteId: string;
+  /** The outbox's id: with the batch's seq, the cloud's de-duplication key. */
+  outboxId: string;
   probeIntervalMs: number;
   /** The status published as the probe. */
   status: () => UplinkStatus;
 }
 
 /** The MQTT payload for a batch: gzip of `UplinkBatch` JSON; items are the NDJSON lines, not re-parsed. */
-export function iotPayload(siteId: string, batch: ExportBatch): Buffer {
+export function iotPayload(siteId: string, outboxId: string, batch: ExportBatch): Buffer {
   const target = iotTargetOf(siteId, batch.cls);
   if (!target) throw new PermanentExportError('IOT_NO_TOPIC', `class ${batch.cls} has no IoT Core topic`);
   const lines = gunzipSync(batch.body).toString('utf8').split('\n').filter((l) => l.length > 0);
-  const head = { schemaVersion: CONTRACT_VERSION, siteId, kind: target.kind, ...(target.interval ? { interval: target.interval } : {}), seq: batch.seq, createdAt: batch.createdAt };
+  const head = { schemaVersion: CONTRACT_VERSION, siteId, kind: target.kind, ...(target.interval ? { interval: target.interval } : {}), seq: batch.seq, outboxId, createdAt: batch.createdAt };
   const json = `${JSON.stringify(head).slice(0, -1)},"items":[${lines.join(',')}]}`;
   return gzipSync(json);
 }
@@ -64,7 +66,7 @@ export function createIotCoreExporter(o: IotCoreExporterOptions): Exporter & { r
     async send(batch) {
       const target = iotTargetOf(o.siteId, batch.cls);
       if (!target) throw new PermanentExportError('IOT_NO_TOPIC', `class ${batch.cls} has no IoT Core topic`);
-      const payload = iotPayload(o.siteId, batch);
+      const payload = iotPayload(o.siteId, o.outboxId, batch);
       if (payload.length > IOT_CORE_MAX_MESSAGE_BYTES) {
         throw new PermanentExportError('IOT_TOO_LARGE', `batch ${batch.seq} is ${payload.length} bytes; IoT Core allows ${IOT_CORE_MAX_MESSAGE_BYTES}`);
       }
