@@ -82,6 +82,8 @@ export interface Nucleus {
    * an IPC operation: nothing a component can reach. Returns the unsubscribe function.
    */
   observe(filter: string, onMessage: (topic: string, message: LocalMessage) => void): () => void;
+  /** Fault injection: while on, local pub/sub delivers nothing to `component` (PubSub.withholdFrom). */
+  withholdDeliveries(component: string, on: boolean): void;
   stats(): Record<string, unknown>;
 }
 
@@ -248,6 +250,10 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
     tokenFor: (component) => tokens.tokenFor(component),
     observe: (filter, onMessage) =>
       pubsub.subscribe(filter, { component: 'nucleus-observer', receiveMode: 'RECEIVE_ALL_MESSAGES', deliver: onMessage }),
+    withholdDeliveries: (component, on) => {
+      pubsub.withholdFrom(component, on);
+      logger.warn(on ? 'fault injection: local pub/sub deliveries to a component withheld' : 'fault injection ended: deliveries resumed', { component, dropped: pubsub.withheldCount.get(component) ?? 0 });
+    },
     async start() {
       if (started) return;
       started = true;

@@ -98,6 +98,10 @@ export interface PubSubOptions {
 export class PubSub<M> {
   private readonly root = new TrieNode<M>();
   private count = 0;
+  /** Components whose deliveries are dropped (fault injection: `withholdFrom`). */
+  private readonly withheld = new Set<string>();
+  /** Messages dropped by `withholdFrom`, per component. */
+  readonly withheldCount = new Map<string, number>();
   private readonly onDeliveryError: (err: unknown, component: string, topic: string) => void;
 
   constructor(opts: PubSubOptions = {}) {
@@ -133,6 +137,15 @@ export class PubSub<M> {
     };
   }
 
+  /**
+   * Fault injection for tests and drills (not an IPC operation): while on, nothing published reaches
+   * `component`'s subscriptions; the messages are dropped as a lost or overloaded IPC link would.
+   */
+  withholdFrom(component: string, on: boolean): void {
+    if (on) this.withheld.add(component);
+    else this.withheld.delete(component);
+  }
+
   /** Routes one message; returns how many subscribers it was delivered to. */
   publish(topic: string, message: M, publisherComponent: string): number {
     validatePublishTopic(topic);
@@ -144,6 +157,10 @@ export class PubSub<M> {
     let delivered = 0;
     for (const e of matched) {
       if (e.fromOthers && e.sub.component === publisherComponent) continue;
+      if (this.withheld.size > 0 && this.withheld.has(e.sub.component)) {
+        this.withheldCount.set(e.sub.component, (this.withheldCount.get(e.sub.component) ?? 0) + 1);
+        continue;
+      }
       if (seen) {
         if (seen.has(e.sub)) continue;
         seen.add(e.sub);

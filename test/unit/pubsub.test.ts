@@ -180,3 +180,20 @@ describe('PubSub', () => {
     expect(ms).toBeLessThan(5000);
   });
 });
+
+describe('fault injection', () => {
+  test('withholdFrom drops every delivery to one component, counted, until turned off', () => {
+    const ps = new PubSub<string>();
+    const a = recorder('A');
+    const b = recorder('B');
+    ps.subscribe('x/+', a);
+    ps.subscribe('x/+', b);
+    ps.withholdFrom('A', true);
+    expect(ps.publish('x/1', 'm1', 'P')).toBe(1);
+    ps.withholdFrom('A', false);
+    ps.publish('x/2', 'm2', 'P');
+    expect(a.got.map((g) => g.msg)).toEqual(['m2']);
+    expect(b.got.map((g) => g.msg)).toEqual(['m1', 'm2']);
+    expect(ps.withheldCount.get('A')).toBe(1);
+  });
+});
