@@ -25,7 +25,7 @@ import type { Metrics } from '../lib/metrics';
 import { classIndex } from './classes';
 import type { BatchMeta, Outbox } from './outbox';
 import type { TokenBucket } from './pacing';
-import { PermanentExportError, type Exporter } from './exporters/types';
+import { ExportError, PermanentExportError, type Exporter } from './exporters/types';
 
 export interface SenderOptions {
   index: number;
@@ -62,7 +62,7 @@ export class Sender {
   private retryWhenIdle = false;
   /** Data may be sent again from this time on (backoff after a failed send). */
   private nextDataAt = 0;
-  /** A probe failed since the last failed send: the destination was unreachable. */
+  /** The destination was away (the last failed send was not a refusal, or a probe failed since). */
   private unreachable = false;
 
   constructor(private readonly o: SenderOptions) {}
@@ -199,7 +199,8 @@ export class Sender {
     this.o.metrics.recordError(err);
     const delay = backoffDelay(this.failures, { initialMs: this.o.backoffInitialMs, maxMs: this.o.backoffMaxMs, ...(this.o.random ? { random: this.o.random } : {}) });
     this.nextDataAt = now + delay;
-    this.unreachable = false;
+    // Away (no answer, 5xx, offline): the first probe that succeeds ends the outage. Refused: wait the backoff out.
+    this.unreachable = !(err instanceof ExportError && err.refused);
     if (this.online) {
       this.online = false;
       this.offlineSince = now;

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildSync } from 'esbuild';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { accessControlFor, CONTRACT_VERSION, topics, validateUplinkBatch, type AlarmMessage } from '../../components/lib/contract';
+import { accessControlFor, CONTRACT_VERSION, topics, validateUplinkBatch, type AlarmMessage, type UplinkStatus } from '../../components/lib/contract';
 import { CLASSES, classIndex, type RecordClass } from '../../components/uplink/classes';
 import { UPLINK_DEFAULTS } from '../../components/uplink/config';
 import { recordId, siteDay, type SiteRecord } from '../../components/uplink/testing/site-day';
@@ -58,6 +58,8 @@ let bundle: string;
 let workDir: string;
 const children: ChildProcess[] = [];
 const cloudGot: Array<{ topic: string; at: number; seq: number; kind: string; ids: string[] }> = [];
+/** The Uplink's status reports as the cloud got them. */
+const statusGot: Array<{ at: number; status: UplinkStatus }> = [];
 
 function uplinkConfig(): Record<string, unknown> {
   return {
@@ -153,7 +155,8 @@ beforeAll(async () => {
   publisher = await h.client(PUBLISHER);
   cloud = await connectAsync(h.nucleus.iotCore.brokerUrl, { clientId: 'test-cloud', reconnectPeriod: 0 });
   cloud.on('message', (topic, payload) => {
-    if (!topic.startsWith(`dcmms/${SITE}/`) || topic.endsWith('/uplink/status')) return;
+    if (!topic.startsWith(`dcmms/${SITE}/`)) return;
+    if (topic.endsWith('/uplink/status')) return void statusGot.push({ at: Date.now(), status: JSON.parse(payload.toString('utf8')) as UplinkStatus });
     const v = validateUplinkBatch(JSON.parse(gunzipSync(payload).toString('utf8')));
     if (!v.ok) throw new Error(`cloud got an invalid batch on ${topic}: ${v.reason}`);
     cloudGot.push({ topic, at: Date.now(), seq: v.value.seq, kind: v.value.interval ?? v.value.kind, ids: v.value.items.map(recordId) });
@@ -262,4 +265,39 @@ test('a simulated day of outage with two kill -9: everything arrives once, in pr
   }
   // Diagnostics for docs/uplink.md.
   process.stdout.write(`outage: ${day.length} records, ${objects.size} objects, ${proxy.putLog.length} PUTs (${inFlightAtKill} in flight at the mid-drain kill), ${cloudGot.length} MQTT batches (${repeats} repeated); live alarm latency mqtt ${live.map((l) => cloudGot.find((m) => m.ids.includes(recordId(l.alarm)))!.at - l.at).join('/')} ms\n`);
+});
+
+test('after an outage the drain starts within seconds of the return of the cloud, whatever the backoff (probes, not retries, notice it)', async () => {
+  for (const c of children.splice(0)) await kill9(c);
+  // A backoff of 150-300 s after the first failed send: without probes, the drain would wait it out.
+  const updated = await h.run({ configuration: { [UPLINK]: { merge: { backoffInitialMs: 300_000, backoffMaxMs: 300_000 }, reset: [] } } });
+  expect(updated.status).toBe('SUCCEEDED');
+  h.nucleus.iotCore.setReachable(false);
+  proxy.fail500(Number.POSITIVE_INFINITY);
+  proxy.setDelayMs(0);
+  const uplink = await startUplink();
+  const alarms = [...siteDay({ site: SITE, dayStart: DAY_START + 86_400_000, assets: ASSETS, classes: ['alarms', '15m'] })].slice(0, 40);
+  await publishAll(alarms);
+  await waitFor(() => ((o) => o.records === alarms.length && o.unsealed === 0)(outboxState()), 20_000, 'the records persisted and sealed');
+  // Both exporters tried, failed and are backing off (minutes), probing meanwhile.
+  await waitFor(() => proxy.putLog.some((p) => p.status === 500 && !p.path.includes('/probe/')), 10_000, 'a failed S3 send');
+  await new Promise((r) => setTimeout(r, 3000)); // an outage of a few probe intervals
+  const cloudMark = cloudGot.length;
+  const putMark = proxy.putLog.length;
+  const back = Date.now();
+  proxy.fail500(0);
+  h.nucleus.iotCore.setReachable(true);
+  await waitFor(() => cloudGot.length > cloudMark && proxy.putLog.slice(putMark).some((p) => p.status === 200 && !p.path.includes('/probe/')), 15_000, 'the first batch on both exporters');
+  const iotAfter = cloudGot[cloudMark]!.at - back;
+  const s3After = proxy.putLog.slice(putMark).find((p) => p.status === 200 && !p.path.includes('/probe/'))!.receivedAt - back;
+  expect(iotAfter).toBeLessThan(10_000);
+  expect(s3After).toBeLessThan(10_000);
+  await waitFor(() => outboxState().deliveries === 0, 20_000, 'the backlog to drain');
+  // Once online, the status no longer carries the outage's error.
+  await waitFor(() => statusGot.some((s) => s.at > back && s.status.exporters['iotcore']?.state === 'online' && s.status.exporters['s3']?.state === 'online'), 10_000, 'a status with both exporters online');
+  const last = statusGot.filter((s) => s.at > back).at(-1)!.status;
+  expect(last.exporters['iotcore']?.lastError).toBeNull();
+  expect(last.exporters['s3']?.lastError).toBeNull();
+  process.stdout.write(`cloud return: first IoT Core batch after ${iotAfter} ms, first S3 object after ${s3After} ms (backoff 150-300 s)\n`);
+  await kill9(uplink);
 });

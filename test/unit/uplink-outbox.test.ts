@@ -276,7 +276,7 @@ test('sender: a destination that answers probes but refuses data is not hammered
   ex.up = true;
   let refuse = true;
   const send = ex.send.bind(ex);
-  ex.send = (b) => (refuse ? Promise.reject(new ExportError('S3_403', 'access denied')) : send(b));
+  ex.send = (b) => (refuse ? Promise.reject(new ExportError('S3_403', 'access denied', { refused: true })) : send(b));
   const s = new Sender({ index: 0, exporter: ex, outbox: ob, clock, logger: silentLogger, metrics: createMetrics({ clock }), concurrency: 2, backoffInitialMs: 1000, backoffMaxMs: 300_000, probeIntervalMs: 1000, random: () => 1 });
   ob.append([{ cls: '15m', receivedAt: clock.now(), body: body('15m', 1) }]);
   seal(ob, clock.now());

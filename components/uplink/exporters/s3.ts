@@ -158,7 +158,9 @@ export function createS3Exporter(o: S3ExporterOptions): Exporter & { readonly cr
         provider = makeProvider();
         refreshes++;
       }
-      throw new ExportError(status !== undefined ? `S3_${status}` : `S3_${name}`, `PutObject ${input.Key}: ${name}: ${errorMessage(err)}`, { cause: err });
+      // A 4xx other than a timeout or throttling is S3 refusing this request, not S3 being away.
+      const refused = status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+      throw new ExportError(status !== undefined ? `S3_${status}` : `S3_${name}`, `PutObject ${input.Key}: ${name}: ${errorMessage(err)}`, { cause: err, refused });
     } finally {
       clearTimeout(timer);
     }

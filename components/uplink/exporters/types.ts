@@ -44,9 +44,17 @@ export class PermanentExportError extends Error {
 /** A transient export failure with a stable code for metrics (`S3_500`, `IOT_OFFLINE`, ...). */
 export class ExportError extends Error {
   readonly code: string;
-  constructor(code: string, message: string, opts?: { cause?: unknown }) {
+  /**
+   * The destination answered and refused this data (S3 403, 400...), as opposed to being away (no
+   * connection, a timeout, a 5xx, IoT Core offline). After an unavailability, a successful probe
+   * means the destination is back and the drain starts at once; after a refusal, the backoff is
+   * waited out even though probes succeed (sender.ts).
+   */
+  readonly refused: boolean;
+  constructor(code: string, message: string, opts?: { cause?: unknown; refused?: boolean }) {
     super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ExportError';
     this.code = code;
+    this.refused = opts?.refused === true;
   }
 }
