@@ -15,6 +15,11 @@
  *    transition follows it.
  *
  * Consumers de-duplicate on (alarmId, transitionSeq), so a replay is harmless.
+ *
+ * If the bus ever had to drop alarm or control messages from its own queue (a nucleus gone for very
+ * long, see bus.ts), that is itself an alarm: `alarm_delivery_overflow` (critical) on the asset
+ * `gateway`, raised by this source, updated while drops go on, cleared after `overflowClearMs`
+ * without one. The dropped transitions themselves are recovered by sync.
  */
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -42,7 +47,15 @@ export interface AlarmJournalOptions {
   snapshotIntervalMs?: number;
   /** Transitions sent per sync request (default 1000); a consumer that needs more asks again. */
   maxReplay?: number;
+  /** The overflow alarm clears after this long without a drop (default 5 min). */
+  overflowClearMs?: number;
 }
+
+/** The asset of alarms about the gateway itself. */
+export const GATEWAY_ASSET = 'gateway';
+export const OVERFLOW_ALARM_TYPE = 'alarm_delivery_overflow';
+/** How often the bus's drop counter is looked at. */
+const OVERFLOW_CHECK_MS = 5000;
 
 /** A transition as the source makes it; the journal fills in the journal fields. */
 export type NewTransition = Omit<AlarmMessage, 'journalId' | 'sourceSeq' | 'transitionSeq' | 'replayed'>;
@@ -67,10 +80,14 @@ export class AlarmJournal {
   private readonly limited;
   private sub: Subscription | undefined;
   private timer: TimerHandle | undefined;
+  private overflowTimer: TimerHandle | undefined;
   private closed = false;
+  private dropsSeen = 0;
+  private lastDropAt = 0;
+  private overflow: AlarmMessage | undefined;
 
   constructor(opts: AlarmJournalOptions) {
-    this.o = { retentionMs: 7 * 86_400_000, maxEntries: 100_000, snapshotIntervalMs: 60_000, maxReplay: 1000, ...opts };
+    this.o = { retentionMs: 7 * 86_400_000, maxEntries: 100_000, snapshotIntervalMs: 60_000, maxReplay: 1000, overflowClearMs: 300_000, ...opts };
     this.log = opts.logger.child({ module: 'alarm-journal' });
     this.limited = createLogLimiter(opts.clock);
     const db = opts.db;
@@ -151,18 +168,53 @@ export class AlarmJournal {
 
   async start(): Promise<void> {
     this.prune();
+    // An overflow alarm left active by an earlier process: that process's bus is gone, so is its queue.
+    for (const a of this.active()) if (a.type === OVERFLOW_ALARM_TYPE && a.assetId === GATEWAY_ASSET) this.emit(this.overflowTransition('cleared', a.alarmId, a.value ?? null, 'the process that dropped them has ended'));
+    this.dropsSeen = this.o.bus.criticalDropped;
     this.sub = await this.o.bus.subscribe(filters.alarmSync(this.o.siteId), (req) => this.onSync(req));
     this.snapshot();
     this.timer = this.o.clock.setInterval(() => {
       this.prune();
       this.snapshot();
     }, this.o.snapshotIntervalMs);
+    this.overflowTimer = this.o.clock.setInterval(() => this.checkOverflow(), OVERFLOW_CHECK_MS);
+  }
+
+  /** Turns drops of the bus's alarm queue into the overflow alarm (see the header). */
+  checkOverflow(): void {
+    const dropped = this.o.bus.criticalDropped;
+    const now = this.o.clock.now();
+    if (dropped > this.dropsSeen) {
+      this.dropsSeen = dropped;
+      this.lastDropAt = now;
+      this.overflow = this.emit(this.overflowTransition('raised', this.overflow?.alarmId ?? randomUUID(), dropped, `${dropped} alarm or control messages dropped from the full IPC queue; alarms are recovered from the journal`));
+    } else if (this.overflow && now - this.lastDropAt >= this.o.overflowClearMs) {
+      this.emit(this.overflowTransition('cleared', this.overflow.alarmId, dropped, 'no more drops'));
+      this.overflow = undefined;
+    }
+  }
+
+  private overflowTransition(state: 'raised' | 'cleared', alarmId: string, value: number | null, message: string): NewTransition {
+    return {
+      schemaVersion: CONTRACT_VERSION,
+      siteId: this.o.siteId,
+      assetId: GATEWAY_ASSET,
+      alarmId,
+      type: OVERFLOW_ALARM_TYPE,
+      severity: 'critical',
+      state,
+      ts: this.o.clock.now(),
+      source: this.o.source,
+      ...(value !== null ? { value } : {}),
+      message,
+    };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.o.clock.clearInterval(this.timer);
+    this.o.clock.clearInterval(this.overflowTimer);
     await this.sub?.close().catch(() => undefined);
   }
 

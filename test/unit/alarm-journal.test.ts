@@ -134,3 +134,33 @@ describe('alarm journal', () => {
     expect([m.sourceSeq, m.transitionSeq, m.transition]).toEqual([2, 1, 'cleared']);
   });
 });
+
+describe('alarm queue overflow is itself an alarm', () => {
+  test('raised when the bus drops alarm messages, updated while it goes on, cleared after a quiet spell', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'journal-'));
+    const db = new Database(path.join(dir, 'j.db'));
+    const bus = new RecordingBus();
+    let dropped = 0;
+    Object.defineProperty(bus, 'criticalDropped', { get: () => dropped });
+    const clock = new FakeClock(T0);
+    const journal = new AlarmJournal({ db, bus, clock, logger: silentLogger, metrics: createMetrics({ clock }), siteId: SITE, source: 'processor', overflowClearMs: 60_000 });
+    await journal.start();
+    await clock.advanceAsync(10_000);
+    expect(bus.of('alarms')).toEqual([]);
+    dropped = 3;
+    await clock.advanceAsync(5000);
+    dropped = 7;
+    await clock.advanceAsync(5000);
+    await clock.advanceAsync(70_000);
+    const got = bus.of<AlarmMessage>('alarms').map((a) => [a.assetId, a.type, a.severity, a.transition, a.value]);
+    expect(got).toEqual([
+      ['gateway', 'alarm_delivery_overflow', 'critical', 'raised', 3],
+      ['gateway', 'alarm_delivery_overflow', 'critical', 'updated', 7],
+      ['gateway', 'alarm_delivery_overflow', 'critical', 'cleared', 7],
+    ]);
+    expect(new Set(bus.of<AlarmMessage>('alarms').map((a) => a.alarmId)).size).toBe(1);
+    await journal.close();
+    db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
