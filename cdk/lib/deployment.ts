@@ -59,9 +59,14 @@ export function resolveBundle(published: ReadonlyMap<string, PublishedComponent>
   return members;
 }
 
-/** The site facets merged into every dCMMS component. */
+/**
+ * The site facets merged into every dCMMS component. `assets` (every device's assetId) declares the
+ * site's assets to the Processor, so their telemetry is accepted whatever order the components
+ * start in (docs/processor.md "Start-up order").
+ */
 export function siteFacets(site: SiteConfig): Record<string, unknown> {
-  return { siteId: site.siteId, timeZone: site.timeZone, devices: site.devices, thresholds: site.thresholds };
+  const assets = site.devices.map((d) => d['assetId']).filter((a): a is string => typeof a === 'string');
+  return { siteId: site.siteId, timeZone: site.timeZone, devices: site.devices, thresholds: site.thresholds, assets };
 }
 
 /**

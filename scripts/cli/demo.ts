@@ -83,6 +83,7 @@ export async function runDemo(args: string[]): Promise<number> {
   }, 30_000);
 
   out(`deploying ${SITE_COMPONENT}=${version} from ${build}`);
+  const devices = simulator.deviceConfig({ pollIntervalMs: 1000 });
   const id = nucleus.deployments.submit({
     rootComponentsToAdd: { [SITE_COMPONENT]: version },
     rootComponentsToRemove: [],
@@ -94,7 +95,9 @@ export async function runDemo(args: string[]): Promise<number> {
         reset: [],
       },
       // The device list is complete each time (a deployment's list replaces the previous one).
-      'com.dcmms.edge.ModbusAdapter': { merge: { ...simulator.deviceConfig({ pollIntervalMs: 1000 }) }, reset: [] },
+      'com.dcmms.edge.ModbusAdapter': { merge: { ...devices }, reset: [] },
+      // The site's assets are declared, so their telemetry is taken whichever component starts first.
+      'com.dcmms.edge.Processor': { merge: { assets: devices.devices.map((d) => d.assetId) }, reset: [] },
     },
     recipeDirectoryPath: recipeDir,
     artifactsDirectoryPath: artifactDir,

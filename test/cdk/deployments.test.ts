@@ -43,9 +43,15 @@ describe.each(config.sites.map((s) => [s.siteId, s] as const))('deployment of si
     }
   });
 
-  test('merges the site configuration (siteId, time zone, devices, thresholds) into each dCMMS component', () => {
+  test('merges the site configuration (siteId, time zone, devices, thresholds, assets) into each dCMMS component', () => {
     const merge = JSON.parse(components['com.dcmms.edge.Health']!.ConfigurationUpdate!.Merge);
-    expect(merge).toEqual({ siteId: site.siteId, timeZone: site.timeZone, devices: site.devices, thresholds: site.thresholds });
+    expect(merge).toEqual({ siteId: site.siteId, timeZone: site.timeZone, devices: site.devices, thresholds: site.thresholds, assets: site.devices.map((x) => x['assetId']) });
+  });
+
+  test("declares every device's asset to the Processor, so no start-up order loses its telemetry", () => {
+    const merge = JSON.parse(components['com.dcmms.edge.Processor']!.ConfigurationUpdate!.Merge) as { assets: string[] };
+    expect(site.devices.length).toBeGreaterThan(0);
+    expect(merge.assets).toEqual(site.devices.map((x) => x['assetId']));
   });
 
   test('carries the AWS-provided components; Stream Manager only where the fleet enables it', () => {
