@@ -51,6 +51,35 @@ describe('sealing', () => {
   });
 });
 
+describe('seal slices', () => {
+  it('hold about sealSliceRows head rows each, whatever the rows per series, and seal everything', () => {
+    const s = mk({ sealIntervalMs: 60_000, sealLagMs: 10_000, sealSliceSeries: 500, sealSliceRows: 1_000 });
+    // 200 slow series (1 Hz) then 100 fast ones (20 Hz): 30 s of each.
+    const all: StoreSample[] = [];
+    const start = clock.now() - 40_000;
+    for (let sec = 0; sec < 30; sec++) {
+      for (let p = 0; p < 200; p++) all.push({ assetId: 'slow', point: `p${p}`, ts: start + sec * 1000, v: sec, q: 'good' });
+      for (let k = 0; k < 20; k++) for (let p = 0; p < 100; p++) all.push({ assetId: 'fast', point: `p${p}`, ts: start + sec * 1000 + k * 50, v: k, q: 'good' });
+    }
+    s.append(all);
+    s.flush();
+    let largest = 0;
+    let last = 0;
+    for (let ms = 0; ms < 61_000; ms++) {
+      clock.advance(1);
+      const sealed = s.counters().sealedSamples;
+      largest = Math.max(largest, sealed - last);
+      last = sealed;
+    }
+    expect(last).toBe(all.length);
+    // One slice per tick; a slice stops after the bucket that reaches the budget, so where the
+    // density jumps 20x (slow series to fast ones) it overshoots by one bucket of its series at
+    // most, not by the whole range (a fixed 500-series slice was all 78 000 rows at once).
+    expect(largest).toBeLessThanOrEqual(2 * 1_000);
+    expect(s.rawTimestamps({ assetId: 'fast', point: 'p99' }).head).toEqual([]);
+  });
+});
+
 describe('giving space back', () => {
   const file = (): string => path.join(dir, 'raw.db');
   const size = (): number => fs.statSync(file()).size;

@@ -35,8 +35,10 @@ export interface StoreConfig {
   chunkSamples: number;
   /** A chunk never spans more than this (slow series). */
   chunkMaxSpanMs: number;
-  /** Series per seal transaction (bounds how long one seal step holds the event loop). */
+  /** Most series per seal transaction. */
   sealSliceSeries: number;
+  /** Head rows a seal transaction aims at (bounds how long it holds the event loop, and its memory). */
+  sealSliceRows: number;
   /** Pages a reclaim step gives back to the file system (bounds how long it holds the event loop). */
   reclaimPagesPerStep: number;
   retentionMs: number;
@@ -59,6 +61,7 @@ export const STORE_DEFAULTS: Readonly<StoreConfig> = Object.freeze({
   chunkSamples: 720,
   chunkMaxSpanMs: 2 * 3600_000,
   sealSliceSeries: 500,
+  sealSliceRows: 20_000,
   reclaimPagesPerStep: 1024,
   retentionMs: 7 * 24 * 3600_000,
   retentionIntervalMs: 60_000,
@@ -79,7 +82,7 @@ export interface StoreDeps {
 
 export function validateStoreConfig(input: Partial<StoreConfig>): StoreConfig {
   const c: StoreConfig = { ...STORE_DEFAULTS, ...input };
-  const positive: Array<keyof StoreConfig> = ['commitWindowMs', 'maxBatchSamples', 'commitRetryMaxMs', 'sealIntervalMs', 'chunkSamples', 'chunkMaxSpanMs', 'sealSliceSeries', 'reclaimPagesPerStep', 'retentionMs', 'retentionIntervalMs', 'maxBytes', 'cacheBytes'];
+  const positive: Array<keyof StoreConfig> = ['commitWindowMs', 'maxBatchSamples', 'commitRetryMaxMs', 'sealIntervalMs', 'chunkSamples', 'chunkMaxSpanMs', 'sealSliceSeries', 'sealSliceRows', 'reclaimPagesPerStep', 'retentionMs', 'retentionIntervalMs', 'maxBytes', 'cacheBytes'];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ConfigError(k, `store ${k} must be a positive integer, not ${String(v)}`);
@@ -156,7 +159,7 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
   // Errors that repeat while a disk is full or the file is read-only: one line per 10 s each.
   const limited = createLogLimiter(clock, 10_000);
   const writer = new HeadWriter(db, clock, log, counters, { commitWindowMs: cfg.commitWindowMs, maxBatchSamples: cfg.maxBatchSamples, commitRetryMaxMs: cfg.commitRetryMaxMs }, limited);
-  const sealer = new Sealer(db, counters, { sealLagMs: cfg.sealLagMs, chunkSamples: cfg.chunkSamples, chunkMaxSpanMs: cfg.chunkMaxSpanMs, sliceSeries: cfg.sealSliceSeries });
+  const sealer = new Sealer(db, counters, { sealLagMs: cfg.sealLagMs, chunkSamples: cfg.chunkSamples, chunkMaxSpanMs: cfg.chunkMaxSpanMs, sliceSeries: cfg.sealSliceSeries, sliceRows: cfg.sealSliceRows });
   const retention = new Retention(db, deps.path, counters, { retentionMs: cfg.retentionMs, maxBytes: cfg.maxBytes, minFreeBytes: cfg.minFreeBytes }, deps.freeSpace ?? statfsFreeSpace);
   const reclaimer = new Reclaimer(db, counters, { pagesPerStep: cfg.reclaimPagesPerStep });
   let closed = false;
