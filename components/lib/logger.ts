@@ -11,7 +11,6 @@
  * errors become { type, message, code, stack }, bigints decimal strings, circular references
  * "[Circular]", and every value under a secret-looking key (any depth) "[redacted]".
  */
-import { writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -96,16 +95,25 @@ function prepareValue(v: unknown, ancestors: object[]): unknown {
       const x = o[k];
       const c = x !== undefined && isSecretKey(k) ? REDACTED : prepareValue(x, ancestors);
       if (out === undefined && c !== x) {
-        // Null prototype: an own "__proto__" key (JSON.parse makes those) stays a plain key.
-        out = Object.create(null) as Record<string, unknown>;
-        for (let j = 0; j < i; j++) out[keys[j]!] = o[keys[j]!];
+        out = {};
+        for (let j = 0; j < i; j++) setKey(out, keys[j]!, o[keys[j]!]);
       }
-      if (out !== undefined) out[k] = c;
+      if (out !== undefined) setKey(out, k, c);
     }
     return out ?? o;
   } finally {
     ancestors.pop();
   }
+}
+
+/**
+ * An own "__proto__" key (JSON.parse makes those, so configurations can hold one) stays a plain
+ * key instead of setting the copy's prototype. (Copies keep Object.prototype: JSON.stringify is
+ * markedly slower on null-prototype objects.)
+ */
+function setKey(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }
 
 /** What a secret's value is written as. */
@@ -132,28 +140,61 @@ export function isSecretKey(key: string): boolean {
 export function prepare(fields: LogFields): LogFields {
   let out = prepareValue(fields, []) as LogFields;
   if (Object.hasOwn(out, 'msg') || Object.hasOwn(out, 'level') || Object.hasOwn(out, 'time')) {
-    const renamed = Object.create(null) as LogFields;
-    for (const [k, x] of Object.entries(out)) renamed[k === 'msg' || k === 'level' || k === 'time' ? `_${k}` : k] = x;
+    const renamed: LogFields = {};
+    for (const [k, x] of Object.entries(out)) setKey(renamed, k === 'msg' || k === 'level' || k === 'time' ? `_${k}` : k, x);
     out = renamed;
   }
   return out;
 }
 
-/** fd 1, written synchronously; a failed write (EPIPE, EAGAIN) loses the line rather than the process. */
-const stdoutDestination: DestinationStream = {
-  write(line: string) {
-    try {
-      writeSync(1, line);
-    } catch {
-      // stdout closed (EPIPE) or full (EAGAIN): logging must never crash the process.
-    }
-  },
-};
+/**
+ * Most a failed stdout may hold back. sonic-boom keeps bytes it could not write after an error
+ * other than EAGAIN (EIO; ENOSPC when stdout is a file on a full disk) and sends them before the
+ * next line; past this it drops lines instead of growing without bound.
+ */
+const STDOUT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+let stdout: DestinationStream | undefined;
+
+/**
+ * Node puts a pipe on fd 1 into non-blocking mode as soon as anything touches process.stdout
+ * (console.log, an SDK). A full pipe then fails a write with EAGAIN, and sonic-boom's answer is to
+ * sleep 100 ms and try again: the whole event loop stalls in 100 ms steps even when the reader is
+ * only a moment behind. Making the pipe blocking again (libuv's uv_stream_set_blocking, which
+ * Node's own streams use for this) lets the kernel hold the write exactly as long as the reader
+ * needs. Best effort: a file or a TTY is blocking already, and if anything makes the pipe
+ * non-blocking again later, sonic-boom's retry still keeps every line.
+ */
+function makeStdoutBlocking(): void {
+  try {
+    const handle = (process.stdout as unknown as { _handle?: { setBlocking?: (blocking: boolean) => number } })._handle;
+    handle?.setBlocking?.(true);
+  } catch {
+    // No usable stdout stream: nothing to change.
+  }
+}
+
+/**
+ * fd 1 through pino's synchronous destination (sonic-boom, sync: true), one per process: a line is
+ * written before the log call returns, and a full non-blocking pipe (EAGAIN) is retried every
+ * 100 ms until the reader takes it, so a slow reader slows logging down instead of losing lines.
+ * A closed stdout (EPIPE) turns the destination into a no-op; other errors are absorbed here
+ * (logging must never crash the process).
+ */
+function stdoutDestination(): DestinationStream {
+  if (!stdout) {
+    makeStdoutBlocking();
+    const d = pino.destination({ dest: 1, sync: true, maxLength: STDOUT_MAX_PENDING_BYTES });
+    d.on('error', () => undefined);
+    stdout = d;
+  }
+  return stdout;
+}
 
 function createRoot(opts: LoggerOptions): PinoLogger {
   const now = opts.now ?? Date.now;
   const write = opts.write;
-  const destination: DestinationStream = write ? { write: (line: string) => write(line) } : stdoutDestination;
+  const destination: DestinationStream = write ? { write: (line: string) => write(line) } : stdoutDestination();
   return pino(
     {
       // Levels are decided in front of pino (LevelRef); pino writes whatever reaches it.

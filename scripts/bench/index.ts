@@ -13,6 +13,7 @@ import { runIpcBench } from './ipc';
 import { formatIpcReport } from './ipc-report';
 import { describeMachine, formatMachine } from './machine';
 import { formatModbusReport, modbusProblems, runModbusBench } from './modbus';
+import { runLoggerBench } from './logger';
 import { runAggregatorBench } from './aggregator';
 import { runProcessorBench } from './processor';
 import { runStoreBench } from './store';
@@ -21,7 +22,7 @@ import { formatUplinkReport, runUplinkBench, uplinkProblems } from './uplink';
 
 const USAGE = `usage: node dist/bench.js [--only NAME] [--seconds N] [--window N] [--json] [--cpu-prof-dir DIR]
 
-  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, uplink)
+  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, uplink, logger)
   --seconds N    load duration of each scenario, >= 1 (default 5)
   --window N     ipc: PublishToTopic calls kept in flight by the publisher (default 64)
   --json         print one JSON object with all figures on stdout (progress on stderr)
@@ -65,6 +66,12 @@ const BENCHMARKS: Record<string, Benchmark> = {
   store: figuresOnly((seconds) => runStoreBench({ seconds, json: true })),
   processor: figuresOnly((seconds) => runProcessorBench({ seconds, json: true })),
   aggregator: figuresOnly((seconds) => runAggregatorBench({ seconds, json: true })),
+  logger: {
+    async run(ctx) {
+      const { figures, problems } = await runLoggerBench({ projectRoot: ctx.projectRoot, seconds: ctx.seconds });
+      return { figures, text: formatTree(figures, ''), problems };
+    },
+  },
 };
 
 /** A benchmark that returns a tree of figures: printed as indented `name: value` lines. */
