@@ -15,7 +15,7 @@ import { ConfigError, InputError, errorMessage } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
 import { CommandMemory } from './commands';
-import { configError, configProblems, linkKey, resolveConnection, type DeviceConfig, type ModbusAdapterConfig } from './config';
+import { configError, configProblems, endpointKey, linkKey, maxConnectionsFor, parseEndpoint, resolveConnection, type DeviceConfig, type ModbusAdapterConfig } from './config';
 import { Device, type DeviceStats } from './device';
 import { Link } from './link';
 import { registerMapProfile, type Profile } from './profile';
@@ -72,12 +72,11 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
   for (const d of config.devices) {
     if (d.enabled === false) continue;
     const conn = resolveConnection(d.connection);
-    // A serial bus is shared by its devices (one outstanding request per bus); each TCP device
-    // gets its own connection so TCP devices are polled in parallel.
-    const key = conn.type === 'rtu' ? linkKey(conn) : `${linkKey(conn)}#${d.assetId}`;
+    // The devices of one serial bus, or of one TCP endpoint (a TCP-to-RTU gateway), share a link.
+    const key = linkKey(conn);
     let link = links.get(key);
     if (!link) {
-      link = new Link(key, conn, transport, deps.clock, { reconnectInitialMs: config.reconnectInitialMs, reconnectMaxMs: config.reconnectMaxMs, ...(deps.random ? { random: deps.random } : {}) });
+      link = new Link(key, conn, transport, deps.clock, { reconnectInitialMs: config.reconnectInitialMs, reconnectMaxMs: config.reconnectMaxMs, maxConnections: maxConnectionsFor(config, conn), ...(deps.random ? { random: deps.random } : {}) });
       links.set(key, link);
       const l = link;
       unregister.push(deps.metrics.registerQueue(`link:${key}`, () => l.queued));
@@ -185,6 +184,11 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
       deps.metrics.setConnectionState('connected');
       for (const d of devices.values()) d.start();
       log.info('polling', { devices: devices.size, links: links.size });
+      const used = new Set([...links.keys()]);
+      for (const k of Object.keys(config.endpoints)) {
+        const e = parseEndpoint(k);
+        if (e && !used.has(`tcp:${endpointKey(e.host, e.port)}`)) log.warn('endpoints entry matches no device connection (keys are host:port as the devices spell host)', { endpoint: k });
+      }
     },
     async close() {
       if (closed) return;

@@ -56,9 +56,38 @@ export function resolveConnection(c: Connection): ResolvedConnection {
   return { type: 'rtu', path: c.path, baudRate: c.baudRate ?? 9600, parity: c.parity ?? 'none', stopBits: c.stopBits ?? 1, dataBits: c.dataBits ?? 8 };
 }
 
-/** Devices on one link share one connection and take turns: a serial bus, or one TCP endpoint. */
+/** Devices on one link share its connection(s): a serial bus, or one TCP endpoint (host:port). */
 export function linkKey(c: ResolvedConnection): string {
-  return c.type === 'tcp' ? `tcp:${c.host}:${c.port}` : `rtu:${c.path}`;
+  return c.type === 'tcp' ? `tcp:${endpointKey(c.host, c.port)}` : `rtu:${c.path}`;
+}
+
+/** `host:port`, an IPv6 address in brackets (`[fe80::1]:502`): how `endpoints` keys are written. */
+export function endpointKey(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** An `endpoints` key as host and port, or undefined when it is not `host:port` with a port 1..65535. */
+export function parseEndpoint(key: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(key);
+  const port = Number(m?.[3]);
+  const host = m?.[1] ?? m?.[2];
+  return host !== undefined && port >= 1 && port <= 65535 ? { host, port } : undefined;
+}
+
+/** Connections to a TCP endpoint at most (1 unless `endpoints` says otherwise). */
+export function maxConnectionsFor(c: Readonly<Pick<ModbusAdapterConfig, 'endpoints'>>, conn: ResolvedConnection): number {
+  if (conn.type !== 'tcp') return 1;
+  const want = endpointKey(conn.host, conn.port);
+  for (const [k, v] of Object.entries(c.endpoints)) {
+    const e = parseEndpoint(k);
+    if (e && endpointKey(e.host, e.port) === want) return v.maxConnections;
+  }
+  return 1;
+}
+
+export interface EndpointConfig {
+  /** Connections the adapter may open to this endpoint (requests outstanding at once). */
+  maxConnections: number;
 }
 
 export type Profile = { type: 'sunspec'; baseAddress?: number; models?: number[] } | { type: 'registerMap'; map: string };
@@ -80,6 +109,8 @@ export interface DeviceConfig {
 export interface ModbusAdapterConfig extends BaseConfig {
   devices: DeviceConfig[];
   registerMaps: Record<string, RegisterMap>;
+  /** Per TCP endpoint (`host:port`, as the devices' connection spells host): connections allowed. Default 1. */
+  endpoints: Record<string, EndpointConfig>;
   defaultTimeoutMs: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
@@ -197,6 +228,7 @@ export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
     'logLevel',
     'devices',
     'registerMaps',
+    'endpoints',
     'defaultTimeoutMs',
     'reconnectInitialMs',
     'reconnectMaxMs',
@@ -220,6 +252,16 @@ export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
         properties: { points: { type: 'array', minItems: 1, maxItems: 2000, items: mapPointSchema } },
       },
     },
+    endpoints: {
+      type: 'object',
+      maxProperties: 512,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['maxConnections'],
+        properties: { maxConnections: { type: 'integer', minimum: 1, maximum: 64 } },
+      },
+    },
     defaultTimeoutMs: { type: 'integer', minimum: 20, maximum: 30000 },
     reconnectInitialMs: { type: 'integer', minimum: 10, maximum: 60000 },
     reconnectMaxMs: { type: 'integer', minimum: 100, maximum: 600000 },
@@ -236,6 +278,7 @@ export const MODBUS_DEFAULTS: ModbusAdapterConfig = {
   ...BASE_DEFAULTS,
   devices: [],
   registerMaps: {},
+  endpoints: {},
   defaultTimeoutMs: 1000,
   reconnectInitialMs: 500,
   reconnectMaxMs: 30000,
@@ -270,6 +313,17 @@ export function configProblems(c: Readonly<ModbusAdapterConfig>): string[] {
     ids.add(d.assetId);
     if (d.profile.type === 'registerMap' && !c.registerMaps[d.profile.map]) out.push(`devices[${i}].profile.map '${d.profile.map}' is not in registerMaps`);
     if (d.connection.type === 'rtu' && (d.unitId < 1 || d.unitId > 247)) out.push(`devices[${i}].unitId ${d.unitId}: a serial unit address is 1..247 (Modbus over Serial Line §2.2)`);
+  }
+  const endpoints = new Map<string, string>();
+  for (const k of Object.keys(c.endpoints)) {
+    const e = parseEndpoint(k);
+    if (!e) {
+      out.push(`endpoints.${k}: a key is host:port with a port 1..65535 (an IPv6 host in brackets: [fe80::1]:502)`);
+      continue;
+    }
+    const norm = endpointKey(e.host, e.port);
+    if (endpoints.has(norm)) out.push(`endpoints.${k}: the same endpoint as '${endpoints.get(norm) ?? ''}'`);
+    endpoints.set(norm, k);
   }
   if (c.maxCommandAgeMs > c.rememberCommandsMs) {
     out.push(`maxCommandAgeMs ${c.maxCommandAgeMs} is longer than rememberCommandsMs ${c.rememberCommandsMs}: a repeated command could run again after its id is forgotten`);

@@ -1,22 +1,30 @@
 /**
- * A link: one connection (serial bus or TCP endpoint) and the requests that use it.
+ * A link: one serial bus, or one TCP endpoint (host:port), and the requests of the devices on it.
  *
- * - One request at a time: Modbus over Serial Line v1.02 §2.1 allows only one outstanding request
- *   on a bus (the master waits for the answer or the timeout before the next). TCP devices each get
- *   their own link, so they are polled in parallel.
+ * - Serial: one request at a time. Modbus over Serial Line v1.02 §2.1 allows only one outstanding
+ *   request on a bus (the master waits for the answer or the timeout before the next).
+ * - TCP: the devices at one endpoint (typically a Modbus TCP-to-RTU gateway with several unit ids
+ *   behind it) share up to `maxConnections` connections (default 1), one request outstanding on
+ *   each: a gateway forwards to one serial line and many accept only a few connections, so by
+ *   default requests are serialised as on the bus behind it. A second connection is opened only
+ *   when the open ones are busy and a request waits. Requests are taken in order (FIFO, but see
+ *   the recovery pause below) by whichever connection is free.
  * - Connects on demand. A failed connect backs off exponentially with jitter (components/lib/backoff)
- *   up to `reconnectMaxMs`; requests during the back-off fail at once without I/O.
- * - A timeout or an I/O error on TCP drops the connection (see transport.ts); the next request
- *   reconnects.
+ *   up to `reconnectMaxMs`, for the whole link; requests during the back-off fail at once without I/O.
+ * - A timeout or an I/O error on TCP drops that connection (see transport.ts); the next request
+ *   on it reconnects.
  * - The queue is bounded: pollers never queue more than one cycle per device and writes are capped
  *   per device, and the hard cap here rejects anything beyond.
- * - On a serial bus, after a timeout or a garbled answer from a unit, that unit is not asked again
- *   for a drain period (twice the request's timeout, at most RTU_DRAIN_MAX_MS: a late answer on a
- *   busy gateway or a slow bus can come well after the timeout); requests for other units
- *   go first. The transport discards what arrived before each request. RTU frames carry no
+ * - Recovery pause: after a timeout or a garbled answer from a unit, that unit is not asked again
+ *   for twice the request's timeout, at most RTU_DRAIN_MAX_MS; requests for other units go first.
+ *   On a serial bus, a late answer on a busy bus can come well after the timeout: the pause lets it
+ *   drain, and the transport discards what arrived before each request. RTU frames carry no
  *   transaction id (Modbus over Serial Line v1.02 §2.5.1), so a late answer arriving while the next
  *   request of the same unit, function code and length is awaited would otherwise be taken for its
- *   answer; another unit's late answer is told apart by its address (and its CRC).
+ *   answer; another unit's late answer is told apart by its address (and its CRC). Behind a TCP
+ *   gateway the same holds on the gateway's serial side (the gateway is still waiting for, or
+ *   draining, the silent unit), and a unit that does not answer would otherwise hold the shared
+ *   connection for a timeout on every poll tick.
  */
 import { backoffDelay } from '../lib/backoff';
 import type { Clock } from '../lib/clock';
@@ -24,7 +32,7 @@ import { TransientError } from '../lib/errors';
 import type { ResolvedConnection } from './config';
 import { ModbusErrorCode, ModbusException, type Transport, type TransportFactory } from './transport';
 
-/** Upper bound of the quiet period after a failed request on a serial bus. */
+/** Upper bound of the recovery pause after a failed request to a unit (serial bus or TCP endpoint). */
 export const RTU_DRAIN_MAX_MS = 1000;
 
 export type LinkState = 'disconnected' | 'connecting' | 'connected' | 'closed';
@@ -32,6 +40,8 @@ export type LinkState = 'disconnected' | 'connecting' | 'connected' | 'closed';
 export interface LinkOptions {
   reconnectInitialMs: number;
   reconnectMaxMs: number;
+  /** TCP: connections to the endpoint at most (requests outstanding at once); serial: always 1. */
+  maxConnections?: number;
   /** Hard cap on waiting requests. */
   maxQueue?: number;
   random?: () => number;
@@ -40,25 +50,31 @@ export interface LinkOptions {
 interface Job {
   run: (t: Transport) => Promise<unknown>;
   timeoutMs: number;
-  /** The unit addressed (serial drain); undefined: no unit (never held back). */
+  /** The unit addressed (recovery pause); undefined: no unit (never held back). */
   unit: number | undefined;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
 
+/** One connection of the link and whether a request is using it. */
+interface Lane {
+  transport: Transport | undefined;
+  busy: boolean;
+  connecting: boolean;
+}
+
 export class Link {
-  private transport: Transport | undefined;
+  private readonly lanes: Lane[];
   private readonly queue: Job[] = [];
-  private busy = false;
   private failures = 0;
   private nextAttemptAt = 0;
-  /** Serial bus: unit -> no request to it before this time (drain after a timeout or garbled answer). */
+  /** unit -> no request to it before this time (recovery pause after a timeout or garbled answer). */
   private readonly quietUntil = new Map<number, number>();
   private quietTimer: unknown;
-  private _state: LinkState = 'disconnected';
+  private closed = false;
   private readonly maxQueue: number;
-  /** Counters for metrics and the benchmark. */
-  readonly stats = { requests: 0, connects: 0, connectFailures: 0, drops: 0, busyMs: 0 };
+  /** Counters for metrics, the benchmark and tests. `maxInFlight`: most requests outstanding at once. */
+  readonly stats = { requests: 0, connects: 0, connectFailures: 0, drops: 0, busyMs: 0, maxInFlight: 0 };
 
   constructor(
     readonly key: string,
@@ -68,19 +84,28 @@ export class Link {
     private readonly opts: LinkOptions,
   ) {
     this.maxQueue = opts.maxQueue ?? 1024;
+    const n = conn.type === 'rtu' ? 1 : Math.max(1, Math.floor(opts.maxConnections ?? 1));
+    this.lanes = Array.from({ length: n }, () => ({ transport: undefined, busy: false, connecting: false }));
   }
 
   get state(): LinkState {
-    return this._state;
+    if (this.closed) return 'closed';
+    if (this.lanes.some((l) => l.transport?.isOpen)) return 'connected';
+    return this.lanes.some((l) => l.connecting) ? 'connecting' : 'disconnected';
   }
 
   get queued(): number {
     return this.queue.length;
   }
 
-  /** Run `fn` with the transport when it is this request's turn; `timeoutMs` bounds the whole call. */
+  /** Connections this link may open. */
+  get maxConnections(): number {
+    return this.lanes.length;
+  }
+
+  /** Run `fn` with a transport when it is this request's turn; `timeoutMs` bounds the whole call. */
   request<T>(fn: (t: Transport) => Promise<T>, timeoutMs: number, unit?: number): Promise<T> {
-    if (this._state === 'closed') return Promise.reject(new TransientError(ModbusErrorCode.CLOSED, `${this.key}: link closed`));
+    if (this.closed) return Promise.reject(new TransientError(ModbusErrorCode.CLOSED, `${this.key}: link closed`));
     if (this.queue.length >= this.maxQueue) return Promise.reject(new TransientError(ModbusErrorCode.LINK_BUSY, `${this.key}: ${this.queue.length} requests waiting`));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run: fn, timeoutMs, unit, resolve: resolve as (v: unknown) => void, reject });
@@ -89,57 +114,70 @@ export class Link {
   }
 
   async close(): Promise<void> {
-    if (this._state === 'closed') return;
-    this._state = 'closed';
+    if (this.closed) return;
+    this.closed = true;
     this.clock.clearTimeout(this.quietTimer);
     for (const j of this.queue.splice(0)) j.reject(new TransientError(ModbusErrorCode.CLOSED, `${this.key}: link closed`));
-    const t = this.transport;
-    this.transport = undefined;
-    await t?.close();
+    await Promise.all(
+      this.lanes.map(async (lane) => {
+        const t = lane.transport;
+        lane.transport = undefined;
+        await t?.close();
+      }),
+    );
+  }
+
+  /** A free connection: an open one first, so a second is opened only when the first is busy. */
+  private idleLane(): Lane | undefined {
+    return this.lanes.find((l) => !l.busy && l.transport?.isOpen) ?? this.lanes.find((l) => !l.busy);
   }
 
   private pump(): void {
-    if (this.busy || this.queue.length === 0) return;
-    const now = this.clock.now();
-    for (const [unit, until] of this.quietUntil) if (until <= now) this.quietUntil.delete(unit);
-    // The first waiting request whose unit is not draining (FIFO otherwise).
-    const i = this.queue.findIndex((j) => j.unit === undefined || !this.quietUntil.has(j.unit));
-    if (i === -1) {
-      const next = Math.min(...this.queue.map((j) => this.quietUntil.get(j.unit as number) ?? now));
-      this.quietTimer ??= this.clock.setTimeout(() => {
-        this.quietTimer = undefined;
-        this.pump();
-      }, Math.max(1, next - now));
-      return;
+    while (!this.closed && this.queue.length > 0) {
+      const lane = this.idleLane();
+      if (!lane) return;
+      const now = this.clock.now();
+      for (const [unit, until] of this.quietUntil) if (until <= now) this.quietUntil.delete(unit);
+      // The first waiting request whose unit is not in its pause (FIFO otherwise).
+      const i = this.queue.findIndex((j) => j.unit === undefined || !this.quietUntil.has(j.unit));
+      if (i === -1) {
+        const next = Math.min(...this.queue.map((j) => this.quietUntil.get(j.unit as number) ?? now));
+        this.quietTimer ??= this.clock.setTimeout(() => {
+          this.quietTimer = undefined;
+          this.pump();
+        }, Math.max(1, next - now));
+        return;
+      }
+      const [job] = this.queue.splice(i, 1);
+      if (!job) return;
+      lane.busy = true;
+      this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.lanes.filter((l) => l.busy).length);
+      const started = now;
+      this.execute(lane, job)
+        .then(job.resolve, job.reject)
+        .finally(() => {
+          this.stats.busyMs += this.clock.now() - started;
+          lane.busy = false;
+          this.pump();
+        });
     }
-    const [job] = this.queue.splice(i, 1);
-    if (!job) return;
-    this.busy = true;
-    const started = this.clock.now();
-    this.execute(job)
-      .then(job.resolve, job.reject)
-      .finally(() => {
-        this.stats.busyMs += this.clock.now() - started;
-        this.busy = false;
-        this.pump();
-      });
   }
 
-  private async execute(job: Job): Promise<unknown> {
-    const t = await this.connected();
+  private async execute(lane: Lane, job: Job): Promise<unknown> {
+    const t = await this.connected(lane);
     this.stats.requests += 1;
     let timer: unknown;
     const guard = new Promise<never>((_resolve, reject) => {
       // The library has its own timeout; this guard (on the injected clock) makes sure a request
-      // that never settles, e.g. on a half-open socket, still frees the link.
+      // that never settles, e.g. on a half-open socket, still frees the connection.
       timer = this.clock.setTimeout(() => reject(new TransientError(ModbusErrorCode.TIMEOUT, `${this.key}: no answer in ${job.timeoutMs} ms`)), job.timeoutMs + 50);
     });
     try {
       return await Promise.race([job.run(t), guard]);
     } catch (err) {
       if (!(err instanceof ModbusException)) {
-        if (this.conn.type === 'tcp') await this.drop();
-        else if (job.unit !== undefined) this.quietUntil.set(job.unit, this.clock.now() + Math.min(2 * job.timeoutMs, RTU_DRAIN_MAX_MS));
+        if (job.unit !== undefined) this.quietUntil.set(job.unit, this.clock.now() + Math.min(2 * job.timeoutMs, RTU_DRAIN_MAX_MS));
+        if (this.conn.type === 'tcp') await this.drop(lane);
       }
       throw err;
     } finally {
@@ -147,14 +185,14 @@ export class Link {
     }
   }
 
-  private async connected(): Promise<Transport> {
-    if (this.transport?.isOpen) return this.transport;
-    if (this.transport) await this.drop();
+  private async connected(lane: Lane): Promise<Transport> {
+    if (lane.transport?.isOpen) return lane.transport;
+    if (lane.transport) await this.drop(lane);
     const now = this.clock.now();
     if (now < this.nextAttemptAt) {
       throw new TransientError(ModbusErrorCode.BACKOFF, `${this.key}: reconnecting in ${this.nextAttemptAt - now} ms`);
     }
-    this._state = 'connecting';
+    lane.connecting = true;
     const t = this.factory(this.conn);
     try {
       await t.open();
@@ -162,37 +200,31 @@ export class Link {
       this.failures += 1;
       this.stats.connectFailures += 1;
       this.nextAttemptAt = this.clock.now() + backoffDelay(this.failures, { initialMs: this.opts.reconnectInitialMs, maxMs: this.opts.reconnectMaxMs, ...(this.opts.random ? { random: this.opts.random } : {}) });
-      if (!this.isClosed()) this._state = 'disconnected';
       await t.close().catch(() => undefined);
       throw err;
+    } finally {
+      lane.connecting = false;
     }
-    if (this.isClosed()) {
+    if (this.closed) {
       await t.close();
       throw new TransientError(ModbusErrorCode.CLOSED, `${this.key}: link closed`);
     }
     this.failures = 0;
     this.nextAttemptAt = 0;
     this.stats.connects += 1;
-    this.transport = t;
-    this._state = 'connected';
+    lane.transport = t;
     t.onClose(() => {
-      if (this.transport === t) {
-        this.transport = undefined;
+      if (lane.transport === t) {
+        lane.transport = undefined;
         this.stats.drops += 1;
-        if (this._state !== 'closed') this._state = 'disconnected';
       }
     });
     return t;
   }
 
-  private isClosed(): boolean {
-    return this._state === 'closed';
-  }
-
-  private async drop(): Promise<void> {
-    const t = this.transport;
-    this.transport = undefined;
-    if (this._state !== 'closed') this._state = 'disconnected';
+  private async drop(lane: Lane): Promise<void> {
+    const t = lane.transport;
+    lane.transport = undefined;
     if (t) {
       this.stats.drops += 1;
       await t.close().catch(() => undefined);

@@ -3,10 +3,13 @@
  *
  * 1. TCP on loopback: one adapter (in this process, measured with process.cpuUsage/memoryUsage)
  *    polls the site simulator (its own process: `dist/cli.js simulator`) with a growing number of
- *    devices, each on its own connection, the simulator's device mix (SunSpec inverters and meter,
- *    weather station, tracker, I/O) repeated. A step is sustained when at least 95 % of the polls
- *    due are completed and none fails. Telemetry goes to a bus that serialises each message as the
- *    IPC client would, and drops it.
+ *    devices, the simulator's device mix (SunSpec inverters and meter, weather station, tracker,
+ *    I/O) repeated. The simulator is one endpoint (one port, a unit id per device, as a gateway),
+ *    so the devices share the endpoint's connections: first with `endpoints` maxConnections 64
+ *    (the most the configuration allows; the adapter's capacity), then with the default of one
+ *    connection (how many devices one gateway connection carries). A step is sustained when at
+ *    least 95 % of the polls due are completed and none fails. Telemetry goes to a bus that
+ *    serialises each message as the IPC client would, and drops it.
  * 2. RTU: devices sharing one bus, the adapter on a socat pty, pymodbus with the RTU framer behind
  *    it, at 9600 and 115200 baud. Bits on the wire per transaction (11 bits per character, Modbus
  *    over Serial Line v1.02 §2.5.1) and the silent intervals (t3.5: 3.5 characters, fixed 1.75 ms
@@ -33,11 +36,15 @@ import { sampleProcess } from './proc-sampler';
 const TCP_POLL_MS = 250;
 /** Up to the configuration's limit of 512 devices per adapter (config.ts). */
 const TCP_STEPS = [25, 50, 100, 200, 400, 512];
+/** Connections to the simulator's endpoint: the configuration's maximum, then the default. */
+const TCP_CONNECTIONS = [64, 1];
 const RTU_REGISTERS = 60;
 const USER_HZ = 100;
 
 export interface TcpStep {
   devices: number;
+  /** endpoints.maxConnections of the simulator's endpoint. */
+  connections: number;
   pollIntervalMs: number;
   pollsDuePerS: number;
   pollsPerS: number;
@@ -162,9 +169,9 @@ async function startSimulator(inverters: number): Promise<SimProcess> {
   }
 }
 
-function adapterFor(devices: DeviceConfig[], registerMaps: Record<string, RegisterMap>, counter: { requests: number }): { adapter: ModbusAdapter; bus: ReturnType<typeof countingBus> } {
+function adapterFor(devices: DeviceConfig[], registerMaps: Record<string, RegisterMap>, counter: { requests: number }, endpoints: Record<string, { maxConnections: number }> = {}): { adapter: ModbusAdapter; bus: ReturnType<typeof countingBus> } {
   const bus = countingBus();
-  const config = validateConfig(modbusConfigSpec, { siteId: 'bench', devices, registerMaps, defaultTimeoutMs: 2000 });
+  const config = validateConfig(modbusConfigSpec, { siteId: 'bench', devices, registerMaps, endpoints, defaultTimeoutMs: 2000 });
   const adapter = createModbusAdapter({ bus, logger: silentLogger, metrics: createMetrics({ clock: systemClock }), clock: systemClock, transport: countingTransport(counter) }, config);
   return { adapter, bus };
 }
@@ -215,39 +222,44 @@ async function tcpSteps(seconds: number, log: (l: string) => void): Promise<TcpS
   const out: TcpStep[] = [];
   try {
     const mix = sim.config.devices;
-    for (const n of TCP_STEPS) {
-      const devices = Array.from({ length: n }, (_v, i) => {
-        const d = mix[i % mix.length] as DeviceConfig;
-        return { ...d, assetId: `${d.assetId}-${i}`, pollIntervalMs: TCP_POLL_MS };
-      });
-      const counter = { requests: 0 };
-      const { adapter } = adapterFor(devices, sim.config.registerMaps, counter);
-      log(`modbus: TCP ${n} devices every ${TCP_POLL_MS} ms ...`);
-      await adapter.start();
-      try {
-        await until(() => adapter.stats().every((s) => s.polls > 0), 30_000, `a first poll of all ${n} devices`);
-        const m = await measure(adapter, counter, seconds, sim.child.pid);
-        const due = (n * 1000) / TCP_POLL_MS;
-        const step: TcpStep = {
-          devices: n,
-          pollIntervalMs: TCP_POLL_MS,
-          pollsDuePerS: due,
-          pollsPerS: round(m.polls / m.wallS),
-          requestsPerS: round(m.requests / m.wallS),
-          sustained: m.polls / m.wallS >= 0.95 * due && m.failures === 0,
-          failures: m.failures,
-          overruns: m.overruns,
-          avgCycleMs: round(m.avgCycleMs),
-          adapterCpuPercent: round(m.cpuPercent),
-          adapterRssMaxMB: round(m.rssMaxMB),
-          simulatorCpuPercent: round(m.otherCpuPercent),
-          machineBusyPercent: round(m.machineBusyPercent),
-        };
-        log(`modbus:   ${step.pollsPerS}/${due} polls/s, ${step.requestsPerS} requests/s, adapter ${step.adapterCpuPercent} % CPU ${step.adapterRssMaxMB} MB, simulator ${step.simulatorCpuPercent} % CPU`);
-        out.push(step);
-        if (!step.sustained) break;
-      } finally {
-        await adapter.close();
+    const first = mix[0]?.connection;
+    const endpoint = first?.type === 'tcp' ? `${first.host}:${String(first.port)}` : '';
+    for (const connections of TCP_CONNECTIONS) {
+      for (const n of TCP_STEPS) {
+        const devices = Array.from({ length: n }, (_v, i) => {
+          const d = mix[i % mix.length] as DeviceConfig;
+          return { ...d, assetId: `${d.assetId}-${i}`, pollIntervalMs: TCP_POLL_MS };
+        });
+        const counter = { requests: 0 };
+        const { adapter } = adapterFor(devices, sim.config.registerMaps, counter, { [endpoint]: { maxConnections: connections } });
+        log(`modbus: TCP ${n} devices every ${TCP_POLL_MS} ms, ${connections} connection${connections > 1 ? 's' : ''} ...`);
+        await adapter.start();
+        try {
+          await until(() => adapter.stats().every((s) => s.polls > 0), 30_000, `a first poll of all ${n} devices`);
+          const m = await measure(adapter, counter, seconds, sim.child.pid);
+          const due = (n * 1000) / TCP_POLL_MS;
+          const step: TcpStep = {
+            devices: n,
+            connections,
+            pollIntervalMs: TCP_POLL_MS,
+            pollsDuePerS: due,
+            pollsPerS: round(m.polls / m.wallS),
+            requestsPerS: round(m.requests / m.wallS),
+            sustained: m.polls / m.wallS >= 0.95 * due && m.failures === 0,
+            failures: m.failures,
+            overruns: m.overruns,
+            avgCycleMs: round(m.avgCycleMs),
+            adapterCpuPercent: round(m.cpuPercent),
+            adapterRssMaxMB: round(m.rssMaxMB),
+            simulatorCpuPercent: round(m.otherCpuPercent),
+            machineBusyPercent: round(m.machineBusyPercent),
+          };
+          log(`modbus:   ${step.pollsPerS}/${due} polls/s, ${step.requestsPerS} requests/s, adapter ${step.adapterCpuPercent} % CPU ${step.adapterRssMaxMB} MB, simulator ${step.simulatorCpuPercent} % CPU`);
+          out.push(step);
+          if (!step.sustained) break;
+        } finally {
+          await adapter.close();
+        }
       }
     }
   } finally {
@@ -323,12 +335,15 @@ export async function runModbusBench(opts: { seconds: number; json: boolean }): 
     // Unpaced, enough devices (polled every 100 ms) that the bus, not the demand, is the limit.
     rtu.push(await rtuRun(baud, false, 128, opts.seconds, log));
   }
-  const best = [...tcp].reverse().find((s) => s.sustained);
+  const best = [...tcp].reverse().find((s) => s.sustained && s.connections > 1);
+  const bestOne = [...tcp].reverse().find((s) => s.sustained && s.connections === 1);
   return {
     seconds: opts.seconds,
     tcp,
     maxSustainedDevices: best?.devices ?? 0,
     maxSustainedPollsPerS: best?.pollsPerS ?? 0,
+    maxSustainedDevicesOneConnection: bestOne?.devices ?? 0,
+    maxSustainedPollsPerSOneConnection: bestOne?.pollsPerS ?? 0,
     rtu,
   };
 }
@@ -338,10 +353,10 @@ export function formatModbusReport(f: Record<string, unknown>): string {
   const tcp = (f['tcp'] ?? []) as TcpStep[];
   const rtu = (f['rtu'] ?? []) as RtuRun[];
   const lines = [
-    `TCP, loopback, simulator in its own process, poll every ${TCP_POLL_MS} ms, ${String(f['seconds'])} s a step:`,
-    'devices  polls/s (due)   requests/s  failures  overruns  avg cycle ms  adapter CPU %  adapter RSS MB  simulator CPU %  machine busy %  sustained',
-    ...tcp.map((s) => `${String(s.devices).padStart(7)}  ${`${s.pollsPerS} (${s.pollsDuePerS})`.padStart(14)}  ${String(s.requestsPerS).padStart(10)}  ${String(s.failures).padStart(8)}  ${String(s.overruns).padStart(8)}  ${String(s.avgCycleMs).padStart(12)}  ${String(s.adapterCpuPercent).padStart(13)}  ${String(s.adapterRssMaxMB).padStart(14)}  ${String(s.simulatorCpuPercent).padStart(15)}  ${String(s.machineBusyPercent).padStart(14)}  ${s.sustained ? 'yes' : 'no'}`),
-    `max sustained: ${String(f['maxSustainedDevices'])} devices, ${String(f['maxSustainedPollsPerS'])} polls/s`,
+    `TCP, loopback, simulator (one endpoint) in its own process, poll every ${TCP_POLL_MS} ms, ${String(f['seconds'])} s a step:`,
+    'connections  devices  polls/s (due)   requests/s  failures  overruns  avg cycle ms  adapter CPU %  adapter RSS MB  simulator CPU %  machine busy %  sustained',
+    ...tcp.map((s) => `${String(s.connections).padStart(11)}  ${String(s.devices).padStart(7)}  ${`${s.pollsPerS} (${s.pollsDuePerS})`.padStart(14)}  ${String(s.requestsPerS).padStart(10)}  ${String(s.failures).padStart(8)}  ${String(s.overruns).padStart(8)}  ${String(s.avgCycleMs).padStart(12)}  ${String(s.adapterCpuPercent).padStart(13)}  ${String(s.adapterRssMaxMB).padStart(14)}  ${String(s.simulatorCpuPercent).padStart(15)}  ${String(s.machineBusyPercent).padStart(14)}  ${s.sustained ? 'yes' : 'no'}`),
+    `max sustained: ${String(f['maxSustainedDevices'])} devices, ${String(f['maxSustainedPollsPerS'])} polls/s; over one connection: ${String(f['maxSustainedDevicesOneConnection'])} devices, ${String(f['maxSustainedPollsPerSOneConnection'])} polls/s`,
     '',
     `RTU, socat pty + pymodbus RTU framer, FC 3 of ${RTU_REGISTERS} registers per transaction:`,
     'baud     line     devices  transactions/s  theoretical/s  of theoretical %  wire utilisation %  failures',
