@@ -204,11 +204,17 @@ export function modbusSerialTransport(conn: ResolvedConnection): Transport {
 /**
  * Drop bytes received before this request. modbus-serial's buffered RTU port (8.0.x) keeps what it
  * received in `_buffer` and scans it for the next answer without clearing it when a request is
- * sent, so a stale frame (a late answer) would be taken for the answer (see link.ts, drain).
+ * sent, so a stale frame (a late answer) would be taken for the answer (see link.ts, recovery
+ * pause). This is private state: modbus-serial is pinned exactly, and
+ * test/integration/modbus-serial-private.test.ts fails if the version or this shape changes.
+ * Returns what it found: `unknown` means the port is not shaped as expected (nothing cleared).
  */
-function discardInput(c: ModbusRTU): void {
+export function discardInput(c: ModbusRTU): 'cleared' | 'empty' | 'unknown' {
   const port = (c as unknown as { _port?: { _buffer?: unknown } })._port;
-  if (port && Buffer.isBuffer(port._buffer) && port._buffer.length > 0) port._buffer = Buffer.alloc(0);
+  if (!port || !Buffer.isBuffer(port._buffer)) return 'unknown';
+  if (port._buffer.length === 0) return 'empty';
+  port._buffer = Buffer.alloc(0);
+  return 'cleared';
 }
 
 /** How long a graceful close may take before the port is destroyed. */
