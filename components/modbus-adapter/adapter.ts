@@ -8,7 +8,7 @@
  * `site/{siteId}/control/+/command`, results out on `site/{siteId}/control/{assetId}/result`.
  */
 import type { Bus, Subscription } from '../lib/bus-types';
-import type { Clock } from '../lib/clock';
+import type { Clock, TimerHandle } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
 import { CONTRACT_VERSION, filters, topics, type ComponentState, type ControlCommand, type ControlResult, type Point } from '../lib/contract';
 import { ConfigError, InputError, errorMessage } from '../lib/errors';
@@ -16,7 +16,7 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
 import { CommandMemory } from './commands';
 import { configError, configProblems, endpointKey, linkKey, maxConnectionsFor, parseEndpoint, resolveConnection, type DeviceConfig, type ModbusAdapterConfig } from './config';
-import { Device, type DeviceStats } from './device';
+import { Device, type DeviceStats, type DeviceStatusUpdate } from './device';
 import { Link } from './link';
 import { registerMapProfile, type Profile } from './profile';
 import { sunspecProfile } from './sunspec-profile';
@@ -69,6 +69,37 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
     );
   };
 
+  const publishStatus = (assetId: string, s: DeviceStatusUpdate, heartbeat: boolean): void => {
+    publish(
+      'device status',
+      deps.bus.publish(topics.deviceStatus(siteId, assetId), {
+        schemaVersion: CONTRACT_VERSION,
+        siteId,
+        assetId,
+        ts: deps.clock.now(),
+        state: s.state,
+        lastSeen: s.lastSeen,
+        consecutiveFailures: s.consecutiveFailures,
+        message: s.message,
+        ...(s.models.length > 0 ? { models: s.models } : {}),
+        ...(heartbeat ? { heartbeat: true } : {}),
+      }),
+    );
+  };
+
+  /**
+   * Status is published on every change; a consumer started later (the Processor learns the
+   * site's assets from device status) would not hear of a device that never changes. So every
+   * device's current status is repeated on a heartbeat, flagged, for those that record changes.
+   */
+  let heartbeat: TimerHandle | undefined;
+  const beat = (): void => {
+    for (const [assetId, d] of devices) {
+      const s = d.currentStatus();
+      if (s) publishStatus(assetId, s, true);
+    }
+  };
+
   for (const d of config.devices) {
     if (d.enabled === false) continue;
     const conn = resolveConnection(d.connection);
@@ -102,22 +133,7 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
           deps.metrics.incIn();
           publish('telemetry', deps.bus.publish(topics.rawTelemetry(siteId, assetId), { schemaVersion: CONTRACT_VERSION, siteId, assetId, ts, seq: n, points }));
         },
-        status: (s) => {
-          publish(
-            'device status',
-            deps.bus.publish(topics.deviceStatus(siteId, assetId), {
-              schemaVersion: CONTRACT_VERSION,
-              siteId,
-              assetId,
-              ts: deps.clock.now(),
-              state: s.state,
-              lastSeen: s.lastSeen,
-              consecutiveFailures: s.consecutiveFailures,
-              message: s.message,
-              ...(s.models.length > 0 ? { models: s.models } : {}),
-            }),
-          );
-        },
+        status: (s) => publishStatus(assetId, s, false),
         error: (err) => deps.metrics.recordError(err),
         cycle: (ms) => deps.metrics.observeLatency(ms),
         overrun: () => deps.metrics.drop('poll_overrun'),
@@ -183,6 +199,7 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
       });
       deps.metrics.setConnectionState('connected');
       for (const d of devices.values()) d.start();
+      if (config.statusHeartbeatMs > 0) heartbeat = deps.clock.setInterval(beat, config.statusHeartbeatMs);
       log.info('polling', { devices: devices.size, links: links.size });
       const used = new Set([...links.keys()]);
       for (const k of Object.keys(config.endpoints)) {
@@ -193,6 +210,7 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
     async close() {
       if (closed) return;
       closed = true;
+      deps.clock.clearInterval(heartbeat);
       await sub?.close().catch(() => undefined);
       await Promise.all([...devices.values()].map((d) => d.close()));
       await Promise.all([...links.values()].map((l) => l.close()));

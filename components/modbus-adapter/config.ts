@@ -126,6 +126,8 @@ export interface ModbusAdapterConfig extends BaseConfig {
   rememberCommandIds: number;
   /** How long a command id is remembered after the command arrived. */
   rememberCommandsMs: number;
+  /** Every device's current status is published again this often (`heartbeat: true`); 0: never. */
+  statusHeartbeatMs: number;
 }
 
 const ID = '^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$';
@@ -238,6 +240,7 @@ export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
     'maxCommandAgeMs',
     'rememberCommandIds',
     'rememberCommandsMs',
+    'statusHeartbeatMs',
   ],
   properties: {
     ...BASE_CONFIG_PROPERTIES,
@@ -271,6 +274,8 @@ export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
     maxCommandAgeMs: { type: 'integer', minimum: 1000, maximum: 86400000 },
     rememberCommandIds: { type: 'integer', minimum: 10, maximum: 100000 },
     rememberCommandsMs: { type: 'integer', minimum: 60000, maximum: 604800000 },
+    // 0 disables it; otherwise at least a second (configProblems): one heartbeat is a message per device.
+    statusHeartbeatMs: { type: 'integer', minimum: 0, maximum: 3600000 },
   },
 };
 
@@ -288,6 +293,7 @@ export const MODBUS_DEFAULTS: ModbusAdapterConfig = {
   maxCommandAgeMs: 60000,
   rememberCommandIds: 1000,
   rememberCommandsMs: 86400000,
+  statusHeartbeatMs: 10000,
 };
 
 export const modbusConfigSpec: ConfigSpec<ModbusAdapterConfig> = {
@@ -325,6 +331,7 @@ export function configProblems(c: Readonly<ModbusAdapterConfig>): string[] {
     if (endpoints.has(norm)) out.push(`endpoints.${k}: the same endpoint as '${endpoints.get(norm) ?? ''}'`);
     endpoints.set(norm, k);
   }
+  if (c.statusHeartbeatMs > 0 && c.statusHeartbeatMs < 1000) out.push(`statusHeartbeatMs ${c.statusHeartbeatMs}: 0 (no heartbeat) or 1000..3600000`);
   if (c.maxCommandAgeMs > c.rememberCommandsMs) {
     out.push(`maxCommandAgeMs ${c.maxCommandAgeMs} is longer than rememberCommandsMs ${c.rememberCommandsMs}: a repeated command could run again after its id is forgotten`);
   }

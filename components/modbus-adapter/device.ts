@@ -79,6 +79,8 @@ export class Device {
   private closed = false;
   private state: DeviceState = 'offline';
   private published: string | undefined;
+  /** Message of the last poll's status (what a heartbeat repeats). */
+  private message = '';
   private lastSeen: number | null = null;
   private consecutiveFailures = 0;
   private discoveredAt = 0;
@@ -275,11 +277,18 @@ export class Device {
     }
   }
 
+  /** The device's status now (for the heartbeat); undefined until its first poll ended. */
+  currentStatus(): DeviceStatusUpdate | undefined {
+    if (this.published === undefined) return undefined;
+    return { state: this.state, lastSeen: this.lastSeen, consecutiveFailures: this.consecutiveFailures, message: this.message.slice(0, 500), models: this.profile.models() };
+  }
+
   private setState(state: DeviceState, message: string): void {
     const models = this.profile.models();
     // Publish on a change of state or of the discovered models, not on every poll.
     const key = `${state}|${models.join(',')}`;
     this.state = state;
+    this.message = message;
     if (key === this.published) return;
     this.published = key;
     this.log.info('device status', { assetId: this.opts.assetId, state, message });
