@@ -14,7 +14,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Bus, Subscription } from './bus-types';
 import { ConfigError, errorMessage } from './errors';
-import type { LogLevel, Logger } from './logger';
+import { isSecretKey, redactSecrets, REDACTED, type LogLevel, type Logger } from './logger';
 import type { Metrics } from './metrics';
 
 export { ConfigError } from './errors';
@@ -113,9 +113,19 @@ function valueAt(data: unknown, instancePath: string): unknown {
   return v;
 }
 
+/**
+ * The offending value as a ConfigError quotes it. The message is logged and goes back to the
+ * cloud in the deployment's validity report, so a secret's value never appears in it: a value at
+ * or under a secret-looking key is "[redacted]", as the logger writes it.
+ */
+function quoted(data: unknown, instancePath: string): string | undefined {
+  if (instancePath.split('/').some((seg) => isSecretKey(seg))) return JSON.stringify(REDACTED);
+  return JSON.stringify(redactSecrets(valueAt(data, instancePath)));
+}
+
 function explain(e: ErrorObject, data: unknown): string {
   const key = keyOf(e);
-  const got = JSON.stringify(valueAt(data, e.instancePath));
+  const got = quoted(data, e.instancePath);
   switch (e.keyword) {
     case 'required':
       return `configuration key '${key}' is required`;
@@ -209,6 +219,8 @@ export async function watchConfig<C>(o: ConfigWatchOptions<C>): Promise<ConfigWa
     if (deepEqual(next, current)) return;
     const prev = current;
     current = next;
+    // The whole configuration, for the record; the logger writes every value under a
+    // secret-looking key (password, secretAccessKey, token, ...) as "[redacted]".
     o.log.info('configuration updated', { config: next });
     try {
       await o.onChange(next, prev);

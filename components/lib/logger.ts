@@ -133,6 +133,15 @@ export function isSecretKey(key: string): boolean {
 }
 
 /**
+ * A copy of `v` as the logger would write it: values under secret-looking keys (any depth)
+ * "[redacted]", errors serialised, bigints as strings, circular references marked. For text built
+ * from data outside a log call (a ConfigError message quoting a value). `v` is left alone.
+ */
+export function redactSecrets(v: unknown): unknown {
+  return prepareValue(v, []);
+}
+
+/**
  * `prepareValue` for a whole fields (or bindings) object, plus: a field named like one of the
  * line's own keys (time, level, msg) is written as `_time`, `_level`, `_msg` so it cannot replace
  * them or appear twice.
