@@ -169,9 +169,9 @@ let stdout: DestinationStream | undefined;
  * Node puts a pipe on fd 1 into non-blocking mode as soon as anything touches process.stdout
  * (console.log, an SDK). A full pipe then fails a write with EAGAIN, and sonic-boom's answer is to
  * sleep 100 ms and try again: the whole event loop stalls in 100 ms steps even when the reader is
- * only a moment behind. Making the pipe blocking again (libuv's uv_stream_set_blocking, which
- * Node's own streams use for this) lets the kernel hold the write exactly as long as the reader
- * needs. Best effort: a file or a TTY is blocking already, and if anything makes the pipe
+ * only a moment behind. Making the pipe blocking again (libuv's uv_stream_set_blocking, the call
+ * Node itself makes for a TTY on stdout) lets the kernel hold the write exactly as long as the
+ * reader needs. Best effort: a file or a TTY is blocking already, and if anything makes the pipe
  * non-blocking again later, sonic-boom's retry still keeps every line.
  */
 function makeStdoutBlocking(): void {
