@@ -224,13 +224,14 @@ export function runComponent<C extends BaseConfig>(spec: ComponentSpec<C>, host:
     try {
       validateConfig(spec.config, e.configuration);
     } catch (err) {
-      message = err instanceof ConfigError ? err.message : `configuration check failed: ${errorMessage(err)}`;
+      // The key goes first unless the message already names it (the schema's messages do).
+      message = err instanceof ConfigError ? (err.message.includes(err.key) ? err.message : `${err.key}: ${err.message}`) : `configuration check failed: ${errorMessage(err)}`;
     }
     if (message === undefined) logger.info('proposed configuration accepted', { deploymentId: e.deploymentId });
     else logger.error('proposed configuration rejected', { deploymentId: e.deploymentId, reason: message });
     bus.sendConfigurationValidityReport(e.deploymentId, message === undefined, message ?? 'valid').catch((err: unknown) => {
-      metrics.recordError(err);
-      logger.warn('SendConfigurationValidityReport failed', { err: errorMessage(err) });
+      // The deployment may have stopped waiting (another component already rejected it): not our error.
+      logger.warn('SendConfigurationValidityReport failed', { deploymentId: e.deploymentId, err: errorMessage(err) });
     });
   };
 

@@ -343,8 +343,11 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
         if (senders.has(name) && (differs || !next.exporters[name].enabled)) await stopSender(name);
         if (!senders.has(name) && next.exporters[name].enabled) startSender(name, ob);
       }
+      const alarmsWereRouted = !unrouted.has('alarms');
       unrouted = unroutedNow();
       await syncSubscriptions(changed((c) => c.siteId));
+      // Alarms forwarded from now on: whatever the sources journaled meanwhile is asked for.
+      if (!unrouted.has('alarms') && (!alarmsWereRouted || changed((c) => c.siteId))) alarmSync.request('routes');
       if (changed((c) => c.statusIntervalMs)) {
         deps.clock.clearInterval(timers.pop());
         timers.push(deps.clock.setInterval(publishStatus, next.statusIntervalMs));

@@ -47,6 +47,7 @@ import type { IpcClient } from '../../scripts/runtime/client';
 import type { ServiceState } from '../../scripts/runtime/component-lifecycle';
 import { startNucleus, pubsubPolicy, type Harness } from '../helpers/nucleus';
 import { startFaultProxy, startS3rver, type FaultProxy, type S3rver } from '../helpers/s3rver';
+import { componentPids as componentPidsIn } from '../helpers/processes';
 import { waitFor } from '../helpers/wait';
 import { outboxState as readOutbox, type OutboxState } from '../../components/uplink/testing/outbox-state';
 
@@ -96,21 +97,9 @@ function recordKey(p: unknown): string {
   return `status:${String(r['assetId'])}:${String(r['ts'])}`;
 }
 
-/** pids of a component's node process: the script argument is <root>/packages/artifacts/<name>/<version>/main.js (the `sh -c` wrapper, if any, is left alone). */
+/** pids of a component's node process. */
 function componentPids(name: string): number[] {
-  const script = path.join(h.nucleus.rootDir, 'packages', 'artifacts', name, version, 'main.js');
-  const out: number[] = [];
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (path.basename(argv[0] ?? '') !== 'sh' && argv.slice(1).includes(script)) out.push(Number(p));
-  }
-  return out;
+  return componentPidsIn(h.nucleus.rootDir, name, version);
 }
 
 /**

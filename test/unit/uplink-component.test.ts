@@ -15,7 +15,9 @@ import { silentLogger } from '../../components/lib/logger';
 import { createMetrics, type Metrics } from '../../components/lib/metrics';
 import { FakeClock, settle } from '../../components/lib/testing/fake-clock';
 import { FakeNucleus } from '../../components/lib/testing/fake-ipc';
-import { uplinkConfigSpec, type UplinkConfig } from '../../components/uplink/config';
+import { UPLINK_DEFAULTS, uplinkConfigSpec, type UplinkConfig } from '../../components/uplink/config';
+
+const UPLINK_DEFAULTS_ROUTES = (): UplinkConfig['routes'] => ({ ...UPLINK_DEFAULTS.routes });
 import { ExportError, type ExportBatch, type Exporter } from '../../components/uplink/exporters/types';
 import { recordId, siteDay, type SiteRecord } from '../../components/uplink/testing/site-day';
 import { createUplink, type Uplink } from '../../components/uplink/uplink';
@@ -274,5 +276,18 @@ test('a new configuration applies in place: routes change the subscriptions, the
   expect(subscribed).toContain(filters.alarms(SITE).filter);
   expect(subscribed.filter((s) => s === filters.alarms(SITE).filter)).toHaveLength(1);
   expect(r.uplink.outbox!.backlog().alarms).toBe(1);
+  await r.close();
+});
+
+test('alarms routed by a new configuration: subscribed at once, and the sources asked for what was journaled meanwhile', async () => {
+  const r = await rig({ routes: { ...UPLINK_DEFAULTS_ROUTES(), alarms: [] } });
+  expect(r.nucleus.topicStreams().map((x) => String(x.request['topic']))).not.toContain(filters.alarms(SITE).filter);
+  const before = r.nucleus.published.filter((p) => p.topic === topics.alarmSync(SITE)).length;
+  expect(before).toBe(0);
+  const next = validateConfig(uplinkConfigSpec, { ...r.config, routes: { ...r.config.routes, alarms: ['iotcore'] } });
+  await r.uplink.reconfigure!(next, r.config);
+  await settle();
+  expect(r.nucleus.topicStreams().map((x) => String(x.request['topic']))).toContain(filters.alarms(SITE).filter);
+  expect(r.nucleus.published.filter((p) => p.topic === topics.alarmSync(SITE))).toHaveLength(1);
   await r.close();
 });
