@@ -1,21 +1,27 @@
 /**
- * com.dcmms.edge.ModbusAdapter: owns every Modbus connection of the site (DESIGN.md), polls the
- * configured devices, publishes one raw telemetry message per poll and device status changes, and
- * executes control commands for LocalControl.
+ * com.dcmms.edge.ModbusAdapter: owns every Modbus connection of the site, polls the configured
+ * devices, publishes one raw telemetry message per poll and device status (on change and on a
+ * heartbeat), and executes control commands for LocalControl.
  *
  * Topics (all from the contract): telemetry `site/{siteId}/scada/{assetId}/telemetry`, device
  * status `site/{siteId}/devices/{assetId}/status`, commands in on
  * `site/{siteId}/control/+/command`, results out on `site/{siteId}/control/{assetId}/result`.
+ *
+ * Live configuration (`reconfigure`): devices added are started, devices removed are stopped,
+ * devices whose effective configuration changed (their entry, the register map they use, the
+ * timeout they get, the adapter-wide settings a device uses, their link's settings) are restarted;
+ * every other device keeps polling on its timer, with its sequence numbers, without a gap. A link
+ * no device uses any more is closed. Everything restarts only when the site id changes.
  */
 import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock, TimerHandle } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
-import { CONTRACT_VERSION, filters, topics, type ComponentState, type ControlCommand, type ControlResult, type Point } from '../lib/contract';
-import { ConfigError, InputError, errorMessage } from '../lib/errors';
+import { CONTRACT_VERSION, filters, topics, type ComponentState, type ControlResult, type Point } from '../lib/contract';
+import { ConfigError, errorMessage } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
-import { CommandMemory } from './commands';
-import { configError, configProblems, endpointKey, linkKey, maxConnectionsFor, parseEndpoint, resolveConnection, type DeviceConfig, type ModbusAdapterConfig } from './config';
+import { CommandMemory, handleCommand, type CommandContext } from './commands';
+import { configError, configProblems, endpointKey, linkKey, maxConnectionsFor, parseEndpoint, resolveConnection, type DeviceConfig, type ModbusAdapterConfig, type ResolvedConnection } from './config';
 import { Device, type DeviceStats, type DeviceStatusUpdate } from './device';
 import { Link } from './link';
 import { registerMapProfile, type Profile } from './profile';
@@ -36,7 +42,9 @@ export interface ModbusAdapter extends ComponentInstance<ModbusAdapterConfig> {
   stats(): DeviceStats[];
 }
 
-function profileFor(d: DeviceConfig, config: Readonly<ModbusAdapterConfig>): Profile {
+type Config = Readonly<ModbusAdapterConfig>;
+
+function profileFor(d: DeviceConfig, config: Config): Profile {
   const maxRegisters = d.maxRegistersPerRead ?? 125;
   if (d.profile.type === 'sunspec') {
     return sunspecProfile({ maxRegisters, ...(d.profile.baseAddress !== undefined ? { baseAddress: d.profile.baseAddress } : {}), ...(d.profile.models ? { models: d.profile.models } : {}) });
@@ -46,18 +54,46 @@ function profileFor(d: DeviceConfig, config: Readonly<ModbusAdapterConfig>): Pro
   return registerMapProfile(map, { maxRegisters, maxGap: d.maxGapRegisters ?? 0 });
 }
 
-export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<ModbusAdapterConfig>): ModbusAdapter {
+/** Everything a link is built from: a link whose fingerprint changes is replaced. */
+function linkFingerprint(c: Config, conn: ResolvedConnection): string {
+  return JSON.stringify([conn, c.reconnectInitialMs, c.reconnectMaxMs, maxConnectionsFor(c, conn)]);
+}
+
+/** Everything a device is built from: a device whose fingerprint changes is restarted. */
+function deviceFingerprint(c: Config, d: DeviceConfig): string {
+  const map = d.profile.type === 'registerMap' ? (c.registerMaps[d.profile.map] ?? null) : null;
+  return JSON.stringify([d, map, d.timeoutMs ?? c.defaultTimeoutMs, c.offlineAfterFailures, c.rediscoverIntervalMs, c.maxPendingWrites, linkFingerprint(c, resolveConnection(d.connection))]);
+}
+
+const enabled = (c: Config): DeviceConfig[] => c.devices.filter((d) => d.enabled !== false);
+
+interface LinkEntry {
+  link: Link;
+  fingerprint: string;
+  unregister: () => void;
+}
+
+interface DeviceEntry {
+  device: Device;
+  fingerprint: string;
+}
+
+export function createModbusAdapter(deps: ModbusAdapterDeps, initial: Config): ModbusAdapter {
   const log = deps.logger.child({ module: 'modbus' });
-  const problems = configProblems(config);
+  const problems = configProblems(initial);
   if (problems.length > 0) throw configError(problems);
-  const siteId = config.siteId;
+  let config = initial;
+  let siteId = config.siteId;
   const transport = deps.transport ?? modbusSerialTransport;
-  const links = new Map<string, Link>();
-  const devices = new Map<string, Device>();
+  const links = new Map<string, LinkEntry>();
+  const devices = new Map<string, DeviceEntry>();
+  /** Telemetry sequence per asset: kept when a device is restarted by a configuration change. */
   const seq = new Map<string, number>();
-  const unregister: Array<() => void> = [];
   let sub: Subscription | undefined;
+  let heartbeat: TimerHandle | undefined;
+  let started = false;
   let closed = false;
+  let changing: Promise<void> = Promise.resolve();
 
   const publish = (what: string, p: Promise<unknown>): void => {
     p.then(
@@ -69,7 +105,7 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
     );
   };
 
-  const publishStatus = (assetId: string, s: DeviceStatusUpdate, heartbeat: boolean): void => {
+  const publishStatus = (assetId: string, s: DeviceStatusUpdate, beat: boolean): void => {
     publish(
       'device status',
       deps.bus.publish(topics.deviceStatus(siteId, assetId), {
@@ -82,7 +118,7 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
         consecutiveFailures: s.consecutiveFailures,
         message: s.message,
         ...(s.models.length > 0 ? { models: s.models } : {}),
-        ...(heartbeat ? { heartbeat: true } : {}),
+        ...(beat ? { heartbeat: true } : {}),
       }),
     );
   };
@@ -92,39 +128,50 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
    * site's assets from device status) would not hear of a device that never changes. So every
    * device's current status is repeated on a heartbeat, flagged, for those that record changes.
    */
-  let heartbeat: TimerHandle | undefined;
   const beat = (): void => {
-    for (const [assetId, d] of devices) {
-      const s = d.currentStatus();
+    for (const [assetId, e] of devices) {
+      const s = e.device.currentStatus();
       if (s) publishStatus(assetId, s, true);
     }
   };
 
-  for (const d of config.devices) {
-    if (d.enabled === false) continue;
-    const conn = resolveConnection(d.connection);
-    // The devices of one serial bus, or of one TCP endpoint (a TCP-to-RTU gateway), share a link.
+  const startHeartbeat = (): void => {
+    deps.clock.clearInterval(heartbeat);
+    heartbeat = config.statusHeartbeatMs > 0 ? deps.clock.setInterval(beat, config.statusHeartbeatMs) : undefined;
+  };
+
+  /** The link of a connection (a serial bus, or a TCP endpoint such as a TCP-to-RTU gateway), made on first use. */
+  const linkFor = (c: Config, conn: ResolvedConnection): Link => {
     const key = linkKey(conn);
-    let link = links.get(key);
-    if (!link) {
-      link = new Link(key, conn, transport, deps.clock, { reconnectInitialMs: config.reconnectInitialMs, reconnectMaxMs: config.reconnectMaxMs, maxConnections: maxConnectionsFor(config, conn), ...(deps.random ? { random: deps.random } : {}) });
-      links.set(key, link);
-      const l = link;
-      unregister.push(deps.metrics.registerQueue(`link:${key}`, () => l.queued));
-    }
+    const have = links.get(key);
+    if (have) return have.link;
+    const link = new Link(key, conn, transport, deps.clock, { reconnectInitialMs: c.reconnectInitialMs, reconnectMaxMs: c.reconnectMaxMs, maxConnections: maxConnectionsFor(c, conn), ...(deps.random ? { random: deps.random } : {}) });
+    links.set(key, { link, fingerprint: linkFingerprint(c, conn), unregister: deps.metrics.registerQueue(`link:${key}`, () => link.queued) });
+    return link;
+  };
+
+  const closeLink = async (key: string): Promise<void> => {
+    const e = links.get(key);
+    if (!e) return;
+    links.delete(key);
+    e.unregister();
+    await e.link.close();
+  };
+
+  const addDevice = (c: Config, d: DeviceConfig): Device => {
     const assetId = d.assetId;
     const device = new Device(
       {
         assetId,
         unitId: d.unitId,
         pollIntervalMs: d.pollIntervalMs,
-        timeoutMs: d.timeoutMs ?? config.defaultTimeoutMs,
-        offlineAfterFailures: config.offlineAfterFailures,
-        rediscoverIntervalMs: config.rediscoverIntervalMs,
-        maxPendingWrites: config.maxPendingWrites,
+        timeoutMs: d.timeoutMs ?? c.defaultTimeoutMs,
+        offlineAfterFailures: c.offlineAfterFailures,
+        rediscoverIntervalMs: c.rediscoverIntervalMs,
+        maxPendingWrites: c.maxPendingWrites,
       },
-      link,
-      profileFor(d, config),
+      linkFor(c, resolveConnection(d.connection)),
+      profileFor(d, c),
       deps.clock,
       {
         telemetry: (ts: number, points: Record<string, Point>) => {
@@ -140,87 +187,125 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, config: Readonly<Mo
       },
       log.child({ assetId }),
     );
-    devices.set(assetId, device);
-  }
-
-  const commands = new CommandMemory(deps.clock, { maxIds: config.rememberCommandIds, maxAgeMs: config.rememberCommandsMs, maxCommandAgeMs: config.maxCommandAgeMs });
-
-  const publishResult = (r: ControlResult): void => {
-    log.info('control result', { assetId: r.assetId, commandId: r.commandId, status: r.status, message: r.message });
-    publish('control result', deps.bus.publish(topics.controlResult(siteId, r.assetId), r));
+    devices.set(assetId, { device, fingerprint: deviceFingerprint(c, d) });
+    return device;
   };
 
-  const onCommand = async (cmd: ControlCommand): Promise<void> => {
-    const device = devices.get(cmd.assetId);
-    // Commands for assets another adapter owns are not ours: ignore them quietly.
-    if (!device) return;
-    if (cmd.siteId !== siteId) throw new InputError('site_mismatch', `command ${cmd.commandId} for site ${cmd.siteId}`);
-    const seen = commands.recall(cmd);
-    if (seen) {
-      // A repeat: answer with the first one's result (when it has one), never execute again.
-      if (!seen.sameCommand) log.warn('command id repeated with another action or params; answering with the first one\'s result', { assetId: cmd.assetId, commandId: cmd.commandId });
-      const r = await seen.result;
-      log.info('repeated command answered from memory', { assetId: cmd.assetId, commandId: cmd.commandId, status: r.status });
+  for (const d of enabled(config)) addDevice(config, d);
+
+  const commands = new CommandMemory(deps.clock, { maxIds: config.rememberCommandIds, maxAgeMs: config.rememberCommandsMs, maxCommandAgeMs: config.maxCommandAgeMs });
+  const commandContext: CommandContext = {
+    memory: commands,
+    clock: deps.clock,
+    log,
+    metrics: deps.metrics,
+    siteId: () => siteId,
+    device: (assetId) => devices.get(assetId)?.device,
+    publish: (r: ControlResult, repeat: boolean) => {
+      log.info(repeat ? 'repeated command answered from memory' : 'control result', { assetId: r.assetId, commandId: r.commandId, status: r.status, message: r.message });
       publish('control result', deps.bus.publish(topics.controlResult(siteId, r.assetId), r));
-      return;
-    }
-    const started = deps.clock.now();
-    const result = (o: { status: ControlResult['status']; message: string }): ControlResult => ({
-      schemaVersion: CONTRACT_VERSION,
-      siteId,
-      assetId: cmd.assetId,
-      commandId: cmd.commandId,
-      ts: deps.clock.now(),
-      status: o.status,
-      message: o.message.slice(0, 500),
-      durationMs: deps.clock.now() - started,
+    },
+  };
+
+  const subscribe = async (): Promise<void> => {
+    sub = await deps.bus.subscribe(filters.controlCommand(siteId), (cmd) => {
+      deps.metrics.incIn();
+      handleCommand(commandContext, cmd).catch((err: unknown) => {
+        deps.metrics.recordError(err);
+        log.error('control command failed', { err: errorMessage(err), commandId: cmd.commandId });
+      });
     });
-    const ticket = commands.admit(cmd);
-    if (!ticket.ok) {
-      deps.metrics.reject('command_memory_full');
-      publishResult(result({ status: 'rejected', message: ticket.reason }));
-      return;
+  };
+
+  const warnUnusedEndpoints = (): void => {
+    for (const k of Object.keys(config.endpoints)) {
+      const e = parseEndpoint(k);
+      if (e && !links.has(`tcp:${endpointKey(e.host, e.port)}`)) log.warn('endpoints entry matches no device connection (keys are host:port as the devices spell host)', { endpoint: k });
     }
-    const refusal = commands.judge(cmd);
-    const outcome = refusal ? { ...refusal, ran: false } : await device.write(cmd.action, cmd.params, commands.deadline(cmd));
-    const r = result(outcome);
-    ticket.settle(r, outcome.ran);
-    publishResult(r);
+  };
+
+  /** Apply a validated configuration change in place (see the file comment). */
+  const apply = async (next: Config): Promise<void> => {
+    if (closed) return;
+    const p = configProblems(next);
+    if (p.length > 0) throw configError(p);
+    const siteChanged = next.siteId !== siteId;
+    const want = new Map(enabled(next).map((d) => [d.assetId, d]));
+    const fingerprints = new Map([...want].map(([id, d]) => [id, deviceFingerprint(next, d)]));
+    const stop = [...devices].filter(([id, e]) => siteChanged || fingerprints.get(id) !== e.fingerprint).map(([id]) => id);
+    // Stop what goes or changes, in parallel (each waits for a poll in flight); the rest polls on.
+    // A command arriving meanwhile finds the stopped device and is answered `failed`.
+    await Promise.all(stop.map((id) => devices.get(id)?.device.close('the device is being reconfigured')));
+    for (const id of stop) {
+      devices.delete(id);
+      if (!want.has(id) || siteChanged) seq.delete(id);
+    }
+    // A link is kept while a device of the new configuration uses it as it is.
+    const nextLinks = new Map<string, string>();
+    for (const d of want.values()) {
+      const conn = resolveConnection(d.connection);
+      nextLinks.set(linkKey(conn), linkFingerprint(next, conn));
+    }
+    const retired = [...links].filter(([key, e]) => nextLinks.get(key) !== e.fingerprint).map(([key]) => key);
+    await Promise.all(retired.map(closeLink));
+    if (siteChanged) {
+      await sub?.close().catch(() => undefined);
+      sub = undefined;
+      siteId = next.siteId;
+    }
+    config = next;
+    const added: string[] = [];
+    for (const d of want.values()) {
+      if (devices.has(d.assetId)) continue;
+      const device = addDevice(next, d);
+      added.push(d.assetId);
+      if (started) device.start();
+    }
+    if (started) {
+      if (siteChanged) await subscribe();
+      startHeartbeat();
+    }
+    commands.setOptions({ maxIds: next.rememberCommandIds, maxAgeMs: next.rememberCommandsMs, maxCommandAgeMs: next.maxCommandAgeMs });
+    warnUnusedEndpoints();
+    log.info('configuration applied', {
+      removed: stop.filter((id) => !want.has(id)),
+      restarted: stop.filter((id) => want.has(id)),
+      added: added.filter((id) => !stop.includes(id)),
+      kept: devices.size - added.length,
+      linksClosed: retired,
+    });
   };
 
   return {
     async start() {
-      sub = await deps.bus.subscribe(filters.controlCommand(siteId), (cmd) => {
-        deps.metrics.incIn();
-        onCommand(cmd).catch((err: unknown) => {
-          deps.metrics.recordError(err);
-          log.error('control command failed', { err: errorMessage(err), commandId: cmd.commandId });
-        });
-      });
+      await subscribe();
+      started = true;
       deps.metrics.setConnectionState('connected');
-      for (const d of devices.values()) d.start();
-      if (config.statusHeartbeatMs > 0) heartbeat = deps.clock.setInterval(beat, config.statusHeartbeatMs);
+      for (const e of devices.values()) e.device.start();
+      startHeartbeat();
       log.info('polling', { devices: devices.size, links: links.size });
-      const used = new Set([...links.keys()]);
-      for (const k of Object.keys(config.endpoints)) {
-        const e = parseEndpoint(k);
-        if (e && !used.has(`tcp:${endpointKey(e.host, e.port)}`)) log.warn('endpoints entry matches no device connection (keys are host:port as the devices spell host)', { endpoint: k });
-      }
+      warnUnusedEndpoints();
+    },
+    reconfigure(next) {
+      // One change at a time, in order.
+      const run = changing.then(() => apply(next));
+      changing = run.catch(() => undefined);
+      return run;
     },
     async close() {
       if (closed) return;
       closed = true;
       deps.clock.clearInterval(heartbeat);
+      await changing;
       await sub?.close().catch(() => undefined);
-      await Promise.all([...devices.values()].map((d) => d.close()));
-      await Promise.all([...links.values()].map((l) => l.close()));
-      for (const u of unregister) u();
+      await Promise.all([...devices.values()].map((e) => e.device.close()));
+      await Promise.all([...links.keys()].map(closeLink));
       deps.metrics.setConnectionState('closed');
     },
     healthState(): ComponentState {
-      const all = [...devices.values()].map((d) => d.stats().state);
+      const all = [...devices.values()].map((e) => e.device.stats().state);
       return all.some((s) => s !== 'online') ? 'degraded' : 'running';
     },
-    stats: () => [...devices.values()].map((d) => d.stats()),
+    stats: () => [...devices.values()].map((e) => e.device.stats()),
   };
 }

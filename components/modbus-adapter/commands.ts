@@ -19,7 +19,11 @@
  * acceptable).
  */
 import type { Clock } from '../lib/clock';
-import type { ControlCommand, ControlResult } from '../lib/contract';
+import { CONTRACT_VERSION, type ControlCommand, type ControlResult } from '../lib/contract';
+import { InputError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Metrics } from '../lib/metrics';
+import type { Device } from './device';
 
 export interface CommandMemoryOptions {
   /** Most ids remembered. */
@@ -132,4 +136,57 @@ export class CommandMemory {
 
 function key(cmd: ControlCommand): string {
   return `${cmd.assetId}\u0000${cmd.commandId}`;
+}
+
+/** What executing a command needs from the adapter. */
+export interface CommandContext {
+  memory: CommandMemory;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  siteId(): string;
+  /** The device of an asset this adapter polls; undefined: not ours. */
+  device(assetId: string): Pick<Device, 'write'> | undefined;
+  publish(result: ControlResult, repeat: boolean): void;
+}
+
+/**
+ * One command from the control topic: ignored when the asset is not ours; a repeat is answered
+ * from memory; otherwise judged (expiry, age), executed by the device (which checks the deadline
+ * again when the write's turn comes), remembered, and answered.
+ */
+export async function handleCommand(ctx: CommandContext, cmd: ControlCommand): Promise<void> {
+  const device = ctx.device(cmd.assetId);
+  // Commands for assets another adapter owns are not ours: ignore them quietly.
+  if (!device) return;
+  if (cmd.siteId !== ctx.siteId()) throw new InputError('site_mismatch', `command ${cmd.commandId} for site ${cmd.siteId}`);
+  const seen = ctx.memory.recall(cmd);
+  if (seen) {
+    // A repeat: answer with the first one's result (when it has one), never execute again.
+    if (!seen.sameCommand) ctx.log.warn("command id repeated with another action or params; answering with the first one's result", { assetId: cmd.assetId, commandId: cmd.commandId });
+    ctx.publish(await seen.result, true);
+    return;
+  }
+  const started = ctx.clock.now();
+  const result = (o: { status: ControlResult['status']; message: string }): ControlResult => ({
+    schemaVersion: CONTRACT_VERSION,
+    siteId: cmd.siteId,
+    assetId: cmd.assetId,
+    commandId: cmd.commandId,
+    ts: ctx.clock.now(),
+    status: o.status,
+    message: o.message.slice(0, 500),
+    durationMs: ctx.clock.now() - started,
+  });
+  const ticket = ctx.memory.admit(cmd);
+  if (!ticket.ok) {
+    ctx.metrics.reject('command_memory_full');
+    ctx.publish(result({ status: 'rejected', message: ticket.reason }), false);
+    return;
+  }
+  const refusal = ctx.memory.judge(cmd);
+  const outcome = refusal ? { ...refusal, ran: false } : await device.write(cmd.action, cmd.params, ctx.memory.deadline(cmd));
+  const r = result(outcome);
+  ticket.settle(r, outcome.ran);
+  ctx.publish(r, false);
 }

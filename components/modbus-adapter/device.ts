@@ -77,6 +77,7 @@ export class Device {
   private timer: TimerHandle | undefined;
   private running = false;
   private closed = false;
+  private closeReason = 'adapter stopping';
   private state: DeviceState = 'offline';
   private published: string | undefined;
   /** Message of the last poll's status (what a heartbeat repeats). */
@@ -110,12 +111,13 @@ export class Device {
     this.timer = this.clock.setInterval(() => this.tick(), this.opts.pollIntervalMs);
   }
 
-  /** Stops polling; waits for a cycle in flight. Pending writes are answered as failed. */
-  async close(): Promise<void> {
+  /** Stops polling; waits for a cycle in flight. Pending and later writes are answered as failed, with `reason`. */
+  async close(reason = 'adapter stopping'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closeReason = reason;
     this.clock.clearInterval(this.timer);
-    for (const w of this.writes.splice(0)) w.resolve({ status: 'failed', message: 'adapter stopping', ran: false });
+    for (const w of this.writes.splice(0)) w.resolve({ status: 'failed', message: reason, ran: false });
     await this.current.catch(() => undefined);
   }
 
@@ -140,7 +142,7 @@ export class Device {
    * at `deadline` (behind a poll or other writes) is not executed: `expired`.
    */
   write(action: string, params: WriteParams, deadline = Number.POSITIVE_INFINITY): Promise<WriteOutcome> {
-    if (this.closed) return Promise.resolve({ status: 'failed', message: 'adapter stopping', ran: false });
+    if (this.closed) return Promise.resolve({ status: 'failed', message: this.closeReason, ran: false });
     if (this.writes.length >= this.opts.maxPendingWrites) {
       return Promise.resolve({ status: 'rejected', message: `${this.writes.length} writes already waiting for ${this.opts.assetId}`, ran: false });
     }

@@ -98,6 +98,11 @@ export class FaultyModbusServer extends EventEmitter {
     return Array.from({ length: count }, (_v, i) => this.registers.get(address + i) ?? 0);
   }
 
+  /** Connections open now. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   /** Drop every open connection now. */
   dropConnections(): void {
     for (const s of this.sockets) s.destroy();
