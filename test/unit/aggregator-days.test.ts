@@ -45,8 +45,11 @@ describe('Zone (Intl only)', () => {
     expect(z.dateOf(d.start - 1)).toBe('2025-09-06');
   });
 
-  test('an unknown time zone is a ConfigError naming timeZone', () => {
-    const config = validateConfig(aggregatorConfigSpec, { timeZone: 'Mars/Olympus', storePath: '/x/raw.db' });
+  test('an unknown time zone is a ConfigError naming timeZone, found by validation (so a deployment proposing it fails) and by the factory', () => {
+    const check = () => validateConfig(aggregatorConfigSpec, { timeZone: 'Mars/Olympus', storePath: '/x/raw.db' });
+    expect(check).toThrow(ConfigError);
+    expect(check).toThrow(/timeZone/);
+    const config = { ...validateConfig(aggregatorConfigSpec, { storePath: '/x/raw.db' }), timeZone: 'Mars/Olympus' };
     const make = () => createAggregator({} as never, config);
     expect(make).toThrow(ConfigError);
     expect(make).toThrow(/timeZone/);
