@@ -1,15 +1,19 @@
 /**
  * Store benchmarks (issue 4 §5): commit-path ingest rate on one core, commit latency, bytes per
  * sample on a simulated solar-plant day (chunk data and the file at rest), the one-hour range
- * query, and a burst followed by rest (the file gives the head's pages back). Figures go to
- * docs/store.md with the machine they ran on.
+ * query, a burst followed by rest (the file gives the head's pages back), and where a
+ * store-writing process's memory goes at 200k samples/s (./store-memory-worker.ts, one process
+ * per scenario). Figures go to docs/store.md with the machine they ran on.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type StoreSample, type Synchronous } from '../../components/lib/store';
 import { FakeClock } from '../../components/lib/testing/fake-clock';
 import { describeMachine } from './machine';
+import { bundleWorker } from './nucleus-process';
+import type { WorkerOptions } from './store-memory-worker';
 import { mulberry32 as rng } from '../../components/lib/random';
 
 const DAY0 = Date.UTC(2026, 10, 26);
@@ -307,6 +311,83 @@ function burstAtRest(seconds: number): Record<string, number> {
   }
 }
 
+/** The Processor's recipe runs node with this V8 old-space cap; the memory workers do too. */
+const HEAP_CAP_MIB = 192;
+
+function runMemoryWorker(script: string, o: WorkerOptions): Promise<Array<Record<string, number | string | boolean>>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_CAP_MIB}`, script, JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (text += d));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0) return reject(new Error(`store memory worker exited ${code}`));
+      resolve(text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, number | string | boolean>));
+    });
+  });
+}
+
+const MiB = 1024 * 1024;
+
+/** Peaks (and a few last values) of a memory worker's per-second rows, MiB where a size. */
+function summariseMemory(rows: Array<Record<string, number | string | boolean>>): Record<string, unknown> {
+  const data = rows.filter((r) => r['done'] === undefined);
+  const num = (r: Record<string, unknown>, k: string): number => (typeof r[k] === 'number' ? (r[k] as number) : 0);
+  const max = (k: string): number => Math.max(0, ...data.map((r) => num(r, k)));
+  const mib = (k: string): number => round(max(k) / MiB, 1);
+  const last = data[data.length - 1] ?? {};
+  const longest = data.reduce((a, r) => (num(r, 'longestTimerMs') > num(a, 'longestTimerMs') ? r : a), data[0] ?? {});
+  const done = rows.find((r) => r['done'] !== undefined) ?? {};
+  return {
+    offered: num(done, 'offered'),
+    storedAtEnd: num(last, 'committed'),
+    sealedAtEnd: num(last, 'sealed'),
+    maxMiB: {
+      rss: mib('rss'),
+      rssAnon: mib('rssAnon'),
+      rssFile: mib('rssFile'),
+      mallocHeap: mib('mallocHeap'),
+      otherAnon: mib('otherAnon'),
+      heapTotal: mib('heapTotal'),
+      heapUsed: mib('heapUsed'),
+      newSpace: mib('newSpace'),
+      oldSpace: mib('oldSpace'),
+      external: mib('external'),
+      arrayBuffers: mib('arrayBuffers'),
+      wal: mib('wal'),
+      shm: mib('shm'),
+    },
+    lastRssMiB: round(num(last, 'rss') / MiB, 1),
+    maxPending: max('pending'),
+    rejected: max('storeRejected'),
+    maxEventLoopLagMs: max('peakLagMs'),
+    longestStoreTimerMs: num(longest, 'longestTimerMs'),
+    longestStoreTimer: longest['longestTimer'] ?? '',
+    sqlite: { pageSize: num(last, 'pageSize'), cacheSize: num(last, 'cacheSize'), mmapSize: num(last, 'mmapSize'), journalSizeLimit: num(last, 'journalSizeLimit') },
+  };
+}
+
+/**
+ * Memory of a process that appends 200 000 samples/s (10 000 series) to a store with sealing
+ * running, with the Processor's heap cap; once without the store (node and the generator), once
+ * with the default page cache and once with an 8 MiB one.
+ */
+async function memory(seconds: number, log: (line: string) => void): Promise<Record<string, unknown>> {
+  const script = bundleWorker(path.resolve(__dirname, '..'), 'store-memory-worker.ts', 'bench-store-memory-worker.js');
+  const base: WorkerOptions = { rate: 200_000, series: 10_000, seconds, store: true, sealIntervalMs: 20_000, sealLagMs: 5_000 };
+  const out: Record<string, unknown> = { rate: base.rate, series: base.series, seconds, sealIntervalMs: base.sealIntervalMs, sealLagMs: base.sealLagMs, heapCapMiB: HEAP_CAP_MIB };
+  for (const [name, o] of [
+    ['withoutStore', { ...base, store: false }],
+    ['storeDefaults', base],
+    ['storeCache8MiB', { ...base, cacheBytes: 8 * MiB }],
+  ] as Array<[string, WorkerOptions]>) {
+    log(`memory at 200k samples/s for ${seconds} s: ${name}`);
+    out[name] = summariseMemory(await runMemoryWorker(script, o));
+  }
+  return out;
+}
+
 export async function runStoreBench(opts: { seconds: number; json: boolean }): Promise<Record<string, unknown>> {
   const log = (line: string): void => {
     process.stderr.write(`store: ${line}\n`);
@@ -325,7 +406,8 @@ export async function runStoreBench(opts: { seconds: number; json: boolean }): P
   const day = await dayAndQuery();
   log('burst of 200k samples/s, then rest: file bytes per sample');
   const burst = burstAtRest(seconds * 2);
-  const figures = { machine, ingest: { FULL: ingestFull, NORMAL: ingestNormal }, commitLatency: { FULL: latencyFull, NORMAL: latencyNormal }, ...day, burstThenRest: burst };
+  const mem = await memory(seconds * 12, log);
+  const figures = { machine, ingest: { FULL: ingestFull, NORMAL: ingestNormal }, commitLatency: { FULL: latencyFull, NORMAL: latencyNormal }, ...day, burstThenRest: burst, memory: mem };
   if (!opts.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
   return figures;
 }
