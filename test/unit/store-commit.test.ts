@@ -156,6 +156,7 @@ describe('a failing database', () => {
     // Retention fails too on a read-only file (its own line, limited the same way).
     expect(errorLines().length).toBeLessThanOrEqual(2);
     expect(commits).toEqual([]);
+    expect(s.failingCommits).toBe(c1.commitErrors);
 
     // A minute more of failure: the retries are capped at a few seconds apart, the log stays quiet.
     for (let i = 0; i < 60; i++) {
@@ -179,6 +180,7 @@ describe('a failing database', () => {
     expect(commits).toHaveLength(1);
     expect(commits[0]).toMatchObject({ samples: 5_000, rejected: 10_000 - 5_000 + 60 * 10 });
     expect(s.pending).toBe(0);
+    expect(s.failingCommits).toBe(0);
     expect(s.counters().commitErrors).toBe(c2.commitErrors);
     expect(lines.some((l) => (JSON.parse(l) as { msg: string }).msg.includes('recovered'))).toBe(true);
     // ... and is back to one commit per window.

@@ -264,12 +264,12 @@ export class HeadWriter {
       );
       return undefined;
     }
+    const durationMs = performance.now() - t0;
     if (this.failures > 0) {
       this.log.warn('store commits recovered', { failures: this.failures, samples: count });
       this.failures = 0;
       this.retryAt = 0;
     }
-    const durationMs = performance.now() - t0;
     this.newSeries = [];
     this.n = 0;
     this.committedTicket = ticket;

@@ -116,6 +116,8 @@ export interface Store extends StoreReader {
   onCommit(fn: (c: CommitInfo) => void): () => void;
   /** Highest ticket known durable. */
   readonly durableTicket: number;
+  /** Commits failed in a row, 0 when the last one worked (a health signal: the buffer is not draining). */
+  readonly failingCommits: number;
   readonly pending: number;
   /** Commits the buffer, then seals every head sample older than sealLagMs (normally the maintenance timer's job). */
   seal(): void;
@@ -226,6 +228,9 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
     },
     get pending() {
       return writer.pending;
+    },
+    get failingCommits() {
+      return writer.failingCommits;
     },
     seal: () => {
       writer.flush();
