@@ -352,7 +352,8 @@ export function createProcessor(deps: ProcessorDeps, initial: Readonly<Processor
 
     healthState: () => {
       const c = store?.counters();
-      return c && ((c.rejected['disk_full'] ?? 0) > 0 || (c.rejected['store_unavailable'] ?? 0) > 0) ? 'degraded' : 'running';
+      // Degraded while commits fail (samples wait in memory) or once samples had to be refused.
+      return c && ((store?.failingCommits ?? 0) > 0 || (c.rejected['disk_full'] ?? 0) > 0 || (c.rejected['store_unavailable'] ?? 0) > 0) ? 'degraded' : 'running';
     },
   };
 }
