@@ -164,3 +164,28 @@ describe('active alarms survive a restart (persisted in the store file)', () => 
     expect(b.p.activeAlarms()).toEqual([]);
   });
 });
+
+describe('alarm rules changed while running (reconfigure)', () => {
+  test('a removed rule clears its active alarm; a new rule raises on the next samples; transitions are journaled and numbered', async () => {
+    const r = await start();
+    r.send(0, { '103.TmpCab': c(80) });
+    expect(r.events()).toEqual(['over_temperature:raised']);
+    const prev = validateConfig(processorConfigSpec, { siteId: SITE, assets: ['INV-01', 'WS-01'] });
+    const next = validateConfig(processorConfigSpec, {
+      siteId: SITE,
+      assets: ['INV-01', 'WS-01'],
+      alarmRules: [{ id: 'cabinet-warm', kind: 'threshold', type: 'cabinet_warm', severity: 'low', points: ['103.TmpCab'], op: 'above', limit: 60 }],
+    });
+    await r.p.reconfigure!(next, prev);
+    expect(r.events()).toEqual(['over_temperature:raised', 'over_temperature:cleared']);
+    expect(r.alarms()[1]?.details?.['reason']).toBe('rule_removed');
+    r.send(1, { '103.TmpCab': c(80) });
+    expect(r.events()).toEqual(['over_temperature:raised', 'over_temperature:cleared', 'cabinet_warm:raised']);
+    expect(r.alarms().map((a) => [a.transition, a.transitionSeq, a.sourceSeq])).toEqual([
+      ['raised', 0, 1],
+      ['cleared', 1, 2],
+      ['raised', 0, 3],
+    ]);
+    expect(r.p.activeAlarms().map((a) => a.type)).toEqual(['cabinet_warm']);
+  });
+});
