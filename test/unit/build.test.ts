@@ -11,8 +11,8 @@ import { validateConfig } from '../../components/lib/config';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
-// The shared schemas sit beside the checkout (../shared/schemas), here and in CI.
-const SCHEMAS = path.resolve(ROOT, '..', 'shared', 'schemas');
+// gdk's own JSON schemas for gdk-config.json and recipes, copied into the repository (schemas/README.md).
+const SCHEMAS = path.join(ROOT, 'schemas');
 const pkgVersion = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const URI_PREFIX = 's3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/';
 
@@ -25,7 +25,7 @@ const pythonRegExp = Object.assign(
   { code: 'new RegExp' },
 );
 
-/** gdk validates recipes with every key lower-cased (recipe keys are case-insensitive, §10). */
+/** gdk validates recipes with every key lower-cased (recipe keys are case-insensitive for gdk and the nucleus). */
 function lowerKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(lowerKeys);
   if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.toLowerCase(), lowerKeys(x)]));
