@@ -67,7 +67,8 @@ export async function runDemo(args: string[]): Promise<number> {
   const polls = new Map<string, { n: number; power?: number }>();
   nucleus.observe(filters.deviceStatus(siteId).filter, (_topic, m) => {
     const s = 'jsonMessage' in m ? validateDeviceStatus(m.jsonMessage) : undefined;
-    if (s?.ok) out(`device ${s.value.assetId}: ${s.value.state}${s.value.message ? ` (${s.value.message})` : ''}`);
+    // Changes only: the adapter repeats every status on its heartbeat for late subscribers.
+    if (s?.ok && s.value.heartbeat !== true) out(`device ${s.value.assetId}: ${s.value.state}${s.value.message ? ` (${s.value.message})` : ''}`);
   });
   nucleus.observe(filters.rawTelemetry(siteId).filter, (_topic, m) => {
     const t = 'jsonMessage' in m ? validateTelemetry(m.jsonMessage) : undefined;
