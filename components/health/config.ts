@@ -6,7 +6,7 @@
 import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
 
 export interface HealthConfig extends BaseConfig {
-  /** Site summary period; 5 minutes per edge-computing-spec.md §8.1 ("Every 5 minutes to cloud"). */
+  /** Site summary period; 5 minutes per dCMMS edge specification §8.1 (docs/specification.md: reported to the cloud every 5 minutes). */
   reportIntervalMs: number;
   /** First summary this long after start, so a fresh deployment is visible without waiting a period. */
   initialReportDelayMs: number;

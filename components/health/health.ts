@@ -1,12 +1,13 @@
 /**
- * com.dcmms.edge.Health: device and pipeline health (DESIGN.md; edge-computing-spec.md §8.1-8.2).
+ * com.dcmms.edge.Health: device and pipeline health (components/health/README.md; dCMMS edge
+ * specification §8.1-§8.2, docs/specification.md).
  *
- * Subscribes to every component's health topic for its site, keeps the latest report per
- * component, and every `reportIntervalMs` (default 5 minutes, spec §8.1 "Every 5 minutes to
- * cloud") publishes a site summary locally (`site/{siteId}/summary/health`) and to IoT Core
+ * Subscribes to every component's health topic for its site, keeps the latest report per component,
+ * and every `reportIntervalMs` (default 5 minutes, specification §8.1: reported to the cloud every
+ * 5 minutes) publishes a site summary locally (`site/{siteId}/summary/health`) and to IoT Core
  * (`dcmms/{siteId}/health`, QoS 1, so the nucleus spools it while the cloud is away). One summary
- * goes out `initialReportDelayMs` after start, so a fresh deployment is visible at once.
- * Its own metrics are published by runComponent like every other component's.
+ * goes out `initialReportDelayMs` after start, so a fresh deployment is visible at once. Its own
+ * metrics are published by runComponent like every other component's.
  */
 import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock, TimerHandle } from '../lib/clock';
@@ -119,7 +120,8 @@ export function createHealth(deps: HealthDeps, initial: Readonly<HealthConfig>):
   };
 
   const subscribe = async (): Promise<void> => {
-    // RECEIVE_ALL_MESSAGES: a `+` filter defaults to "from others" (reference/greengrass.md §8),
+    // RECEIVE_ALL_MESSAGES: a filter with a `+` level defaults to RECEIVE_MESSAGES_FROM_OTHERS
+    // (Greengrass Developer Guide, "Publish/subscribe local messages", SubscribeToTopic receiveMode),
     // and Health wants its own report in the summary like everyone else's.
     sub = await deps.bus.subscribe(filters.componentHealth(config.siteId), onReport, { receiveMode: 'RECEIVE_ALL_MESSAGES' });
   };

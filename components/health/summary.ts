@@ -1,12 +1,12 @@
 /**
  * The site health summary, as a pure function of what Health has seen (table-testable with any
- * clock). Rules, after edge-computing-spec.md §8.2 health_check:
+ * clock). Rules, after the health check of dCMMS edge specification §8.2 (docs/specification.md):
  *  - a component expected but never heard from: high, COMPONENT_MISSING;
  *  - no report for `staleAfterIntervals` of the component's own intervals: high, COMPONENT_STALE;
  *  - a component reporting `errored`: high; `degraded`: medium; `stopping`: low;
  *  - a component not connected to IPC: medium, IPC_DISCONNECTED;
  *  - messages dropped since the last summary: medium, DATA_DROPPED; errors since: low, COMPONENT_ERRORS;
- *  - gateway: CPU > 90 % high, memory > 85 % high, disk > 90 % critical (the spec's thresholds).
+ *  - gateway: CPU > 90 % high, memory > 85 % high, disk > 90 % critical (the specification's thresholds).
  * Status: `critical` if any critical issue, `degraded` if any high or medium, else `healthy`.
  */
 import {

@@ -1,5 +1,6 @@
 /**
- * Gateway figures for the summary (edge-computing-spec.md §8.2 collect_metrics "system": CPU,
+ * Gateway figures for the summary (dCMMS edge specification §8.2, the system figures of
+ * `collect_metrics`, docs/specification.md: CPU,
  * memory, disk, uptime). CPU is the busy share of all cores between two samples (the first sample
  * has no previous one, so it reports null); memory uses free = MemAvailable (libuv on Linux);
  * disk follows df: used / (used + available to unprivileged users).

@@ -1,6 +1,7 @@
 /**
  * Exponential backoff with jitter, capped. Used for IPC reconnects here and meant for every retry
- * loop (Modbus reconnects, Uplink's cloud retries up to 24 h per edge-computing-spec.md §3.1).
+ * loop (Modbus reconnects, Uplink's cloud retries up to 24 h per dCMMS edge specification §3.1,
+ * docs/specification.md).
  *
  * "Equal jitter" (AWS Architecture Blog, "Exponential Backoff And Jitter"): the delay is uniform in
  * [base/2, base], where base = min(maxMs, initialMs * 2^(attempt-1)). Half the delay is kept so a

@@ -1,5 +1,5 @@
 /**
- * A FIFO with a hard capacity (CONVENTIONS.md "Avoid: unbounded queues"). When full, the oldest
+ * A FIFO with a hard capacity (docs/conventions.md "Avoid": unbounded queues). When full, the oldest
  * item is dropped and handed to `onDrop` so the caller counts it; nothing is lost silently.
  */
 export class BoundedQueue<T> {

@@ -1,5 +1,5 @@
 /**
- * The IPC bus: ONE long-lived Greengrass IPC connection per component (CONVENTIONS.md
+ * The IPC bus: ONE long-lived Greengrass IPC connection per component (docs/conventions.md
  * "Lifecycle"), typed publish/subscribe over it, and the thin wrappers the lifecycle needs.
  *
  * Connection loss: on the client's `disconnection` event (or a call that fails or hangs because the
@@ -16,8 +16,9 @@
  * Delivery is at-least-once across a reconnect: a publish in flight when the link dropped is sent
  * again, so consumers de-duplicate (telemetry carries `seq`).
  *
- * The JS client has no request timeouts (reference/greengrass.md §16.8: a lost response hangs), so
- * every call here has one, and a timeout is treated as a lost connection.
+ * The JS client (aws-iot-device-sdk-v2 1.28, eventstream_rpc) has no request timeouts: a call whose
+ * response never comes hangs for ever. So every call here has one, and a timeout is treated as a
+ * lost connection.
  */
 import { backoffDelay } from './backoff';
 import { BoundedQueue } from './bounded-queue';
@@ -172,7 +173,8 @@ class IpcBus implements Bus {
     } catch (err) {
       this.setState('disconnected');
       // The SDK throws here when AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT is unset
-      // (reference/greengrass.md §1): not running under a nucleus is not something a retry fixes.
+      // (the SDK's createDefaultClientConfig reads it): not running under a nucleus is not something a
+      // retry fixes.
       throw new FatalError(ErrorCode.IPC_UNAVAILABLE, `cannot create the Greengrass IPC client: ${errorMessage(err)}`, { cause: err });
     }
     client.on('disconnection', (ev) => this.connectionLost(gen, ev?.reason ?? 'disconnection event'));
@@ -515,7 +517,8 @@ class IpcBus implements Bus {
     this.client = undefined;
     this.setState('closed');
     // Close each streaming operation, then the client (the SDK leaks native resources otherwise),
-    // bounded so SIGTERM handling stays inside the nucleus's 5 s grace (reference/greengrass.md §10).
+    // bounded so SIGTERM handling stays inside the nucleus's 5 s grace before SIGKILL (nucleus
+    // util/Exec.java; docs/local-runtime.md "Components and their lifecycle").
     await Promise.allSettled(ops.map((op) => this.withTimeout(op.close(), 'close stream', 1000)));
     if (client) await this.withTimeout(client.close(), 'close client', 1000).catch(() => undefined);
   }

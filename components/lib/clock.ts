@@ -1,7 +1,7 @@
 /**
  * Injected time: every component reads the time and sets timers only through a Clock, so tests
  * drive time with `FakeClock` (components/lib/testing/fake-clock.ts) instead of sleeping
- * (CONVENTIONS.md: "hidden global state (inject the clock ...)").
+ * (docs/conventions.md "Avoid": hidden global state).
  */
 
 /** An opaque timer handle; only the clock that made it can cancel it. */

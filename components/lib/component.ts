@@ -1,12 +1,13 @@
 /**
- * The lifecycle every component shares (CONVENTIONS.md "Lifecycle"), for a component's thin
+ * The lifecycle every component shares (docs/conventions.md "Lifecycle"), for a component's thin
  * main.ts to call:
  *
  *   connect (IPC) -> provision (read + validate configuration, build the component: no I/O)
  *   -> run (start, UpdateState RUNNING, health metrics every metricsIntervalMs) -> close.
  *
  * IPC comes first because Greengrass hands configuration over IPC (GetConfiguration); provisioning
- * itself does no I/O. Exit codes drive Greengrass (reference/greengrass.md §10-11): SIGTERM/SIGINT
+ * itself does no I/O. Exit codes drive Greengrass (docs/local-runtime.md "Components and their
+ * lifecycle"; nucleus lifecyclemanager/Lifecycle.java): SIGTERM/SIGINT
  * -> close everything within the nucleus's 5 s grace, exit 0; a fatal error (invalid
  * configuration, an accessControl mismatch, an uncaught exception) -> log a clear message, report
  * ERRORED, exit 1, so three in an hour make the component BROKEN and roll a bad deployment back.
@@ -61,7 +62,8 @@ export interface ComponentInstance<C> {
   /**
    * Asked when a deployment wants to update this component (SubscribeToComponentUpdates
    * preUpdateEvent): 0 lets it proceed, n > 0 asks the nucleus to check again in n ms
-   * (DeferComponentUpdate recheckAfterMs; reference/greengrass.md §8 "Component updates").
+   * (DeferComponentUpdate recheckAfterMs; Greengrass Developer Guide, "Interact with component
+   * lifecycle").
    */
   shouldDeferUpdate?(): number;
   /** `running` or `degraded`, reported in the health payload while running. */

@@ -1,9 +1,10 @@
 /**
- * Component configuration (CONVENTIONS.md "Configuration"): one JSON schema and one defaults object
- * per component; read with GetConfiguration (keyPath [] = the whole configuration), validated,
- * then frozen; re-read on SubscribeToConfigurationUpdate.
+ * Component configuration (docs/conventions.md "Configuration"): one JSON schema and one defaults
+ * object per component; read with GetConfiguration (keyPath [] = the whole configuration),
+ * validated, then frozen; re-read on SubscribeToConfigurationUpdate.
  *
- * Greengrass specifics (reference/greengrass.md §10, §12):
+ * Greengrass specifics (Greengrass Developer Guide, "AWS IoT Greengrass component recipe reference"
+ * and "Update component configurations"):
  *  - numbers may come back as floats or strings (the docs even suggest strings in recipes), so
  *    ajv coerces scalars to the type the schema names (`"300000"` -> 300000; 10000.0 is an integer);
  *  - `accessControl` lives in the same configuration tree but belongs to the nucleus: ignored;
@@ -68,7 +69,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Greengrass merge semantics (§12): objects merge key by key; scalars and arrays replace. */
+/** Greengrass merge semantics ("Update component configurations"): objects merge key by key; scalars and arrays replace. */
 export function mergeConfig(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? structuredClone(base) : structuredClone(over);
   const out: Record<string, unknown> = structuredClone(base);
@@ -195,7 +196,8 @@ export interface ConfigWatch<C> extends Subscription {
 }
 
 /**
- * Live configuration: every SubscribeToConfigurationUpdate event (one per changed node, §8)
+ * Live configuration: every SubscribeToConfigurationUpdate event (the nucleus sends one per changed
+ * node, ConfigStoreIPCEventStreamAgent.java)
  * triggers a re-read of the whole configuration; reloads are serialised and coalesced. A new
  * configuration that does not validate is logged and counted, and the old one stays.
  */

@@ -1,6 +1,6 @@
 /**
- * The contract: every topic name and payload type, versioned, in one module (DESIGN.md "The
- * contract"). Producers, consumers, the recipes' accessControl and the local runtime import it
+ * The contract: every topic name and payload type, versioned, in one module (docs/conventions.md
+ * "The contract"). Producers, consumers, the recipes' accessControl and the local runtime import it
  * from here; no other file spells a topic. The implementation is cut by concern under ./contract/.
  */
 export * from './contract/payloads';

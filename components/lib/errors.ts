@@ -1,12 +1,12 @@
 /**
  * The error catalogue. Every error a component raises on purpose carries a stable `code` and a
- * `kind` that says what the caller must do about it (DESIGN.md / CONVENTIONS.md "Errors"):
+ * `kind` that says what the caller must do about it (docs/conventions.md "Errors"):
  *
  * - `transient`: I/O that may work next time (IPC disconnected, a Modbus timeout, the cloud down).
  *   Back off, retry, count it. Never fatal on its own.
  * - `fatal`: bad configuration or a broken invariant. Log a clear message and exit non-zero so
  *   Greengrass marks the component ERRORED and, after three within an hour, BROKEN, which rolls a
- *   bad deployment back (reference/greengrass.md §11).
+ *   bad deployment back (nucleus lifecyclemanager/Lifecycle.java; docs/local-runtime.md).
  * - `input`: bad data from the field or the bus. Reject it, count it under a named reason, log it;
  *   never take the process down.
  */

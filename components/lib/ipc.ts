@@ -5,8 +5,9 @@
  *  - unit tests substitute an in-memory fake (components/lib/testing/fake-ipc.ts).
  *
  * Field names and shapes follow the JS SDK 1.28.0 model (greengrasscoreipc/model.d.ts) and the
- * wire contract in reference/greengrass.md §7-8. Nothing here imports the SDK at runtime: the SDK
- * loads the aws-crt native binary, which unit tests must not need.
+ * nucleus's IPC operations as the Greengrass Developer Guide's IPC pages describe them
+ * (docs/local-runtime.md "IPC"). Nothing here imports the SDK at runtime: the SDK loads the
+ * aws-crt native binary, which unit tests must not need.
  */
 import { ErrorCode, FatalError, TransientError, errorMessage } from './errors';
 
@@ -41,7 +42,7 @@ export interface ComponentUpdatePolicyEventsLike {
 
 /**
  * An SDK `StreamingOperation`: register listeners, then `activate()` (resolves with the response,
- * after which events flow), and `close()` when done (reference/greengrass.md §5).
+ * after which events flow; the nucleus sends none before the response), and `close()` when done.
  */
 export interface StreamLike<E> {
   on(event: 'message', listener: (message: E) => void): unknown;
@@ -75,7 +76,7 @@ export interface IpcClientLike {
 /** Makes a fresh, unconnected client (the SDK's `connect()` may be called only once per client). */
 export type IpcClientFactory = () => IpcClientLike;
 
-/** SDK `RpcErrorType` numbers (eventstream_rpc.d.ts; reference/greengrass.md §6). */
+/** SDK `RpcErrorType` numbers (aws-iot-device-sdk-v2 eventstream_rpc.d.ts). */
 const RPC_CLIENT_STATE = 4;
 const RPC_NETWORK = 5;
 const RPC_INTERRUPTION = 6;
@@ -108,7 +109,7 @@ export function isConnectionError(err: unknown): boolean {
 /**
  * Map an error thrown by the SDK client into the catalogue. An UnauthorizedError means the
  * recipe's accessControl does not match what the code does: a deployment defect, so fatal
- * (reference/greengrass.md §9: the nucleus answers "Principal <c> is not authorized ...";
+ * (the nucleus answers "Principal <c> is not authorized to perform ..."; AuthorizationHandler.java;
  * the JS client exposes the nucleus's `_errorCode` on `serviceError`).
  */
 export function classifyIpcError(err: unknown, operation: string): TransientError | FatalError {

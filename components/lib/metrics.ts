@@ -1,8 +1,8 @@
 /**
- * The one metrics vocabulary every component reports (DESIGN.md "Logs and metrics"), so Health
- * reads them all alike: messages in/out, errors and the last error, latency percentiles over a
- * sliding window of samples, queue depth, IPC connection state, plus counters per named reason for
- * rejected input and dropped output.
+ * The one metrics vocabulary every component reports (docs/conventions.md "Logs and metrics"), so
+ * Health reads them all alike: messages in/out, errors and the last error, latency percentiles over
+ * a sliding window of samples, queue depth, IPC connection state, plus counters per named reason
+ * for rejected input and dropped output.
  */
 import type { Clock } from './clock';
 import { errorCode, errorMessage } from './errors';

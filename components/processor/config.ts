@@ -1,13 +1,13 @@
 /**
- * com.dcmms.edge.Processor configuration: one schema, one defaults object (CONVENTIONS.md
+ * com.dcmms.edge.Processor configuration: one schema, one defaults object (docs/conventions.md
  * "Configuration"). The recipe's DefaultConfiguration equals PROCESSOR_DEFAULTS (a test checks).
  *
- * Ranges follow edge-computing-spec.md §3.2 `validate` (active power -10..100 MW, DC voltage
- * 0..1500 V), expressed in canonical units (W, V) after unit conversion (§3.1 step_3 "Unit
- * conversion (kW to MW, etc.)"). Alarm rules follow §3.2 `check_alarms` (over-temperature above
- * 75 °C high; irradiance below 200 W/m2 with temperature above 50 °C possible soiling, medium) plus
- * the SunSpec St/Evt1 mappings and communication loss of issue 4 §3. Rule semantics are checked
- * beyond the schema in alarms/rules.ts (ConfigError naming the key).
+ * Ranges follow dCMMS edge specification §3.2 `validate` (docs/specification.md: active power
+ * -10..100 MW, DC voltage 0..1500 V), expressed in canonical units (W, V) after unit conversion
+ * (§3.1 step 3). Alarm rules follow §3.2 `check_alarms` (over-temperature above 75 °C high;
+ * irradiance below 200 W/m2 with temperature above 50 °C possible soiling, medium) plus SunSpec St
+ * FAULT and Evt1 bits, communication loss and frozen power (docs/processor.md "Alarms"). Rule
+ * semantics are checked beyond the schema in alarms/rules.ts (ConfigError naming the key).
  */
 import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
 import { SEVERITIES, type Severity } from '../lib/contract';
@@ -19,7 +19,7 @@ export interface RangeRule {
   /** Canonical units (after conversion). */
   min: number;
   max: number;
-  /** `reject` drops the sample (spec §3.2 returns False); `flag` keeps it with quality `uncertain`. */
+  /** `reject` drops the sample (as specification §3.2 does); `flag` keeps it with quality `uncertain`. */
   action: 'reject' | 'flag';
 }
 
@@ -87,17 +87,17 @@ export interface AlarmRuleConfig {
 export interface ProcessorConfig extends BaseConfig {
   /** SQLite file of the raw store; relative paths are under the component's work folder. */
   storePath: string;
-  /** A sample is durable at most this long after it arrived (issue 4 §2; the crash-loss window). */
+  /** A sample is durable at most this long after it arrived (the crash-loss window, docs/processor.md). */
   commitWindowMs: number;
   retentionMs: number;
   maxStoreBytes: number;
   minFreeBytes: number;
   storeSynchronous: 'FULL' | 'NORMAL';
-  /** Messages above this (estimated JSON size) are rejected `message_too_large` (issue 4 §4). */
+  /** Messages above this (estimated JSON size) are rejected `message_too_large` (bad input, counted). */
   maxMessageBytes: number;
   /** Asset ids accepted besides those the adapters announce on their device status topic. */
   assets: string[];
-  /** `reject` (default): telemetry of an asset neither configured nor announced is refused (issue 4 §4). */
+  /** `reject` (default): telemetry of an asset neither configured nor announced is refused (after the quarantine, docs/processor.md). */
   unknownAssets: 'reject' | 'accept';
   /** `accept` (default): any well-formed point name; `reject`: only points some range rule names. */
   unknownPoints: 'reject' | 'accept';
@@ -107,7 +107,7 @@ export interface ProcessorConfig extends BaseConfig {
   maxFutureMs: number;
   /** Samples older than this (vs gateway time) are rejected `stale_timestamp`. */
   maxPastMs: number;
-  /** |gateway - device time| above this marks the samples `uncertain` (spec §3.1 "Timestamp synchronization"). */
+  /** |gateway - device time| above this marks the samples `uncertain` (specification §3.1 step 3, timestamp synchronisation). */
   maxClockSkewMs: number;
   /** Gaps up to this long are filled by linear interpolation (quality `interpolated`); 0 disables. */
   maxInterpolationGapMs: number;
@@ -277,9 +277,9 @@ export const PROCESSOR_DEFAULTS: ProcessorConfig = {
   maxClockSkewMs: 60000,
   maxInterpolationGapMs: 10000,
   ranges: [
-    // Spec §3.2: active power -10..100 MW (SunSpec W is AC active power, in W).
+    // Specification §3.2: active power -10..100 MW (SunSpec W is AC active power, in W).
     { points: ['*.W', 'W', 'active_power'], min: -10e6, max: 100e6, action: 'reject' },
-    // Spec §3.2: DC voltage 0..1500 V (model 103 DCV, model 160 module DCV).
+    // Specification §3.2: DC voltage 0..1500 V (model 103 DCV, model 160 module DCV).
     { points: ['*.DCV', 'DCV', 'dc_voltage'], min: 0, max: 1500, action: 'reject' },
   ],
   unitConversions: {

@@ -1,7 +1,8 @@
 /**
- * Priority classes of the Uplink (issue 5 §2): alarms first, then events, 1-minute, 15-minute and
- * daily rollups, health. The index is the priority (0 = most urgent): the outbox sends in
- * (class, age) order and the overflow policy evicts in the reverse order.
+ * Priority classes of the Uplink (docs/uplink.md "What it subscribes to"): alarms first, then
+ * events, 1-minute, 15-minute and daily rollups, health. The index is the priority (0 = most
+ * urgent): the outbox sends in (class, age) order and the overflow policy evicts in the reverse
+ * order.
  */
 import type { AggregateInterval, IotTopic, LocalFamily, UplinkBatch, UplinkKind } from '../lib/contract';
 import { iotTopics } from '../lib/contract';
@@ -27,7 +28,7 @@ export function classOf(family: LocalFamily, interval?: AggregateInterval): Reco
     case 'aggregates':
       return interval;
     case 'dailySummary':
-      // The site's day summary travels with the daily rollups (spec §5 daily aggregates).
+      // The site's day summary travels with the daily rollups (specification §5.1 level 4, daily).
       return '1d';
     case 'healthSummary':
       return 'health';

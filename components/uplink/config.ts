@@ -1,10 +1,11 @@
 /**
- * com.dcmms.edge.Uplink configuration: one schema, one defaults object (CONVENTIONS.md
+ * com.dcmms.edge.Uplink configuration: one schema, one defaults object (docs/conventions.md
  * "Configuration"); the recipe's DefaultConfiguration equals UPLINK_DEFAULTS (a test checks).
  *
- * Bounds follow edge-computing-spec.md §3.1/§7 (a 10 GB, 24 h local buffer, gzip, exponential
- * backoff) and AWS IoT Core's message broker quotas (docs.aws.amazon.com/general/latest/gr/iot-core.html:
- * 100 publish requests per second per connection, 128 KB per message, 512 KB/s per connection).
+ * Bounds follow dCMMS edge specification §3.1 and §7 (docs/specification.md: a 10 GB, 24 h local
+ * buffer, gzip, exponential backoff) and AWS IoT Core's message broker quotas
+ * (docs.aws.amazon.com/general/latest/gr/iot-core.html: 100 publish requests per second per
+ * connection, 128 KB per message, 512 KB/s per connection).
  */
 import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, ConfigError, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
 import { CLASSES, type RecordClass } from './classes';
@@ -15,7 +16,7 @@ export type ExporterName = (typeof EXPORTER_NAMES)[number];
 export interface UplinkConfig extends BaseConfig {
   /** SQLite outbox file; relative paths are under the work folder. */
   outboxPath: string;
-  /** Byte bound of the outbox (records + sealed batches), spec §3.1: 10 GB. */
+  /** Byte bound of the outbox (records + sealed batches), specification §3.1: 10 GB. */
   maxOutboxBytes: number;
   /** Age bound: a record not delivered within this is dropped (counted `expired_<class>`). Also how long retries go on. */
   maxAgeMs: number;

@@ -14,7 +14,8 @@ import { uplinkConfigSpec } from './config';
 import { createUplink } from './uplink';
 
 const nativeBinding = process.env['DCMMS_BETTER_SQLITE3_BINDING'];
-// The gateway's region, set by the nucleus (reference/greengrass.md §13): S3's when `s3.region` is empty.
+// The gateway's region, set by the nucleus (Greengrass Developer Guide, "Component environment variable
+// reference"): S3's when `s3.region` is empty.
 const awsRegion = process.env['AWS_REGION'];
 const thingName = process.env['AWS_IOT_THING_NAME'];
 const tes = { fullUri: process.env['AWS_CONTAINER_CREDENTIALS_FULL_URI'], authorizationToken: process.env['AWS_CONTAINER_AUTHORIZATION_TOKEN'] };

@@ -1,7 +1,8 @@
 /**
  * Token buckets for IoT Core's per-connection quotas (docs.aws.amazon.com/general/latest/gr/iot-core.html:
  * 100 publish requests/s and 512 KB/s per connection). `take` may go into debt: an alarm is sent at
- * once (issue 5 §2 "alarms go at once") and the debt delays the backlog behind it instead.
+ * once (a live alarm never waits behind the backlog, docs/uplink.md) and the debt delays the
+ * backlog behind it instead.
  */
 export class TokenBucket {
   private tokens: number;

@@ -1,7 +1,7 @@
 /**
  * One sender per exporter: takes sealed batches from the outbox in priority order (class, then age),
  * paces them, sends them, and removes each from the outbox only when the exporter confirmed it
- * (issue 5 §2).
+ * (docs/uplink.md "Delivery confirmation").
  *
  * - Concurrency: up to `concurrency` batches in flight; one slot is kept for alarms, so a live alarm
  *   never waits behind a full window of backlog (the drain after an outage keeps live alarms under

@@ -1,5 +1,6 @@
 /**
- * com.dcmms.edge.Uplink (docs/uplink.md; dCMMS edge specification §3.1 "store-and-forward", §7):
+ * com.dcmms.edge.Uplink (docs/uplink.md; dCMMS edge specification §3.1 step 5, cloud sync, and §7,
+ * offline operation; docs/specification.md):
  * every record the cloud must get is persisted in the outbox when it arrives, sealed into gzip
  * batches per priority class, and sent by one sender per exporter (IoT Core, S3), which removes a
  * batch only once its exporter confirmed it. Alarm transitions are taken in once each (the outbox

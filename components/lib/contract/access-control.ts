@@ -1,6 +1,7 @@
 /**
- * Builds a recipe's `accessControl` (reference/greengrass.md §9, docs
- * interprocess-communication.html#ipc-authorization-policies) from the COMPONENT_TOPICS table.
+ * Builds a recipe's `accessControl` (Greengrass Developer Guide, "Use the AWS IoT Device SDK to
+ * communicate with the Greengrass nucleus...", section "Authorize components to perform IPC
+ * operations") from the COMPONENT_TOPICS table.
  * Policy ids are `<ComponentName>:pubsub:<n>` / `<ComponentName>:mqttproxy:<n>`, unique across
  * components as the docs ask. Publish and subscribe get separate policies so each operation is
  * allowed only on its own resources; empty policies and services are omitted.

@@ -1,7 +1,7 @@
 /**
  * A small toolkit for hand-written runtime validators: payloads from the bus are `unknown` until
- * one of these says otherwise (CONVENTIONS.md "Types"). A validator returns either the typed value
- * or a reason (`points.W.q: must be one of good|uncertain|...`) and a counter-friendly code.
+ * one of these says otherwise (docs/conventions.md "Types"). A validator returns either the typed
+ * value or a reason (`points.W.q: must be one of good|uncertain|...`) and a counter-friendly code.
  *
  * Validators check what they know and let unknown fields through: within one schemaVersion the
  * contract only grows by optional fields, so an older consumer accepts a newer producer.

@@ -1,8 +1,9 @@
 /**
- * The eight components of DESIGN.md and, as data, what each publishes and subscribes on local
- * pub/sub and IoT Core. The recipes' accessControl is generated from this table
- * (access-control.ts), and a test keeps the two equal, so a component can reach exactly the topics
- * declared here and nothing else (least privilege; CONVENTIONS.md "Avoid: wildcard accessControl").
+ * The eight components of dCMMS Edge (README.md "Components"; five are implemented, three declared
+ * for later) and, as data, what each publishes and subscribes on local pub/sub and IoT Core. The
+ * recipes' accessControl is generated from this table (access-control.ts), and a test keeps the two
+ * equal, so a component can reach exactly the topics declared here and nothing else (least
+ * privilege; docs/conventions.md "Avoid": wildcard accessControl).
  */
 import { mqttResource, pubsubResource, type IotFamily, type LocalFamily } from './topics';
 
@@ -21,7 +22,7 @@ export type ComponentName = (typeof COMPONENT_NAMES)[number];
 /** The meta component whose HARD dependencies are every implemented component. */
 export const SITE_COMPONENT_NAME = 'com.dcmms.edge.Site';
 
-/** Topic access in policy-resource form (reference/greengrass.md §9). */
+/** Topic access in policy-resource form (pubsub: `+`/`#` literal, `*` a glob; mqttproxy: MQTT wildcards; see topics.ts). */
 export interface ComponentTopics {
   readonly pubsub: { readonly publish: readonly string[]; readonly subscribe: readonly string[] };
   readonly mqttproxy: { readonly publish: readonly string[]; readonly subscribe: readonly string[] };

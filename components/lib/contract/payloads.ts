@@ -35,7 +35,7 @@ export interface Point {
   q: Quality;
 }
 
-/** One poll of one asset: many points sampled together (DESIGN.md "The contract"). */
+/** One poll of one asset: many points sampled together (docs/conventions.md "The contract"). */
 export interface TelemetryMessage {
   schemaVersion: SchemaVersion;
   siteId: string;
@@ -53,7 +53,7 @@ export type Severity = (typeof SEVERITIES)[number];
 export const ALARM_STATES = ['raised', 'cleared'] as const;
 export type AlarmState = (typeof ALARM_STATES)[number];
 
-/** An alarm transition (edge-computing-spec.md §3.2 check_alarms, §4.2 publish_alarm). */
+/** An alarm transition (dCMMS edge specification §3.2 alarm checks, §4.2 analytics alarms; docs/specification.md). */
 export interface AlarmMessage {
   schemaVersion: SchemaVersion;
   siteId: string;
@@ -170,7 +170,7 @@ export interface StoreCommitRange {
 export const AGGREGATE_INTERVALS = ['1m', '15m', '1d'] as const;
 export type AggregateInterval = (typeof AGGREGATE_INTERVALS)[number];
 
-/** Statistics of one point over one bucket (edge-computing-spec.md §5.1 levels 2-4). */
+/** Statistics of one point over one bucket (dCMMS edge specification §5.1 levels 2-4, docs/specification.md). */
 export interface AggregateStats {
   count: number;
   min?: number;
@@ -203,7 +203,7 @@ export interface AggregateMessage {
   revision?: number;
 }
 
-/** One asset's day in the daily summary (edge-computing-spec.md §5.1 level_4_daily). */
+/** One asset's day in the daily summary (dCMMS edge specification §5.1 level 4, daily). */
 export interface DailyAssetSummary {
   /** Energy of the day, Wh: the asset's energy counter increase if it has one, else its integrated power. */
   energyWh?: number;
@@ -217,7 +217,7 @@ export interface DailyAssetSummary {
 
 /**
  * The Aggregator's site-level summary of one local day on `site/{siteId}/summary/daily`, published
- * once the day is closed (spec §5.2 `schedule.every().day.at("00:05")`) and again, with a higher
+ * once the day is closed (specification §5.2: the daily job runs at 00:05) and again, with a higher
  * revision, if late data changes it. Per-series daily statistics travel as `1d` AggregateMessages.
  */
 export interface DailySummary {
@@ -246,7 +246,7 @@ export const ANALYTICS_KINDS = [
 ] as const;
 export type AnalyticsKind = (typeof ANALYTICS_KINDS)[number];
 
-/** One analytics result (edge-computing-spec.md §4.1). */
+/** One analytics result (dCMMS edge specification §4.1, docs/specification.md). */
 export interface AnalyticsMessage {
   schemaVersion: SchemaVersion;
   siteId: string;
@@ -261,7 +261,7 @@ export interface AnalyticsMessage {
 export const ML_MODELS = ['fault', 'anomaly', 'forecast'] as const;
 export type MlModel = (typeof ML_MODELS)[number];
 
-/** One inference result (edge-computing-spec.md §6.1). */
+/** One inference result (dCMMS edge specification §6.1, docs/specification.md). */
 export interface MlResult {
   schemaVersion: SchemaVersion;
   siteId: string;
@@ -279,7 +279,7 @@ export interface MlResult {
 export const CONTROL_ACTIONS = ['curtail', 'restore', 'isolate_string', 'reconnect_string', 'shutdown', 'start', 'write'] as const;
 export type ControlAction = (typeof CONTROL_ACTIONS)[number];
 
-/** A command for the adapter that owns the asset (edge-computing-spec.md §7.1 control_actions). */
+/** A command for the adapter that owns the asset (dCMMS edge specification §7.1 control actions, docs/specification.md). */
 export interface ControlCommand {
   schemaVersion: SchemaVersion;
   siteId: string;
@@ -349,7 +349,7 @@ export interface LatencySummary {
   samples: number;
 }
 
-/** The shared metrics vocabulary (DESIGN.md "Logs and metrics"); see components/lib/metrics.ts. */
+/** The shared metrics vocabulary (docs/conventions.md "Logs and metrics"); see components/lib/metrics.ts. */
 export interface MetricsSnapshot {
   messagesIn: number;
   messagesOut: number;
@@ -394,7 +394,7 @@ export interface HealthIssue {
   message: string;
 }
 
-/** Gateway figures (edge-computing-spec.md §8.2 collect_metrics "system"). */
+/** Gateway figures (dCMMS edge specification §8.2, system figures; docs/specification.md). */
 export interface SystemHealth {
   cpuPercent: number | null;
   memoryPercent: number;
@@ -418,7 +418,7 @@ export interface ComponentSummary {
 export const SITE_STATUSES = ['healthy', 'degraded', 'critical'] as const;
 export type SiteStatus = (typeof SITE_STATUSES)[number];
 
-/** Published by Health locally and to IoT Core every `reportIntervalMs` (spec §8.1: every 5 minutes). */
+/** Published by Health locally and to IoT Core every `reportIntervalMs` (specification §8.1: every 5 minutes). */
 export interface SiteHealthSummary {
   schemaVersion: SchemaVersion;
   siteId: string;

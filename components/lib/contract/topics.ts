@@ -1,8 +1,9 @@
 /**
- * Topic names: the only place topic strings are spelled (DESIGN.md "The contract").
+ * Topic names: the only place topic strings are spelled (docs/conventions.md "The contract").
  *
  * Local pub/sub topics start from the specification's `site/{siteId}/scada/{assetId}/telemetry`
- * and `.../alarms` (edge-computing-spec.md §3.1 step_2_ingestion); everything else lives under
+ * and `.../alarms` (dCMMS edge specification §3.1 step 2, ingestion; docs/specification.md);
+ * everything else lives under
  * `site/{siteId}/...` too. IoT Core topics start with `dcmms/{siteId}/...` so cloud IoT policies
  * can be scoped per site and per thing.
  *
@@ -247,7 +248,8 @@ export function validatorFor<F extends LocalFamily>(family: F): Validator<LocalP
 
 /**
  * Policy resource for `aws.greengrass.ipc.pubsub`. There `+` and `#` are literal and `*` is a glob
- * matching any characters including `/` (reference/greengrass.md §9), so every variable not fixed
+ * matching any characters including `/` (Greengrass Developer Guide, "Authorize components to
+ * perform IPC operations"; nucleus authorization/WildcardTrie.java), so every variable not fixed
  * becomes `*`. One resource covers both publishing concrete topics and subscribing with `+` filters
  * (the glob matches a literal `+`).
  */
@@ -255,7 +257,7 @@ export function pubsubResource(family: LocalFamily, fixed: Vars = {}): string {
   return fill(LOCAL_TOPIC_TEMPLATES[family], fixed, '*');
 }
 
-/** Policy resource for `aws.greengrass.ipc.mqttproxy`, where `+`/`#` are MQTT wildcards (§9). */
+/** Policy resource for `aws.greengrass.ipc.mqttproxy`, where `+`/`#` are MQTT wildcards (same guide page). */
 export function mqttResource(family: IotFamily, fixed: Vars = {}): string {
   return fill(IOT_TOPIC_TEMPLATES[family], fixed, '+');
 }

@@ -1,6 +1,6 @@
 /**
  * Runtime validators, one per payload type: consumers turn `unknown` from the bus into typed
- * payloads or get a reason to count and log (CONVENTIONS.md "Types", DESIGN.md "Errors": bad input
+ * payloads or get a reason to count and log (docs/conventions.md "Types" and "Errors": bad input
  * is a counted, logged rejection).
  */
 import { Fields, ID_PATTERN, invalid, isRecord, isTopicId, nested, validator, type Validator } from './check';

@@ -1,6 +1,6 @@
 /**
  * An in-memory stand-in for the Greengrass nucleus's IPC side, for unit tests of the bus and of
- * components. It keeps the behaviours our code depends on (reference/greengrass.md §5, §8):
+ * components. It keeps the behaviours of the nucleus our code depends on (docs/local-runtime.md "IPC"):
  * one `connect()` per client, streams that deliver only after `activate()`, `+`/`#` filter
  * matching, the default receive mode (no self-delivery for wildcard filters), `disconnection` on
  * link loss with every stream ended, GetConfiguration of the whole tree for keyPath [].
@@ -157,7 +157,8 @@ export class FakeIpcClient implements IpcClientLike {
     let v: unknown = this.nucleus.config;
     for (const k of request.keyPath) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
     if (v === undefined) throw rpcError(8, 'Key not found', { _errorCode: 'ResourceNotFoundError', message: 'Key not found' });
-    // A leaf comes back wrapped as {<lastKey>: value} (reference/greengrass.md §8 GetConfiguration).
+    // A leaf comes back wrapped as {<lastKey>: value}, as the nucleus answers GetConfiguration
+    // (ConfigStoreIPCEventStreamAgent.java).
     const last = request.keyPath[request.keyPath.length - 1];
     const value = typeof v === 'object' && v !== null ? structuredClone(v) : { [last ?? '']: v };
     return { componentName: this.nucleus.componentName, value };

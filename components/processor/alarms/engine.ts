@@ -1,6 +1,7 @@
 /**
- * The alarm rule engine (issue 4 §3; edge-computing-spec.md §3.2 `check_alarms`). Rules come from
- * configuration (rules.ts). Each alarm instance (rule, asset, point, bit) has a lifecycle:
+ * The alarm rule engine (docs/processor.md "Alarms"; dCMMS edge specification §3.2 alarm checks,
+ * docs/specification.md). Rules come from configuration (rules.ts). Each alarm instance (rule,
+ * asset, point, bit) has a lifecycle:
  *
  *   idle --condition held onDelayMs--> raised (published once, with a fresh alarmId)
  *   raised --value moved updateDelta--> updated (same alarmId, details.event "updated")
@@ -225,7 +226,7 @@ export class AlarmEngine {
     }
   }
 
-  /** The adapter's device status: communication loss (issue 4 §3). */
+  /** The adapter's device status: communication loss (`comm_loss` rules). */
   onDeviceStatus(st: DeviceStatus, now: number): void {
     for (const rule of this.commRules) {
       if (!rule.assets(st.assetId)) continue;

@@ -1,8 +1,8 @@
 /**
- * Active alarms and learned assets, kept in the store's SQLite file in tables of their own, so
- * that "active alarms survive a restart" (issue 4 §3) with the same durability as the samples
- * (WAL, synchronous FULL: each change is its own committed transaction). Alarm transitions are
- * rare, so one fsync each is cheap.
+ * Active alarms and learned assets, kept in the store's SQLite file in tables of their own, so that
+ * active alarms survive a restart (docs/processor.md "Alarms") with the same durability as the
+ * samples (WAL, synchronous FULL: each change is its own committed transaction). Alarm transitions
+ * are rare, so one fsync each is cheap.
  */
 import type { Db } from '../../lib/store/schema';
 import type { Severity } from '../../lib/contract';

@@ -1,11 +1,13 @@
 /**
  * Alarm rules from configuration, checked beyond the JSON schema (each kind needs its own fields)
  * and compiled once: globs to matchers, defaults filled in. A rule that cannot work is a
- * ConfigError naming `alarmRules.<i>.<key>` (CONVENTIONS.md "Errors": bad configuration exits 1).
+ * ConfigError naming `alarmRules.<i>.<key>` (bad configuration exits 1, docs/conventions.md
+ * "Errors").
  *
- * Kinds (issue 4 §3): threshold (deadband, on/off delays), all (several conditions on one asset:
- * the spec §3.2 soiling rule), rate (rate of change), stale and frozen values, state (SunSpec St
- * FAULT), bits (SunSpec Evt1 bits to named alarms), comm_loss (the adapter's device status).
+ * Kinds (docs/processor.md "Alarms"): threshold (deadband, on/off delays), all (several conditions
+ * on one asset: the soiling rule of specification §3.2), rate (rate of change), stale and frozen
+ * values, state (SunSpec St FAULT), bits (SunSpec Evt1 bits to named alarms), comm_loss (the
+ * adapter's device status).
  */
 import { ConfigError } from '../../lib/errors';
 import type { Severity } from '../../lib/contract';

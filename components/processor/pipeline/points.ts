@@ -1,7 +1,8 @@
 /**
- * Per-point checks and conversion (edge-computing-spec.md §3.1 step_3, §3.2 `validate`): the
- * point's range (configured, with the spec's defaults), its unit converted to the canonical unit,
- * and its value turned into the number the store keeps. Resolved once per point name and cached.
+ * Per-point checks and conversion (dCMMS edge specification §3.1 step 3, §3.2 `validate`;
+ * docs/specification.md): the point's range (configured, with the specification's defaults), its
+ * unit converted to the canonical unit, and its value turned into the number the store keeps.
+ * Resolved once per point name and cached.
  */
 import type { RangeRule, UnitConversion } from '../config';
 import { compileGlobs, type NameMatcher } from './match';

@@ -2,7 +2,7 @@
  * Per-asset and per-series state the pipeline keeps between messages: last sample time and value
  * (duplicate removal, interpolation, alarm rules), the asset's poll period (learned), and a short
  * memory of recent message times so that a re-delivered older message is recognised as a
- * duplicate (issue 4 §1 "Duplicate removal (same asset, point and sample time)").
+ * duplicate (a duplicate is the same asset, point and sample time; docs/processor.md step 6).
  */
 import type { Quality } from '../../lib/contract';
 

@@ -1,8 +1,8 @@
 /**
- * The JSON size of a decoded payload, estimated without serialising it and abandoned as soon as
- * it passes `limit` (issue 4 §4 "messages over a size limit"). The SDK hands us the decoded
- * message, so the bytes on the wire are gone; this counts what they were made of: string
- * lengths, keys, digits, and punctuation.
+ * The JSON size of a decoded payload, estimated without serialising it and abandoned as soon as it
+ * passes `limit` (messages over `maxMessageBytes` are rejected `message_too_large`). The SDK hands
+ * us the decoded message, so the bytes on the wire are gone; this counts what they were made of:
+ * string lengths, keys, digits, and punctuation.
  */
 export function estimateJsonBytes(v: unknown, limit: number): number {
   let total = 0;

@@ -1,7 +1,7 @@
 /**
- * A Processor as a real process for the crash test (test/integration/processor-crash.test.ts,
- * issue 4 §6): the factory with a real store and an in-memory bus, fed by a load generator in the
- * same process. It reports on stdout, one line each:
+ * A Processor as a real process for the crash test (test/integration/processor-crash.test.ts;
+ * docs/processor.md "Crash-loss window"): the factory with a real store and an in-memory bus, fed
+ * by a load generator in the same process. It reports on stdout, one line each:
  *   S <next>              first message index it will send (from what the store holds)
  *   A <index> <epochMs>   message <index> was handed to the Processor at <epochMs>
  *   C <index>             every message up to <index> is durable (store onCommit)

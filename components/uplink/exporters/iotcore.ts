@@ -1,5 +1,5 @@
 /**
- * IoT Core exporter: IPC PublishToIoTCore, QoS 1 (issue 5 §2).
+ * IoT Core exporter: IPC PublishToIoTCore, QoS 1 (docs/uplink.md "Delivery confirmation").
  *
  * The nucleus answers PublishToIoTCore once a message is in its spool, not when IoT Core has it
  * (aws/aws-iot-device-sdk-python-v2#354), and that spool is small (2.5 MB) and in memory by default

@@ -1,7 +1,8 @@
 /**
- * One interface for every destination (issue 5 §2: "exporters behind one interface, so that Stream
- * Manager can be added later"), after eKuiper's sinks: the sender owns ordering, pacing, backoff and
- * the outbox; an exporter only turns one sealed batch into one confirmed delivery.
+ * One interface for every destination, so that another one (Greengrass Stream Manager, for Kinesis
+ * or SiteWise) can be added without touching the outbox or the sender; after eKuiper's sinks: the
+ * sender owns ordering, pacing, backoff and the outbox; an exporter only turns one sealed batch
+ * into one confirmed delivery.
  *
  * Contract (test/integration/uplink-sinks.test.ts runs it against each exporter and its real peer):
  *  - `send` resolves only once the destination has the batch (S3: PutObject 200; IoT Core: the

@@ -12,7 +12,7 @@
  *   1d       AggregateMessage, 10 series + energy    1                   1 000
  *   alarms   AlarmMessage (raised + cleared)         4                   4 000
  *   events   DeviceStatus / ControlResult            2                   2 000
- *   health   SiteHealthSummary (site level)          -                   288 (every 5 min, spec §8.1)
+ *   health   SiteHealthSummary (site level)          -                   288 (every 5 min, specification §8.1)
  *
  * Alarm and event rates are our assumption (two alarm episodes and two device events per inverter
  * and day); the rollup counts follow from the intervals. A run at `assets` < 1000 is that fraction
