@@ -1,6 +1,7 @@
 /**
  * The component store's artifacts: where they live, their digest check, permissions and ZIP
- * unarchiving (reference/greengrass.md §10 "Artifacts"; componentmanager/ComponentStore.java).
+ * unarchiving (Greengrass Developer Guide, "AWS IoT Greengrass component recipe reference",
+ * Artifacts; nucleus componentmanager/ComponentStore.java).
  *
  *   <root>/packages/artifacts/<name>/<version>/<file>
  *   <root>/packages/artifacts-unarchived/<name>/<version>/<zip base name>/...

@@ -1,5 +1,6 @@
 /**
- * IPC authorization policies (reference/greengrass.md §9).
+ * IPC authorization policies (Greengrass Developer Guide, "Authorize components to perform IPC
+ * operations"; docs/local-runtime.md "IPC").
  *
  * Facts followed, from aws-greengrass-nucleus `authorization/`:
  * - `accessControl` is `{service: {policyId: {policyDescription?, operations, resources}}}`, an object or a

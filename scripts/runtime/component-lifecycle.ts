@@ -1,5 +1,6 @@
 /**
- * The lifecycle state machine of one component (reference/greengrass.md §10-§11, §16 item 6).
+ * The lifecycle state machine of one component (docs/local-runtime.md "Components and their
+ * lifecycle"; Greengrass component recipe reference, Lifecycle).
  *
  * Semantics are the nucleus's (lifecyclemanager/Lifecycle.java, GenericExternalService.java,
  * GreengrassService.java); the design is ours, event-driven instead of a thread per component:
@@ -113,7 +114,7 @@ export class ComponentLifecycle {
     this.log = o.logger;
     this.proc = new ComponentProcesses({
       component: def.name,
-      // The cwd of every step (reference §10): <root>/work/<name>; the component log: <root>/logs/<name>.log.
+      // The cwd of every step, as the nucleus sets it: <root>/work/<name>; the component log: <root>/logs/<name>.log.
       workDir: path.join(o.rootDir, 'work', def.name),
       logFile: path.join(o.rootDir, 'logs', `${def.name}.log`),
       now: o.now,

@@ -7,7 +7,8 @@
  * answers DeferComponentUpdate with recheckAfterMs > 0; the nucleus then waits that long and asks
  * again. recheckAfterMs 0 acknowledges. A component that does not answer within the timeout is
  * taken as agreeing. After the deployment, subscribers get a postUpdateEvent.
- * (deployment/DeploymentService + lifecyclemanager/UpdateSystemPolicyService; reference §8.)
+ * (nucleus deployment/DeploymentService + lifecyclemanager/UpdateSystemPolicyService; Greengrass
+ * Developer Guide, "Interact with component lifecycle".)
  */
 import type { Logger } from '../../components/lib/logger';
 import type { IpcEventStream } from './ipc/types';

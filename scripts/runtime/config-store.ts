@@ -2,7 +2,8 @@
  * Per-component configuration (the `services.<name>.configuration` subtree of the nucleus), backing
  * GetConfiguration / UpdateConfiguration / SubscribeToConfigurationUpdate and deployments.
  *
- * Semantics (reference/greengrass.md §8, §12, §16.5; nucleus `ConfigStoreIPCEventStreamAgent.java`,
+ * Semantics (docs/local-runtime.md "Operation semantics components rely on" and "Deployments";
+ * nucleus `ConfigStoreIPCEventStreamAgent.java`,
  * `KernelConfigResolver.resolveConfigurationToApply`, `config/Topic(s).java`):
  * - UpdateConfiguration merges `valueToMerge` into the container named by keyPath. The nucleus refuses
  *   the update (FailedUpdateConditionCheck) when the timestamp is older than the container's modtime,

@@ -1,6 +1,7 @@
 /**
  * Configuration validation during deployments (SubscribeToValidateConfigurationUpdates,
- * SendConfigurationValidityReport; reference §8 and §12 "Update flow").
+ * SendConfigurationValidityReport; Greengrass Developer Guide, "Interact with component
+ * configuration"; docs/local-runtime.md "Deployments", step 3).
  *
  * Before merging a deployment's configuration, the nucleus sends each subscribed component of the
  * deployment its proposed configuration and waits up to configurationValidationPolicy

@@ -1,6 +1,7 @@
 /**
  * Local deployments, as the Greengrass CLI makes them (CreateLocalDeployment;
- * reference/greengrass.md §12; deployment/DeploymentService.java, DeploymentConfigMerger.java).
+ * docs/local-runtime.md "Deployments"; nucleus deployment/DeploymentService.java,
+ * DeploymentConfigMerger.java).
  *
  * One deployment at a time, in order of arrival:
  *  1. import recipes (--recipeDir) and artifacts (--artifactDir) into the component store;
@@ -277,7 +278,8 @@ export class DeploymentEngine {
     this.roots = plan.roots;
     for (const name of plan.closure.keys()) {
       const def = this.definition(name);
-      // A BROKEN component is given a fresh start by a deployment that includes it (§11).
+      // A BROKEN component is given a fresh start by a deployment that includes it (as the nucleus
+      // reinstalls it; lifecyclemanager/Lifecycle.java).
       if (this.d.services.state(name) === 'BROKEN') this.d.services.restart(name);
       this.d.services.upsert(def);
     }
@@ -332,7 +334,8 @@ export class DeploymentEngine {
   /**
    * Success needs every component of the closure RUNNING or FINISHED and staying so for
    * `stableMs`: a Run step is RUNNING the moment it is launched, so a component that crashes at
-   * once would otherwise pass. Any BROKEN component fails the deployment (§11).
+   * once would otherwise pass. Any BROKEN component fails the deployment (nucleus
+   * DeploymentConfigMerger.java).
    */
   private awaitHealthy(closure: Map<string, Deployed>): Promise<void> {
     const names = [...closure.keys()];

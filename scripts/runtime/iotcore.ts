@@ -4,7 +4,9 @@
  * the nucleus's offline spool in front of it.
  *
  * Behaviour, after the nucleus's `mqttclient/MqttClient.java`, `spool/Spool.java` and
- * `builtin/services/mqttproxy/MqttProxyIPCAgent.java` (reference/greengrass.md §8 "IoT Core proxy"):
+ * `builtin/services/mqttproxy/MqttProxyIPCAgent.java` (Greengrass Developer Guide,
+ * "Publish/subscribe AWS IoT Core MQTT messages", and the nucleus component's `mqtt.spooler`
+ * configuration):
  * - online, a publish goes straight to the broker and resolves when it is written (QoS 0) or PUBACKed
  *   (QoS 1), failing after `ackTimeoutMs` like the nucleus's MQTT operation timeout;
  * - offline ("cloud unreachable" switch off, or the broker down), a publish is spooled and resolves once

@@ -37,7 +37,7 @@ import { TES_COMPONENT_NAME, TesOptions, TokenExchangeService, createTes } from 
 
 /** The nucleus version whose IPC semantics this runtime follows (wildcards, receive modes: ≥2.6). */
 export const EMULATED_NUCLEUS_VERSION = '2.14.0';
-/** sun_path is 108 bytes including the terminating NUL (reference §1). */
+/** sun_path is 108 bytes including the terminating NUL (unix(7); docs/local-runtime.md "Transport"). */
 const MAX_SOCKET_PATH = 107;
 
 export interface NucleusOptions {
@@ -154,7 +154,8 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
     const token = tokens.tokenFor(name);
     // The TES's endpoint, for components that depend on it (token-exchange-service-component.md).
     const credentials: Record<string, string> = tes && tes.url && dependencies.includes(TES_COMPONENT_NAME) ? { AWS_CONTAINER_CREDENTIALS_FULL_URI: tes.url } : {};
-    // reference §13: what the nucleus sets for every component process.
+    // What the nucleus sets for every component process (Greengrass Developer Guide, "Component
+    // environment variable reference").
     return {
       ...credentials,
       AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT: socketPath,

@@ -1,6 +1,6 @@
 /**
- * Running lifecycle steps as processes, the way the nucleus does (reference/greengrass.md §10
- * "Lifecycle steps", §16 item 7; lifecyclemanager/ShellRunner.java, util/Exec.java):
+ * Running lifecycle steps as processes, the way the nucleus does (Greengrass component recipe
+ * reference, Lifecycle; nucleus lifecyclemanager/ShellRunner.java, util/Exec.java):
  *
  * - each step runs as `sh -c "<script>"` with cwd `<root>/work/<name>`;
  * - in its own process group (spawned detached, so setsid), so that stopping signals the whole

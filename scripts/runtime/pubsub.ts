@@ -2,7 +2,7 @@
  * Local publish/subscribe routing for PublishToTopic / SubscribeToTopic.
  *
  * Follows the nucleus's `builtin/services/pubsub/SubscriptionTrie.java` and
- * `PubSubIPCEventStreamAgent.java` (reference/greengrass.md §8 "Local pub/sub", §16.4):
+ * `PubSubIPCEventStreamAgent.java` (Greengrass Developer Guide, "Publish/subscribe local messages"):
  * - filters are split on '/', '+' matches exactly one level (an empty level included), '#' the rest;
  * - Java quirk kept on purpose: 'a/#' does NOT match 'a' (the trie only looks at a '#' child while
  *   there is a further topic level to consume);

@@ -1,5 +1,6 @@
 /**
- * Recipe key handling and the Lifecycle section (reference/greengrass.md §10 "Lifecycle steps").
+ * Recipe key handling and the Lifecycle section (Greengrass Developer Guide, "AWS IoT Greengrass
+ * component recipe reference", Lifecycle).
  *
  * A step is either a script string or `{Script, RequiresPrivilege?, Skipif?, Timeout?, Setenv?}`;
  * `Lifecycle.Setenv` applies to every step and a step's own Setenv overrides it

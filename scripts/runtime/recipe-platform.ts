@@ -1,6 +1,6 @@
 /**
  * Platform detection, manifest Platform matching and global-Lifecycle Selections
- * (reference/greengrass.md §10 "Manifests").
+ * (Greengrass Developer Guide, "AWS IoT Greengrass component recipe reference", Manifests).
  *
  * - Detection follows config/PlatformResolver.java: os linux/darwin/windows; architecture amd64,
  *   aarch64, arm or x86; `architecture.detail` only for armv6l/armv7l/armv8l.

@@ -1,12 +1,13 @@
 /**
  * Greengrass component recipes: parsing, validation and manifest selection.
  *
- * Follows reference/greengrass.md §10 (docs `component-recipe-reference.html`) and the nucleus
- * sources it cites: keys are case-insensitive (gdk `recipe_schema.json` lower-cases them, the
- * nucleus config store compares them with CaseInsensitiveString), the first manifest whose Platform
- * matches wins (component-common `PlatformHelper.findBestMatch`), and a manifest without its own
- * Lifecycle takes the recipe's global Lifecycle filtered by its Selections
- * (`componentmanager/converter/RecipeLoader.java`, `config/PlatformResolver.filterPlatform`).
+ * Follows the Greengrass Developer Guide, "AWS IoT Greengrass component recipe reference"
+ * (component-recipe-reference.html), and the nucleus sources: keys are case-insensitive (gdk
+ * `recipe_schema.json` lower-cases them, the nucleus config store compares them with
+ * CaseInsensitiveString), the first manifest whose Platform matches wins (component-common
+ * `PlatformHelper.findBestMatch`), and a manifest without its own Lifecycle takes the recipe's
+ * global Lifecycle filtered by its Selections (`componentmanager/converter/RecipeLoader.java`,
+ * `config/PlatformResolver.filterPlatform`).
  *
  * Validation is stricter than the nucleus in one way: unknown keys are rejected (gdk's schema has
  * `additionalProperties: false` at the top level; elsewhere a misspelt `Scirpt` would otherwise be
@@ -144,7 +145,8 @@ function parseArtifacts(v: unknown, w: Where): Artifact[] {
     const uri = requiredString(keys.get('URI'), aw, 'URI', 'where the artifact comes from, e.g. s3://bucket/name/1.0.0/file.zip');
     const fileName = fileNameOf(uri);
     if (!fileName) throw new RecipeError(`${w.source}: ${at(aw, 'URI')} ${JSON.stringify(uri)} must end in a file name`);
-    // Artifact file names must be unique per manifest: they share one folder on disk (§10 Artifacts).
+    // Artifact file names must be unique per manifest: they share one folder on disk (Greengrass
+    // component recipe reference, Artifacts).
     if (seen.has(fileName)) throw new RecipeError(`${w.source}: ${at(aw, 'URI')}: file name ${JSON.stringify(fileName)} is used twice in this manifest; artifact file names must be unique`);
     seen.add(fileName);
     const permRaw = keys.get('Permission');

@@ -1,6 +1,7 @@
 /**
- * Dependency-graph helpers for the service manager (reference/greengrass.md §11 "Dependencies").
- * Kept apart from the state machine: they only read names and edges.
+ * Dependency-graph helpers for the service manager (HARD and SOFT dependencies,
+ * docs/local-runtime.md "Components and their lifecycle"). Kept apart from the state machine: they
+ * only read names and edges.
  */
 
 export interface Node {

@@ -1,7 +1,8 @@
 /**
- * The processes of one component: its log file, the environment and cwd of its steps, Skipif,
- * step timeouts and stopping its process trees (reference/greengrass.md §10 "Lifecycle steps",
- * §13, §16 item 7). The state machine in services.ts decides what to run; this runs it.
+ * The processes of one component: its log file, the environment and cwd of its steps, Skipif, step
+ * timeouts and stopping its process trees (Greengrass component recipe reference, Lifecycle;
+ * Greengrass Developer Guide, "Component environment variable reference"). The state machine in
+ * services.ts decides what to run; this runs it.
  *
  * Environment, lowest precedence first: the runtime's own environment (PATH, HOME...), the
  * nucleus-provided variables, Lifecycle.Setenv, the step's Setenv (GenericExternalService.addEnv).

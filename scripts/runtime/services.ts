@@ -1,7 +1,8 @@
 /**
  * The service manager of the local Greengrass runtime: the set of components, their dependencies,
- * starting, stopping and waiting (reference/greengrass.md §11, §16 items 6-7). Each component's
- * own state machine is in component-lifecycle.ts; its processes in service-processes.ts.
+ * starting, stopping and waiting (docs/local-runtime.md "Components and their lifecycle"). Each
+ * component's own state machine is in component-lifecycle.ts; its processes in
+ * service-processes.ts.
  *
  * - HARD dependencies: a component starts only when every HARD dependency is ready (RUNNING,
  *   FINISHED, or STOPPING after a startup that did not error), and a STARTING or RUNNING component

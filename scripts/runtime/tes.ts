@@ -1,7 +1,8 @@
 /**
  * The local runtime's Token Exchange Service (aws.greengrass.TokenExchangeService): an HTTP server on
  * 127.0.0.1 that answers the AWS SDKs' container credential provider, as the nucleus's
- * `tes/CredentialRequestHandler.java` does (reference/stream-manager.md §1.4):
+ * `tes/CredentialRequestHandler.java` does (Greengrass Developer Guide, "Token exchange service";
+ * docs/local-runtime.md "Token Exchange Service"):
  *
  *   GET /2016-11-01/credentialprovider/   Authorization: <the component's SVCUID token>
  *   200 {AccessKeyId, SecretAccessKey, Token, Expiration (ISO 8601)}   403 for a missing or unknown token

@@ -1,5 +1,6 @@
 /**
- * Recipe variable interpolation (reference/greengrass.md §10 "Variables";
+ * Recipe variable interpolation (Greengrass Developer Guide, "AWS IoT Greengrass component recipe
+ * reference", Recipe variables;
  * componentmanager/KernelConfigResolver.java).
  *
  * Forms, same component: `{artifacts:path}`, `{artifacts:decompressedPath}`, `{work:path}`,

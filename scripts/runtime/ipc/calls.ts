@@ -3,7 +3,8 @@
  * answer with the response or an error on the call's stream.
  *
  * Follows the Java server (`OperationContinuationHandler.java`, `ipc/common/ExceptionUtil.java`,
- * `ipc/common/DefaultOperationHandler.java`) per reference/greengrass.md §5-7.
+ * `ipc/common/DefaultOperationHandler.java`); docs/local-runtime.md "Streams", "Errors", "JSON
+ * bodies".
  */
 import { IpcError, unsupportedOperation } from './errors';
 import { applicationJson, isJsonObject, unmodeledError } from './rpc';
@@ -41,7 +42,7 @@ export function startOperation(
     request = undefined;
   }
   if (!isJsonObject(request)) {
-    // Java fails to deserialize (Gson) before any handler runs: the unmodeled catch-all (§6).
+    // Java fails to deserialize (Gson) before any handler runs: the unmodeled catch-all ("Errors").
     host.logger.warn('request payload is not a JSON object', { operation, streamId, bytes: payload.length });
     host.writeFrame(host.encode(unmodeledError(streamId)));
     return;
@@ -100,9 +101,10 @@ async function runStream(
 }
 
 /**
- * §5: `service-model-type: <op>Response` and a JSON object body, never empty (an empty body gives
- * the JS caller a raw JSON.parse SyntaxError). Unary responses terminate the stream, as in Java.
- * Blobs must already be base64 strings (§7): a Buffer would serialise as `{type, data}`.
+ * "Streams": `service-model-type: <op>Response` and a JSON object body, never empty (an empty body
+ * gives the JS caller a raw JSON.parse SyntaxError). Unary responses terminate the stream, as in
+ * Java. Blobs must already be base64 strings ("JSON bodies"): a Buffer would serialise as
+ * `{type, data}`.
  */
 function responseFrame(host: CallHost, streamId: number, operation: string, result: unknown, terminate: boolean): Buffer {
   if (!isJsonObject(result)) {

@@ -1,7 +1,7 @@
 /**
  * `vnd.amazon.eventstream` framing: the binary message format under Greengrass IPC.
  *
- * Layout (https://smithy.io/2.0/aws/amazon-eventstream.html; reference/greengrass.md §2):
+ * Layout (https://smithy.io/2.0/aws/amazon-eventstream.html; docs/local-runtime.md "Framing"):
  *   u32 total length | u32 headers length | u32 prelude CRC | headers | payload | u32 message CRC
  * Both CRCs are CRC-32 (IEEE, the zlib one). The message CRC covers every byte before it,
  * the prelude CRC included. Limits follow aws-c-event-stream `event_stream.h`: header values at

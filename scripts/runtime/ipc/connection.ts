@@ -4,7 +4,8 @@
  *
  * Behaviour follows aws-c-event-stream `event_stream_rpc_server.c` (message routing, stream ids,
  * connection-level errors) and the Greengrass Java server (`ipc/IPCEventStreamService.java`,
- * `OperationContinuationHandler.java`), per reference/greengrass.md §3-6.
+ * `OperationContinuationHandler.java`); docs/local-runtime.md "The IPC wire protocol". Quoted
+ * section names below are that page's.
  */
 import type net from 'node:net';
 import type { Logger } from '../../../components/lib/logger';
@@ -166,7 +167,7 @@ export class Connection implements CallHost {
     try {
       frames = this.decoder.push(chunk);
     } catch (err) {
-      // No frame marker to resynchronise on: the byte stream is lost (§2 "close on a CRC error").
+      // No frame marker to resynchronise on: the byte stream is lost ("Framing": close on a CRC error).
       this.ctx.counters.protocolErrors++;
       this.logger.warn('framing error; closing connection', { err });
       this.destroy();
@@ -217,7 +218,7 @@ export class Connection implements CallHost {
     }
   }
 
-  /** §4: check `:version` and the authToken, then ConnectAck (accept, or reject and close). */
+  /** "Connect handshake": check `:version` and the authToken, then ConnectAck (accept, or reject and close). */
   private handleConnect(msg: Message, meta: RpcMeta): void {
     if (meta.streamId !== 0) return this.protocolError('Connect must be sent on stream 0');
     clearTimeout(this.handshakeTimer);
@@ -239,7 +240,7 @@ export class Connection implements CallHost {
     this.graceTimer.unref();
   }
 
-  /** Routing by stream id, as `s_route_message_by_type` in the C server (§5). */
+  /** Routing by stream id, as `s_route_message_by_type` in the C server ("Streams"). */
   private handleStreamMessage(msg: Message, meta: RpcMeta): void {
     if (meta.type > MessageType.ApplicationError || meta.streamId <= 0) {
       return this.protocolError(`Invalid stream id ${meta.streamId} for message type ${meta.type}`);

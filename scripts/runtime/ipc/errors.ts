@@ -2,11 +2,11 @@
  * Modeled IPC errors: what an operation handler throws to answer with an error shape.
  *
  * Wire form follows Java `OperationContinuationHandler.sendModeledError` and
- * `EventStreamOperationError.java` (reference/greengrass.md §6): ApplicationError, TerminateStream,
- * `service-model-type: aws.greengrass#<Shape>`, payload
+ * `EventStreamOperationError.java` (docs/local-runtime.md "Errors"): ApplicationError,
+ * TerminateStream, `service-model-type: aws.greengrass#<Shape>`, payload
  * `{"_service":"aws.greengrass#GreengrassCoreIPC","_message":m,"_errorCode":shape,"message":m,...fields}`.
  * The JS client exposes that payload as `RpcError.serviceError`, but only for shapes declared for
- * the operation; any other shape reaches JS as an InternalError (§6, §16.2).
+ * the operation; any other shape reaches JS as an InternalError.
  */
 import { SERVICE_ID, SERVICE_NAMESPACE } from './rpc';
 

@@ -1,7 +1,8 @@
 /**
- * The Connect check of the event-stream RPC handshake (reference/greengrass.md §4), as the Java
- * nucleus does it (`ipc/IPCEventStreamService.java`, `ipc/AuthenticationHandler.java`): `:version`
- * must be `0.1.0`, the payload must parse, and `authToken` must be non-empty and map to a component.
+ * The Connect check of the event-stream RPC handshake (docs/local-runtime.md "Connect handshake"),
+ * as the Java nucleus does it (`ipc/IPCEventStreamService.java`, `ipc/AuthenticationHandler.java`):
+ * `:version` must be `0.1.0`, the payload must parse, and `authToken` must be non-empty and map to
+ * a component.
  */
 import type { Logger } from '../../../components/lib/logger';
 import type { Message } from './codec';

@@ -1,5 +1,5 @@
 /**
- * Header encoding of `vnd.amazon.eventstream` (reference/greengrass.md §2): `u8 nameLen`, name
+ * Header encoding of `vnd.amazon.eventstream` (docs/local-runtime.md "Framing"): `u8 nameLen`, name
  * (UTF-8), `u8 type`, value. Limits from aws-c-event-stream `event_stream.h`: values at most
  * 32767 bytes, at most 1024 headers per message. Message framing is in ./codec.ts.
  */
@@ -30,7 +30,7 @@ export class FrameError extends Error {
   }
 }
 
-/** Wire type codes of header values (§2). */
+/** Wire type codes of header values ("Framing"). */
 const TYPE_CODES = {
   boolTrue: 0,
   boolFalse: 1,

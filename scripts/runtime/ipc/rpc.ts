@@ -4,11 +4,11 @@
  *
  * Follows aws-c-event-stream `event_stream_rpc.c` / `event_stream_rpc_server.c` and the Java
  * server (`aws-iot-device-sdk-java-v2: sdk/greengrass/event-stream-rpc-server`), as summarised in
- * reference/greengrass.md §3-6.
+ * docs/local-runtime.md "The IPC wire protocol"; quoted section names below are that page's.
  */
 import { findHeader, hdr, type Header, type Message } from './codec';
 
-/** `:message-type` values (§3). */
+/** `:message-type` values ("RPC headers"). */
 export const MessageType = {
   ApplicationMessage: 0,
   ApplicationError: 1,
@@ -20,7 +20,7 @@ export const MessageType = {
   InternalError: 7,
 } as const;
 
-/** `:message-flags` bits (§3). */
+/** `:message-flags` bits ("RPC headers"). */
 export const MessageFlags = { ConnectionAccepted: 1, TerminateStream: 2 } as const;
 
 export const H_MESSAGE_TYPE = ':message-type';
@@ -67,7 +67,7 @@ export function readRpcMeta(msg: Message): RpcMeta | string {
   };
 }
 
-/** A JSON object (what every request, response and document field must be, §7). */
+/** A JSON object (what every request, response and document field must be, "JSON bodies"). */
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -86,23 +86,23 @@ function rpc(type: number, flags: number, streamId: number, extra: Header[], pay
 
 const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value), 'utf8');
 
-/** §4: accept = flags 1, reject = flags 0 (then the server closes). No payload either way. */
+/** "Connect handshake": accept = flags 1, reject = flags 0 (then the server closes). No payload either way. */
 export function connectAck(accepted: boolean): Message {
   return rpc(MessageType.ConnectAck, accepted ? MessageFlags.ConnectionAccepted : 0, 0, [], Buffer.alloc(0));
 }
 
-/** §6 connection-level error: type 6 (or 7) on stream 0 with `{"message": ...}`, then close. */
+/** "Errors", connection level: type 6 (or 7) on stream 0 with `{"message": ...}`, then close. */
 export function connectionError(text: string, type: number = MessageType.ProtocolError): Message {
   return rpc(type, 0, 0, [hdr.string(H_CONTENT_TYPE, CONTENT_JSON)], json({ message: text }));
 }
 
-/** §6 Ping: answer with PingResponse echoing the payload and the application (non-`:`) headers. */
+/** "Errors", Ping: answer with PingResponse echoing the payload and the application (non-`:`) headers. */
 export function pingResponse(ping: Message): Message {
   const echoed = ping.headers.filter((h) => !h.name.startsWith(':'));
   return rpc(MessageType.PingResponse, 0, 0, echoed, ping.payload);
 }
 
-/** An application message carrying a JSON body typed by `service-model-type` (§5). */
+/** An application message carrying a JSON body typed by `service-model-type` ("Streams"). */
 export function applicationJson(streamId: number, shape: string, body: Buffer, terminate: boolean, type: number = MessageType.ApplicationMessage): Message {
   return rpc(
     type,
@@ -114,7 +114,7 @@ export function applicationJson(streamId: number, shape: string, body: Buffer, t
 }
 
 /**
- * §6 unmodeled failure (the Java catch-all): text/plain `InternalServerError`, no shape header.
+ * "Errors", unmodeled failure (the Java catch-all): text/plain `InternalServerError`, no shape header.
  * The JS client turns it into an InternalError quoting the text.
  */
 export function unmodeledError(streamId: number): Message {

@@ -2,7 +2,7 @@
  * The local Greengrass IPC server: a Unix domain socket speaking event-stream RPC, which the
  * unmodified `aws-iot-device-sdk-v2` `greengrasscoreipc` client connects to.
  *
- * Transport per reference/greengrass.md §1 (socket mode 0666 like the nucleus, stale file
+ * Transport per docs/local-runtime.md "Transport" (socket mode 0666 like the nucleus, stale file
  * removed first, `sun_path` under 108 bytes); per-connection protocol in ./connection.ts.
  * Operations are plugged in by name (`aws.greengrass#<Op>`); names without a handler answer
  * Greengrass's "not supported" ServiceError.

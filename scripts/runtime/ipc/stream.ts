@@ -1,7 +1,7 @@
 /**
  * Server side of one operation call (one RPC stream id).
  *
- * Greengrass ordering (reference/greengrass.md §5, §16.1): the operation's response is the first
+ * Greengrass ordering (docs/local-runtime.md "Streams"): the operation's response is the first
  * message on the stream and events may only follow it. An event that reaches the JS client
  * first breaks the activation, so Java holds events back until the response is out
  * (`MqttProxyIPCAgent`, ConfigStore `afterHandleRequest`); `ServerStream` does the same.
@@ -33,7 +33,7 @@ export interface StreamEntry {
   connectionLost(): void;
 }
 
-/** The modeled error message for a server-side close or failure (§6). */
+/** The modeled error message for a server-side close or failure (docs/local-runtime.md "Errors"). */
 export function errorMessage(streamId: number, err: IpcError): Message {
   const body = Buffer.from(JSON.stringify(err.toPayload()), 'utf8');
   return applicationJson(streamId, err.shapeId, body, true, MessageType.ApplicationError);

@@ -43,7 +43,7 @@ export interface IpcServerOptions {
   /** Key: full operation name, e.g. 'aws.greengrass#PublishToTopic'. */
   operations: Record<string, OperationDef>;
   logger: Logger;
-  /** Largest message accepted or sent; default 16 MiB (reference/greengrass.md §2). */
+  /** Largest message accepted or sent; default 16 MiB, the limit of older aws-c-event-stream releases. */
   maxMessageBytes?: number;
   /** A connection whose unsent output exceeds this is closed (a stuck or dead reader); default 64 MiB. */
   maxOutboundBytes?: number;

@@ -1,8 +1,8 @@
 /**
  * The aws.greengrass.Cli operations (aws-greengrass-cli server/.../CLIEventStreamAgent.java;
- * reference/greengrass.md §8 "Cli operations"). The `dcmms-edge` CLI connects with the token the
- * nucleus writes under <root>/cli_ipc_info, as the Greengrass CLI does; components may call these
- * only with an `aws.greengrass.Cli` policy.
+ * docs/local-runtime.md "Operation semantics components rely on"). The `dcmms-edge` CLI connects
+ * with the token the nucleus writes under <root>/cli_ipc_info, as the Greengrass CLI does;
+ * components may call these only with an `aws.greengrass.Cli` policy.
  */
 import type { OperationDef, IpcCaller } from '../ipc/types';
 import type { DeploymentRequest } from '../deployments';

@@ -1,8 +1,8 @@
 /**
  * Configuration operations (builtin/services/configstore/ConfigStoreIPCEventStreamAgent.java;
- * reference/greengrass.md §8 GetConfiguration / UpdateConfiguration /
- * SubscribeToConfigurationUpdate, and configuration validation). None needs a policy; updates
- * apply to the caller's own configuration only.
+ * Greengrass Developer Guide, "Interact with component configuration": GetConfiguration /
+ * UpdateConfiguration / SubscribeToConfigurationUpdate, and configuration validation). None needs a
+ * policy; updates apply to the caller's own configuration only.
  */
 import type { OperationDef } from '../ipc/types';
 import { IpcError } from '../ipc/errors';
@@ -28,7 +28,8 @@ export function configOperations(ctx: NucleusContext): Record<string, OperationD
         const keyPath = stringArray(req.keyPath, 'keyPath');
         const node = ctx.config.read(componentName, keyPath);
         if (!node.found) throw notFound('Key not found', 'KeyPath', keyPath.join('/'));
-        // A container comes back as itself; a leaf as {lastKey: value} (Java and Lite agree, §8).
+        // A container comes back as itself; a leaf as {lastKey: value} (the Java nucleus and
+        // Greengrass nucleus lite agree).
         const value = isPlainObject(node.value) || keyPath.length === 0 ? node.value : { [keyPath[keyPath.length - 1]!]: node.value };
         return { componentName, value };
       },
@@ -59,7 +60,7 @@ export function configOperations(ctx: NucleusContext): Record<string, OperationD
       handler: (caller, req, stream) => {
         const componentName = targetComponent(ctx, caller.componentName, req);
         const keyPath = stringArray(req.keyPath, 'keyPath');
-        // One event per changed node, no batching, no initial event (§8).
+        // One event per changed node, no batching, no initial event (as the nucleus does).
         const off = ctx.config.subscribe(componentName, keyPath, (changed) =>
           stream.send(CONFIG_EVENT, { configurationUpdateEvent: { componentName, keyPath: changed } }),
         );

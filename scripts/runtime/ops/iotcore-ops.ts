@@ -1,6 +1,7 @@
 /**
  * PublishToIoTCore and SubscribeToIoTCore (builtin/services/mqttproxy/MqttProxyIPCAgent.java;
- * reference/greengrass.md §8 "IoT Core proxy", §9 mqttproxy policies).
+ * Greengrass Developer Guide, "Publish/subscribe AWS IoT Core MQTT messages", and its mqttproxy
+ * authorization policies).
  */
 import type { OperationDef } from '../ipc/types';
 import { IpcError } from '../ipc/errors';
@@ -14,11 +15,12 @@ const PUBLISH = OP('PublishToIoTCore');
 const SUBSCRIBE = OP('SubscribeToIoTCore');
 const EVENT = OP('IoTCoreMessage');
 
-/** The mqttproxy agent answers a denial with this short text, unlike pubsub (§9). */
+/** The mqttproxy agent answers a denial with this short text, unlike pubsub (MqttProxyIPCAgent.java). */
 const notAuthorized = (): IpcError => new IpcError('UnauthorizedError', 'Not Authorized');
 
 function parseQos(v: unknown): 0 | 1 {
-  // QOS is an enum serialised as the strings "0"/"1" (§7); the nucleus requires it.
+  // QOS is an enum serialised as the strings "0"/"1" (docs/local-runtime.md "JSON bodies"); the
+  // nucleus requires it.
   if (v === '0' || v === 0) return 0;
   if (v === '1' || v === 1) return 1;
   throw invalid('qos is required: "0" (AT_MOST_ONCE) or "1" (AT_LEAST_ONCE)');

@@ -1,6 +1,7 @@
 /**
  * Lifecycle operations of a component about itself (builtin/services/lifecycle/
- * LifecycleIPCEventStreamAgent.java; reference/greengrass.md §8): UpdateState,
+ * LifecycleIPCEventStreamAgent.java; Greengrass Developer Guide, "Interact with component
+ * lifecycle"): UpdateState,
  * SubscribeToComponentUpdates, DeferComponentUpdate; and Stream Manager's
  * ValidateAuthorizationToken. None needs a policy.
  */

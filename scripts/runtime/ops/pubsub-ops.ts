@@ -1,6 +1,7 @@
 /**
  * Local publish/subscribe: PublishToTopic and SubscribeToTopic
- * (builtin/services/pubsub/PubSubIPCEventStreamAgent.java; reference/greengrass.md §8 "Local pub/sub").
+ * (builtin/services/pubsub/PubSubIPCEventStreamAgent.java; Greengrass Developer Guide,
+ * "Publish/subscribe local messages").
  */
 import type { OperationDef } from '../ipc/types';
 import { ReceiveMode, TopicError, defaultReceiveMode, validateFilter, validatePublishTopic } from '../pubsub';
@@ -70,7 +71,8 @@ export function pubsubOperations(ctx: NucleusContext): Record<string, OperationD
           if (e instanceof TopicError) throw invalid(e.message);
           throw e;
         }
-        // Policy '+'/'#' are literal for pubsub, so the filter string itself is the resource (§9).
+        // Policy '+'/'#' are literal for pubsub, so the filter string itself is the resource
+        // ("Authorize components to perform IPC operations").
         if (!ctx.authorizer.isAuthorized(caller.componentName, SERVICE, SUBSCRIBE, filter)) {
           throw unauthorized(caller.componentName, SERVICE, SUBSCRIBE, filter);
         }
