@@ -1,6 +1,7 @@
 // @ts-check
 /**
- * Build: writes the layout gdk and the Greengrass CLI use (reference/greengrass.md §14, §12):
+ * Build: writes the layout gdk and the Greengrass CLI use (docs/build.md; gdk's BuildCommand.py and
+ * the Greengrass CLI's `deployment create --recipeDir --artifactDir`):
  *
  *   greengrass-build/recipes/<ComponentName>-<version>.yaml     one per component, deployable
  *   greengrass-build/recipes/recipe.yaml                         with --gdk: the gdk root (Site)
@@ -33,7 +34,7 @@ const ROOT = path.resolve(__dirname, '..');
 let OUT = path.join(ROOT, 'greengrass-build');
 const RECIPES_SRC = path.join(ROOT, 'recipes');
 const SITE = 'com.dcmms.edge.Site';
-/** gdk's artifact URI convention; `gdk component publish` rewrites BUCKET_NAME etc. (§14). */
+/** gdk's artifact URI convention; `gdk component publish` rewrites BUCKET_NAME etc. (docs/build.md). */
 const URI_PREFIX = 's3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/';
 
 class BuildError extends Error {}

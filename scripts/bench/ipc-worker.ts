@@ -3,8 +3,9 @@
  * run by the local runtime from a recipe (bundled by ./ipc.ts to dist/bench-worker.js at bench
  * start). Like every component, it is configured by the environment the nucleus gives it:
  * `greengrasscoreipc.createClient()` reads AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT and
- * SVCUID (reference/greengrass.md §1, §13). Figures go to result.json in the cwd (its work folder);
- * the process exits 0 when done, so the nucleus reports the component FINISHED.
+ * SVCUID (Greengrass Developer Guide, "Component environment variable reference"). Figures go to
+ * result.json in the cwd (its work folder); the process exits 0 when done, so the nucleus reports
+ * the component FINISHED.
  */
 import fs from 'node:fs';
 import path from 'node:path';

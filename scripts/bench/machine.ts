@@ -1,6 +1,6 @@
 /**
- * The machine a benchmark ran on, printed beside every figure (CONVENTIONS.md "Benchmarks ... print
- * ratios and absolute figures with the machine they ran on"). Shared by all benchmarks.
+ * The machine a benchmark ran on, printed beside every figure (docs/conventions.md "Benchmarks":
+ * absolute figures and ratios, with the machine they ran on). Shared by all benchmarks.
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,11 +1,11 @@
 /**
- * Processor benchmarks through the local runtime (issue 4 §5), as the Processor runs on a gateway:
- * the nucleus in its own process (./nucleus-process.ts), the BUILT bundle's Processor
- * (`greengrass-build/`, recipe com.dcmms.edge.Processor) deployed with `dcmms-edge deployment
- * create --recipeDir greengrass-build/recipes --artifactDir greengrass-build/artifacts --merge
- * com.dcmms.edge.Processor=<version> --update-config ...`, and a publishing component deployed
- * from a recipe (./processor-worker.ts, bundled at start) that talks to it with the unmodified SDK
- * IPC client. A fresh nucleus per scenario.
+ * Processor benchmarks through the local runtime (docs/processor.md "Figures"), as the Processor
+ * runs on a gateway: the nucleus in its own process (./nucleus-process.ts), the BUILT bundle's
+ * Processor (`greengrass-build/`, recipe com.dcmms.edge.Processor) deployed with `dcmms-edge
+ * deployment create --recipeDir greengrass-build/recipes --artifactDir greengrass-build/artifacts
+ * --merge com.dcmms.edge.Processor=<version> --update-config ...`, and a publishing component
+ * deployed from a recipe (./processor-worker.ts, bundled at start) that talks to it with the
+ * unmodified SDK IPC client. A fresh nucleus per scenario.
  *
  *   sustained  100 inverters x 250 points every 250 ms (100k samples/s offered) for 12 x --seconds
  *              (60 s at the default 5); the Processor process's RSS sampled every second; what

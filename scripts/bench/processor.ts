@@ -1,5 +1,5 @@
 /**
- * Processor benchmarks (issue 4 §5), `runProcessorBench({ seconds, json })`:
+ * Processor benchmarks (docs/processor.md "Figures"), `runProcessorBench({ seconds, json })`:
  *
  *   hotPath     validate, convert, dedupe, commit to the store: the Processor factory with a real
  *               store (WAL, synchronous FULL) and an in-memory bus, on one core, 200-point

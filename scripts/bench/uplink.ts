@@ -1,12 +1,12 @@
 /**
- * Uplink benchmarks (issue 5 §4), `runUplinkBench({ seconds, json })`:
+ * Uplink benchmarks (docs/uplink.md "Figures"), `runUplinkBench({ seconds, json })`:
  *
  *   append       records/s into the SQLite outbox, groups of 100 per transaction (the Uplink commits
  *                what arrived in one event-loop turn together), synchronous FULL (the default) and
  *                NORMAL; a mix of the site-day's classes (components/uplink/testing/site-day.ts).
  *   drain        seal (gzip) + send + confirm through the real Sender with an exporter that confirms
  *                at once: the outbox's own ceiling, records/s and batches/s.
- *   compression  raw NDJSON / gzip per class on the sealed batches (spec: about 5:1).
+ *   compression  raw NDJSON / gzip per class on the sealed batches (dCMMS edge specification §3.1: about 5:1).
  *   siteDay      bytes the cloud gets per site-day (10k points = 1000 inverters x 10 points, the
  *                Aggregator benchmark's model) with the default routes and both exporters on:
  *                S3 objects (gzip NDJSON) + IoT Core messages (gzip UplinkBatch), against raw
@@ -142,7 +142,7 @@ function siteDayBytes(dir: string, all: readonly AppendItem[]): Record<string, u
     ratioRawToCloud: Math.round(raw / cloud),
     gzipByClass: Object.fromEntries(Object.keys(rawBy).map((c) => [c, r1((rawBy[c] ?? 0) / (gzBy[c] ?? 1))])),
     gzipRatio: r1(json / (metas.reduce((a, m) => a + m.bytes * scale(m.cls), 0))),
-    // The spec's target, 10 TB -> 240 GB a day, is 97.6 %.
+    // The specification's target (§1.2, docs/specification.md), 10 TB -> 240 GB a day, is 97.6 %.
   };
 }
 
