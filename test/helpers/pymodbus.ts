@@ -1,7 +1,7 @@
 /**
  * pymodbus (Debian python3-pymodbus 3.0, a Modbus server written by others) serving a register
  * image, over TCP on 127.0.0.1 (a free port) or over RTU on a socat pseudo-terminal pair
- * (reference/test-peers.md). Start, wait for the peer to say it is ready, stop by PID.
+ * (docs/conventions.md "Tests"). Start, wait for the peer to say it is ready, stop by PID.
  *
  *   const peer = await startPymodbusTcp({ hr: { 40000: buildImage([...]) } });   // { port, stop }
  *   const rtu = await startPymodbusRtu({ hr: { 40000: image } });                // { clientPath, stop }

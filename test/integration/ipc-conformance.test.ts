@@ -1,6 +1,6 @@
 /**
  * IPC conformance: the real aws-iot-device-sdk-v2 client against the local nucleus, through every
- * operation the runtime serves (reference/greengrass.md §8, §9, §16).
+ * operation the runtime serves (docs/local-runtime.md "IPC" and "The IPC wire protocol").
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -339,7 +339,8 @@ describe('IPC conformance with the real SDK client', () => {
         expect(details.componentDetails.version).toBe('1.0.0');
         expect((await cli.restartComponent({ componentName: B })).restartStatus).toBe('SUCCEEDED');
         const missing = await cli.restartComponent({ componentName: 'com.test.Missing' }).catch((x: unknown) => x);
-        // The nucleus answers shapes the JS model does not declare for these operations (§6), which
+        // The nucleus answers shapes the JS model does not declare for these operations
+        // (docs/local-runtime.md "Errors"), which
         // the client reports as an unexpected shape.
         expect(serviceMessage(missing)).toContain('aws.greengrass#ResourceNotFoundError');
         const denied = await a.listComponents({}).catch((x: unknown) => x);

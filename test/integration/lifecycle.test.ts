@@ -1,6 +1,6 @@
 /**
  * Component lifecycle of the local Greengrass runtime, with real `sh` processes
- * (reference/greengrass.md §10-§11, §16 items 6-7).
+ * (docs/local-runtime.md "Components and their lifecycle").
  */
 import fs from 'node:fs';
 import path from 'node:path';

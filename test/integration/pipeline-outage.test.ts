@@ -1,6 +1,6 @@
 /**
  * The pipeline through a cloud outage with a kill -9 of the Processor and of the Uplink in the middle
- * (issue 5 §3, first bullet), with what ships: the BUILT Processor and Uplink (greengrass-build/
+ * (docs/uplink.md "Tests"; docs/alarms.md), with what ships: the BUILT Processor and Uplink (greengrass-build/
  * recipes and esbuild bundles) deployed into the local runtime, which starts them as its own
  * processes, restarts them when they die, and serves the Uplink's S3 credentials from its TES.
  *

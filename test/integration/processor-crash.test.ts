@@ -1,10 +1,10 @@
 /**
- * Crash test of the Processor (issue 4 §6): the Processor runs as a real process
- * (components/processor/testing/crash-runner.ts: the factory with a real store, fed by a load
- * generator) and is SIGKILLed at random moments under load. After each kill: the database passes
- * integrity_check, every message the store acknowledged is there in full, nothing is stored twice
- * (also after re-delivery of already stored messages), the loss is within the documented window,
- * and an alarm active before a kill is not raised again after the restart.
+ * Crash test of the Processor (docs/processor.md "Crash-loss window"): the Processor runs as a real
+ * process (components/processor/testing/crash-runner.ts: the factory with a real store, fed by a
+ * load generator) and is SIGKILLed at random moments under load. After each kill: the database
+ * passes integrity_check, every message the store acknowledged is there in full, nothing is stored
+ * twice (also after re-delivery of already stored messages), the loss is within the documented
+ * window, and an alarm active before a kill is not raised again after the restart.
  */
 import fs from 'node:fs';
 import os from 'node:os';

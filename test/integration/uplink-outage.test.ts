@@ -1,5 +1,5 @@
 /**
- * A cloud outage of a simulated day (issue 5 §3), with the Uplink as a real process: the esbuild
+ * A cloud outage of a simulated day (docs/uplink.md "Tests"), with the Uplink as a real process: the esbuild
  * bundle of components/uplink/main.ts (what ships), its outbox on disk, its real SDK IPC client
  * connected to the local runtime, S3 credentials from the runtime's Token Exchange Service.
  *

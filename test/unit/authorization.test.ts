@@ -13,7 +13,7 @@ function acl(service: string, policyId: string, operations: string[], resources:
 }
 
 describe('SERVICES', () => {
-  test('lists the §9 services and operations', () => {
+  test('lists the services and operations of the Greengrass IPC authorization policies', () => {
     expect(SERVICES[PUBSUB]).toEqual([PUB, SUB]);
     expect(SERVICES[MQTT]).toEqual([IOT_PUB, IOT_SUB]);
     expect(SERVICES['aws.greengrass.Cli']).toContain('aws.greengrass#CreateLocalDeployment');

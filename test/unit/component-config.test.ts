@@ -131,7 +131,7 @@ describe('loadConfig and watchConfig over the bus', () => {
     expect(metrics.snapshot().lastError?.code).toBe('CONFIG_INVALID');
     expect(lines.some((l) => l.includes('configuration update rejected') && l.includes('reportIntervalMs'))).toBe(true);
 
-    // One event per changed node (reference/greengrass.md §8): a burst is coalesced into re-reads
+    // One event per changed node (as the nucleus sends them): a burst is coalesced into re-reads
     // that end on the final configuration, and an unchanged configuration calls nobody.
     nucleus.config = { siteId: 'plant-8', reportIntervalMs: 60000, logLevel: 'debug' };
     nucleus.configChanged(['siteId']);

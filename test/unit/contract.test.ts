@@ -229,7 +229,7 @@ describe('validators', () => {
 });
 
 describe('components and accessControl', () => {
-  test('the eight components of DESIGN.md are declared with unique short names', () => {
+  test('the eight components of dCMMS Edge are declared with unique short names', () => {
     expect(COMPONENTS.map((c) => c.name)).toEqual([...COMPONENT_NAMES]);
     expect(COMPONENT_NAMES).toHaveLength(8);
     expect(new Set(COMPONENTS.map((c) => c.short)).size).toBe(8);

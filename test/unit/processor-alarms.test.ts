@@ -1,5 +1,6 @@
 /**
- * Alarm rules and lifecycle (issue 4 §3; edge-computing-spec.md §3.2 check_alarms), with an
+ * Alarm rules and lifecycle (docs/processor.md "Alarms"; dCMMS edge specification §3.2 alarm
+ * checks, docs/specification.md), with an
  * injected clock and a real store file, so persistence across a restart is the real thing.
  */
 import fs from 'node:fs';

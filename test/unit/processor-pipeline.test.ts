@@ -1,7 +1,8 @@
 /**
  * The Processor's pipeline and bad-input handling, table-driven, with an injected clock
- * (issue 4 §1, §4). Each case feeds payloads to a Processor built on a real store in a temp dir
- * and an in-memory bus, then checks what was stored, published and rejected (by reason).
+ * (docs/processor.md "Flow of one raw telemetry message"). Each case feeds payloads to a Processor
+ * built on a real store in a temp dir and an in-memory bus, then checks what was stored, published
+ * and rejected (by reason).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -63,7 +64,7 @@ function stored(r: Rig, point: string, assetId = 'INV-01'): Array<{ ts: number; 
   return r.p.store!.range({ assetId, point }, 0, 2 ** 46).map((s) => ({ ts: s.ts, v: s.v, q: s.q }));
 }
 
-describe('bad input is rejected by reason, never stored (issue 4 §4)', () => {
+describe('bad input is rejected by reason, never stored', () => {
   const cases: Array<[string, unknown, string]> = [
     ['wrong type for ts', { ...msg(T0, { '103.W': good(1) }), ts: 'now' }, 'invalid_payload'],
     ['NaN value', msg(T0, { '103.W': { v: NaN, q: 'good' } }), 'invalid_payload'],
@@ -76,7 +77,7 @@ describe('bad input is rejected by reason, never stored (issue 4 §4)', () => {
     ['another site', { ...msg(T0, { '103.W': good(1) }), siteId: 'other' }, 'site_mismatch'],
     ['far future', msg(T0 + 3600_000, { '103.W': good(1) }), 'future_timestamp'],
     ['far past', msg(T0 - 2 * 86400_000, { '103.W': good(1) }), 'stale_timestamp'],
-    ['active power above 100 MW (spec §3.2)', msg(T0, { '103.W': good(100_000_001, 'W') }), 'out_of_range'],
+    ['active power above 100 MW (specification §3.2)', msg(T0, { '103.W': good(100_000_001, 'W') }), 'out_of_range'],
     ['active power in MW above 100', msg(T0, { '103.W': good(150, 'MW') }), 'out_of_range'],
     ['DC voltage above 1500 V', msg(T0, { '103.DCV': good(1600, 'V') }), 'out_of_range'],
     ['DC voltage negative', msg(T0, { '103.DCV': good(-1, 'V') }), 'out_of_range'],
@@ -172,7 +173,7 @@ describe('start-up order: telemetry of an asset not announced yet is held, not l
   });
 });
 
-describe('pipeline (issue 4 §1)', () => {
+describe('pipeline', () => {
   test('units are converted to canonical units; enums and bitfields stored as SunSpec numbers', async () => {
     const r = await rig();
     r.p.ingest(msg(T0, { '103.W': good(41.5, 'kW'), '103.TmpCab': good(45.3, 'C'), '103.St': good('MPPT'), '103.Evt1': good('GROUND_FAULT|OVER_TEMP'), 'io.relay': good(true) }));

@@ -28,7 +28,7 @@ describe('topicMatches (SubscriptionTrie semantics)', () => {
     ['+/b', 'x/b', true],
     ['a/#', 'a/b', true],
     ['a/#', 'a/b/c/d', true],
-    ['a/#', 'a', false], // Java quirk (reference §8, §16.4)
+    ['a/#', 'a', false], // Java quirk of the nucleus's SubscriptionTrie (docs/local-runtime.md)
     ['#', 'anything/at/all', true],
     ['a/+/c/#', 'a/x/c/d', true],
     ['a/+/c/#', 'a/x/c', false],

@@ -1,4 +1,4 @@
-/** Recipe parsing, validation and manifest selection (reference/greengrass.md §10). */
+/** Recipe parsing, validation and manifest selection (Greengrass Developer Guide, "AWS IoT Greengrass component recipe reference"). */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Platform, Recipe, RecipeError, currentPlatform, loadRecipeDir, parseRecipe, selectManifest } from '../../scripts/runtime/recipe';

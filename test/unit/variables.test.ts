@@ -1,4 +1,4 @@
-/** Recipe variable interpolation (reference/greengrass.md §10 "Variables"). */
+/** Recipe variable interpolation (Greengrass Developer Guide, "AWS IoT Greengrass component recipe reference", Recipe variables). */
 import type { Lifecycle } from '../../scripts/runtime/recipe';
 import { VariableContext, interpolate, interpolateLifecycle, lookupPointer } from '../../scripts/runtime/variables';
 
