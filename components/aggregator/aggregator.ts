@@ -18,8 +18,7 @@ import { ConfigError, errorMessage } from '../lib/errors';
 import { createLogLimiter } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
-import { Reader } from '../lib/store/query';
-import { openDatabase } from '../lib/store/schema';
+import { openStoreReader } from '../lib/store';
 import { checkAggregatorConfig, type AggregatorConfig } from './config';
 import { AggDb, type OutboxLevel } from './db';
 import { Engine, MINUTE, type StoreReading } from './engine';
@@ -66,13 +65,8 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
   const storeFile = config.storePath || deps.defaultStorePath || '';
   if (!storeFile) throw new ConfigError('storePath', 'storePath is empty and DCMMS_PROCESSOR_STORE is not set: the Aggregator does not know where the Processor store is');
   const resolve = (p: string): string => (path.isAbsolute(p) ? p : path.join(workDir, p));
-  const openStore =
-    deps.openStore ??
-    ((file: string) => {
-      const sdb = openDatabase(file, { readOnly: true, ...(deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}) });
-      const r = new Reader(sdb);
-      return { range: (k, f, t) => r.range(k, f, t), chunkStats: (k, f, t) => r.chunkStats(k, f, t), listSeries: () => r.listSeries(), close: () => sdb.close() };
-    });
+  // The store's one read-only reader (components/lib/store): the Processor owns the file.
+  const openStore = deps.openStore ?? ((file: string) => openStoreReader(file, deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}));
 
   let db: AggDb | undefined;
   let store: (StoreReading & { close(): void }) | undefined;
@@ -101,7 +95,16 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
       limited('store-missing', (suppressed) => log.warn('Processor store not there yet; waiting', { file, suppressed }));
       return false;
     }
-    store = openStore(file);
+    try {
+      store = openStore(file);
+    } catch (err) {
+      // Not initialised yet (the Processor is creating it), or not openable read-only right now: a
+      // reader that may not create files in the Processor's folder cannot open the store while the
+      // Processor is stopped and its -wal/-shm are gone (docs/store.md). Tried again every tick.
+      state = 'degraded';
+      limited('store-open', (suppressed) => log.warn('Processor store cannot be opened yet; retrying', { file, err: errorMessage(err), suppressed }));
+      return false;
+    }
     engine = new Engine(store, db, zone, config, log, yieldTurn);
     engine.init(deps.clock.now());
     closed1m = engine.watermark('1m');
@@ -224,6 +227,7 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
     observe,
     async start() {
       db = new AggDb(resolve(config.dbPath), deps.nativeBinding);
+      if (db.fileModeProblems.length) log.warn('aggregator database file mode not set', { problems: db.fileModeProblems });
       deps.metrics.registerQueue('outbox', () => (db && db.db.open ? db.outboxSize() : 0));
       subs.push(await deps.bus.subscribe(filters.processedTelemetry(config.siteId), (m) => observe(m)));
       const r = rules(config.closeDelayMs, config.dayCloseDelayMs);

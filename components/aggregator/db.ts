@@ -12,6 +12,7 @@
  */
 import Database from 'better-sqlite3';
 import { FatalError, ErrorCode } from '../lib/errors';
+import { applyFileMode, STORE_FILE_MODE } from '../lib/store';
 import { rollsEqual, type Roll } from './rollup';
 
 export type Level = '1m' | '15m' | '1d';
@@ -51,6 +52,8 @@ export type UpsertResult = 'new' | 'changed' | 'same' | 'kept';
 
 export class AggDb {
   readonly db: Database.Database;
+  /** Files whose mode could not be set (another owner): logged by the Aggregator. */
+  readonly fileModeProblems: string[];
   private readonly st;
   private readonly bySeries = new Map<string, SeriesRow>();
 
@@ -60,6 +63,9 @@ export class AggDb {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(DDL);
+    // Owner reads and writes, its group reads (a later reader such as the HMI), others nothing:
+    // the same modes as the raw store, whatever the umask (docs/store.md "Files, owners and permissions").
+    this.fileModeProblems = applyFileMode(file, STORE_FILE_MODE);
     const v = this.db.prepare("SELECT value FROM meta WHERE key = 'schemaVersion'").pluck().get() as string | undefined;
     if (v === undefined) this.db.prepare("INSERT INTO meta (key, value) VALUES ('schemaVersion', ?)").run(SCHEMA_VERSION);
     else if (v !== SCHEMA_VERSION) throw new FatalError(ErrorCode.INVARIANT, `${file} has aggregator schema ${v}, this build reads ${SCHEMA_VERSION}`);

@@ -15,8 +15,7 @@ import { silentLogger } from '../../lib/logger';
 import { createMetrics } from '../../lib/metrics';
 import { FakeClock } from '../../lib/testing/fake-clock';
 import { FakeNucleus } from '../../lib/testing/fake-ipc';
-import { Reader } from '../../lib/store/query';
-import { openDatabase } from '../../lib/store/schema';
+import { openStoreReader } from '../../lib/store';
 
 async function main(): Promise<void> {
   const [storePath, dbPath, nowArg, backfillArg] = process.argv.slice(2);
@@ -46,16 +45,13 @@ async function main(): Promise<void> {
       },
       scheduler: new ManualScheduler(),
       openStore: (file) => {
-        const db = openDatabase(file, { readOnly: true });
-        const r = new Reader(db);
+        const r = openStoreReader(file);
         return {
+          ...r,
           range: (k, f, t) => {
             if (++reads % 5 === 0) process.stdout.write(`R ${reads}\n`);
             return r.range(k, f, t);
           },
-          chunkStats: (k, f, t) => r.chunkStats(k, f, t),
-          listSeries: () => r.listSeries(),
-          close: () => db.close(),
         };
       },
     },

@@ -3,6 +3,7 @@
  * `openStore`; the Aggregator, Analytics, ML and `dcmms-edge query` read it with `openStoreReader`
  * (a read-only connection; WAL lets it read while the writer writes). docs/store.md has the design.
  */
+import fs from 'node:fs';
 import { systemClock, type Clock, type TimerHandle } from '../clock';
 import { ConfigError, errorMessage } from '../errors';
 import { createLogLimiter } from '../log-limit';
@@ -78,6 +79,39 @@ export interface StoreDeps {
   freeSpace?: FreeSpace;
   /** better-sqlite3's native addon file, when not loadable from node_modules (a bundled component). */
   nativeBinding?: string;
+  /**
+   * Mode bits of the database file, set at every open (default 0o640: the writer reads and
+   * writes, its group reads, others nothing). SQLite gives the -wal and -shm files it creates the
+   * database file's mode, so this decides theirs too, whatever the process's umask
+   * (docs/store.md "Files, owners and permissions").
+   */
+  fileMode?: number;
+}
+
+/** Options of a read-only connection. */
+export interface StoreReaderOptions {
+  /** better-sqlite3's native addon file, when not loadable from node_modules (a bundled component). */
+  nativeBinding?: string;
+}
+
+/** The writer's default mode bits for raw.db (and so for its -wal and -shm). */
+export const STORE_FILE_MODE = 0o640;
+
+/**
+ * Sets the mode of a database file and of its -wal and -shm when they exist. A file another user
+ * owns cannot be changed (EPERM): reported, not fatal, since SQLite can still use it if the mode
+ * allows.
+ */
+export function applyFileMode(file: string, mode: number): string[] {
+  const problems: string[] = [];
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((fs.statSync(f).mode & 0o777) !== mode) fs.chmodSync(f, mode);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`${f}: ${errorMessage(e)}`);
+    }
+  }
+  return problems;
 }
 
 export function validateStoreConfig(input: Partial<StoreConfig>): StoreConfig {
@@ -137,9 +171,13 @@ function readerOf(db: Db): Omit<StoreReader, 'close'> {
   };
 }
 
-/** A read-only view of a store that another process writes. */
-export function openStoreReader(path: string): StoreReader {
-  const db = openDatabase(path, { readOnly: true });
+/**
+ * A read-only view of a store that another process writes: the one way the Aggregator, Analytics,
+ * ML, the HMI and `dcmms-edge query` read it (SQLite read-only connection, WAL). What it needs from
+ * the file system is in docs/store.md "Files, owners and permissions".
+ */
+export function openStoreReader(path: string, opts: StoreReaderOptions = {}): StoreReader {
+  const db = openDatabase(path, { readOnly: true, ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}) });
   let closed = false;
   return {
     ...readerOf(db),
@@ -157,6 +195,10 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
   const clock = deps.clock ?? systemClock;
   const log = (deps.logger ?? silentLogger).child({ module: 'store' });
   const db = openDatabase(deps.path, { synchronous: cfg.synchronous, cacheBytes: cfg.cacheBytes, ...(deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}) });
+  // The mode is set after the open created the file and its -wal/-shm (journal_mode = WAL), and
+  // again at each open, so readers in the group can always read it (docs/store.md).
+  const modeProblems = applyFileMode(deps.path, deps.fileMode ?? STORE_FILE_MODE);
+  if (modeProblems.length) log.warn('store file mode not set', { problems: modeProblems });
   const counters: StoreCounters = { appended: 0, committed: 0, duplicates: 0, rejected: {}, commits: 0, commitErrors: 0, sealedSamples: 0, lateSamples: 0, chunksWritten: 0, retentionDeletedChunks: 0, reclaimedPages: 0 };
   // Errors that repeat while a disk is full or the file is read-only: one line per 10 s each.
   const limited = createLogLimiter(clock, 10_000);
