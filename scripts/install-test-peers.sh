@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages of the real test peers (mosquitto, pymodbus, socat; see
+# Installs the Debian packages of the real test peers (mosquitto, pymodbus, aiosmtpd, socat; see
 # docs/conventions.md "Tests"), once. Debian's python3-pymodbus is seen only by /usr/bin/python3,
 # so the tests start their pymodbus servers with that interpreter.
 # Needs root (or sudo). Skips the install when every package is already there.
 set -euo pipefail
-PACKAGES=(mosquitto python3-pymodbus python3-serial python3-serial-asyncio socat)
+PACKAGES=(mosquitto python3-pymodbus python3-serial python3-serial-asyncio python3-aiosmtpd socat)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
