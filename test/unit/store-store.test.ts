@@ -192,7 +192,7 @@ describe('store reads', () => {
     s.close();
     const again = mk();
     expect(again.range(KEY, T0, T0 + 2e6)).toHaveLength(1003);
-    expect(again.listSeries()).toEqual([{ id: 1, ...KEY }]);
+    expect(again.listSeries()).toEqual([{ id: 1, ...KEY, unit: null }]);
     const reader = openStoreReader(path.join(dir, 'raw.db'));
     try {
       expect(reader.range(KEY, T0, T0 + 999_000)).toEqual(naive(all, T0, T0 + 999_000));

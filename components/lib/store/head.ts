@@ -9,6 +9,12 @@
  * each try is a transaction that writes and rolls back the whole buffer, so retrying at append
  * rate would burn the CPU the Processor needs and flood the log. While it backs off, a full
  * buffer refuses new samples (`store_unavailable`); the first commit that works ends it.
+ *
+ * Late data (docs/store.md "Readers"): a commit writes, in its own transaction, one
+ * late-log row per asset and stretch of time for the new samples older than `lateAfterMs` at the
+ * commit's start. A sample that was not late then but is by the commit's end (a slow fsync) is
+ * logged right after, so a reader closing a minute `lateAfterMs` after its end either saw a sample
+ * or finds it in the log. Units (`StoreSample.u`) go to `series.unit` in the same transaction.
  */
 import { backoffDelay } from '../backoff';
 import type { Clock, TimerHandle } from '../clock';
@@ -25,15 +31,45 @@ export interface HeadWriterOptions {
   maxBatchSamples: number;
   /** Longest wait between two tries of a failing commit. */
   commitRetryMaxMs: number;
+  /** A new sample older than this when its commit starts (or ends) goes to the late log. */
+  lateAfterMs: number;
 }
 
 const MAX_NAME = 256;
+const MAX_UNIT = 64;
+/** Late samples of one asset further apart than this make separate late-log rows. */
+export const LATE_GAP_MS = 60_000;
+
+interface LateRow {
+  asset: string;
+  from: number;
+  to: number;
+  samples: number;
+}
+
+/** A buffered sample after its commit: a duplicate, new and on time, or new and logged late. */
+const DUPLICATE = 0;
+const ON_TIME = 1;
+const LOGGED_LATE = 2;
 const NO_REJECTIONS: Readonly<Record<string, number>> = Object.freeze({});
 
 export class HeadWriter {
   private readonly series = new Map<string, Map<string, number>>();
+  /** By series id. */
+  private readonly assetOf: string[] = [];
+  private readonly unitOf: Array<string | undefined> = [];
   private nextSeriesId = 1;
   private newSeries: Array<[number, string, string]> = [];
+  /** Units to write with the next commit, by series id. */
+  private readonly unitChanges = new Map<number, string>();
+  /** What the last commit did with each buffered sample (DUPLICATE, ON_TIME, LOGGED_LATE). */
+  private readonly fate: Uint8Array;
+  /** Newest late-log id committed. */
+  private lateHead = 0;
+  /** Late-log rows whose own transaction failed: written with the next commit. */
+  private pendingLate: Array<LateRow & { at: number }> = [];
+  /** Set by the commit transaction for the code after it. */
+  private txLate = { head: 0, samples: 0, rows: 0, oldestOnTime: Infinity };
   private readonly sid: Int32Array;
   private readonly ts: Float64Array;
   private readonly v: Float64Array;
@@ -57,7 +93,10 @@ export class HeadWriter {
   private readonly listeners = new Set<(c: CommitInfo) => void>();
   private readonly insertHead;
   private readonly insertSeries;
+  private readonly updateUnit;
+  private readonly insertLate;
   private readonly commitTx;
+  private readonly lateTx;
   /** Set by retention when the disk is below its floor and nothing is left to delete. */
   diskFull = false;
 
@@ -75,27 +114,81 @@ export class HeadWriter {
     this.v = new Float64Array(cap);
     this.vNull = new Uint8Array(cap);
     this.q = new Uint8Array(cap);
-    for (const row of db.prepare('SELECT id, asset, point FROM series').iterate() as Iterable<{ id: number; asset: string; point: string }>) {
+    this.fate = new Uint8Array(cap);
+    for (const row of db.prepare('SELECT id, asset, point, unit FROM series').iterate() as Iterable<{ id: number; asset: string; point: string; unit: string | null }>) {
       this.remember(row.asset, row.point, row.id);
+      if (row.unit !== null) this.unitOf[row.id] = row.unit;
     }
+    this.lateHead = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'late_log'").pluck().get() as number | undefined) ?? 0;
     this.insertHead = db.prepare('INSERT OR IGNORE INTO head (bucket, series, ts, v, q) VALUES (?, ?, ?, ?, ?)');
     this.insertSeries = db.prepare('INSERT INTO series (id, asset, point) VALUES (?, ?, ?)');
-    this.commitTx = db.transaction((count: number): number => {
+    this.updateUnit = db.prepare('UPDATE series SET unit = ? WHERE id = ?');
+    this.insertLate = db.prepare('INSERT INTO late_log (committed_at, asset, from_ts, to_ts, samples) VALUES (?, ?, ?, ?, ?)');
+    this.commitTx = db.transaction((count: number, now: number): number => {
       for (const [id, asset, point] of this.newSeries) this.insertSeries.run(id, asset, point);
+      for (const [id, unit] of this.unitChanges) this.updateUnit.run(unit, id);
+      let head = this.lateHead;
+      let rows = 0;
+      for (const r of this.pendingLate) {
+        head = this.logLate(r, r.at);
+        rows++;
+      }
+      const lateBefore = now - this.opts.lateAfterMs;
+      let late: Map<string, number[]> | undefined;
+      let lateSamples = 0;
+      let oldestOnTime = Infinity;
       let inserted = 0;
       for (let i = 0; i < count; i++) {
         const t = this.ts[i] as number;
-        inserted += this.insertHead.run(bucketOf(t), this.sid[i], t, this.vNull[i] ? null : this.v[i], this.q[i]).changes;
+        const sid = this.sid[i] as number;
+        const changes = this.insertHead.run(bucketOf(t), sid, t, this.vNull[i] ? null : this.v[i], this.q[i]).changes;
+        inserted += changes;
+        if (changes === 0) {
+          this.fate[i] = DUPLICATE;
+        } else if (t < lateBefore) {
+          this.fate[i] = LOGGED_LATE;
+          lateSamples++;
+          late ??= new Map();
+          const asset = this.assetOf[sid] as string;
+          const list = late.get(asset);
+          if (list) list.push(t);
+          else late.set(asset, [t]);
+        } else {
+          this.fate[i] = ON_TIME;
+          if (t < oldestOnTime) oldestOnTime = t;
+        }
       }
+      if (late) {
+        for (const r of stretches(late)) {
+          head = this.logLate(r, now);
+          rows++;
+        }
+      }
+      this.txLate = { head, samples: lateSamples, rows, oldestOnTime };
       return inserted;
     });
+    this.lateTx = db.transaction((rows: readonly LateRow[], at: number): number => {
+      let head = this.lateHead;
+      for (const r of rows) head = this.logLate(r, at);
+      return head;
+    });
+  }
+
+  private logLate(r: LateRow, at: number): number {
+    return Number(this.insertLate.run(at, r.asset, r.from, r.to, r.samples).lastInsertRowid);
   }
 
   private remember(asset: string, point: string, id: number): void {
     let points = this.series.get(asset);
     if (!points) this.series.set(asset, (points = new Map()));
     points.set(point, id);
+    this.assetOf[id] = asset;
     if (id >= this.nextSeriesId) this.nextSeriesId = id + 1;
+  }
+
+  /** Newest late-log id committed (0: none). */
+  get lateLogId(): number {
+    return this.lateHead;
   }
 
   /** The series id of (asset, point), if the writer knows it (it knows every stored series). */
@@ -162,6 +255,11 @@ export class HeadWriter {
         id = this.nextSeriesId;
         this.remember(s.assetId, s.point, id);
         this.newSeries.push([id, s.assetId, s.point]);
+      }
+      const u = s.u;
+      if (u !== undefined && u !== this.unitOf[id] && typeof u === 'string' && u.length <= MAX_UNIT) {
+        this.unitOf[id] = u;
+        this.unitChanges.set(id, u);
       }
       if (this.n >= this.sid.length && this.mayCommit()) this.flush();
       if (this.n >= this.sid.length) {
@@ -236,7 +334,7 @@ export class HeadWriter {
       this.clock.clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.n === 0 && this.newSeries.length === 0) {
+    if (this.n === 0 && this.newSeries.length === 0 && this.unitChanges.size === 0 && this.pendingLate.length === 0) {
       this.committedTicket = this.completeTicket;
       return undefined;
     }
@@ -246,7 +344,7 @@ export class HeadWriter {
     const t0 = performance.now();
     let inserted: number;
     try {
-      inserted = this.commitTx(count);
+      inserted = this.commitTx(count, start);
     } catch (e) {
       // SQLITE_FULL, I/O errors, a locked file: keep the buffer, retry after a growing delay.
       this.failures += 1;
@@ -271,12 +369,19 @@ export class HeadWriter {
       this.retryAt = 0;
     }
     this.newSeries = [];
+    this.unitChanges.clear();
+    this.pendingLate = [];
+    const late = this.txLate;
+    this.lateHead = late.head;
+    this.counters.lateLogged += late.samples;
+    this.counters.lateLogRows += late.rows;
+    const lateSamples = late.samples + this.logTurnedLate(count, late.oldestOnTime);
     this.n = 0;
     this.committedTicket = ticket;
     this.counters.commits += 1;
     this.counters.committed += inserted;
     this.counters.duplicates += count - inserted;
-    const info: CommitInfo = { ticket, samples: count, inserted, duplicates: count - inserted, rejected: this.rejectedSinceReport, waitMs: start - this.firstArrival, durationMs };
+    const info: CommitInfo = { ticket, samples: count, inserted, duplicates: count - inserted, rejected: this.rejectedSinceReport, waitMs: start - this.firstArrival, durationMs, lateSamples, lateLogId: this.lateHead };
     this.rejectedSinceReport = 0;
     for (const fn of this.listeners) {
       try {
@@ -288,9 +393,69 @@ export class HeadWriter {
     return info;
   }
 
+  /**
+   * The commit's on-time samples that are late by its end (its fsync took long, or they were at
+   * the edge): a reader may have read between the commit's start and end without seeing them, so
+   * they are logged now, in their own transaction. If that fails, the rows go with the next commit
+   * (a timer makes sure there is one). Returns the samples logged (0 or the rows' samples if written).
+   */
+  private logTurnedLate(count: number, oldestOnTime: number): number {
+    const end = this.clock.now();
+    const lateBefore = end - this.opts.lateAfterMs;
+    if (!(oldestOnTime < lateBefore)) return 0;
+    const late = new Map<string, number[]>();
+    let samples = 0;
+    for (let i = 0; i < count; i++) {
+      const t = this.ts[i] as number;
+      if (this.fate[i] !== ON_TIME || t >= lateBefore) continue;
+      samples++;
+      const asset = this.assetOf[this.sid[i] as number] as string;
+      const list = late.get(asset);
+      if (list) list.push(t);
+      else late.set(asset, [t]);
+    }
+    const rows = stretches(late);
+    try {
+      this.lateHead = this.lateTx(rows, end);
+      this.counters.lateLogged += samples;
+      this.counters.lateLogRows += rows.length;
+      return samples;
+    } catch (e) {
+      this.pendingLate.push(...rows.map((r) => ({ ...r, at: end })));
+      this.timer ??= this.clock.setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.opts.commitWindowMs);
+      this.limited('late_log_failed', (suppressed) => this.log.error('store late log not written; retried with the next commit', { err: e, error: errorMessage(e), rows: rows.length, suppressed }));
+      return 0;
+    }
+  }
+
   /** Stops the timer; the caller flushes first if it wants the buffer. */
   stop(): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+/** Late sample times per asset -> rows, one per stretch whose samples are at most LATE_GAP_MS apart. */
+function stretches(byAsset: ReadonlyMap<string, number[]>): LateRow[] {
+  const out: LateRow[] = [];
+  for (const [asset, ts] of byAsset) {
+    ts.sort((a, b) => a - b);
+    let from = ts[0] as number;
+    let to = from;
+    let samples = 0;
+    for (const t of ts) {
+      if (t - to > LATE_GAP_MS) {
+        out.push({ asset, from, to, samples });
+        from = t;
+        samples = 0;
+      }
+      to = t;
+      samples++;
+    }
+    out.push({ asset, from, to, samples });
+  }
+  return out;
 }

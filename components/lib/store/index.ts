@@ -14,7 +14,7 @@ import { Reclaimer } from './reclaim';
 import { Retention, statfsFreeSpace, type FreeSpace, type RetentionResult } from './retention';
 import { openDatabase, type Db, type Synchronous } from './schema';
 import { Sealer } from './seal';
-import type { AppendResult, ChunkStatsResult, CommitInfo, RangeOptions, Sample, SeriesInfo, SeriesKey, StoreCounters, StoreSample } from './types';
+import type { AppendResult, ChunkStatsResult, CommitInfo, LateLogEntry, RangeOptions, Sample, SeriesInfo, SeriesKey, StoreCounters, StoreInfo, StoreSample } from './types';
 
 export * from './types';
 export type { RetentionResult, FreeSpace } from './retention';
@@ -50,6 +50,12 @@ export interface StoreConfig {
   minFreeBytes: number;
   /** SQLite page cache, bytes. */
   cacheBytes: number;
+  /**
+   * A new sample older than this when committed goes to the late log (readers re-aggregate from
+   * it). A reader that closes a time bucket `d` after its end must have d >= lateAfterMs, or
+   * samples committed between the two would be neither seen nor logged (docs/store.md).
+   */
+  lateAfterMs: number;
 }
 
 export const STORE_DEFAULTS: Readonly<StoreConfig> = Object.freeze({
@@ -69,6 +75,7 @@ export const STORE_DEFAULTS: Readonly<StoreConfig> = Object.freeze({
   maxBytes: 32 * 1024 ** 3,
   minFreeBytes: 2 * 1024 ** 3,
   cacheBytes: 32 * 1024 ** 2,
+  lateAfterMs: 10_000,
 });
 
 export interface StoreDeps {
@@ -121,7 +128,7 @@ export function validateStoreConfig(input: Partial<StoreConfig>): StoreConfig {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ConfigError(k, `store ${k} must be a positive integer, not ${String(v)}`);
   }
-  for (const k of ['sealLagMs', 'minFreeBytes'] as const) {
+  for (const k of ['sealLagMs', 'minFreeBytes', 'lateAfterMs'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0) throw new ConfigError(k, `store ${k} must be a non-negative integer, not ${String(c[k])}`);
   }
   if (c.synchronous !== 'FULL' && c.synchronous !== 'NORMAL') throw new ConfigError('synchronous', `store synchronous must be FULL or NORMAL, not ${String(c.synchronous)}`);
@@ -131,7 +138,14 @@ export function validateStoreConfig(input: Partial<StoreConfig>): StoreConfig {
 export interface StoreReader {
   range(key: SeriesKey, fromMs: number, toMs: number, opts?: RangeOptions): Sample[];
   chunkStats(key: SeriesKey, fromMs: number, toMs: number): ChunkStatsResult;
+  /** Every series with its unit (null: none given, or a file of an older writer). */
   listSeries(): SeriesInfo[];
+  /** Newest late-log id ever written to this file (0: none, or an older writer's file). Pruned entries keep their ids. */
+  lateLogHead(): number;
+  /** Late-log entries with id > afterId, oldest first, at most `limit` (default 1000). */
+  lateLog(afterId: number, limit?: number): LateLogEntry[];
+  /** The file's identity and the writer's late threshold. */
+  info(): StoreInfo;
   /** Every stored timestamp of a series, duplicates included (diagnostics, crash tests). */
   rawTimestamps(key: SeriesKey): { chunk: number[]; head: number[] };
   close(): void;
@@ -167,6 +181,9 @@ function readerOf(db: Db): Omit<StoreReader, 'close'> {
     range: (k, f, t, o) => r.range(k, f, t, o),
     chunkStats: (k, f, t) => r.chunkStats(k, f, t),
     listSeries: () => r.listSeries(),
+    lateLogHead: () => r.lateLogHead(),
+    lateLog: (after, limit) => r.lateLog(after, limit),
+    info: () => r.info(),
     rawTimestamps: (k) => r.rawTimestamps(k),
   };
 }
@@ -199,10 +216,12 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
   // again at each open, so readers in the group can always read it (docs/store.md).
   const modeProblems = applyFileMode(deps.path, deps.fileMode ?? STORE_FILE_MODE);
   if (modeProblems.length) log.warn('store file mode not set', { problems: modeProblems });
-  const counters: StoreCounters = { appended: 0, committed: 0, duplicates: 0, rejected: {}, commits: 0, commitErrors: 0, sealedSamples: 0, lateSamples: 0, chunksWritten: 0, retentionDeletedChunks: 0, reclaimedPages: 0 };
+  const counters: StoreCounters = { appended: 0, committed: 0, duplicates: 0, rejected: {}, commits: 0, commitErrors: 0, sealedSamples: 0, lateSamples: 0, chunksWritten: 0, retentionDeletedChunks: 0, reclaimedPages: 0, lateLogged: 0, lateLogRows: 0, lateLogPruned: 0 };
+  // Readers compare their close delay with it (docs/store.md "Readers").
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('lateAfterMs', ?)").run(String(cfg.lateAfterMs));
   // Errors that repeat while a disk is full or the file is read-only: one line per 10 s each.
   const limited = createLogLimiter(clock, 10_000);
-  const writer = new HeadWriter(db, clock, log, counters, { commitWindowMs: cfg.commitWindowMs, maxBatchSamples: cfg.maxBatchSamples, commitRetryMaxMs: cfg.commitRetryMaxMs }, limited);
+  const writer = new HeadWriter(db, clock, log, counters, { commitWindowMs: cfg.commitWindowMs, maxBatchSamples: cfg.maxBatchSamples, commitRetryMaxMs: cfg.commitRetryMaxMs, lateAfterMs: cfg.lateAfterMs }, limited);
   const sealer = new Sealer(db, counters, { sealLagMs: cfg.sealLagMs, chunkSamples: cfg.chunkSamples, chunkMaxSpanMs: cfg.chunkMaxSpanMs, sliceSeries: cfg.sealSliceSeries, sliceRows: cfg.sealSliceRows });
   const retention = new Retention(db, deps.path, counters, { retentionMs: cfg.retentionMs, maxBytes: cfg.maxBytes, minFreeBytes: cfg.minFreeBytes }, deps.freeSpace ?? statfsFreeSpace);
   const reclaimer = new Reclaimer(db, counters, { pagesPerStep: cfg.reclaimPagesPerStep });

@@ -8,8 +8,8 @@
  * sample wins, as it will when the seal merges them.
  */
 import { decodeChunk, NULL_FLAG, qualityOf } from './chunk';
-import { bucketOf, type Db } from './schema';
-import type { ChunkStatsResult, RangeOptions, Sample, SeriesInfo, SeriesKey, Stats } from './types';
+import { bucketOf, hasColumn, hasTable, type Db } from './schema';
+import type { ChunkStatsResult, LateLogEntry, RangeOptions, Sample, SeriesInfo, SeriesKey, Stats, StoreInfo } from './types';
 
 interface ChunkRow {
   min_ts: number;
@@ -26,6 +26,7 @@ interface ChunkRow {
 }
 
 type HeadRow = [number, number | null, number];
+type Statement = import('better-sqlite3').Statement<unknown[]>;
 
 interface Acc {
   count: number;
@@ -79,11 +80,18 @@ export function statsOfSamples(samples: Sample[]): Stats {
 export class Reader {
   private readonly st;
   private readonly ids = new Map<string, number>();
+  /**
+   * Statements on what a file made by an older writer lacks (series.unit, late_log): prepared once
+   * the writer has added it (it migrates the file when it opens it, possibly while we read).
+   */
+  private units: { list: Statement } | undefined;
+  private late: { head: Statement; after: Statement } | undefined;
 
   constructor(private readonly db: Db) {
     this.st = {
       series: db.prepare('SELECT id FROM series WHERE asset = ? AND point = ?').pluck(),
-      list: db.prepare('SELECT id, asset AS assetId, point FROM series ORDER BY asset, point'),
+      list: db.prepare('SELECT id, asset AS assetId, point, NULL AS unit FROM series ORDER BY asset, point'),
+      meta: db.prepare("SELECT key, value FROM meta WHERE key IN ('storeId', 'lateAfterMs')"),
       chunks: db.prepare('SELECT min_ts, max_ts, n, count, vmin, vmax, sum, sumsq, first, last, data FROM chunk WHERE series = ? AND max_ts >= ? AND min_ts <= ? ORDER BY max_ts'),
       // A loose index scan: hop from one head bucket to the next present one, then seek
       // (bucket, series). The head holds about a minute, so this is a few dozen seeks.
@@ -113,7 +121,36 @@ export class Reader {
   }
 
   listSeries(): SeriesInfo[] {
-    return this.st.list.all() as SeriesInfo[];
+    if (!this.units && hasColumn(this.db, 'series', 'unit')) this.units = { list: this.db.prepare('SELECT id, asset AS assetId, point, unit FROM series ORDER BY asset, point') };
+    return (this.units?.list ?? this.st.list).all() as SeriesInfo[];
+  }
+
+  private lateStatements(): Reader['late'] {
+    if (!this.late && hasTable(this.db, 'late_log')) {
+      this.late = {
+        // sqlite_sequence keeps the highest id ever given, also after retention pruned the rows.
+        head: this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'late_log'").pluck(),
+        after: this.db.prepare('SELECT id, committed_at AS committedAt, asset AS assetId, from_ts AS "from", to_ts AS "to", samples FROM late_log WHERE id > ? ORDER BY id LIMIT ?'),
+      };
+    }
+    return this.late;
+  }
+
+  /** Newest late-log id ever written (0: none, or a file without a late log). */
+  lateLogHead(): number {
+    return (this.lateStatements()?.head.get() as number | undefined) ?? 0;
+  }
+
+  /** Late-log entries after `afterId`, oldest first. */
+  lateLog(afterId: number, limit = 1000): LateLogEntry[] {
+    const st = this.lateStatements();
+    return st ? (st.after.all(afterId, Math.max(1, Math.floor(limit))) as LateLogEntry[]) : [];
+  }
+
+  info(): StoreInfo {
+    const m = new Map((this.st.meta.all() as Array<{ key: string; value: string }>).map((r) => [r.key, r.value]));
+    const late = m.get('lateAfterMs');
+    return { storeId: m.get('storeId'), lateAfterMs: late === undefined ? undefined : Number(late) };
   }
 
   private headRows(id: number, from: number, to: number): HeadRow[] {

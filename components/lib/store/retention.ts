@@ -1,5 +1,5 @@
 /**
- * Retention: raw data is kept for `retentionMs` (7 days by default), and also cut, oldest chunks
+ * Retention: raw data (and the late log) is kept for `retentionMs` (7 days by default), and also cut, oldest chunks
  * first across all series, when the database outgrows `maxBytes` or the file system's free space
  * falls under `minFreeBytes`. Pages freed by age and budget deletions go back to the file system
  * in bounded steps afterwards (reclaim.ts, run by the maintenance timer); when the free-space floor
@@ -32,6 +32,7 @@ export const statfsFreeSpace: FreeSpace = (dir) => {
 export interface RetentionResult {
   deletedChunks: number;
   deletedHeadRows: number;
+  deletedLateLogRows: number;
   usedBytes: number;
   freeBytes: number;
   diskFull: boolean;
@@ -57,6 +58,8 @@ export class Retention {
       oldest: db.prepare('SELECT id, length(data) + 64 AS bytes FROM chunk ORDER BY max_ts LIMIT ?'),
       del: db.prepare('DELETE FROM chunk WHERE id = ?'),
       headExpired: db.prepare('DELETE FROM head WHERE bucket < ?'),
+      // Entries about samples the age cut has deleted anyway; ids are never reused (AUTOINCREMENT).
+      lateExpired: db.prepare('DELETE FROM late_log WHERE committed_at < ?'),
     };
   }
 
@@ -103,6 +106,8 @@ export class Retention {
       deletedChunks += ids.length;
     }
     const deletedHeadRows = this.st.headExpired.run(bucketOf(cutoff)).changes;
+    const deletedLateLogRows = this.st.lateExpired.run(cutoff).changes;
+    this.counters.lateLogPruned += deletedLateLogRows;
 
     // 2. Byte budget (pages in use: free pages do not count, so no vacuum is needed to meet it).
     let used = usedBytes(this.db);
@@ -126,6 +131,6 @@ export class Retention {
       }
       diskFull = free < this.opts.minFreeBytes && n === 0;
     }
-    return { deletedChunks, deletedHeadRows, usedBytes: used, freeBytes: free, diskFull };
+    return { deletedChunks, deletedHeadRows, deletedLateLogRows, usedBytes: used, freeBytes: free, diskFull };
   }
 }

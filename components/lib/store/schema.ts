@@ -9,11 +9,19 @@
  *          in each bucket, which is cheap because the head holds about a minute.
  *  chunk   sealed, compressed samples of one series (chunk.ts) with their statistics. Chunks of a
  *          series never overlap in time, so ordering them by max_ts orders them by min_ts.
+ *  late_log  one row per asset and stretch of time of samples committed more than lateAfterMs
+ *          after their time, written in the transaction that stored them (head.ts): how readers
+ *          learn of late data without scanning (docs/store.md "Readers").
+ *
+ * Additions since schemaVersion 1 (series.unit, late_log, meta storeId and lateAfterMs) are made
+ * by the writer in place (`migrate`) and are invisible to an older reader or writer, which names
+ * its columns: schemaVersion stays 1, so a file touched by this build still opens with the last.
  *
  * Durability: WAL with synchronous=FULL, i.e. the WAL is fsynced at every commit, so a committed
  * sample survives power loss, not just kill -9 (NORMAL survives kill -9 but may lose the last
  * commits on power loss). Commits are a few per second, so the fsync is affordable (docs/store.md).
  */
+import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { FatalError, ErrorCode } from '../errors';
 
@@ -30,6 +38,7 @@ CREATE TABLE IF NOT EXISTS series (
   id INTEGER PRIMARY KEY,
   asset TEXT NOT NULL,
   point TEXT NOT NULL,
+  unit TEXT,
   UNIQUE (asset, point)
 );
 CREATE TABLE IF NOT EXISTS head (
@@ -57,6 +66,15 @@ CREATE TABLE IF NOT EXISTS chunk (
 );
 CREATE INDEX IF NOT EXISTS chunk_series_max ON chunk (series, max_ts);
 CREATE INDEX IF NOT EXISTS chunk_age ON chunk (max_ts);
+CREATE TABLE IF NOT EXISTS late_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  committed_at INTEGER NOT NULL,
+  asset TEXT NOT NULL,
+  from_ts INTEGER NOT NULL,
+  to_ts INTEGER NOT NULL,
+  samples INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS late_log_age ON late_log (committed_at);
 `;
 
 export interface OpenOptions {
@@ -92,6 +110,7 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
     db.pragma(`cache_size = -${Math.max(1024, Math.floor((opts.cacheBytes ?? 32 * 1024 * 1024) / 1024))}`);
     db.exec(DDL);
     checkMeta(db, file, true);
+    migrate(db);
     return db;
   } catch (e) {
     db.close();
@@ -116,6 +135,26 @@ function checkMeta(db: Db, file: string, writable: boolean): void {
   }
   const bucket = get.get('headBucketMs') as { value: string } | undefined;
   if (bucket?.value !== String(HEAD_BUCKET_MS)) throw new FatalError(ErrorCode.INVARIANT, `${file} has head buckets of ${bucket?.value} ms, expected ${HEAD_BUCKET_MS}`);
+}
+
+/** True if `table` has a column `column` (a file made by an older writer may lack it). */
+export function hasColumn(db: Db, table: string, column: string): boolean {
+  return db.prepare('SELECT 1 FROM pragma_table_info(?) WHERE name = ?').get(table, column) !== undefined;
+}
+
+export function hasTable(db: Db, table: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+}
+
+/**
+ * Brings a file made by an older writer up to this build, additively: ALTER TABLE ADD COLUMN and
+ * new tables (DDL above) only, so an older reader, which names its columns, reads it as before.
+ * `storeId` names this file: a reader that remembers late-log ids can tell a new file from the
+ * same one (ids restart in a new file).
+ */
+function migrate(db: Db): void {
+  if (!hasColumn(db, 'series', 'unit')) db.exec('ALTER TABLE series ADD COLUMN unit TEXT');
+  db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('storeId', ?)").run(randomUUID());
 }
 
 export function bucketOf(ts: number): number {

@@ -14,6 +14,12 @@ export interface StoreSample extends SeriesKey {
   /** A finite number, or null when there is no value (quality bad / not_implemented). */
   v: number | null;
   q: Quality;
+  /**
+   * The series' canonical unit (the Processor's), if it has one. The writer keeps the last one
+   * given per series in `series.unit` (set when the series is made or its unit changes), so readers
+   * get units from `listSeries()` instead of from processed telemetry.
+   */
+  u?: string | undefined;
 }
 
 /** A sample read back. Downsampled results carry `n`, the number of valued samples in the bucket. */
@@ -53,6 +59,35 @@ export interface CommitInfo {
   waitMs: number;
   /** Duration of the transaction including the fsync, ms. */
   durationMs: number;
+  /** Samples of this commit written to the late log (stored more than `lateAfterMs` after their time). */
+  lateSamples: number;
+  /** The newest id of the late log after this commit (0: none yet). Readers that processed up to a lower id read on from the store. */
+  lateLogId: number;
+}
+
+/**
+ * One row of the late log: samples of one asset, with times from `from` to `to`, that a commit
+ * stored more than `lateAfterMs` after their time. Written in the transaction that stored them.
+ */
+export interface LateLogEntry {
+  /** Increasing, never reused within one file (AUTOINCREMENT); see `StoreInfo.storeId`. */
+  id: number;
+  /** Commit time (writer clock), ms. */
+  committedAt: number;
+  assetId: string;
+  /** Oldest and newest sample time, inclusive, ms. Samples of the asset further apart than a minute are separate entries. */
+  from: number;
+  to: number;
+  /** Late samples the entry stands for (new ones only: a duplicate changes nothing and is not logged). */
+  samples: number;
+}
+
+/** What a reader learns about the file itself. */
+export interface StoreInfo {
+  /** Random id the writer gives a file at creation (or at its first open by this build): a new file has another. */
+  storeId: string | undefined;
+  /** The writer's `lateAfterMs` (undefined: written by a build without the late log). */
+  lateAfterMs: number | undefined;
 }
 
 export type DownsampleAgg = 'avg' | 'min' | 'max' | 'last';
@@ -89,6 +124,8 @@ export interface ChunkStatsResult {
 
 export interface SeriesInfo extends SeriesKey {
   id: number;
+  /** The canonical unit the writer was last given for the series; null when none (or an older writer). */
+  unit: string | null;
 }
 
 export interface StoreCounters {
@@ -104,4 +141,8 @@ export interface StoreCounters {
   retentionDeletedChunks: number;
   /** Free pages given back to the file system by the bounded reclaim after seals and retention. */
   reclaimedPages: number;
+  /** Samples written to the late log, and its rows written and pruned by retention. */
+  lateLogged: number;
+  lateLogRows: number;
+  lateLogPruned: number;
 }
