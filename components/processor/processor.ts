@@ -25,7 +25,7 @@ import { errorMessage } from '../lib/errors';
 import { createLogLimiter } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
-import { openStore, type Store } from '../lib/store';
+import { openStore, type CommitInfo, type Store } from '../lib/store';
 import { AlarmEngine } from './alarms/engine';
 import { sqlitePersistence, type ActiveAlarm, type AlarmPersistence } from './alarms/persist';
 import { compileRules } from './alarms/rules';
@@ -210,8 +210,9 @@ export function createProcessor(deps: ProcessorDeps, initial: Readonly<Processor
     }
   };
 
-  const publishNotice = (ticket: number): void => {
-    const n = notices.committed(ticket, deps.clock.now(), config.siteId);
+  const publishNotice = (c: CommitInfo): void => {
+    // The late log's newest id rides on every notice: a reader that lost one catches up on the next.
+    const n = notices.committed(c.ticket, deps.clock.now(), config.siteId, c.lateLogId > 0 ? c.lateLogId : undefined);
     if (!n) return;
     deps.bus.publish(topics.storeCommits(config.siteId), n).catch((err: unknown) => {
       deps.metrics.recordError(err);
@@ -244,7 +245,7 @@ export function createProcessor(deps: ProcessorDeps, initial: Readonly<Processor
       snapshotIntervalMs: config.alarmSnapshotIntervalMs,
     });
     notices = new CommitNotices();
-    unhookCommit = store.onCommit((c) => publishNotice(c.ticket));
+    unhookCommit = store.onCommit((c) => publishNotice(c));
     engine = makeEngine();
     const s = store;
     unregister.push(deps.metrics.registerQueue('store', () => s.pending));
@@ -258,7 +259,7 @@ export function createProcessor(deps: ProcessorDeps, initial: Readonly<Processor
     await journal?.close();
     try {
       const last = store?.flush();
-      if (last) publishNotice(last.ticket);
+      if (last) publishNotice(last);
       store?.close();
     } catch (err) {
       log.error('store close failed', { err });

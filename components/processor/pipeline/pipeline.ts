@@ -205,7 +205,7 @@ export class Pipeline {
       }
       accepted.push(name);
       // Strings without a SunSpec numbering are published but not stored (docs/store.md).
-      if (num !== null || value === null) samples.push({ assetId: msg.assetId, point: name, ts, v: num, q });
+      if (num !== null || value === null) samples.push({ assetId: msg.assetId, point: name, ts, v: num, q, u: kind === 'number' ? unit : undefined });
       out[name] = unit === undefined ? { v: value, q } : { v: value, u: unit, q };
     }
 
