@@ -1,19 +1,25 @@
 /**
- * com.dcmms.edge.Aggregator (issue 5 §1; edge-computing-spec.md §5): 1-minute, 15-minute and
- * daily rollups of the Processor's store, persisted in the Aggregator's own SQLite file and
- * published on the contract's aggregates and daily-summary topics. docs/aggregator.md.
+ * com.dcmms.edge.Aggregator (dCMMS edge specification §5, docs/specification.md): 1-minute,
+ * 15-minute and daily rollups of the Processor's store, persisted in the Aggregator's own SQLite
+ * file and published on the contract's aggregates and daily-summary topics. docs/aggregator.md.
  *
- * Lifecycle (CONVENTIONS.md): the factory validates the time zone and does no I/O; `start` opens
- * the database, subscribes to processed telemetry (late data and units), schedules the minute and
+ * Lifecycle (docs/conventions.md): the factory validates the configuration and does no I/O;
+ * `start` opens the database, subscribes to the store's commit notices, schedules the minute and
  * day jobs and runs a first catch-up tick; `close` cancels the jobs, waits for a running tick and
  * closes both databases.
+ *
+ * Where it learns of data: new minutes are closed by time (a minute `closeDelayMs` after its end);
+ * late data from the store's late log, which the Processor's store writes in the same transaction
+ * as the late samples (docs/store.md "Readers"). The log is read at start, when a
+ * commit notice shows a newer `lateLogId`, and on every tick (a notice can be lost). Units come
+ * from the store's series list. Nothing comes from processed telemetry.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
-import { filters, topics, type ComponentState, type TelemetryMessage } from '../lib/contract';
+import { filters, topics, type ComponentState, type StoreCommitNotice } from '../lib/contract';
 import { ConfigError, errorMessage } from '../lib/errors';
 import { createLogLimiter } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
@@ -21,7 +27,7 @@ import type { Metrics } from '../lib/metrics';
 import { openStoreReader } from '../lib/store';
 import { checkAggregatorConfig, type AggregatorConfig } from './config';
 import { AggDb, type OutboxLevel } from './db';
-import { Engine, MINUTE, type StoreReading } from './engine';
+import { Engine, type StoreReading } from './engine';
 import { buildMessages } from './publish';
 import { nodeScheduler, rules, type Scheduler } from './scheduler';
 import { Zone } from './tz';
@@ -39,21 +45,21 @@ export interface AggregatorDeps {
   /** Store path when the configuration leaves `storePath` empty (main.ts: DCMMS_PROCESSOR_STORE from the recipe). */
   defaultStorePath?: string;
   scheduler?: Scheduler;
-  /** Opens the store read-only; tests may inject one. */
+  /** Opens the store read-only (default: the store's reader, `openStoreReader`); tests may wrap it. */
   openStore?: (file: string) => StoreReading & { close(): void };
 }
 
 export interface Aggregator extends ComponentInstance<AggregatorConfig> {
-  /** One tick: late marks, closing, audit when due, retention, publishing. Ticks never overlap. */
+  /** One tick: the late log, closing, retention, publishing. Ticks never overlap. */
   tick(): Promise<void>;
-  /** Processed telemetry as the bus hands it (late data, units). */
-  observe(msg: TelemetryMessage): void;
   readonly engine: Engine | undefined;
   readonly db: AggDb | undefined;
 }
 
 const RETENTION_EVERY_MS = 3_600_000;
 const PUBLISH_BATCH = 5000;
+/** Late-log entries re-aggregated per transaction (the loop yields between batches). */
+const LATE_BATCH = 200;
 
 export function createAggregator(deps: AggregatorDeps, config: Readonly<AggregatorConfig>): Aggregator {
   checkAggregatorConfig(config);
@@ -74,15 +80,12 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
   let closed = false;
   let running: Promise<void> | undefined;
   let again = false;
-  let lastAudit = -Infinity;
   let lastRetention = -Infinity;
   let state: ComponentState = 'running';
+  /** Newest late-log id known done (ours) and announced (notices): a notice beyond it starts a tick. */
+  let lateDone = 0;
   const cancels: Array<() => void> = [];
   const subs: Subscription[] = [];
-  /** asset -> minute -> when the late message arrived. */
-  const late = new Map<string, Map<number, number>>();
-  const units = new Map<string, { asset: string; point: string; u: string }>();
-  let closed1m = 0;
 
   const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -105,27 +108,54 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
       limited('store-open', (suppressed) => log.warn('Processor store cannot be opened yet; retrying', { file, err: errorMessage(err), suppressed }));
       return false;
     }
-    engine = new Engine(store, db, zone, config, log, yieldTurn);
+    engine = new Engine(store, db, zone, config, yieldTurn);
+    checkStoreIdentity(store, db);
     engine.init(deps.clock.now());
-    closed1m = engine.watermark('1m');
     state = 'running';
-    log.info('store opened', { file, closed1m: new Date(closed1m).toISOString() });
+    log.info('store opened', { file, closed1m: new Date(engine.watermark('1m')).toISOString(), lateLog: db.progress('lateLog') ?? 0 });
     return true;
   }
 
-  function takeLate(now: number): Map<string, Set<number>> {
-    const out = new Map<string, Set<number>>();
-    for (const [asset, minutes] of late) {
-      for (const [m, at] of minutes) {
-        if (at + config.lateSettleMs > now) continue;
-        minutes.delete(m);
-        let s = out.get(asset);
-        if (!s) out.set(asset, (s = new Set()));
-        s.add(m);
-      }
-      if (minutes.size === 0) late.delete(asset);
+  /**
+   * Late-log ids count per file. A different store file (the Processor's was replaced) starts its
+   * ids again, so our position in the old one means nothing: start at its beginning.
+   */
+  function checkStoreIdentity(s: StoreReading, d: AggDb): void {
+    const id = s.info().storeId;
+    if (id === undefined) return;
+    const known = d.meta('storeId');
+    if (known !== undefined && known !== id && d.progress('lateLog') !== undefined) {
+      log.warn('the Processor store is a different file than before: reading its late log from the start', { was: known, now: id });
+      d.tx(() => d.setProgress('lateLog', 0));
     }
-    return out;
+    if (known !== id) d.setMeta('storeId', id);
+  }
+
+  /** Re-aggregates what the late log added since our position, batch by batch, each with the new position. */
+  async function readLateLog(e: Engine, s: StoreReading, d: AggDb, now: number): Promise<void> {
+    const head = s.lateLogHead();
+    let after = d.progress('lateLog') ?? 0;
+    if (head < after) {
+      // Ids never go back within one file: a file without our entries (restored from a copy).
+      log.warn('store late log is behind our position: reading it from the start', { head, position: after });
+      after = 0;
+    }
+    while (after < head && !closed) {
+      const entries = s.lateLog(after, LATE_BATCH);
+      const last = entries[entries.length - 1];
+      if (!last) {
+        // Pruned by the store's retention before we read them: samples as old as its retention.
+        log.warn('late-log entries were pruned before they were read', { from: after + 1, to: head });
+        d.tx(() => d.setProgress('lateLog', head));
+        break;
+      }
+      if ((entries[0] as { id: number }).id > after + 1) log.warn('late-log entries were pruned before they were read', { from: after + 1, to: (entries[0] as { id: number }).id - 1 });
+      const changed = e.reaggregate(e.lateMarks(entries, now), () => d.setProgress('lateLog', last.id));
+      if (changed) log.info('late data re-aggregated', { entries: entries.length, minutes: changed, lateLog: last.id });
+      after = last.id;
+      if (after < head) await yieldTurn();
+    }
+    lateDone = Math.max(lateDone, after);
   }
 
   async function publishOutbox(): Promise<void> {
@@ -152,28 +182,32 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
     if (!ensureStore()) return;
     const e = engine as Engine;
     const d = db as AggDb;
+    const s = store as StoreReading;
     const now = deps.clock.now();
-    if (units.size) {
-      d.tx(() => units.forEach((x) => d.setUnit(d.series(x.asset, x.point), x.u)));
-      units.clear();
-    }
-    const marks = takeLate(now);
-    if (marks.size) e.reaggregate(marks);
+    // The log first: an entry for a minute not closed yet is left to the close below, which reads
+    // the store after the entry was committed and so sees its samples.
+    await readLateLog(e, s, d, now);
     const t0 = Date.now();
-    await e.close(now);
-    closed1m = e.watermark('1m');
+    await e.close(now, closeDelay(s));
     deps.metrics.observeLatency(Date.now() - t0);
-    if (now - lastAudit >= config.auditIntervalMs) {
-      lastAudit = now;
-      const found = await e.audit(now);
-      if (found.size) e.reaggregate(found);
-    }
     if (now - lastRetention >= RETENTION_EVERY_MS) {
       lastRetention = now;
       const { deleted } = e.retention(now);
       if (deleted) log.info('rollup retention', { deleted });
     }
     await publishOutbox();
+  }
+
+  /**
+   * The close delay actually used: at least the store's `lateAfterMs`, which checkAggregatorConfig
+   * can only check against the store's default. A sample committed within lateAfterMs of its time
+   * is not logged, so a minute closed sooner could miss it for good (docs/aggregator.md "Late data").
+   */
+  function closeDelay(s: StoreReading): number {
+    const late = s.info().lateAfterMs;
+    if (late === undefined || late <= config.closeDelayMs) return config.closeDelayMs;
+    limited('close-delay', (suppressed) => log.warn('closeDelayMs is shorter than the store\'s lateAfterMs: closing minutes after lateAfterMs instead', { closeDelayMs: config.closeDelayMs, lateAfterMs: late, suppressed }));
+    return late;
   }
 
   async function tick(): Promise<void> {
@@ -198,22 +232,11 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
     return running;
   }
 
-  function observe(msg: TelemetryMessage): void {
-    for (const [point, p] of Object.entries(msg.points)) {
-      if (p.u !== undefined && typeof p.v === 'number') {
-        const k = `${msg.assetId}\u0000${point}`;
-        const known = db?.findSeries(msg.assetId, point)?.unit;
-        if (known !== p.u) units.set(k, { asset: msg.assetId, point, u: p.u });
-      }
-    }
-    // Spec §5.2 aggregates "the last minute"; a sample for a minute already closed is late data.
-    if (msg.ts < closed1m) {
-      const m = Math.floor(msg.ts / MINUTE) * MINUTE;
-      let a = late.get(msg.assetId);
-      if (!a) late.set(msg.assetId, (a = new Map()));
-      a.set(m, deps.clock.now());
-      if (engine) engine.counters.lateMarks += 1;
-    }
+  /** A commit notice: only its late-log id matters here (new minutes are closed by time). */
+  function onNotice(n: StoreCommitNotice): void {
+    if (n.lateLogId === undefined || n.lateLogId <= lateDone) return;
+    lateDone = n.lateLogId;
+    void tick();
   }
 
   return {
@@ -224,12 +247,11 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
       return db;
     },
     tick,
-    observe,
     async start() {
       db = new AggDb(resolve(config.dbPath), deps.nativeBinding);
       if (db.fileModeProblems.length) log.warn('aggregator database file mode not set', { problems: db.fileModeProblems });
       deps.metrics.registerQueue('outbox', () => (db && db.db.open ? db.outboxSize() : 0));
-      subs.push(await deps.bus.subscribe(filters.processedTelemetry(config.siteId), (m) => observe(m)));
+      subs.push(await deps.bus.subscribe(filters.storeCommits(config.siteId), (n) => onNotice(n)));
       const r = rules(config.closeDelayMs, config.dayCloseDelayMs);
       cancels.push(scheduler.schedule('aggregator-1m', r.minute, config.timeZone, () => void tick()));
       cancels.push(scheduler.schedule('aggregator-1d', r.day, config.timeZone, () => void tick()));

@@ -1,12 +1,14 @@
 /**
- * com.dcmms.edge.Aggregator configuration: one schema, one defaults object (CONVENTIONS.md
+ * com.dcmms.edge.Aggregator configuration: one schema, one defaults object (docs/conventions.md
  * "Configuration"). The recipe's DefaultConfiguration equals AGGREGATOR_DEFAULTS (a test checks).
  *
- * Levels and retention follow edge-computing-spec.md §5.1 (level_2_1min "30 days (edge)",
- * level_3_15min, level_4_daily) and the schedule §5.2 (every minute; the day at 00:05).
+ * Levels and retention follow the dCMMS edge specification §5.1 (level_2_1min 30 days at the
+ * edge, level_3_15min, level_4_daily) and the schedule §5.2 (every minute; the day at 00:05);
+ * docs/specification.md.
  */
 import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
 import { ConfigError } from '../lib/errors';
+import { STORE_DEFAULTS } from '../lib/store';
 
 export interface AggregatorConfig extends BaseConfig {
   /**
@@ -18,16 +20,14 @@ export interface AggregatorConfig extends BaseConfig {
   dbPath: string;
   /** IANA time zone of the site: daily buckets are local days (23 or 25 h on DST change days). */
   timeZone: string;
-  /** A minute closes this long after its end: covers the Processor's interpolation (10 s) and commit window. */
+  /**
+   * A minute closes this long after its end: covers the Processor's interpolation (10 s) and commit
+   * window, and must be at least the store's `lateAfterMs` (10 s): a sample committed sooner than
+   * that after its time is not in the late log, so the close has to see it (docs/aggregator.md).
+   */
   closeDelayMs: number;
   /** A day closes at local midnight plus this (spec §5.2: 00:05). */
   dayCloseDelayMs: number;
-  /** Late samples are looked for this far back (the Processor's maxPastMs, 24 h). */
-  lateWindowMs: number;
-  /** How often the store's chunk statistics are audited for late data the subscription missed. */
-  auditIntervalMs: number;
-  /** A processed-telemetry message older than the closed watermark re-aggregates its minute this long after it arrived (store commit). */
-  lateSettleMs: number;
   /** First start with an empty database: roll up this much history already in the store. */
   initialBackfillMs: number;
   /** Retention of rollups on the gateway (spec §5.1: 1-minute rows 30 days at the edge). */
@@ -47,8 +47,8 @@ export const AGGREGATOR_CONFIG_SCHEMA: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   required: [
-    'siteId', 'metricsIntervalMs', 'logLevel', 'storePath', 'dbPath', 'timeZone', 'closeDelayMs', 'dayCloseDelayMs', 'lateWindowMs',
-    'auditIntervalMs', 'lateSettleMs', 'initialBackfillMs', 'retention1mMs', 'retention15mMs', 'retention1dMs', 'seriesPerSlice', 'powerPoints', 'energyCounterPoints',
+    'siteId', 'metricsIntervalMs', 'logLevel', 'storePath', 'dbPath', 'timeZone', 'closeDelayMs', 'dayCloseDelayMs',
+    'initialBackfillMs', 'retention1mMs', 'retention15mMs', 'retention1dMs', 'seriesPerSlice', 'powerPoints', 'energyCounterPoints',
   ],
   properties: {
     ...BASE_CONFIG_PROPERTIES,
@@ -57,9 +57,6 @@ export const AGGREGATOR_CONFIG_SCHEMA: JsonSchema = {
     timeZone: { type: 'string', minLength: 1, maxLength: 64 },
     closeDelayMs: { type: 'integer', minimum: 0, maximum: 300000 },
     dayCloseDelayMs: { type: 'integer', minimum: 0, maximum: 6 * 3600000 },
-    lateWindowMs: { type: 'integer', minimum: 0, maximum: 7 * DAY },
-    auditIntervalMs: { type: 'integer', minimum: 60000, maximum: DAY },
-    lateSettleMs: { type: 'integer', minimum: 0, maximum: 60000 },
     initialBackfillMs: { type: 'integer', minimum: 0, maximum: 7 * DAY },
     retention1mMs: { type: 'integer', minimum: 3600000, maximum: 400 * DAY },
     retention15mMs: { type: 'integer', minimum: 3600000, maximum: 3660 * DAY },
@@ -77,9 +74,6 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   timeZone: 'UTC',
   closeDelayMs: 15000,
   dayCloseDelayMs: 300000,
-  lateWindowMs: DAY,
-  auditIntervalMs: 900000,
-  lateSettleMs: 1000,
   initialBackfillMs: 3600000,
   retention1mMs: 30 * DAY,
   retention15mMs: 400 * DAY,
@@ -89,12 +83,23 @@ export const AGGREGATOR_DEFAULTS: AggregatorConfig = {
   energyCounterPoints: ['WH'],
 };
 
-/** Checks beyond the schema: the time zone must be one Intl knows (a ConfigError names the key). */
+/**
+ * Checks beyond the schema (a ConfigError names the key): the time zone must be one Intl knows,
+ * and minutes must not close before the store logs late samples. The rule that makes the late log
+ * complete: a sample committed more than `lateAfterMs` after its time is logged; one committed
+ * sooner is visible to a close that reads the store `closeDelayMs` >= `lateAfterMs` after the
+ * minute's end. The Processor opens its store with the default `lateAfterMs`, checked here; a store
+ * written with another value is checked when it is opened (the Aggregator then closes minutes
+ * after the store's `lateAfterMs` and warns).
+ */
 export function checkAggregatorConfig(c: Readonly<AggregatorConfig>): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: c.timeZone });
   } catch {
     throw new ConfigError('timeZone', `timeZone ${JSON.stringify(c.timeZone)} is not an IANA time zone this Node.js knows`);
+  }
+  if (c.closeDelayMs < STORE_DEFAULTS.lateAfterMs) {
+    throw new ConfigError('closeDelayMs', `closeDelayMs ${c.closeDelayMs} is shorter than the store's lateAfterMs (${STORE_DEFAULTS.lateAfterMs} ms): samples committed in between would be neither read by the close nor in the late log; allowed: ${STORE_DEFAULTS.lateAfterMs}..300000`);
   }
 }
 

@@ -4,10 +4,12 @@
  * crash leaves either both or neither: after a restart there is no gap (the watermark did not move)
  * and no double (rows are keyed (bucket start, series) and upserted). docs/aggregator.md.
  *
- *   series   our ids for (asset, point), with the unit learned from processed telemetry
+ *   meta     schemaVersion; storeId (the Processor store file whose late-log ids `progress` counts)
+ *   series   our ids for (asset, point), with the unit the store's series list gives
  *   r1m/r15m/r1d  (start, sid) -> Roll + rev; time-major keys so each close appends at the end
  *   days     closed local days (start, end, name, summary revision)
- *   progress level -> closed until (exclusive)
+ *   progress level -> closed until (exclusive); 'origin' (first watermark); 'lateLog' (last store
+ *            late-log id re-aggregated, written with the re-aggregation)
  *   outbox   (level, start, asset) still to publish; deleted once the bus took the message
  */
 import Database from 'better-sqlite3';
@@ -94,6 +96,8 @@ export class AggDb {
       dayGet: this.db.prepare('SELECT start, end, day, rev FROM days WHERE start = ?'),
       dayPut: this.db.prepare('INSERT OR REPLACE INTO days (start, end, day, rev) VALUES (?, ?, ?, ?)'),
       dayPrune: this.db.prepare('DELETE FROM days WHERE start < ?'),
+      metaGet: this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      metaPut: this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
     };
     for (const s of this.st.seriesAll.all() as SeriesRow[]) this.bySeries.set(key(s.asset, s.point), s);
   }
@@ -125,6 +129,14 @@ export class AggDb {
     if (s.unit === unit) return;
     this.st.seriesUnit.run(unit, s.id);
     s.unit = unit;
+  }
+
+  meta(key: string): string | undefined {
+    return this.st.metaGet.get(key) as string | undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.st.metaPut.run(key, value);
   }
 
   progress(level: string): number | undefined {

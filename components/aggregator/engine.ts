@@ -1,27 +1,23 @@
 /**
- * Closing buckets (edge-computing-spec.md §5.2 aggregate_1min, with the 15-minute and daily levels
- * of §5.1 built on it) and re-aggregating the buckets late data touched.
+ * Closing buckets (dCMMS edge specification §5.2 aggregate_1min, with the 15-minute and daily
+ * levels of §5.1 built on it; docs/specification.md) and re-aggregating the buckets late data
+ * touched.
  *
  * Watermarks: `progress['1m']` is the end of the last closed minute (all series), `15m` and `1d`
  * likewise. The 1-minute level reads the store's samples (a sealed chunk spans ~12 minutes, so a
  * minute cannot come from whole-chunk statistics); 15 minutes merge fifteen 1-minute rolls and a
- * day merges its 15-minute rolls (92, 96 or 100 of them), never touching the store. Late data is
- * found from processed telemetry older than the watermark (`markLate`) and by the audit, which
- * compares the store's chunk statistics (sample counts, read without decompressing) with ours.
+ * day merges its 15-minute rolls (92, 96 or 100 of them), never touching the store. Late data comes
+ * from the store's late log (`lateMarks` turns entries into closed minutes, `reaggregate` redoes
+ * them); `progress['lateLog']` is the id of the last entry done, written in the same transaction.
  */
-import type { Logger } from '../lib/logger';
-import type { ChunkStatsResult, Sample, SeriesInfo, SeriesKey } from '../lib/store';
+import type { LateLogEntry, Sample, StoreReader } from '../lib/store';
 import type { AggregatorConfig } from './config';
 import { SUMMARY, type AggDb, type Level, type SeriesRow } from './db';
 import { mergeRolls, rollSamples, type Roll } from './rollup';
 import type { LocalDay, Zone } from './tz';
 
-/** What the engine reads from the Processor's store (lib/store StoreReader). */
-export interface StoreReading {
-  range(key: SeriesKey, fromMs: number, toMs: number): Sample[];
-  chunkStats(key: SeriesKey, fromMs: number, toMs: number): ChunkStatsResult;
-  listSeries(): SeriesInfo[];
-}
+/** What the engine reads from the Processor's store: the store's read-only reader. */
+export type StoreReading = Pick<StoreReader, 'range' | 'listSeries' | 'lateLogHead' | 'lateLog' | 'info'>;
 
 export const MINUTE = 60_000;
 export const QUARTER = 15 * MINUTE;
@@ -33,33 +29,43 @@ export interface EngineCounters {
   closed15m: number;
   closedDays: number;
   rows: number;
+  /** Closed minutes (per asset) whose rolls late data changed. */
   reaggregated: number;
-  lateMarks: number;
-  auditMismatches: number;
+  /** Late-log entries read. */
+  lateEntries: number;
   samplesRead: number;
 }
 
 export class Engine {
-  readonly counters: EngineCounters = { closed1m: 0, closed15m: 0, closedDays: 0, rows: 0, reaggregated: 0, lateMarks: 0, auditMismatches: 0, samplesRead: 0 };
+  readonly counters: EngineCounters = { closed1m: 0, closed15m: 0, closedDays: 0, rows: 0, reaggregated: 0, lateEntries: 0, samplesRead: 0 };
 
   constructor(
     private readonly store: StoreReading,
     private readonly db: AggDb,
     private readonly zone: Zone,
-    private readonly cfg: Readonly<AggregatorConfig>,
-    private readonly log: Logger,
+    private cfg: Readonly<AggregatorConfig>,
     private readonly yieldTurn: Yield,
   ) {}
 
-  /** Sets the watermarks on a first start: `initialBackfillMs` of history is rolled up. */
+  /** A new configuration, used from the next call on (retention, delays, slices). */
+  configure(cfg: Readonly<AggregatorConfig>): void {
+    this.cfg = cfg;
+  }
+
+  /**
+   * Sets the watermarks on a first start: `initialBackfillMs` of history is rolled up. The late log
+   * starts at its head: whatever it holds was committed before the first close reads the store.
+   */
   init(now: number): void {
     if (this.db.progress('1m') !== undefined) return;
     const from = Math.floor((now - this.cfg.initialBackfillMs) / QUARTER) * QUARTER;
+    const head = this.store.lateLogHead();
     this.db.tx(() => {
       this.db.setProgress('1m', from);
       this.db.setProgress('15m', from);
       this.db.setProgress('1d', this.zone.dayOf(from).start);
       this.db.setProgress('origin', from);
+      this.db.setProgress('lateLog', head);
     });
   }
 
@@ -67,17 +73,27 @@ export class Engine {
     return this.db.progress(level) ?? 0;
   }
 
-  /** Series in the store, registered in our database (ids, asset grouping). */
+  /** Series in the store, registered in our database (ids, asset grouping), with the store's units. */
   private syncSeries(): SeriesRow[] {
     const list = this.store.listSeries();
-    const missing = list.filter((s) => !this.db.findSeries(s.assetId, s.point));
-    if (missing.length) this.db.tx(() => missing.forEach((s) => this.db.series(s.assetId, s.point)));
+    const stale = list.filter((s) => {
+      const ours = this.db.findSeries(s.assetId, s.point);
+      return !ours || (s.unit !== null && s.unit !== ours.unit);
+    });
+    if (stale.length) {
+      this.db.tx(() => {
+        for (const s of stale) {
+          const ours = this.db.series(s.assetId, s.point);
+          if (s.unit !== null) this.db.setUnit(ours, s.unit);
+        }
+      });
+    }
     return list.map((s) => this.db.series(s.assetId, s.point));
   }
 
-  /** Closes every minute that ended `closeDelayMs` before `now`, then the quarters and days they complete. */
-  async close(now: number): Promise<void> {
-    const target = Math.floor((now - this.cfg.closeDelayMs) / MINUTE) * MINUTE;
+  /** Closes every minute that ended `closeDelayMs` before `now` (or `delayMs`), then the quarters and days they complete. */
+  async close(now: number, delayMs = this.cfg.closeDelayMs): Promise<void> {
+    const target = Math.floor((now - delayMs) / MINUTE) * MINUTE;
     let from = this.watermark('1m');
     while (from < target) {
       // Windows end on quarter boundaries, so a restart resumes where a window began.
@@ -153,12 +169,11 @@ export class Engine {
     }
   }
 
-  /** Recomputes a 15-minute or day bucket from the level below, for every series or one asset's. */
-  private rebuild(level: '15m' | '1d', start: number, end: number, asset?: string): boolean {
+  /** Recomputes a 15-minute or day bucket from the level below, for every series or the given ones (one asset's). */
+  private rebuild(level: '15m' | '1d', start: number, end: number, only?: readonly SeriesRow[]): boolean {
     const below: Level = level === '15m' ? '1m' : '15m';
     const bySid = new Map<number, Roll[]>();
-    const sids = asset === undefined ? undefined : this.db.allSeries().filter((s) => s.asset === asset);
-    const rows = sids === undefined ? this.db.rows(below, start, end) : sids.flatMap((s) => this.db.rows(below, start, end, s.id));
+    const rows = only === undefined ? this.db.rows(below, start, end) : only.flatMap((s) => this.db.rows(below, start, end, s.id));
     for (const r of rows) {
       let l = bySid.get(r.sid);
       if (!l) bySid.set(r.sid, (l = []));
@@ -177,8 +192,8 @@ export class Engine {
     return changed;
   }
 
-  private rebuildDay(d: LocalDay, asset?: string): void {
-    const changed = this.rebuild('1d', d.start, d.end, asset);
+  private rebuildDay(d: LocalDay, only?: readonly SeriesRow[]): void {
+    const changed = this.rebuild('1d', d.start, d.end, only);
     const prev = this.db.day(d.start);
     if (!prev) this.db.putDay(d.start, d.end, d.day, 0);
     else if (changed) this.db.putDay(d.start, d.end, d.day, prev.rev + 1);
@@ -186,79 +201,70 @@ export class Engine {
   }
 
   /**
-   * Re-aggregates the minutes in `marks` (asset -> minute starts) that are already closed, and the
-   * quarters and days above them. Returns the minutes whose roll changed.
+   * The closed minutes late-log entries cover, by asset: those a close has read before the entry's
+   * samples were committed. Minutes not closed yet are left to the close (it reads the store after
+   * the entry, so it sees the samples); minutes before the first watermark (`origin`) or older than
+   * the 1-minute retention have no rows to correct.
    */
-  reaggregate(marks: ReadonlyMap<string, ReadonlySet<number>>): number {
+  lateMarks(entries: readonly LateLogEntry[], now: number): Map<string, Set<number>> {
+    const closed = this.watermark('1m');
+    const lowest = Math.max(this.watermark('origin'), Math.ceil((now - this.cfg.retention1mMs) / MINUTE) * MINUTE);
+    const marks = new Map<string, Set<number>>();
+    for (const e of entries) {
+      const from = Math.max(lowest, Math.floor(e.from / MINUTE) * MINUTE);
+      const to = Math.min(closed - MINUTE, Math.floor(e.to / MINUTE) * MINUTE);
+      if (from > to) continue;
+      let set = marks.get(e.assetId);
+      if (!set) marks.set(e.assetId, (set = new Set()));
+      for (let m = from; m <= to; m += MINUTE) set.add(m);
+    }
+    this.counters.lateEntries += entries.length;
+    return marks;
+  }
+
+  /**
+   * Re-aggregates the minutes in `marks` (asset -> minute starts) that are already closed, and the
+   * quarters and days above them, in one transaction with `within` (the late-log position). Each
+   * series is read once per run of consecutive minutes. Returns the minutes whose roll changed.
+   */
+  reaggregate(marks: ReadonlyMap<string, ReadonlySet<number>>, within?: () => void): number {
     const closed1m = this.watermark('1m');
     const closed15 = this.watermark('15m');
     const closedDay = this.watermark('1d');
     const origin = this.watermark('origin');
-    const series = this.syncSeries();
+    const series = marks.size ? this.syncSeries() : [];
     let changedMinutes = 0;
-    for (const [asset, minutes] of marks) {
-      const mine = series.filter((s) => s.asset === asset);
-      const quarters = new Set<number>();
-      this.db.tx(() => {
-        for (const m of minutes) {
-          if (m >= closed1m || m < origin) continue;
-          let changed = false;
+    this.db.tx(() => {
+      for (const [asset, minutes] of marks) {
+        const mine = series.filter((s) => s.asset === asset);
+        const changed = new Set<number>();
+        for (const [from, to] of runs([...minutes].filter((m) => m < closed1m && m >= origin))) {
           for (const s of mine) {
-            const r = this.minuteRolls(s, m, m + MINUTE).get(m);
-            if (!r) continue;
-            const res = this.db.upsert('1m', m, s.id, r);
-            if (res === 'new' || res === 'changed') changed = true;
+            for (const [m, r] of this.minuteRolls(s, from, to)) {
+              const res = this.db.upsert('1m', m, s.id, r);
+              if (res === 'new' || res === 'changed') changed.add(m);
+            }
           }
-          if (!changed) continue;
+        }
+        const quarters = new Set<number>();
+        for (const m of changed) {
           changedMinutes += 1;
           this.db.outboxAdd('1m', m, asset);
           const q = Math.floor(m / QUARTER) * QUARTER;
           if (q + QUARTER <= closed15) quarters.add(q);
         }
         const days = new Map<number, LocalDay>();
-        for (const q of quarters) {
-          if (!this.rebuild('15m', q, q + QUARTER, asset)) continue;
+        for (const q of [...quarters].sort((a, b) => a - b)) {
+          if (!this.rebuild('15m', q, q + QUARTER, mine)) continue;
           const d = this.zone.dayOf(q);
           if (d.end <= closedDay) days.set(d.start, d);
         }
-        for (const d of days.values()) this.rebuildDay(d, asset);
-      });
-    }
+        for (const d of days.values()) this.rebuildDay(d, mine);
+      }
+      within?.();
+    });
     this.counters.reaggregated += changedMinutes;
     return changedMinutes;
-  }
-
-  /**
-   * Audit for late data the subscription did not report (a restart, a dropped message): per series,
-   * the store's sample count over the closed quarters of the late window (chunk statistics, no
-   * decompression for whole chunks) against the count in our 15-minute rows; where the store has
-   * more, per quarter, and the mismatching quarters' minutes are returned for `reaggregate`.
-   */
-  async audit(now: number): Promise<Map<string, Set<number>>> {
-    const to = this.watermark('15m');
-    // Nothing before the first watermark (`origin`) was ever rolled up; it is not late data.
-    const from = Math.max(Math.floor((now - this.cfg.lateWindowMs) / QUARTER) * QUARTER, this.watermark('origin'));
-    const marks = new Map<string, Set<number>>();
-    if (from >= to) return marks;
-    const ours = this.db.samplesBySeries('15m', from, to);
-    const series = this.syncSeries();
-    for (let i = 0; i < series.length; i++) {
-      const s = series[i] as SeriesRow;
-      const key = { assetId: s.asset, point: s.point };
-      if (this.store.chunkStats(key, from, to - 1).total.n > (ours.get(s.id) ?? 0)) {
-        const per = new Map(this.db.rows('15m', from, to, s.id).map((r) => [r.start, r.n]));
-        for (let q = from; q < to; q += QUARTER) {
-          if (this.store.chunkStats(key, q, q + QUARTER - 1).total.n <= (per.get(q) ?? 0)) continue;
-          this.counters.auditMismatches += 1;
-          let set = marks.get(s.asset);
-          if (!set) marks.set(s.asset, (set = new Set()));
-          for (let m = q; m < q + QUARTER; m += MINUTE) set.add(m);
-        }
-      }
-      if ((i + 1) % this.cfg.seriesPerSlice === 0) await this.yieldTurn();
-    }
-    if (marks.size) this.log.info('audit found late data', { assets: marks.size, quarters: this.counters.auditMismatches });
-    return marks;
   }
 
   /** Retention of rollups (spec §5.1: 1-minute rows 30 days at the edge). */
@@ -272,4 +278,16 @@ export class Engine {
     });
     return { deleted };
   }
+}
+
+/** Sorted minute starts -> [from, to) runs of consecutive minutes. */
+function runs(minutes: number[]): Array<[number, number]> {
+  minutes.sort((a, b) => a - b);
+  const out: Array<[number, number]> = [];
+  for (const m of minutes) {
+    const last = out[out.length - 1];
+    if (last && last[1] === m) last[1] = m + MINUTE;
+    else out.push([m, m + MINUTE]);
+  }
+  return out;
 }

@@ -86,7 +86,7 @@ export async function runAggregatorBench(opts: { seconds: number; json: boolean 
     const metrics = createMetrics({ clock });
     const bus = createBus({ createClient: nucleus.factory, logger: silentLogger, metrics, clock });
     await bus.connect();
-    const config = validateConfig(aggregatorConfigSpec, { siteId: 'site-001', storePath: path.join(dir, 'raw.db'), dbPath: path.join(dir, 'agg.db'), initialBackfillMs: now - DAY_START, auditIntervalMs: DAY });
+    const config = validateConfig(aggregatorConfigSpec, { siteId: 'site-001', storePath: path.join(dir, 'raw.db'), dbPath: path.join(dir, 'agg.db'), initialBackfillMs: now - DAY_START });
     const agg = createAggregator({ bus, logger: silentLogger, metrics, clock, fail: (e) => { throw e; }, scheduler: new ManualScheduler() }, config);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();

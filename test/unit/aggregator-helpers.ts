@@ -10,7 +10,8 @@ import type { Clock } from '../../components/lib/clock';
 import { validateConfig } from '../../components/lib/config';
 import type { AggregateMessage, DailySummary } from '../../components/lib/contract';
 import { silentLogger } from '../../components/lib/logger';
-import { createMetrics } from '../../components/lib/metrics';
+import { createMetrics, type Metrics } from '../../components/lib/metrics';
+import type { Bus } from '../../components/lib/bus-types';
 import { FakeClock } from '../../components/lib/testing/fake-clock';
 import { FakeNucleus } from '../../components/lib/testing/fake-ipc';
 import { openStore, type Store, type StoreSample } from '../../components/lib/store';
@@ -37,9 +38,12 @@ export function tmp(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** The store, with its own never-advanced clock set far ahead so that `seal()` seals everything. */
-export function writeStore(dir: string): Store {
-  return openStore({ path: path.join(dir, 'raw.db'), clock: new FakeClock(Date.UTC(2030, 0, 1)) }, { sealLagMs: 0 });
+/**
+ * The store, with its own never-advanced clock set far ahead so that `seal()` seals everything
+ * (every sample is then older than lateAfterMs at its commit: all of them go to the late log).
+ */
+export function writeStore(dir: string, now = Date.UTC(2030, 0, 1)): Store {
+  return openStore({ path: path.join(dir, 'raw.db'), clock: new FakeClock(now) }, { sealLagMs: 0 });
 }
 
 export interface AggRig {
@@ -47,17 +51,20 @@ export interface AggRig {
   nucleus: FakeNucleus;
   clock: SetClock;
   scheduler: ManualScheduler;
+  config: Readonly<AggregatorConfig>;
+  metrics: Metrics;
   aggregates(interval?: string): AggregateMessage[];
   summaries(): DailySummary[];
   close(): Promise<void>;
 }
 
-export async function aggRig(dir: string, now: number, over: Partial<AggregatorConfig> = {}): Promise<AggRig> {
+export async function aggRig(dir: string, now: number, over: Partial<AggregatorConfig> = {}, opts: { bus?: (b: Bus) => Bus } = {}): Promise<AggRig> {
   const nucleus = new FakeNucleus({ componentName: 'com.dcmms.edge.Aggregator' });
   const clock = new SetClock(now);
   const metrics = createMetrics({ clock });
-  const bus = createBus({ createClient: nucleus.factory, logger: silentLogger, metrics, clock: new FakeClock() });
-  await bus.connect();
+  const real = createBus({ createClient: nucleus.factory, logger: silentLogger, metrics, clock: new FakeClock() });
+  await real.connect();
+  const bus = opts.bus ? opts.bus(real) : real;
   const scheduler = new ManualScheduler();
   const config = validateConfig(aggregatorConfigSpec, { siteId: SITE, storePath: path.join(dir, 'raw.db'), dbPath: path.join(dir, 'agg.db'), ...over });
   const agg = createAggregator({ bus, logger: silentLogger, metrics, clock, fail: (e) => { throw e; }, scheduler }, config);
@@ -68,14 +75,31 @@ export async function aggRig(dir: string, now: number, over: Partial<AggregatorC
     nucleus,
     clock,
     scheduler,
+    config,
+    metrics,
     aggregates: (interval) =>
       nucleus.published.filter((p) => p.topic.startsWith(`site/${SITE}/aggregates/${interval ?? ''}`)).map((p) => p.message as AggregateMessage),
     summaries: () => nucleus.published.filter((p) => p.topic === `site/${SITE}/summary/daily`).map((p) => p.message as DailySummary),
     close: async () => {
       await agg.close();
-      await bus.close();
+      await real.close();
     },
   };
+}
+
+/** Resolves with the first message the Aggregator publishes that `match` accepts (an event, not a sleep). */
+export function nextPublished<T>(nucleus: FakeNucleus, match: (topic: string, message: T) => boolean): Promise<T> {
+  return new Promise((resolve) => {
+    const route = nucleus.route.bind(nucleus);
+    nucleus.route = (from, topic, msg) => {
+      route(from, topic, msg);
+      const m = msg.jsonMessage?.message as T;
+      if (from !== undefined && match(topic, m)) {
+        nucleus.route = route;
+        resolve(m);
+      }
+    };
+  });
 }
 
 /** Deterministic pseudo-random numbers (xorshift), so failures reproduce. */

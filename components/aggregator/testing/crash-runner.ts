@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     origRoute(from, topic, msg);
   };
   let reads = 0;
-  const config = validateConfig(aggregatorConfigSpec, { siteId: 's1', storePath, dbPath, initialBackfillMs: Number(backfillArg), seriesPerSlice: 2, auditIntervalMs: 86400000 });
+  const config = validateConfig(aggregatorConfigSpec, { siteId: 's1', storePath, dbPath, initialBackfillMs: Number(backfillArg), seriesPerSlice: 2 });
   const agg = createAggregator(
     {
       bus,

@@ -100,7 +100,9 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
     implemented: true,
     description: '1-minute, 15-minute and daily (site time zone) rollups of the Processor store; late data re-aggregated; daily summary.',
     publish: ['aggregates', 'dailySummary'],
-    subscribe: ['processedTelemetry', 'storeCommits'],
+    // Late data and units come from the store itself (its late log and series list), announced by
+    // the Processor's commit notices: no processed telemetry (docs/aggregator.md "Late data").
+    subscribe: ['storeCommits'],
   }),
   declare({
     name: 'com.dcmms.edge.Analytics',
