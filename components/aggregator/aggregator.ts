@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bus, Subscription } from '../lib/bus-types';
+import type { Bus, PublishOutcome, Subscription } from '../lib/bus-types';
 import type { Clock } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
 import { filters, topics, type ComponentState, type StoreCommitNotice } from '../lib/contract';
@@ -27,8 +27,8 @@ import type { Metrics } from '../lib/metrics';
 import { openStoreReader } from '../lib/store';
 import { checkAggregatorConfig, type AggregatorConfig } from './config';
 import { AggDb, type OutboxLevel } from './db';
-import { Engine, type StoreReading } from './engine';
-import { buildMessages } from './publish';
+import { Engine, type EngineCounters, type StoreReading } from './engine';
+import { buildMessages, type Outgoing } from './publish';
 import { nodeScheduler, rules, type Scheduler } from './scheduler';
 import { Zone } from './tz';
 
@@ -49,9 +49,21 @@ export interface AggregatorDeps {
   openStore?: (file: string) => StoreReading & { close(): void };
 }
 
+export interface AggregatorCounters extends EngineCounters {
+  /** Messages the bus accepted ('sent'); their outbox rows are gone. */
+  published: number;
+  /** Publishes the bus only queued (IPC down): that tick stopped publishing, the rows stayed. */
+  publishQueued: number;
+  /** Publishes the bus refused (an error): likewise. */
+  publishFailed: number;
+  /** Pages of aggregates.db given back to the file system after retention. */
+  reclaimedPages: number;
+}
+
 export interface Aggregator extends ComponentInstance<AggregatorConfig> {
   /** One tick: the late log, closing, retention, publishing. Ticks never overlap. */
   tick(): Promise<void>;
+  counters(): AggregatorCounters;
   readonly engine: Engine | undefined;
   readonly db: AggDb | undefined;
 }
@@ -86,6 +98,7 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
   let lateDone = 0;
   const cancels: Array<() => void> = [];
   const subs: Subscription[] = [];
+  const pub = { published: 0, publishQueued: 0, publishFailed: 0 };
 
   const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -158,6 +171,18 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
     lateDone = Math.max(lateDone, after);
   }
 
+  function send(out: Outgoing): Promise<PublishOutcome> {
+    if (out.kind === 'summary') return deps.bus.publish(topics.dailySummary(config.siteId), out.message);
+    return deps.bus.publish(topics.aggregates(config.siteId, out.message.interval, out.message.assetId), out.message);
+  }
+
+  /**
+   * Publishes the outbox, oldest buckets first. A row goes only once the bus took its message
+   * ('sent'). When the bus only queued it (IPC down) or refused it, publishing stops for this tick
+   * and the rest waits for the next: the bus's queue is bounded and shared, and the rows are the
+   * durable copy. A queued message may still go out when IPC is back, and its row is published
+   * again by a later tick: at least once (the cloud keeps the highest revision of a bucket).
+   */
   async function publishOutbox(): Promise<void> {
     const d = db as AggDb;
     const entries = d.outbox(PUBLISH_BATCH);
@@ -169,12 +194,33 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
       g.assets.add(e.asset);
     }
     for (const g of groups.values()) {
-      for (const out of buildMessages(d, config, g.level, g.start, g.assets)) {
-        if (out.kind === 'summary') await deps.bus.publish(topics.dailySummary(config.siteId), out.message);
-        else await deps.bus.publish(topics.aggregates(config.siteId, out.message.interval, out.message.assetId), out.message);
+      const messages = buildMessages(d, config, g.level, g.start, g.assets);
+      // Rows without rollup rows (pruned meanwhile) have nothing to publish: they go too.
+      const done = new Set([...g.assets].filter((a) => !messages.some((m) => assetOf(m) === a)));
+      let stopped = false;
+      for (const out of messages) {
+        let outcome: PublishOutcome;
+        try {
+          outcome = await send(out);
+        } catch (err) {
+          pub.publishFailed += 1;
+          deps.metrics.recordError(err);
+          limited('publish', (suppressed) => log.warn('publish refused; the outbox keeps the rest for the next tick', { err: errorMessage(err), suppressed }));
+          stopped = true;
+          break;
+        }
+        if (outcome !== 'sent') {
+          pub.publishQueued += 1;
+          limited('publish-queued', (suppressed) => log.warn('IPC down (publish queued): the outbox keeps the rest for the next tick', { outbox: d.outboxSize(), suppressed }));
+          stopped = true;
+          break;
+        }
+        pub.published += 1;
         deps.metrics.incOut();
+        done.add(assetOf(out));
       }
-      d.tx(() => [...g.assets].forEach((a) => d.outboxDone(g.level, g.start, a)));
+      if (done.size) d.tx(() => done.forEach((a) => d.outboxDone(g.level, g.start, a)));
+      if (stopped) return;
     }
   }
 
@@ -192,9 +238,14 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
     deps.metrics.observeLatency(Date.now() - t0);
     if (now - lastRetention >= RETENTION_EVERY_MS) {
       lastRetention = now;
+      const free = d.freePages();
       const { deleted } = e.retention(now);
-      if (deleted) log.info('rollup retention', { deleted });
+      // The pages the deletion freed go back to the file system in bounded steps (a reserve of what
+      // the last two runs both freed stays: the next hour's rows would take them again).
+      d.reclaimer.afterRun(d.freePages() - free);
+      if (deleted) log.info('rollup retention', { deleted, freedPages: d.freePages() - free });
     }
+    while (!closed && d.reclaimer.step()) await yieldTurn();
     await publishOutbox();
   }
 
@@ -247,6 +298,11 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
       return db;
     },
     tick,
+    counters: () => ({
+      ...(engine?.counters ?? { closed1m: 0, closed15m: 0, closedDays: 0, rows: 0, reaggregated: 0, lateEntries: 0, samplesRead: 0 }),
+      ...pub,
+      reclaimedPages: db?.counters.reclaimedPages ?? 0,
+    }),
     async start() {
       db = new AggDb(resolve(config.dbPath), deps.nativeBinding);
       if (db.fileModeProblems.length) log.warn('aggregator database file mode not set', { problems: db.fileModeProblems });
@@ -268,4 +324,8 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
     },
     healthState: () => state,
   };
+}
+
+function assetOf(out: Outgoing): string {
+  return out.kind === 'summary' ? '' : out.message.assetId;
 }

@@ -14,7 +14,7 @@
  */
 import Database from 'better-sqlite3';
 import { FatalError, ErrorCode } from '../lib/errors';
-import { applyFileMode, STORE_FILE_MODE } from '../lib/store';
+import { applyFileMode, Reclaimer, STORE_FILE_MODE } from '../lib/store';
 import { rollsEqual, type Roll } from './rollup';
 
 export type Level = '1m' | '15m' | '1d';
@@ -52,15 +52,29 @@ export interface RollRow extends Roll {
 
 export type UpsertResult = 'new' | 'changed' | 'same' | 'kept';
 
+/** Pages one reclaim step gives back (4 MiB): bounds how long a step holds the event loop. */
+export const RECLAIM_PAGES_PER_STEP = 1024;
+
 export class AggDb {
   readonly db: Database.Database;
   /** Files whose mode could not be set (another owner): logged by the Aggregator. */
   readonly fileModeProblems: string[];
+  /** Gives pages freed by retention back to the file system, in bounded steps (components/lib/store reclaim.ts). */
+  readonly reclaimer: Reclaimer;
+  readonly counters = { reclaimedPages: 0 };
   private readonly st;
   private readonly bySeries = new Map<string, SeriesRow>();
+  private readonly byId = new Map<number, SeriesRow>();
+  /** One transaction wrapper for every `tx` (better-sqlite3 builds four functions per `transaction()` call). */
+  private readonly runTx: (fn: () => unknown) => unknown;
 
   constructor(file: string, nativeBinding?: string) {
     this.db = new Database(file, nativeBinding ? { nativeBinding } : {});
+    // auto_vacuum only takes effect before the first table exists: a new file gets INCREMENTAL, so
+    // pages freed by retention can go back to the file system. A file made before keeps NONE (its
+    // free pages are reused by new rows; converting it takes a full VACUUM, not done here).
+    const fresh = (this.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n === 0;
+    if (fresh) this.db.pragma('auto_vacuum = INCREMENTAL');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
@@ -97,9 +111,17 @@ export class AggDb {
       dayPut: this.db.prepare('INSERT OR REPLACE INTO days (start, end, day, rev) VALUES (?, ?, ?, ?)'),
       dayPrune: this.db.prepare('DELETE FROM days WHERE start < ?'),
       metaGet: this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      freePages: this.db.prepare('PRAGMA freelist_count').pluck(),
       metaPut: this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
     };
-    for (const s of this.st.seriesAll.all() as SeriesRow[]) this.bySeries.set(key(s.asset, s.point), s);
+    for (const s of this.st.seriesAll.all() as SeriesRow[]) this.remember(s);
+    this.runTx = this.db.transaction((fn: () => unknown) => fn());
+    this.reclaimer = new Reclaimer(this.db, this.counters, { pagesPerStep: RECLAIM_PAGES_PER_STEP });
+  }
+
+  private remember(s: SeriesRow): void {
+    this.bySeries.set(key(s.asset, s.point), s);
+    this.byId.set(s.id, s);
   }
 
   series(asset: string, point: string): SeriesRow {
@@ -108,7 +130,7 @@ export class AggDb {
     if (!s) {
       const id = Number(this.st.seriesAdd.run(asset, point, null).lastInsertRowid);
       s = { id, asset, point, unit: null };
-      this.bySeries.set(k, s);
+      this.remember(s);
     }
     return s;
   }
@@ -121,8 +143,9 @@ export class AggDb {
     return [...this.bySeries.values()];
   }
 
-  seriesById(): Map<number, SeriesRow> {
-    return new Map([...this.bySeries.values()].map((s) => [s.id, s]));
+  /** Series by id (the live map: do not change it). */
+  seriesById(): ReadonlyMap<number, SeriesRow> {
+    return this.byId;
   }
 
   setUnit(s: SeriesRow, unit: string): void {
@@ -210,7 +233,12 @@ export class AggDb {
   }
 
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.runTx(fn) as T;
+  }
+
+  /** Pages on SQLite's free list. */
+  freePages(): number {
+    return this.st.freePages.get() as number;
   }
 
   close(): void {

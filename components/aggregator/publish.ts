@@ -43,7 +43,7 @@ export function buildMessages(db: AggDb, cfg: Readonly<AggregatorConfig>, level:
   }));
 }
 
-function buildSummary(db: AggDb, cfg: Readonly<AggregatorConfig>, byId: Map<number, SeriesRow>, start: number): DailySummary | undefined {
+function buildSummary(db: AggDb, cfg: Readonly<AggregatorConfig>, byId: ReadonlyMap<number, SeriesRow>, start: number): DailySummary | undefined {
   const day = db.day(start);
   if (!day) return undefined;
   const assets: Record<string, DailyAssetSummary> = {};

@@ -19,6 +19,7 @@ import type { AppendResult, ChunkStatsResult, CommitInfo, LateLogEntry, RangeOpt
 export * from './types';
 export type { RetentionResult, FreeSpace } from './retention';
 export type { Synchronous } from './schema';
+export { Reclaimer } from './reclaim';
 
 export interface StoreConfig {
   /** A sample waits in memory at most this long before its commit ends (the crash-loss window). */
@@ -246,7 +247,7 @@ export function openStore(deps: StoreDeps, config: Partial<StoreConfig> = {}): S
     if (!sealer.busy) freeAtRunStart = freePages();
     const runs = sealer.runsCompleted;
     const more = sealer.step(now);
-    if (sealer.runsCompleted > runs) reclaimer.afterSealRun(freePages() - freeAtRunStart);
+    if (sealer.runsCompleted > runs) reclaimer.afterRun(freePages() - freeAtRunStart);
     return more;
   };
 

@@ -15,9 +15,10 @@
  * freed (their minimum): in a steady state that is one seal interval of head, and after a burst it
  * falls back to the steady size at the next run, so the burst's pages go back. With no ingest at
  * all, the reserve drops to 0 and the file ends up holding only what is stored.
+ *
+ * The Aggregator uses it for its own database too, with its hourly retention as the "run".
  */
 import type { Db } from './schema';
-import type { StoreCounters } from './types';
 
 export interface ReclaimOptions {
   /** Most pages one step moves or cuts off. */
@@ -32,7 +33,7 @@ export class Reclaimer {
 
   constructor(
     private readonly db: Db,
-    private readonly counters: StoreCounters,
+    private readonly counters: { reclaimedPages: number },
     private readonly opts: ReclaimOptions,
   ) {}
 
@@ -50,8 +51,8 @@ export class Reclaimer {
     return this.requested;
   }
 
-  /** Called when a seal run ends, with the pages it put on the free list; starts a reclaim. */
-  afterSealRun(freedPages: number): void {
+  /** Called when a run that frees pages (a seal run; the Aggregator's retention) ends, with the pages it put on the free list; starts a reclaim. */
+  afterRun(freedPages: number): void {
     const freed = Math.max(0, freedPages);
     this.keep = Math.min(freed, this.lastFreed);
     this.lastFreed = freed;
