@@ -20,6 +20,7 @@ import type { Bus, PublishOutcome, Subscription } from '../lib/bus-types';
 import type { Clock } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
 import { filters, topics, type ComponentState, type StoreCommitNotice } from '../lib/contract';
+import { deepEqual } from '../lib/config';
 import { ConfigError, errorMessage } from '../lib/errors';
 import { createLogLimiter } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
@@ -73,15 +74,20 @@ const PUBLISH_BATCH = 5000;
 /** Late-log entries re-aggregated per transaction (the loop yields between batches). */
 const LATE_BATCH = 200;
 
-export function createAggregator(deps: AggregatorDeps, config: Readonly<AggregatorConfig>): Aggregator {
-  checkAggregatorConfig(config);
+export function createAggregator(deps: AggregatorDeps, initial: Readonly<AggregatorConfig>): Aggregator {
+  checkAggregatorConfig(initial);
+  let config = initial;
   const log = deps.logger.child({ module: 'aggregator' });
   const limited = createLogLimiter(deps.clock);
-  const zone = new Zone(config.timeZone);
+  let zone = new Zone(config.timeZone);
   const scheduler = deps.scheduler ?? nodeScheduler;
   const workDir = deps.workDir ?? '.';
-  const storeFile = config.storePath || deps.defaultStorePath || '';
-  if (!storeFile) throw new ConfigError('storePath', 'storePath is empty and DCMMS_PROCESSOR_STORE is not set: the Aggregator does not know where the Processor store is');
+  const storeFileOf = (c: Readonly<AggregatorConfig>): string => {
+    const f = c.storePath || deps.defaultStorePath || '';
+    if (!f) throw new ConfigError('storePath', 'storePath is empty and DCMMS_PROCESSOR_STORE is not set: the Aggregator does not know where the Processor store is');
+    return f;
+  };
+  let storeFile = storeFileOf(config);
   const resolve = (p: string): string => (path.isAbsolute(p) ? p : path.join(workDir, p));
   // The store's one read-only reader (components/lib/store): the Processor owns the file.
   const openStore = deps.openStore ?? ((file: string) => openStoreReader(file, deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}));
@@ -92,12 +98,15 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
   let closed = false;
   let running: Promise<void> | undefined;
   let again = false;
+  /** While `reconfigure` swaps files: ticks asked for meanwhile run once it is done. */
+  let paused = false;
+  let tickWanted = false;
   let lastRetention = -Infinity;
   let state: ComponentState = 'running';
   /** Newest late-log id known done (ours) and announced (notices): a notice beyond it starts a tick. */
   let lateDone = 0;
-  const cancels: Array<() => void> = [];
-  const subs: Subscription[] = [];
+  let cancels: Array<() => void> = [];
+  let subs: Subscription[] = [];
   const pub = { published: 0, publishQueued: 0, publishFailed: 0 };
 
   const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -263,6 +272,10 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
 
   async function tick(): Promise<void> {
     if (closed) return;
+    if (paused) {
+      tickWanted = true;
+      return;
+    }
     if (running) {
       again = true;
       return running;
@@ -278,9 +291,74 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
           limited('tick', (suppressed) => log.error('aggregation tick failed', { err: errorMessage(err), suppressed }));
           if (err instanceof Error && /SQLITE_CORRUPT|SQLITE_NOTADB|FatalError/.test(`${err.name} ${err.message}`)) deps.fail(err);
         }
-      } while (again && !closed);
+      } while (again && !closed && !paused);
+      if (again) tickWanted = true;
     })().finally(() => (running = undefined));
     return running;
+  }
+
+  function openDb(): void {
+    db = new AggDb(resolve(config.dbPath), deps.nativeBinding);
+    if (db.fileModeProblems.length) log.warn('aggregator database file mode not set', { problems: db.fileModeProblems });
+  }
+
+  function closeStore(): void {
+    store?.close();
+    store = undefined;
+    engine = undefined;
+    lateDone = 0;
+  }
+
+  function schedule(): void {
+    cancels.splice(0).forEach((c) => c());
+    const r = rules(config.closeDelayMs, config.dayCloseDelayMs);
+    cancels.push(scheduler.schedule('aggregator-1m', r.minute, config.timeZone, () => void tick()));
+    cancels.push(scheduler.schedule('aggregator-1d', r.day, config.timeZone, () => void tick()));
+  }
+
+  /**
+   * Live configuration. Retention, slices, close delays, power and energy points take effect at the
+   * next tick (the engine and the publisher read the current configuration; new retention runs at
+   * once; new delays reschedule the jobs). `timeZone` and `dbPath` are an internal restart of the
+   * Aggregator's own work, done here rather than by the framework: wait for a running tick, close
+   * the store reader and the database, reopen with the new configuration, reschedule, tick. (A
+   * `reconfigure` that threw instead would leave the new configuration current but unapplied, and
+   * none at all would restart the component for every change.) `storePath` reopens the reader only;
+   * `siteId` moves the notice subscription. docs/aggregator.md "Live configuration".
+   */
+  async function reconfigure(next: Readonly<AggregatorConfig>, prev: Readonly<AggregatorConfig>): Promise<void> {
+    const changed = (k: keyof AggregatorConfig): boolean => !deepEqual(next[k], prev[k]);
+    const restart = changed('timeZone') || changed('dbPath');
+    const nextStoreFile = storeFileOf(next);
+    paused = true;
+    try {
+      await running?.catch(() => undefined);
+      if (closed) return;
+      if (restart || nextStoreFile !== storeFile) closeStore();
+      if (restart) {
+        db?.close();
+        db = undefined;
+      }
+      config = next;
+      storeFile = nextStoreFile;
+      if (changed('timeZone')) zone = new Zone(next.timeZone);
+      engine?.configure(next);
+      if (restart) openDb();
+      if (changed('retention1mMs') || changed('retention15mMs') || changed('retention1dMs') || restart) lastRetention = -Infinity;
+      if (changed('siteId')) {
+        const old = subs;
+        subs = [await deps.bus.subscribe(filters.storeCommits(next.siteId), (n) => onNotice(n))];
+        await Promise.all(old.map((x) => x.close().catch(() => undefined)));
+      }
+      if (restart || changed('closeDelayMs') || changed('dayCloseDelayMs')) schedule();
+      if (restart) log.info('aggregator restarted its work for the new configuration', { timeZone: next.timeZone, dbPath: next.dbPath });
+    } finally {
+      paused = false;
+    }
+    if (restart || tickWanted) {
+      tickWanted = false;
+      void tick();
+    }
   }
 
   /** A commit notice: only its late-log id matters here (new minutes are closed by time). */
@@ -298,19 +376,17 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
       return db;
     },
     tick,
+    reconfigure,
     counters: () => ({
       ...(engine?.counters ?? { closed1m: 0, closed15m: 0, closedDays: 0, rows: 0, reaggregated: 0, lateEntries: 0, samplesRead: 0 }),
       ...pub,
       reclaimedPages: db?.counters.reclaimedPages ?? 0,
     }),
     async start() {
-      db = new AggDb(resolve(config.dbPath), deps.nativeBinding);
-      if (db.fileModeProblems.length) log.warn('aggregator database file mode not set', { problems: db.fileModeProblems });
+      openDb();
       deps.metrics.registerQueue('outbox', () => (db && db.db.open ? db.outboxSize() : 0));
       subs.push(await deps.bus.subscribe(filters.storeCommits(config.siteId), (n) => onNotice(n)));
-      const r = rules(config.closeDelayMs, config.dayCloseDelayMs);
-      cancels.push(scheduler.schedule('aggregator-1m', r.minute, config.timeZone, () => void tick()));
-      cancels.push(scheduler.schedule('aggregator-1d', r.day, config.timeZone, () => void tick()));
+      schedule();
       void tick();
     },
     async close() {
@@ -319,7 +395,7 @@ export function createAggregator(deps: AggregatorDeps, config: Readonly<Aggregat
       cancels.splice(0).forEach((c) => c());
       for (const s of subs.splice(0)) await s.close().catch(() => undefined);
       await running?.catch(() => undefined);
-      store?.close();
+      closeStore();
       db?.close();
     },
     healthState: () => state,
