@@ -6,13 +6,14 @@
  *   GET /devices   GET /config   GET /state   GET /faults
  *   POST /faults {"kind": "string-fault", "unit": 1, "string": 2}  -> {"id": "F1"}
  *   DELETE /faults/F1   DELETE /faults                            -> {"cleared": n}
+ *   POST /operate {"kind": "string-switch", "unit": 111, "string": 2, "closed": false} -> {"ok": true}
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { SimulatorError } from './faults';
-import type { FaultSpec, SiteSimulator } from './site';
+import type { FaultSpec, Operation, SiteSimulator } from './site';
 
 export function controlSocketPath(modbusPort: number): string {
   return path.join(os.tmpdir(), `dcmms-sim-${modbusPort}.sock`);
@@ -39,6 +40,10 @@ export async function startControlServer(sim: SiteSimulator, socketPath = contro
         if (req.method === 'GET' && url === '/state') return reply(res, 200, sim.state());
         if (req.method === 'GET' && url === '/faults') return reply(res, 200, sim.faults());
         if (req.method === 'POST' && url === '/faults') return reply(res, 201, { id: sim.injectFault(JSON.parse(body) as FaultSpec) });
+        if (req.method === 'POST' && url === '/operate') {
+          sim.operate(JSON.parse(body) as Operation);
+          return reply(res, 200, { ok: true });
+        }
         if (req.method === 'DELETE' && url.startsWith('/faults')) {
           const id = url.slice('/faults/'.length) || undefined;
           return reply(res, 200, { cleared: sim.clearFault(id) });

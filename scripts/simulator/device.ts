@@ -17,7 +17,7 @@ export interface DeviceTables {
   discrete: boolean[];
 }
 
-export type DeviceKind = 'inverter' | 'meter' | 'weather' | 'tracker' | 'io';
+export type DeviceKind = 'inverter' | 'meter' | 'weather' | 'tracker' | 'io' | 'combiner';
 
 export interface DeviceInfo {
   unitId: number;

@@ -16,8 +16,12 @@ export type FaultSpec =
   | { kind: 'comm-loss'; unit: number }
   /** The device's registers stop changing (a hung data logger). */
   | { kind: 'frozen'; unit: number }
-  /** Evt1 GROUND_FAULT (model 103) and Evt/DCEvt GROUND_FAULT (model 160); the inverter trips (St FAULT, W 0). */
-  | { kind: 'ground-fault'; unit: number }
+  /**
+   * Evt1 GROUND_FAULT (model 103) and Evt/DCEvt GROUND_FAULT (model 160); the inverter trips (St FAULT, W 0).
+   * With `string` (1-based) the fault is that string's insulation: its combiner box shows it, and opening
+   * the string's disconnect lets the inverter run on the other strings. Without, it is inside the inverter.
+   */
+  | { kind: 'ground-fault'; unit: number; string?: number }
   /** The tracker stops moving where it is. */
   | { kind: 'tracker-stuck' }
   /** Force a digital input of the I/O module (index 0..7 or name such as 'doorClosed'). */
@@ -45,15 +49,21 @@ export function validateFault(spec: FaultSpec, devices: Map<number, SimDevice>, 
     const d = typeof u === 'number' ? devices.get(u) : undefined;
     if (d === undefined || d.info.kind !== 'inverter') throw new SimulatorError(`${spec.kind}: unit ${String(u)} is not an inverter`);
   };
+  const needsString = (n: unknown): void => {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > stringsPerInverter) throw new SimulatorError(`${spec.kind}: string is the MPPT input number 1..${stringsPerInverter}`);
+  };
   switch (spec.kind) {
     case 'string-fault': {
       needsInverter(spec.unit);
-      if (!Number.isInteger(spec.string) || spec.string < 1 || spec.string > stringsPerInverter) throw new SimulatorError(`string-fault: string is the MPPT input number 1..${stringsPerInverter}`);
+      needsString(spec.string);
       if (spec.factor !== undefined && !(spec.factor >= 0 && spec.factor <= 1)) throw new SimulatorError('string-fault: factor is 0..1');
       return;
     }
-    case 'over-temperature':
     case 'ground-fault':
+      needsInverter(spec.unit);
+      if (spec.string !== undefined) needsString(spec.string);
+      return;
+    case 'over-temperature':
       needsInverter(spec.unit);
       return;
     case 'soiling':
@@ -81,6 +91,7 @@ export function applyFaults(plant: Plant, devices: Map<number, SimDevice>, fault
     inv.faults.stringFactor.clear();
     inv.faults.overTempC = 0;
     inv.faults.groundFault = false;
+    inv.faults.groundFaultStrings.clear();
     inv.faults.soiling = 0;
   }
   plant.tracker.stuck = false;
@@ -98,7 +109,9 @@ export function applyFaults(plant: Plant, devices: Map<number, SimDevice>, fault
         if (inv(f.unit)) inv(f.unit).faults.overTempC = f.deltaC ?? 40;
         break;
       case 'ground-fault':
-        if (inv(f.unit)) inv(f.unit).faults.groundFault = true;
+        if (f.string === undefined) {
+          if (inv(f.unit)) inv(f.unit).faults.groundFault = true;
+        } else inv(f.unit)?.faults.groundFaultStrings.add(f.string - 1);
         break;
       case 'soiling':
         for (const i of f.unit === undefined ? plant.inverters : [inv(f.unit)]) if (i) i.faults.soiling = f.loss ?? 0.25;

@@ -1,6 +1,8 @@
 /** The site simulator: a small solar plant behind one Modbus TCP port. See docs/simulator.md. */
-export { createSiteSimulator, UNIT_IDS } from './site';
-export type { SiteSimulator, SiteSimulatorOptions, SiteState, SimulatedDevice, SimulatorDeviceConfig, ActiveFault, FaultSpec } from './site';
+export { createSiteSimulator, MAX_INVERTERS, UNIT_IDS } from './site';
+export type { SiteSimulator, SiteSimulatorOptions, SiteState, SimulatedDevice, SimulatorDeviceConfig, ActiveFault, FaultSpec, Operation } from './site';
+export { combinerMap, COMBINER_MAP_NAME, COMBINER_MAX_STRINGS, COMBINER_STATUS_BITS } from './combiner';
+export type { CombinerChannel } from './combiner';
 export { FAULT_KINDS, SimulatorError } from './faults';
 export { REGISTER_MAPS, WEATHER_MAP, TRACKER_MAP, IO_MAP, TRACKER_MODES } from './map-devices';
 export type { MapPoint } from './map-devices';

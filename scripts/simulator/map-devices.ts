@@ -50,7 +50,7 @@ export const REGISTER_MAPS: Record<string, { points: MapPoint[] }> = {
   'dcmms-sim-io': { points: IO_MAP },
 };
 
-function registersOf(p: MapPoint): number {
+export function registersOf(p: MapPoint): number {
   return p.type === 'string' ? (p.length ?? 1) : p.type.endsWith('32') ? 2 : 1;
 }
 
@@ -83,11 +83,12 @@ function decodeMapValue(p: MapPoint, regs: number[]): number {
   return raw * (p.scale ?? 1) + (p.offset ?? 0);
 }
 
-function holdingBlock(map: MapPoint[], values: Record<string, number | string>): number[] {
-  const size = Math.max(...map.filter((p) => p.functionCode === 3).map((p) => p.address + registersOf(p)));
+/** The registers of one table (FC 3 holding or FC 4 input) from address 0 to its last point; gaps read 0. */
+export function registerBlock(map: MapPoint[], fc: 3 | 4, values: Record<string, number | string>): number[] {
+  const size = Math.max(0, ...map.filter((p) => p.functionCode === fc).map((p) => p.address + registersOf(p)));
   const regs = new Array<number>(size).fill(0);
   for (const p of map) {
-    if (p.functionCode !== 3) continue;
+    if (p.functionCode !== fc) continue;
     const v = values[p.name];
     if (v !== undefined) encodeMapValue(p, v).forEach((r, i) => (regs[p.address + i] = r));
   }
@@ -105,7 +106,7 @@ abstract class MapDevice extends SimDevice {
   }
   protected abstract values(): Record<string, number | string>;
   protected tables(): DeviceTables {
-    return { holding: [{ start: 0, values: holdingBlock(this.map, this.values()) }], input: [], coils: [], discrete: [] };
+    return { holding: [{ start: 0, values: registerBlock(this.map, 3, this.values()) }], input: [], coils: [], discrete: [] };
   }
   protected applyRegisters(address: number, values: number[]): void {
     const updates: [MapPoint, number][] = [];

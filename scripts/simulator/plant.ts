@@ -60,10 +60,13 @@ export interface StringState {
   index: number;
   stcW: number;
   w: number;
+  /** Voltage on the string's side of its disconnect (open-circuit voltage while lit and carrying no current). */
   v: number;
   a: number;
   /** Lifetime DC energy (Wh). */
   wh: number;
+  /** The string's disconnect switch in its combiner box: closed = the string feeds its MPPT input. */
+  closed: boolean;
 }
 
 export interface InverterFaults {
@@ -71,7 +74,10 @@ export interface InverterFaults {
   stringFactor: Map<number, number>;
   /** Added to heat-sink and cabinet temperature. */
   overTempC: number;
+  /** A ground fault inside the inverter (no string to isolate). */
   groundFault: boolean;
+  /** Strings (0-based) with an insulation fault to ground: the inverter trips while one of them is connected. */
+  groundFaultStrings: Set<number>;
   /** Fraction of irradiance lost to dirt on this inverter's modules. */
   soiling: number;
 }
@@ -140,6 +146,13 @@ export const IO_INPUTS = ['doorClosed', 'spdOk', 'fireAlarm', 'breakerClosed', '
 export const IO_RELAYS = ['breakerTrip', 'alarmHorn', 'beacon', 'spare3', 'spare4', 'spare5', 'spare6', 'spare7'] as const;
 
 const MINUTE_MS = 60000;
+export const INSULATION_HEALTHY_KOHM = 10000;
+export const INSULATION_FAULT_KOHM = 20;
+
+/** A lit string's voltage with no current flowing (about 1.18 x its maximum-power voltage). */
+function openCircuit(vmp: number): number {
+  return vmp > 0 ? vmp * 1.18 : 0;
+}
 const TRACKER_DEG_PER_S = 0.2;
 
 export class Plant {
@@ -170,7 +183,7 @@ export class Plant {
       this.inverters.push({
         index: i,
         ratedW: this.o.inverterRatedW,
-        strings: Array.from({ length: this.o.stringsPerInverter }, (_, s) => ({ index: s, stcW: stcW * (0.98 + 0.04 * rnd()), w: 0, v: 0, a: 0, wh: 2e6 + Math.floor(rnd() * 1e6) })),
+        strings: Array.from({ length: this.o.stringsPerInverter }, (_, s) => ({ index: s, stcW: stcW * (0.98 + 0.04 * rnd()), w: 0, v: 0, a: 0, wh: 2e6 + Math.floor(rnd() * 1e6), closed: true })),
         acW: 0,
         dcW: 0,
         wh: 8e6 + Math.floor(rnd() * 4e6),
@@ -183,7 +196,7 @@ export class Plant {
         connected: true,
         limitPct: 100,
         limitEnabled: false,
-        faults: { stringFactor: new Map(), overTempC: 0, groundFault: false, soiling: 0 },
+        faults: { stringFactor: new Map(), overTempC: 0, groundFault: false, groundFaultStrings: new Set(), soiling: 0 },
       });
     }
     this.meter = { w: 0, whExp: 25e6 + Math.floor(rnd() * 1e6), whImp: 4e5 + Math.floor(rnd() * 1e5), hz: 50, vPhase: 230 };
@@ -275,8 +288,15 @@ export class Plant {
       s.v = op.v;
       s.a = op.a * factor;
       s.w = s.v * s.a;
+      if (!s.closed) {
+        // Its disconnect is open: no current, the string idles at open-circuit voltage.
+        s.v = openCircuit(s.v);
+        s.a = 0;
+        s.w = 0;
+      }
       dcAvail += s.w;
     }
+    const groundFault = this.groundFaulted(inv);
     const events: string[] = [];
     const rated = inv.ratedW;
     const acAvail = inverterAc(dcAvail, rated);
@@ -289,16 +309,16 @@ export class Plant {
       cap = Math.min(cap, rated * 0.5);
       events.push('OVER_TEMP');
     }
-    if (f.groundFault) events.push('GROUND_FAULT');
+    if (groundFault) events.push('GROUND_FAULT');
     if (!this.gridOk) events.push('GRID_DISCONNECT');
     let ac: number;
     let st: InverterStateName;
-    if (f.groundFault || !this.gridOk || !inv.connected || acAvail <= 0) {
+    if (groundFault || !this.gridOk || !inv.connected || acAvail <= 0) {
       ac = 0;
-      st = f.groundFault ? 'FAULT' : !this.gridOk || !inv.connected ? 'STANDBY' : 'SLEEPING';
+      st = groundFault ? 'FAULT' : !this.gridOk || !inv.connected ? 'STANDBY' : 'SLEEPING';
       // No current flows; the strings sit near open-circuit voltage while lit.
       for (const s of inv.strings) {
-        s.v = s.v > 0 ? s.v * 1.18 : 0;
+        if (s.closed) s.v = openCircuit(s.v);
         s.a = 0;
         s.w = 0;
       }
@@ -322,6 +342,33 @@ export class Plant {
     inv.cabinetC = ambientC + 3 + (10 * ac) / rated + f.overTempC / 2;
     inv.st = st;
     inv.events = events;
+  }
+
+  /**
+   * Whether the inverter sees a ground fault: one inside it, or an insulation fault on a string
+   * whose disconnect is closed. Isolating the faulty string clears it (the inverter's insulation
+   * check passes again and it resumes at once: no grid-code reconnection delay is modelled).
+   */
+  groundFaulted(inv: InverterState): boolean {
+    const f = inv.faults;
+    return f.groundFault || [...f.groundFaultStrings].some((i) => inv.strings[i]?.closed === true);
+  }
+
+  /**
+   * Insulation resistance of a string to ground, as a combiner box's insulation fault location
+   * (IEC 61557-9) measures it: healthy arrays are in the megohms; a string with a ground fault is far
+   * below the roughly 30 kilohm an inverter needs to start (Vmax / 30 mA, IEC 62109-2).
+   */
+  insulationKOhm(inv: InverterState, index: number): number {
+    return inv.faults.groundFaultStrings.has(index) ? INSULATION_FAULT_KOHM : INSULATION_HEALTHY_KOHM;
+  }
+
+  /** Open or close a string's disconnect (a combiner box coil, or an operator on site). */
+  setStringSwitch(inv: InverterState, index: number, closed: boolean): void {
+    const s = inv.strings[index];
+    if (s === undefined) throw new RangeError(`string ${index + 1} of inverter ${inv.index + 1} does not exist`);
+    s.closed = closed;
+    this.compute(0);
   }
 
   /** Module temperature of an inverter's strings (with its soiling). */

@@ -6,11 +6,12 @@
  */
 import type { Clock } from '../../components/lib/clock';
 import { silentLogger, type Logger } from '../../components/lib/logger';
+import { COMBINER_MAP_NAME, COMBINER_MAX_STRINGS, CombinerDevice, combinerChannels, combinerMap, type CombinerChannel } from './combiner';
 import { DeviceInfo, SimDevice } from './device';
-import { FaultSpec, applyFaults, validateFault } from './faults';
+import { FaultSpec, SimulatorError, applyFaults, validateFault } from './faults';
 import { IoDevice, REGISTER_MAPS, TrackerDevice, WeatherDevice, type MapPoint } from './map-devices';
 import { createModbusTcpServer } from './modbus-server';
-import { IO_INPUTS, IO_RELAYS, Plant, PlantOptions } from './plant';
+import { IO_INPUTS, IO_RELAYS, PLANT_DEFAULTS, Plant, PlantOptions } from './plant';
 import { inverterModels, inverterWriteCheck, meterModels, SUNSPEC_BASE, SunSpecDevice } from './sunspec-device';
 
 export type { FaultSpec } from './faults';
@@ -29,7 +30,16 @@ export interface SiteSimulatorOptions extends Partial<PlantOptions> {
   minUpdateMs?: number;
 }
 
-export const UNIT_IDS = { firstInverter: 1, meter: 100, weather: 101, tracker: 102, io: 103 } as const;
+/** Inverter n (1-based) is unit n, its combiner box unit firstCombiner - 1 + n. */
+export const UNIT_IDS = { firstInverter: 1, meter: 100, weather: 101, tracker: 102, io: 103, firstCombiner: 111 } as const;
+/** Inverters at most: their unit ids stay below the meter's, their boxes' below 248 (Modbus over Serial Line §2.2). */
+export const MAX_INVERTERS = 99;
+
+/**
+ * Operations on site by hand (a technician at a combiner box), as opposed to faults: what they
+ * change stays until it is operated again, by hand or over Modbus. `unit` is the combiner box's.
+ */
+export type Operation = { kind: 'string-switch'; unit: number; string: number; closed: boolean };
 
 export interface SimulatedDevice extends DeviceInfo {
   /** SunSpec devices: the base address of the image; map devices: the register map. */
@@ -66,6 +76,8 @@ export interface SiteSimulator {
   /** Clears one fault (by id) or all; returns how many were cleared. */
   clearFault(id?: string): number;
   faults(): ActiveFault[];
+  /** Operate something by hand. Throws SimulatorError on an invalid operation. */
+  operate(op: Operation): void;
   /** True physical values now (simulated time), for comparing with what the adapter reports. */
   state(): SiteState;
   simTime(): Date;
@@ -93,7 +105,16 @@ export interface SiteState {
     cabinetC: number;
     frozen: boolean;
     commLoss: boolean;
-    strings: { id: number; w: number; v: number; a: number; wh: number }[];
+    strings: { id: number; w: number; v: number; a: number; wh: number; closed: boolean }[];
+  }[];
+  combiners: {
+    unitId: number;
+    assetId: string;
+    /** The inverter its strings feed. */
+    inverterAssetId: string;
+    frozen: boolean;
+    commLoss: boolean;
+    strings: CombinerChannel[];
   }[];
   faults: ActiveFault[];
 }
@@ -108,6 +129,10 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
   const log = (opts.logger ?? silentLogger).child({ component: 'site-simulator' });
   const timeScale = opts.timeScale ?? 1;
   if (!(timeScale > 0)) throw new Error(`timeScale must be > 0 (got ${timeScale})`);
+  const inverters = opts.inverters ?? PLANT_DEFAULTS.inverters;
+  if (!Number.isInteger(inverters) || inverters < 1 || inverters > MAX_INVERTERS) throw new Error(`inverters must be 1..${MAX_INVERTERS} (got ${inverters})`);
+  const strings = opts.stringsPerInverter ?? PLANT_DEFAULTS.stringsPerInverter;
+  if (!Number.isInteger(strings) || strings < 1 || strings > COMBINER_MAX_STRINGS) throw new Error(`stringsPerInverter must be 1..${COMBINER_MAX_STRINGS} (got ${strings})`);
   const realStart = clock.now();
   const simStart = (opts.startTime ?? defaultStart(realStart)).getTime();
   const plant = new Plant(opts, simStart);
@@ -171,6 +196,21 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
     devices.set(info.unitId, dev);
     described.push({ ...info, points: REGISTER_MAPS[info.profile].points });
   }
+  const registerMaps: Record<string, { points: MapPoint[] }> = { ...REGISTER_MAPS, [COMBINER_MAP_NAME]: { points: combinerMap(plant.o.stringsPerInverter) } };
+  const combiners: { info: DeviceInfo; dev: CombinerDevice; inv: Plant['inverters'][number] }[] = [];
+  plant.inverters.forEach((inv, i) => {
+    const info: DeviceInfo = {
+      unitId: UNIT_IDS.firstCombiner + i,
+      kind: 'combiner',
+      assetId: `CB-${pad(i + 1)}`,
+      profile: COMBINER_MAP_NAME,
+      description: `DC combiner box of INV-${pad(i + 1)}: ${inv.strings.length} strings, each with a disconnect switch (coil), current, voltage and insulation`,
+    };
+    const dev = new CombinerDevice(info, sync, plant, inv, registerMaps[COMBINER_MAP_NAME].points);
+    devices.set(info.unitId, dev);
+    combiners.push({ info, dev, inv });
+    described.push({ ...info, points: registerMaps[COMBINER_MAP_NAME].points });
+  });
 
   const server = await createModbusTcpServer({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, device: (u) => devices.get(u), logger: log });
   const host = opts.host ?? '127.0.0.1';
@@ -195,7 +235,7 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
         pollIntervalMs: o.pollIntervalMs ?? 1000,
         profile: d.profile === 'sunspec' ? { type: 'sunspec' as const, baseAddress: SUNSPEC_BASE } : { type: 'registerMap' as const, map: d.profile },
       })),
-      registerMaps: JSON.parse(JSON.stringify(REGISTER_MAPS)) as SimulatorDeviceConfig['registerMaps'],
+      registerMaps: JSON.parse(JSON.stringify(registerMaps)) as SimulatorDeviceConfig['registerMaps'],
     }),
     injectFault: (spec) => {
       validateFault(spec, devices, plant.o.stringsPerInverter);
@@ -215,6 +255,17 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
       return before - active.length;
     },
     faults: () => active.map((f) => ({ ...f, spec: { ...f.spec } })),
+    operate: (op) => {
+      const o = op as unknown as Record<string, unknown>;
+      if (typeof o !== 'object' || o === null || o.kind !== 'string-switch') throw new SimulatorError('operation kind must be string-switch');
+      const box = combiners.find((c) => c.info.unitId === o.unit);
+      if (box === undefined) throw new SimulatorError(`string-switch: unit is a combiner box's unit id (${combiners.map((c) => c.info.unitId).join(', ')})`);
+      if (typeof o.string !== 'number' || !Number.isInteger(o.string) || o.string < 1 || o.string > box.inv.strings.length) throw new SimulatorError(`string-switch: string is 1..${box.inv.strings.length}`);
+      if (typeof o.closed !== 'boolean') throw new SimulatorError('string-switch: closed is true or false');
+      forceSync();
+      plant.setStringSwitch(box.inv, o.string - 1, o.closed);
+      log.info('operated by hand', { ...op, assetId: box.info.assetId });
+    },
     state: () => {
       forceSync();
       const s: SiteState = {
@@ -243,9 +294,17 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
             cabinetC: inv.cabinetC,
             frozen: dev.isFrozen,
             commLoss: dev.commLoss,
-            strings: inv.strings.map((st) => ({ id: st.index + 1, w: st.w, v: st.v, a: st.a, wh: st.wh })),
+            strings: inv.strings.map((st) => ({ id: st.index + 1, w: st.w, v: st.v, a: st.a, wh: st.wh, closed: st.closed })),
           };
         }),
+        combiners: combiners.map((c) => ({
+          unitId: c.info.unitId,
+          assetId: c.info.assetId,
+          inverterAssetId: `INV-${pad(c.inv.index + 1)}`,
+          frozen: c.dev.isFrozen,
+          commLoss: c.dev.commLoss,
+          strings: combinerChannels(plant, c.inv),
+        })),
         faults: active.map((f) => ({ ...f, spec: { ...f.spec } })),
       };
       return s;

@@ -97,7 +97,11 @@ export function inverterModels(plant: Plant, inv: InverterState, unit: number, a
   const st = inv.st;
   const moduleC = plant.moduleTempFor(inv);
   const dcA = inv.strings.reduce((n, s) => n + s.a, 0);
-  const dcV = inv.strings.reduce((n, s) => n + s.v, 0) / Math.max(1, inv.strings.length);
+  // The inverter measures its inputs behind the combiner box's switches: an open string's input reads 0 V.
+  const inputs = inv.strings.filter((s) => s.closed);
+  const dcV = inputs.reduce((n, s) => n + s.v, 0) / Math.max(1, inputs.length);
+  const groundFault = plant.groundFaulted(inv);
+  const evt160 = (open: boolean): string | 0 => [...(groundFault ? ['GROUND_FAULT'] : []), ...(open ? ['DC_DISCONNECT'] : [])].join('|') || 0;
   return [
     common('dCMMS-Sim', 'SIM-INV-60K', assetId, unit),
     {
@@ -163,19 +167,19 @@ export function inverterModels(plant: Plant, inv: InverterState, unit: number, a
       id: 160,
       scaleFactors: { DCA_SF: -2, DCV_SF: -1, DCW_SF: 0, DCWH_SF: 0 },
       values: {
-        points: { Evt: inv.faults.groundFault ? 'GROUND_FAULT' : 0 },
+        points: { Evt: evt160(inputs.length < inv.strings.length) },
         groups: {
           module: inv.strings.map((s) => ({
             ID: s.index + 1,
             IDStr: `MPPT${s.index + 1}`,
             DCA: round(s.a, 2),
-            DCV: round(s.v, 1),
+            DCV: s.closed ? round(s.v, 1) : 0,
             DCW: Math.round(s.w),
             DCWH: Math.max(1, Math.floor(s.wh)),
             Tms: sunspecTime(plant.simMs),
             Tmp: Math.round(moduleC),
-            DCSt: st,
-            DCEvt: inv.faults.groundFault ? 'GROUND_FAULT' : 0,
+            DCSt: s.closed ? st : 'OFF',
+            DCEvt: evt160(!s.closed),
           })),
         },
       },

@@ -30,6 +30,30 @@ describe('simulator control socket', () => {
     expect(fs.existsSync(path.join(dir, 'ctl.sock'))).toBe(false);
   });
 
+  it('operates a combiner box string switch by hand, and refuses an operation that names no switch', async () => {
+    const dir = tmpDir('/tmp/simctl-');
+    const sim = await createSiteSimulator({ startTime: new Date(Date.UTC(2025, 5, 21, 12)), cloudiness: 0 });
+    const ctl = await startControlServer(sim, path.join(dir, 'ctl.sock'));
+    const combiner = async (): Promise<{ strings: { closed: boolean; a: number }[] }> => ((await controlRequest(ctl.path, 'GET', '/state')).body as { combiners: { strings: { closed: boolean; a: number }[] }[] }).combiners[0];
+    try {
+      expect((await combiner()).strings[1]).toMatchObject({ closed: true });
+      expect(await controlRequest(ctl.path, 'POST', '/operate', { kind: 'string-switch', unit: 111, string: 2, closed: false })).toEqual({ status: 200, body: { ok: true } });
+      expect((await combiner()).strings[1]).toEqual(expect.objectContaining({ closed: false, a: 0 }));
+      // A fault clear leaves a switch as it was operated: it is not a fault.
+      expect((await controlRequest(ctl.path, 'DELETE', '/faults')).status).toBe(200);
+      expect((await combiner()).strings[1].closed).toBe(false);
+      const bad = await controlRequest(ctl.path, 'POST', '/operate', { kind: 'string-switch', unit: 1, string: 2, closed: true });
+      expect(bad).toEqual({ status: 400, body: { error: expect.stringMatching(/combiner box's unit id \(111, 112, 113\)/) } });
+      expect((await controlRequest(ctl.path, 'POST', '/operate', { kind: 'string-switch', unit: 111, string: 9, closed: true })).status).toBe(400);
+      expect((await controlRequest(ctl.path, 'POST', '/operate', { kind: 'string-switch', unit: 111, string: 2, closed: true })).status).toBe(200);
+      expect((await combiner()).strings[1].closed).toBe(true);
+    } finally {
+      await ctl.close();
+      await sim.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a digital-input fault cleared through the socket (`simulator fault` then `clear`) releases the input', async () => {
     const dir = tmpDir('/tmp/simctl-');
     const sim = await createSiteSimulator({ startTime: new Date(Date.UTC(2025, 5, 21, 12)), cloudiness: 0 });

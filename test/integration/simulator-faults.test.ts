@@ -37,6 +37,7 @@ async function snapshot(client: ModbusRTU, sim: SiteSimulator, unit: number): Pr
   const end = (fc: number): number => Math.max(0, ...points.filter((p) => p.functionCode === fc).map((p) => p.address + (p.type === 'string' ? (p.length ?? 1) : p.type.endsWith('32') ? 2 : 1)));
   const out: Snapshot = {};
   if (end(3) > 0) out.holding = (await client.readHoldingRegisters(0, end(3))).data;
+  if (end(4) > 0) out.input = (await client.readInputRegisters(0, end(4))).data;
   if (end(1) > 0) out.coils = (await client.readCoils(0, end(1))).data.slice(0, end(1));
   if (end(2) > 0) out.discrete = (await client.readDiscreteInputs(0, end(2))).data.slice(0, end(2));
   return out;
@@ -74,6 +75,8 @@ const CASES: Case[] = [
   { name: 'comm-loss', spec: { kind: 'comm-loss', unit: UNIT_IDS.weather }, unit: UNIT_IDS.weather, minutes: 10, after: 'all' },
   { name: 'frozen', spec: { kind: 'frozen', unit: 1 }, unit: 1, minutes: 10, after: 'all' },
   { name: 'ground-fault', spec: { kind: 'ground-fault', unit: 3 }, unit: 3, minutes: 0, after: 'all' },
+  { name: 'ground-fault on a string (seen by its combiner box)', spec: { kind: 'ground-fault', unit: 2, string: 3 }, unit: UNIT_IDS.firstCombiner + 1, minutes: 0, after: 'all' },
+  { name: 'comm-loss of a combiner box', spec: { kind: 'comm-loss', unit: UNIT_IDS.firstCombiner }, unit: UNIT_IDS.firstCombiner, minutes: 10, after: 'all' },
   { name: 'tracker-stuck', spec: { kind: 'tracker-stuck' }, unit: UNIT_IDS.tracker, minutes: 10, after: [UNIT_IDS.tracker] },
   { name: 'digital-input fireAlarm true (normally false)', spec: { kind: 'digital-input', input: 'fireAlarm', value: true }, unit: UNIT_IDS.io, minutes: 0, after: 'all' },
   { name: 'digital-input 0 (doorClosed) false (normally true)', spec: { kind: 'digital-input', input: 0, value: false }, unit: UNIT_IDS.io, minutes: 0, after: 'all' },
@@ -142,6 +145,7 @@ describe('site simulator: every fault kind cleared restores the plant', () => {
       clock.t += MINUTE;
       expect(await all(a, faulted, compared)).toEqual(await all(b, twin, compared));
       expect(faulted.state().io).toEqual(twin.state().io);
+      expect(faulted.state().combiners).toEqual(twin.state().combiners);
     });
   });
 });

@@ -3,86 +3,14 @@
  * others) on loopback, with an injected clock: SunSpec discovery, plausible physics, energy
  * counters, curtailment and Conn writes, every fault, communication loss and the time scale.
  */
-import ModbusRTU from 'modbus-serial';
-import { decodeModel, DecodedModel, getModel, pointLocation } from '../../components/modbus-adapter/sunspec';
-import { createSiteSimulator, SiteSimulator, UNIT_IDS, WEATHER_MAP, TRACKER_MAP } from '../../scripts/simulator';
+import type { DecodedModel } from '../../components/modbus-adapter/sunspec';
+import { UNIT_IDS, WEATHER_MAP, TRACKER_MAP, type MapPoint } from '../../scripts/simulator';
+import { connect, closeClient, inverter, mapValue as mapPointValue, modbusError, readSunSpec, rig, stop, writePoint, type Rig } from '../../scripts/simulator/testing/modbus-client';
 
 const NOON = Date.UTC(2025, 5, 21, 12, 10, 0); // 12:10 UTC, solar noon at longitude -2.5
 const MORNING = Date.UTC(2025, 5, 21, 8, 0, 0);
 
-interface Rig {
-  sim: SiteSimulator;
-  client: ModbusRTU;
-  clock: { t: number; now(): number };
-}
-
-async function rig(start: number, opts: Parameters<typeof createSiteSimulator>[0] = {}): Promise<Rig> {
-  const clock = { t: 1_000_000, now() { return this.t; } };
-  const sim = await createSiteSimulator({ clock, startTime: new Date(start), cloudiness: 0, minUpdateMs: 0, seed: 7, ...opts });
-  const client = new ModbusRTU();
-  await client.connectTCP('127.0.0.1', { port: sim.port });
-  client.setTimeout(1000);
-  return { sim, client, clock };
-}
-
-async function stop(r: Rig): Promise<void> {
-  await new Promise<void>((done) => r.client.close(() => done()));
-  await r.sim.close();
-}
-
-/** Walk the SunSpec chain of a unit: model id -> { address of its first register after the header, decoded }. */
-async function readSunSpec(client: ModbusRTU, unit: number): Promise<Map<number, { addr: number; model: DecodedModel }>> {
-  client.setID(unit);
-  const out = new Map<number, { addr: number; model: DecodedModel }>();
-  const marker = (await client.readHoldingRegisters(40000, 2)).data;
-  expect(marker).toEqual([0x5375, 0x6e53]);
-  let addr = 40002;
-  for (let i = 0; i < 20; i++) {
-    const [id, len] = (await client.readHoldingRegisters(addr, 2)).data;
-    if (id === 0xffff) return out;
-    const regs: number[] = [];
-    for (let o = 0; o < len; o += 125) regs.push(...(await client.readHoldingRegisters(addr + 2 + o, Math.min(125, len - o))).data);
-    const def = getModel(id);
-    if (def) out.set(id, { addr: addr + 2, model: decodeModel(def, regs) });
-    addr += 2 + len;
-  }
-  throw new Error('no end marker');
-}
-
-async function inverter(client: ModbusRTU, unit = 1): Promise<Record<string, DecodedModel>> {
-  const m = await readSunSpec(client, unit);
-  return Object.fromEntries([...m].map(([id, v]) => [String(id), v.model]));
-}
-
-async function writePoint(client: ModbusRTU, unit: number, modelId: number, point: string, registers: number[]): Promise<void> {
-  const m = await readSunSpec(client, unit);
-  const base = m.get(modelId)?.addr as number;
-  const loc = pointLocation(getModel(modelId)!, point)!;
-  client.setID(unit);
-  await client.writeRegisters(base + loc.offset, registers);
-}
-
-async function modbusError(p: Promise<unknown>): Promise<{ modbusCode?: number; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { modbusCode?: number; message: string };
-  }
-  throw new Error('request succeeded');
-}
-
-const mapValue = (regs: number[], name: string, map = WEATHER_MAP): number => {
-  const p = map.find((q) => q.name === name)!;
-  const b = Buffer.alloc(4);
-  if (p.type === 'float32') {
-    const [a, c] = [regs[p.address], regs[p.address + 1]];
-    b.writeUInt16BE(p.wordOrder === 'little' ? c : a, 0);
-    b.writeUInt16BE(p.wordOrder === 'little' ? a : c, 2);
-    return b.readFloatBE(0);
-  }
-  const raw = p.type === 'int16' ? (regs[p.address] << 16) >> 16 : regs[p.address];
-  return raw * (p.scale ?? 1);
-};
+const mapValue = (regs: number[], name: string, map: MapPoint[] = WEATHER_MAP): number => mapPointValue(regs, name, map);
 
 describe('site simulator over Modbus TCP', () => {
   let r: Rig;
@@ -101,7 +29,7 @@ describe('site simulator over Modbus TCP', () => {
     expect((await modbusError(r.client.readHoldingRegisters(0, 2))).modbusCode).toBe(2); // no image at base 0
     r.client.setID(77);
     expect((await modbusError(r.client.readHoldingRegisters(40000, 2))).modbusCode).toBe(11); // gateway: no such unit
-    expect(r.sim.deviceConfig().devices.map((d) => d.unitId)).toEqual([1, 2, 3, 100, 101, 102, 103]);
+    expect(r.sim.deviceConfig().devices.map((d) => d.unitId)).toEqual([1, 2, 3, 100, 101, 102, 103, 111, 112, 113]);
   });
 
   it('produces plausible values at noon and none at night', async () => {
@@ -228,14 +156,13 @@ describe('site simulator over Modbus TCP', () => {
     const err = await modbusError(r.client.readHoldingRegisters(40000, 2));
     expect(err.message).toMatch(/Timed out/);
     expect(err.modbusCode).toBeUndefined();
-    const other = new ModbusRTU();
-    await other.connectTCP('127.0.0.1', { port: r.sim.port });
+    const other = await connect(r.sim);
     other.setID(1);
     expect((await other.readHoldingRegisters(40000, 2)).data).toEqual([0x5375, 0x6e53]);
     r.sim.clearFault(id);
     other.setID(2);
     expect((await other.readHoldingRegisters(40000, 2)).data).toEqual([0x5375, 0x6e53]);
-    await new Promise<void>((done) => other.close(() => done()));
+    await closeClient(other);
   });
 
   it('runs the tracker, the I/O module and the main breaker relay', async () => {
