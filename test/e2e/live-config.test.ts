@@ -143,7 +143,7 @@ describe('live configuration of a running site through dcmms-edge deployment cre
 
     // No sample lost: for the devices configured from the start, one measured sample per poll.
     for (const a of initial.devices.map((d) => d.assetId)) {
-      const ts = measured(a, a.startsWith('INV') ? '103.W' : a === 'METER-01' ? '203.W' : a === 'WS-01' ? 'poa' : 'actualAngle');
+      const ts = measured(a, a.startsWith('INV') ? '103.W' : a.startsWith('CB-') ? 'string1.current' : a === 'METER-01' ? '203.W' : a === 'WS-01' ? 'poa' : 'actualAngle');
       expect(ts.length).toBeGreaterThan(10);
       const gaps = ts.slice(1).map((t, i) => t - ts[i]!);
       expect(Math.max(...gaps)).toBeLessThan(1.5 * POLL_MS);

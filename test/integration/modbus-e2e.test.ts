@@ -91,7 +91,7 @@ describe('ModbusAdapter (built bundle) in the local runtime against the site sim
 
   it('publishes telemetry from every simulated device, with plausible values', async () => {
     const assets = sim.devices().map((d) => d.assetId);
-    expect(assets.sort()).toEqual(['INV-01', 'INV-02', 'IO-01', 'METER-01', 'TRK-01', 'WS-01']);
+    expect(assets.sort()).toEqual(['CB-01', 'CB-02', 'INV-01', 'INV-02', 'IO-01', 'METER-01', 'TRK-01', 'WS-01']);
     await waitFor(() => assets.every((a) => telemetry.messages.some((m) => m.payload.assetId === a)), 30_000, 'telemetry from every device');
     for (const m of telemetry.messages) expect(m.topic).toBe(topics.rawTelemetry(SITE, m.payload.assetId));
     const truth = sim.state();
