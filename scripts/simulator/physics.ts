@@ -23,7 +23,7 @@ const DEG = Math.PI / 180;
 
 
 /** A hash of (seed, integer) to [0, 1). */
-function hash01(seed: number, n: number): number {
+export function hash01(seed: number, n: number): number {
   let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(n | 0, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b);

@@ -17,6 +17,7 @@ import {
   trackerIdealAngle,
   windSpeed,
 } from './physics';
+import { ImmediateControls } from './controls';
 
 export interface PlantOptions {
   seed: number;
@@ -96,7 +97,8 @@ export interface InverterState {
   vPhase: number;
   st: InverterStateName;
   events: string[];
-  /** Model 123 controls, as last written. */
+  /** Model 123 as the inverter carries it out (registers, timers); the three fields below are what is in force. */
+  controls: ImmediateControls;
   connected: boolean;
   limitPct: number;
   limitEnabled: boolean;
@@ -193,6 +195,7 @@ export class Plant {
         vPhase: 230,
         st: 'SLEEPING',
         events: [],
+        controls: new ImmediateControls(Math.imul(this.o.seed, 31) + i + 1),
         connected: true,
         limitPct: 100,
         limitEnabled: false,
@@ -210,11 +213,20 @@ export class Plant {
     return !this.io.coils[0];
   }
 
-  /** Move simulated time forward to `t`, integrating energy. Never moves backwards. */
+  /**
+   * Move simulated time forward to `t`, integrating energy. Never moves backwards. A step ends
+   * where an inverter's control timer fires (model 123 window, revert, ramp end), so that the
+   * energy before that instant is counted with the controls as they were, whenever the plant is read.
+   */
   advanceTo(t: number): void {
     while (this.simMs < t) {
-      const dt = Math.min(MINUTE_MS, t - this.simMs);
-      this.simMs += dt;
+      let end = Math.min(this.simMs + MINUTE_MS, t);
+      for (const inv of this.inverters) {
+        const e = inv.controls.nextEvent();
+        if (e !== undefined && e > this.simMs && e < end) end = e;
+      }
+      const dt = end - this.simMs;
+      this.simMs = end;
       this.compute(dt);
       const h = dt / 3600000;
       for (const inv of this.inverters) {
@@ -224,7 +236,16 @@ export class Plant {
       if (this.meter.w >= 0) this.meter.whExp += this.meter.w * h;
       else this.meter.whImp += -this.meter.w * h;
       this.weather.insolationKWhM2 += (this.weather.poa * h) / 1000;
+      let fired = false;
+      for (const inv of this.inverters) fired = inv.controls.advance(this.simMs) || fired;
+      if (fired) this.compute(0);
     }
+  }
+
+  /** A write of model 123 points to an inverter, now. */
+  writeControls(inv: InverterState, updates: Record<string, number | string>): void {
+    inv.controls.write(this.simMs, updates);
+    this.compute(0);
   }
 
   /** Recompute instantaneous values at simMs (dt: simulated ms since the last compute, for the tracker). */
@@ -300,8 +321,10 @@ export class Plant {
     const events: string[] = [];
     const rated = inv.ratedW;
     const acAvail = inverterAc(dcAvail, rated);
-    let cap = rated;
-    if (inv.limitEnabled) cap = Math.min(cap, (rated * inv.limitPct) / 100);
+    inv.connected = inv.controls.connected;
+    inv.limitEnabled = inv.controls.limit.enabled;
+    inv.limitPct = inv.controls.limit.pct;
+    let cap = Math.min(rated, (rated * inv.controls.capPct(this.simMs)) / 100);
     // Over-temperature derating: the heat sink above 75 C halves the allowed output.
     const heatsinkAtFull = ambientC + 5 + (30 * Math.min(acAvail, cap)) / rated + f.overTempC;
     const overTemp = heatsinkAtFull > 75;

@@ -6,13 +6,14 @@
  */
 import type { Clock } from '../../components/lib/clock';
 import { silentLogger, type Logger } from '../../components/lib/logger';
+import type { ControlGroupName } from './controls';
 import { COMBINER_MAP_NAME, COMBINER_MAX_STRINGS, CombinerDevice, combinerChannels, combinerMap, type CombinerChannel } from './combiner';
 import { DeviceInfo, SimDevice } from './device';
 import { FaultSpec, SimulatorError, applyFaults, validateFault } from './faults';
 import { IoDevice, REGISTER_MAPS, TrackerDevice, WeatherDevice, type MapPoint } from './map-devices';
 import { createModbusTcpServer } from './modbus-server';
 import { IO_INPUTS, IO_RELAYS, PLANT_DEFAULTS, Plant, PlantOptions } from './plant';
-import { inverterModels, inverterWriteCheck, meterModels, SUNSPEC_BASE, SunSpecDevice } from './sunspec-device';
+import { inverterModels, inverterWriteCheck, meterModels, SUNSPEC_BASE, SunSpecDevice, type Controls } from './sunspec-device';
 
 export type { FaultSpec } from './faults';
 
@@ -101,6 +102,15 @@ export interface SiteState {
     connected: boolean;
     limitPct: number;
     limitEnabled: boolean;
+    /** Model 123 timers (docs/simulator.md "Model 123 timers"). */
+    controls: {
+      /** The output cap in force now, % of WMax (100: none), along a ramp under way. */
+      capPct: number;
+      /** Commands waiting for their time window: when they take effect (simulated time, ISO). */
+      pending: Partial<Record<ControlGroupName, string>>;
+      /** Reverts to come (simulated time, ISO). */
+      revertAt: Partial<Record<ControlGroupName, string>>;
+    };
     heatsinkC: number;
     cabinetC: number;
     frozen: boolean;
@@ -117,6 +127,13 @@ export interface SiteState {
     strings: CombinerChannel[];
   }[];
   faults: ActiveFault[];
+}
+
+function controlsState(inv: Plant['inverters'][number], now: number): SiteState['inverters'][number]['controls'] {
+  const t = inv.controls.timers();
+  const iso = (m: Partial<Record<ControlGroupName, number>>): Partial<Record<ControlGroupName, string>> =>
+    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, new Date(v).toISOString()]));
+  return { capPct: inv.controls.capPct(now), pending: iso(t.pending), revertAt: iso(t.revertAt) };
 }
 
 function defaultStart(now: number): Date {
@@ -164,26 +181,27 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
       profile: 'sunspec',
       description: `${inv.ratedW / 1000} kW three-phase PV inverter, ${inv.strings.length} MPPT inputs: SunSpec 1, 103, 120, 123, 160`,
     };
-    const dev: SunSpecDevice = new SunSpecDevice(
+    // Writes to other models than 123 (model 1 DA) are accepted and kept, with no effect on the plant.
+    const other: Controls = {};
+    const dev = new SunSpecDevice(
       info,
       sync,
-      (controls) => inverterModels(plant, inv, unitId, info.assetId, controls),
-      {},
+      () => inverterModels(plant, inv, unitId, info.assetId),
       inverterWriteCheck,
-      () => {
-        const c = dev.controls[123] ?? {};
-        inv.connected = c.Conn === undefined ? true : c.Conn !== 0;
-        inv.limitPct = typeof c.WMaxLimPct === 'number' ? c.WMaxLimPct : 100;
-        inv.limitEnabled = c.WMaxLim_Ena === 1;
-        plant.compute(0);
-        log.info('inverter controls written', { assetId: info.assetId, connected: inv.connected, limitPct: inv.limitPct, limitEnabled: inv.limitEnabled });
+      (modelId, updates) => {
+        if (modelId !== 123) {
+          other[modelId] = { ...(other[modelId] ?? {}), ...updates };
+          return;
+        }
+        plant.writeControls(inv, updates);
+        log.info('inverter controls written', { assetId: info.assetId, ...updates, connected: inv.connected, limitPct: inv.limitPct, limitEnabled: inv.limitEnabled });
       },
     );
     devices.set(unitId, dev);
     described.push({ ...info, baseAddress: SUNSPEC_BASE });
   });
   const meterInfo: DeviceInfo = { unitId: UNIT_IDS.meter, kind: 'meter', assetId: 'METER-01', profile: 'sunspec', description: 'revenue meter at the grid connection, three-phase wye: SunSpec 1, 203 (W > 0 = export)' };
-  devices.set(meterInfo.unitId, new SunSpecDevice(meterInfo, sync, () => meterModels(plant.meter, meterInfo.unitId, meterInfo.assetId), {}, inverterWriteCheck, () => undefined));
+  devices.set(meterInfo.unitId, new SunSpecDevice(meterInfo, sync, () => meterModels(plant.meter, meterInfo.unitId, meterInfo.assetId), inverterWriteCheck, () => undefined));
   described.push({ ...meterInfo, baseAddress: SUNSPEC_BASE });
   const mapDevices: [DeviceInfo, SimDevice][] = [];
   const ws: DeviceInfo = { unitId: UNIT_IDS.weather, kind: 'weather', assetId: 'WS-01', profile: 'dcmms-sim-weather', description: 'weather station: GHI, plane-of-array irradiance, ambient and module temperature, wind' };
@@ -290,6 +308,7 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
             connected: inv.connected,
             limitPct: inv.limitPct,
             limitEnabled: inv.limitEnabled,
+            controls: controlsState(inv, plant.simMs),
             heatsinkC: inv.heatsinkC,
             cabinetC: inv.cabinetC,
             frozen: dev.isFrozen,

@@ -16,7 +16,7 @@ export interface ImageModel {
   scaleFactors?: Record<string, number>;
 }
 
-type Controls = Record<number, Record<string, number | string>>;
+export type Controls = Record<number, Record<string, number | string>>;
 
 /** Validates a written value (after scale factor); returns a reason to refuse it. */
 export type WriteCheck = (modelId: number, point: string, value: number | string | null) => string | undefined;
@@ -27,17 +27,16 @@ export class SunSpecDevice extends SimDevice {
   constructor(
     info: DeviceInfo,
     sync: () => void,
-    private readonly models: (controls: Controls) => ImageModel[],
-    /** RW point values as written, by model id and point name; the image shows them. */
-    readonly controls: Controls,
+    private readonly models: () => ImageModel[],
     private readonly check: WriteCheck,
-    private readonly onWrite: () => void,
+    /** Takes the decoded values of a valid write (the RW points it touched, by name); the image must show them. */
+    private readonly onWrite: (modelId: number, updates: Record<string, number | string>) => void,
   ) {
     super(info, sync);
   }
 
   protected tables(): DeviceTables {
-    this.image = buildImage(this.models(this.controls));
+    this.image = buildImage(this.models());
     return { holding: [{ start: SUNSPEC_BASE, values: this.image }], input: [], coils: [], discrete: [] };
   }
 
@@ -71,8 +70,7 @@ export class SunSpecDevice extends SimDevice {
       if (why !== undefined || v === null) throw new ModbusException(ModbusExceptionCode.ILLEGAL_DATA_VALUE, `${this.info.assetId}: ${name}: ${why ?? 'not-implemented value'}`);
       updates[name] = v;
     }
-    this.controls[model.id] = { ...(this.controls[model.id] ?? {}), ...updates };
-    this.onWrite();
+    this.onWrite(model.id, updates);
   }
 }
 
@@ -91,9 +89,8 @@ export function sunspecTime(ms: number): number {
 }
 
 /** Inverter: models 1, 103, 120, 123, 160 (one module per MPPT input). */
-export function inverterModels(plant: Plant, inv: InverterState, unit: number, assetId: string, controls: Controls): ImageModel[] {
+export function inverterModels(plant: Plant, inv: InverterState, unit: number, assetId: string): ImageModel[] {
   const amps = inv.acW / (3 * inv.vPhase);
-  const c123 = controls[123] ?? {};
   const st = inv.st;
   const moduleC = plant.moduleTempFor(inv);
   const dcA = inv.strings.reduce((n, s) => n + s.a, 0);
@@ -161,7 +158,7 @@ export function inverterModels(plant: Plant, inv: InverterState, unit: number, a
     {
       id: 123,
       scaleFactors: { WMaxLimPct_SF: -1, OutPFSet_SF: -3, VArPct_SF: -1 },
-      values: { points: { Conn: 1, WMaxLimPct: 100, WMaxLim_Ena: 0, OutPFSet: 1, OutPFSet_Ena: 0, VArPct_Ena: 0, ...c123 } },
+      values: { points: { ...inv.controls.registers } },
     },
     {
       id: 160,
