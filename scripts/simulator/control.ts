@@ -7,6 +7,7 @@
  *   POST /faults {"kind": "string-fault", "unit": 1, "string": 2}  -> {"id": "F1"}
  *   DELETE /faults/F1   DELETE /faults                            -> {"cleared": n}
  *   POST /operate {"kind": "string-switch", "unit": 111, "string": 2, "closed": false} -> {"ok": true}
+ *   POST /operate {"kind": "breaker", "closed": true}                                -> {"ok": true}
  */
 import fs from 'node:fs';
 import http from 'node:http';

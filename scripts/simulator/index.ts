@@ -1,5 +1,5 @@
 /** The site simulator: a small solar plant behind one Modbus TCP port. See docs/simulator.md. */
-export { createSiteSimulator, MAX_INVERTERS, UNIT_IDS } from './site';
+export { createSiteSimulator, MAX_INVERTERS, OPERATION_KINDS, UNIT_IDS } from './site';
 export type { SiteSimulator, SiteSimulatorOptions, SiteState, SimulatedDevice, SimulatorDeviceConfig, ActiveFault, FaultSpec, Operation } from './site';
 export { combinerMap, COMBINER_MAP_NAME, COMBINER_MAX_STRINGS, COMBINER_STATUS_BITS } from './combiner';
 export type { CombinerChannel } from './combiner';

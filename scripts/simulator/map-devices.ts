@@ -183,7 +183,6 @@ export class IoDevice extends SimDevice {
   }
   protected applyCoils(address: number, values: boolean[]): void {
     if (address + values.length > this.plant.io.coils.length) throw new ModbusException(ModbusExceptionCode.ILLEGAL_DATA_ADDRESS, `${this.info.assetId}: coil ${address}+${values.length} is not mapped`);
-    values.forEach((v, i) => (this.plant.io.coils[address + i] = v));
-    this.plant.compute(0);
+    this.plant.writeRelays(address, values);
   }
 }

@@ -144,8 +144,15 @@ export interface IoState {
 
 /** Digital inputs of the I/O module. */
 export const IO_INPUTS = ['doorClosed', 'spdOk', 'fireAlarm', 'breakerClosed', 'upsOnBattery', 'spare5', 'spare6', 'spare7'] as const;
-/** Relay outputs; relay 0 trips the main breaker (all inverters lose the grid). */
-export const IO_RELAYS = ['breakerTrip', 'alarmHorn', 'beacon', 'spare3', 'spare4', 'spare5', 'spare6', 'spare7'] as const;
+/**
+ * Relay outputs. Relay 0 drives the main breaker's shunt trip (the breaker opens, all inverters
+ * lose the grid), relay 3 its closing coil (motor operator); the horn and the beacon are plain relays.
+ */
+export const IO_RELAYS = ['breakerTrip', 'alarmHorn', 'beacon', 'breakerClose', 'spare4', 'spare5', 'spare6', 'spare7'] as const;
+const RELAY_TRIP = 0;
+const RELAY_CLOSE = 3;
+const INPUT_BREAKER_CLOSED = 3;
+const INPUT_UPS_ON_BATTERY = 4;
 
 const MINUTE_MS = 60000;
 export const INSULATION_HEALTHY_KOHM = 10000;
@@ -175,6 +182,11 @@ export class Plant {
    */
   private readonly plantInputs: boolean[] = [true, true, false, true, false, false, false, false];
   private insolationDay = -1;
+  /**
+   * The main breaker at the grid connection. A shunt trip latches: it opens on the trip relay and
+   * stays open until the closing coil (or someone on site) closes it again.
+   */
+  breakerClosed = true;
 
   constructor(opts: Partial<PlantOptions>, startMs: number) {
     this.o = { ...PLANT_DEFAULTS, ...opts };
@@ -210,7 +222,28 @@ export class Plant {
   }
 
   get gridOk(): boolean {
-    return !this.io.coils[0];
+    return this.breakerClosed;
+  }
+
+  /**
+   * Relay writes of the I/O module. The breaker is trip-free: while the trip relay is energized it
+   * stays open whatever the closing coil does; the closing coil acts on its rising edge only (anti-
+   * pumping: holding it on does not close the breaker again after a later trip).
+   */
+  writeRelays(address: number, values: boolean[]): void {
+    const closeWas = this.io.coils[RELAY_CLOSE];
+    values.forEach((v, i) => (this.io.coils[address + i] = v));
+    if (this.io.coils[RELAY_TRIP]) this.breakerClosed = false;
+    else if (!closeWas && this.io.coils[RELAY_CLOSE]) this.breakerClosed = true;
+    this.compute(0);
+  }
+
+  /** The main breaker operated by hand at the switchgear; closing is refused (false) while the trip relay is energized. */
+  operateBreaker(closed: boolean): boolean {
+    if (closed && this.io.coils[RELAY_TRIP]) return false;
+    this.breakerClosed = closed;
+    this.compute(0);
+    return true;
   }
 
   /**
@@ -291,10 +324,12 @@ export class Plant {
       inv.vPhase = vPhase;
       total += inv.acW;
     }
-    this.meter.w = total - o.auxLoadW;
+    // Nothing flows through an open breaker; the site's auxiliaries, fed from behind it, go on the UPS.
+    this.meter.w = this.breakerClosed ? total - o.auxLoadW : 0;
     this.meter.hz = hz;
     this.meter.vPhase = vPhase;
-    this.plantInputs[3] = this.gridOk;
+    this.plantInputs[INPUT_BREAKER_CLOSED] = this.breakerClosed;
+    this.plantInputs[INPUT_UPS_ON_BATTERY] = !this.breakerClosed;
     this.plantInputs.forEach((v, i) => (this.io.inputs[i] = this.inputOverrides.get(i) ?? v));
   }
 

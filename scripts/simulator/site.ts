@@ -37,10 +37,15 @@ export const UNIT_IDS = { firstInverter: 1, meter: 100, weather: 101, tracker: 1
 export const MAX_INVERTERS = 99;
 
 /**
- * Operations on site by hand (a technician at a combiner box), as opposed to faults: what they
- * change stays until it is operated again, by hand or over Modbus. `unit` is the combiner box's.
+ * Operations on site by hand (a technician at a combiner box or at the switchgear), as opposed to
+ * faults: what they change stays until it is operated again, by hand or over Modbus.
  */
-export type Operation = { kind: 'string-switch'; unit: number; string: number; closed: boolean };
+export type Operation =
+  /** A string's disconnect in its combiner box; `unit` is the box's unit id, `string` 1-based. */
+  | { kind: 'string-switch'; unit: number; string: number; closed: boolean }
+  /** The main breaker (closing is refused while the breakerTrip relay is energized). */
+  | { kind: 'breaker'; closed: boolean };
+export const OPERATION_KINDS: readonly Operation['kind'][] = ['string-switch', 'breaker'];
 
 export interface SimulatedDevice extends DeviceInfo {
   /** SunSpec devices: the base address of the image; map devices: the register map. */
@@ -90,7 +95,8 @@ export interface SiteState {
   weather: Plant['weather'];
   tracker: Plant['tracker'];
   meter: Plant['meter'] & { unitId: number; assetId: string };
-  io: { relays: Record<string, boolean>; inputs: Record<string, boolean> };
+  /** `inputs` as the module serves them (with digital-input faults); `breakerClosed` is the breaker itself. */
+  io: { relays: Record<string, boolean>; inputs: Record<string, boolean>; breakerClosed: boolean };
   inverters: {
     unitId: number;
     assetId: string;
@@ -275,11 +281,17 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
     faults: () => active.map((f) => ({ ...f, spec: { ...f.spec } })),
     operate: (op) => {
       const o = op as unknown as Record<string, unknown>;
-      if (typeof o !== 'object' || o === null || o.kind !== 'string-switch') throw new SimulatorError('operation kind must be string-switch');
+      if (typeof o !== 'object' || o === null || !OPERATION_KINDS.includes(o.kind as Operation['kind'])) throw new SimulatorError(`operation kind must be one of ${OPERATION_KINDS.join(', ')}`);
+      if (typeof o.closed !== 'boolean') throw new SimulatorError(`${String(o.kind)}: closed is true or false`);
+      if (o.kind === 'breaker') {
+        forceSync();
+        if (!plant.operateBreaker(o.closed)) throw new SimulatorError('breaker: cannot close while the breakerTrip relay is energized (the breaker is trip-free)');
+        log.info('operated by hand', { kind: 'breaker', closed: o.closed });
+        return;
+      }
       const box = combiners.find((c) => c.info.unitId === o.unit);
       if (box === undefined) throw new SimulatorError(`string-switch: unit is a combiner box's unit id (${combiners.map((c) => c.info.unitId).join(', ')})`);
       if (typeof o.string !== 'number' || !Number.isInteger(o.string) || o.string < 1 || o.string > box.inv.strings.length) throw new SimulatorError(`string-switch: string is 1..${box.inv.strings.length}`);
-      if (typeof o.closed !== 'boolean') throw new SimulatorError('string-switch: closed is true or false');
       forceSync();
       plant.setStringSwitch(box.inv, o.string - 1, o.closed);
       log.info('operated by hand', { ...op, assetId: box.info.assetId });
@@ -294,6 +306,7 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
         io: {
           relays: Object.fromEntries(IO_RELAYS.map((n, i) => [n, plant.io.coils[i]])),
           inputs: Object.fromEntries(IO_INPUTS.map((n, i) => [n, plant.io.inputs[i]])),
+          breakerClosed: plant.breakerClosed,
         },
         inverters: plant.inverters.map((inv, i) => {
           const dev = devices.get(UNIT_IDS.firstInverter + i) as SimDevice;
