@@ -31,8 +31,8 @@ commands:
       Make the simulated IoT Core reachable or unreachable for a running nucleus.
   simulator --port P [--time-scale N] [--seed S] [--inverters N] [--strings N] [--start ISO] ...
       Run the site simulator (a Modbus TCP solar plant) in the foreground; prints the adapter's device config.
-  simulator fault|clear|state|devices|config|faults --port P ...
-      Inject or clear faults, read the true plant state (see docs/simulator.md).
+  simulator fault|clear|operate|state|devices|config|faults --port P ...
+      Inject or clear faults, operate switches by hand, read the true plant state (see docs/simulator.md).
   query --db FILE --asset A --point P --from ISO --to ISO [--downsample 1m:avg] [--json|--csv]
   query --db FILE --list
       Read the gateway's time-series store (read-only; safe while the Processor writes).

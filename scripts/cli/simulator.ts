@@ -7,6 +7,8 @@
  *   simulator fault --port P --kind KIND [--unit U] [--string N] [--factor F] [--delta-c C] [--loss L]
  *             [--input I --value true|false]
  *   simulator clear --port P [--id ID]        (all faults without --id)
+ *   simulator operate --port P --kind string-switch --unit U --string N --closed true|false
+ *   simulator operate --port P --kind breaker --closed true|false      (by hand on site; not a fault)
  *   simulator state|devices|config|faults --port P
  * The control commands talk to the running simulator over its Unix socket (scripts/simulator/control.ts).
  */
@@ -77,6 +79,7 @@ export async function runSimulator(args: string[]): Promise<number> {
   const { values } = parse(rest, {
     port: { type: 'string' }, control: { type: 'string' }, kind: { type: 'string' }, unit: { type: 'string' }, string: { type: 'string' },
     factor: { type: 'string' }, 'delta-c': { type: 'string' }, loss: { type: 'string' }, input: { type: 'string' }, value: { type: 'string' }, id: { type: 'string' },
+    closed: { type: 'string' },
   });
   const port = num(values.port, 'port');
   const socket = typeof values.control === 'string' ? values.control : port !== undefined ? controlSocketPath(port) : undefined;
@@ -86,6 +89,13 @@ export async function runSimulator(args: string[]): Promise<number> {
     case 'fault':
       r = await controlRequest(socket, 'POST', '/faults', faultFrom(values));
       break;
+    case 'operate': {
+      if (values.closed !== 'true' && values.closed !== 'false') throw new CliUsageError('--closed true|false is required');
+      const op: Record<string, unknown> = { kind: values.kind, closed: values.closed === 'true' };
+      for (const k of ['unit', 'string'] as const) if (values[k] !== undefined) op[k] = num(values[k], k);
+      r = await controlRequest(socket, 'POST', '/operate', op);
+      break;
+    }
     case 'clear':
       r = await controlRequest(socket, 'DELETE', typeof values.id === 'string' ? `/faults/${values.id}` : '/faults');
       break;

@@ -4,6 +4,19 @@ import fs from 'node:fs';
 import { createSiteSimulator } from '../../scripts/simulator';
 import { controlRequest, startControlServer } from '../../scripts/simulator/control';
 import { tmpDir } from '../helpers/wait';
+import { runSimulator } from '../../scripts/cli/simulator';
+
+/** `dcmms-edge simulator ...` in this process: exit code and the JSON it printed. */
+async function cli(args: string[]): Promise<{ code: number; out: unknown }> {
+  let text = '';
+  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((text += String(chunk)), true));
+  try {
+    const code = await runSimulator(args);
+    return { code, out: JSON.parse(text) as unknown };
+  } finally {
+    spy.mockRestore();
+  }
+}
 
 describe('simulator control socket', () => {
   it('injects, lists and clears faults and reports state', async () => {
@@ -47,6 +60,30 @@ describe('simulator control socket', () => {
       expect((await controlRequest(ctl.path, 'POST', '/operate', { kind: 'string-switch', unit: 111, string: 9, closed: true })).status).toBe(400);
       expect((await controlRequest(ctl.path, 'POST', '/operate', { kind: 'string-switch', unit: 111, string: 2, closed: true })).status).toBe(200);
       expect((await combiner()).strings[1].closed).toBe(true);
+    } finally {
+      await ctl.close();
+      await sim.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('`dcmms-edge simulator fault|operate|state`: a ground fault on a string, the string isolated and the breaker operated by hand', async () => {
+    const dir = tmpDir('/tmp/simctl-');
+    const sim = await createSiteSimulator({ startTime: new Date(Date.UTC(2025, 5, 21, 12)), cloudiness: 0 });
+    const ctl = await startControlServer(sim, path.join(dir, 'ctl.sock'));
+    const c = ['--control', ctl.path];
+    type State = { inverters: { st: string }[]; combiners: { strings: { closed: boolean; status: string[] }[] }[]; io: { breakerClosed: boolean } };
+    const state = async (): Promise<State> => (await cli(['state', ...c])).out as State;
+    try {
+      expect(await cli(['fault', ...c, '--kind', 'ground-fault', '--unit', '1', '--string', '3'])).toEqual({ code: 0, out: { id: 'F1' } });
+      expect((await state()).inverters[0].st).toBe('FAULT');
+      expect((await state()).combiners[0].strings[2].status).toEqual(['insulationFault']);
+      expect(await cli(['operate', ...c, '--kind', 'string-switch', '--unit', '111', '--string', '3', '--closed', 'false'])).toEqual({ code: 0, out: { ok: true } });
+      expect((await state()).inverters[0].st).toBe('MPPT');
+      expect(await cli(['operate', ...c, '--kind', 'breaker', '--closed', 'false'])).toEqual({ code: 0, out: { ok: true } });
+      expect((await state()).io.breakerClosed).toBe(false);
+      expect((await cli(['operate', ...c, '--kind', 'string-switch', '--unit', '7', '--string', '3', '--closed', 'true'])).code).toBe(1);
+      await expect(runSimulator(['operate', ...c, '--kind', 'breaker'])).rejects.toThrow(/--closed true\|false/);
     } finally {
       await ctl.close();
       await sim.close();
