@@ -1,7 +1,7 @@
 /**
  * Turns outbox entries into contract messages: one AggregateMessage per (interval, bucket, asset)
  * on `site/{siteId}/aggregates/{interval}/{assetId}` and one DailySummary per closed day on
- * `site/{siteId}/summary/daily` (edge-computing-spec.md §5.2 sync_to_cloud; the Uplink forwards
+ * `site/{siteId}/summary/daily` (dCMMS edge specification §5.2 sync_to_cloud, docs/specification.md; the Uplink forwards
  * them). An entry leaves the outbox only after the bus took the message, so a crash between the
  * commit of a bucket and its publication republishes it (at least once; the cloud keys a bucket by
  * site, asset, interval and start and keeps the highest `revision`).

@@ -1,5 +1,5 @@
 /**
- * Rollup arithmetic (edge-computing-spec.md §5.1: level_2_1min min/max/avg/stddev/count,
+ * Rollup arithmetic (dCMMS edge specification §5.1, docs/specification.md: level_2_1min min/max/avg/stddev/count,
  * level_3_15min min/max/avg/sum/count, level_4_daily sum (energy)/avg/max).
  *
  * A `Roll` is a mergeable summary: n, count, min, max, sum, m2 (sum of squared deviations from the

@@ -1,7 +1,7 @@
 /**
- * The schedule of edge-computing-spec.md §5.2 (`schedule.every(1).minutes`, the day at 00:05) on
- * node-schedule, behind a small interface so tests fire jobs by hand (CONVENTIONS.md: inject the
- * clock and the scheduler). Jobs only trigger work; what a tick closes is decided from the injected
+ * The schedule of the dCMMS edge specification §5.2 (docs/specification.md:
+ * `schedule.every(1).minutes`, the day at 00:05) on node-schedule, behind a small interface so
+ * tests fire jobs by hand (docs/conventions.md: inject the clock and the scheduler). Jobs only trigger work; what a tick closes is decided from the injected
  * clock and the persisted watermarks, so a late, early or missed firing cannot skip or repeat a bucket.
  */
 import schedule from 'node-schedule';

@@ -1,6 +1,6 @@
 /**
  * Local days of the site's IANA time zone with nothing but Intl (no tz database dependency):
- * daily buckets (edge-computing-spec.md §5.1 level_4_daily) run from local midnight to the next
+ * daily buckets (dCMMS edge specification §5.1 level_4_daily, docs/specification.md) run from local midnight to the next
  * local midnight, so a spring-forward day has 23 hours and a fall-back day 25.
  *
  * A day starts at the first instant whose local date is that day. Offsets are found with

@@ -1,5 +1,5 @@
 /**
- * Crash test (issue 4 §6): a real child process appends at a high rate while the store seals in
+ * Crash test (docs/store.md "Writes and durability"): a real child process appends at a high rate while the store seals in
  * small chunks, reporting what it appended (A) and what onCommit acknowledged (C) on stdout; the
  * parent SIGKILLs it at random moments. After each kill the database must pass integrity_check,
  * hold every acknowledged sample exactly once, and have lost at most the commit window.

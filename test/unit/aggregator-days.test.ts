@@ -1,5 +1,5 @@
 /**
- * Daily buckets in the site's time zone (issue 5 §1): DST days of 23 and 25 hours, a zone whose
+ * Daily buckets in the site's time zone (docs/aggregator.md "Time zone"): DST days of 23 and 25 hours, a zone whose
  * midnight is skipped, the config check of the zone, and the node-schedule rules and wiring.
  */
 import fs from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The raw time-series store (issue 4 §2, DESIGN.md "Data at rest"): the Processor writes it with
+ * The raw time-series store (level 1 of the dCMMS edge specification §5.1, docs/specification.md): the Processor writes it with
  * `openStore`; the Aggregator, Analytics, ML and `dcmms-edge query` read it with `openStoreReader`
  * (a read-only connection; WAL lets it read while the writer writes). docs/store.md has the design.
  */
