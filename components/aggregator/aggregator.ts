@@ -224,8 +224,7 @@ export function createAggregator(deps: AggregatorDeps, initial: Readonly<Aggrega
           stopped = true;
           break;
         }
-        pub.published += 1;
-        deps.metrics.incOut();
+        pub.published += 1; // messagesOut: counted by the bus
         done.add(assetOf(out));
       }
       if (done.size) d.tx(() => done.forEach((a) => d.outboxDone(g.level, g.start, a)));

@@ -149,8 +149,8 @@ export class AlarmJournal {
 
   /** Publish a journaled transition (alarm priority on the bus: never evicted from its queue). */
   publish(msg: AlarmMessage): void {
-    this.o.bus.publish(topics.alarms(this.o.siteId, msg.assetId), msg).then(
-      () => this.o.metrics.incOut(),
+    // messagesOut is counted by the bus, once per message actually sent.
+    this.o.bus.publish(topics.alarms(this.o.siteId, msg.assetId), msg).catch(
       (err: unknown) => {
         // Kept in the journal: a consumer that misses it gets it by sync.
         this.o.metrics.recordError(err);

@@ -95,9 +95,10 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, initial: Config): M
   let closed = false;
   let changing: Promise<void> = Promise.resolve();
 
+  // messagesOut is counted by the bus, once per message actually sent.
   const publish = (what: string, p: Promise<unknown>): void => {
     p.then(
-      () => deps.metrics.incOut(),
+      () => undefined,
       (err: unknown) => {
         deps.metrics.recordError(err);
         log.warn(`${what} not published`, { err: errorMessage(err) });

@@ -177,8 +177,8 @@ export function createProcessor(deps: ProcessorDeps, initial: Readonly<Processor
       if (res.accepted > 0) notices.appended(res.ticket, r.samples);
     }
     for (const p of r.processed) {
-      deps.bus.publish(topics.processedTelemetry(config.siteId, p.assetId), p).then(
-        () => deps.metrics.incOut(),
+      // messagesOut is counted by the bus, once per message actually sent.
+      deps.bus.publish(topics.processedTelemetry(config.siteId, p.assetId), p).catch(
         (err: unknown) => {
           deps.metrics.recordError(err);
           limited('publish:processed', (suppressed) => log.error('processed telemetry not published', { err: errorMessage(err), suppressed }));
