@@ -1,5 +1,5 @@
 /**
- * Store benchmarks (issue 4 §5): commit-path ingest rate on one core, commit latency, bytes per
+ * Store benchmarks (docs/store.md "Figures"): commit-path ingest rate on one core, commit latency, bytes per
  * sample on a simulated solar-plant day (chunk data and the file at rest), the one-hour range
  * query, a burst followed by rest (the file gives the head's pages back), and where a
  * store-writing process's memory goes at 200k samples/s (./store-memory-worker.ts, one process

@@ -1,7 +1,7 @@
 /**
- * The Processor's hot path for one validated raw telemetry message (issue 4 §1;
- * edge-computing-spec.md §3.1 step_3 "Data validation (range checks, quality flags), Unit
- * conversion, Timestamp synchronization, Duplicate removal, Missing data interpolation"):
+ * The Processor's hot path for one validated raw telemetry message (dCMMS edge specification §3.1
+ * step 3, docs/specification.md: data validation with range checks and quality flags, unit
+ * conversion, timestamp synchronisation, duplicate removal, missing-data interpolation):
  *
  *   timestamp checks -> per point: dedupe, quality, type, unit conversion, range
  *   -> short-gap interpolation -> store samples + processed telemetry + alarm inputs.
@@ -88,7 +88,7 @@ export class Pipeline {
   process(msg: TelemetryMessage, now: number): PipelineResult | undefined {
     const { cfg } = this;
     const ts = msg.ts;
-    // Timestamp checks (issue 4 §1, §4): device time against gateway time.
+    // Timestamp checks (docs/processor.md, step 5): device time against gateway time.
     if (ts > now + cfg.maxFutureMs) {
       this.reject('future_timestamp', `ts ${ts} is ${ts - now} ms ahead of gateway time`, msg.assetId);
       return undefined;
