@@ -23,6 +23,7 @@ export function classOf(family: LocalFamily, interval?: AggregateInterval): Reco
     case 'alarms':
       return 'alarms';
     case 'controlResult':
+    case 'controlDecision':
     case 'deviceStatus':
       return 'events';
     case 'aggregates':

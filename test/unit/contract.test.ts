@@ -23,9 +23,11 @@ import {
   validateAnalytics,
   validateComponentHealth,
   validateControlCommand,
+  validateControlDecision,
   validateControlResult,
   validateDeviceStatus,
   validateMlResult,
+  validateOperatorRequest,
   validateSiteHealthSummary,
   validateStoreCommitNotice,
   validateTelemetry,
@@ -69,6 +71,12 @@ const SAMPLES = {
   sync: { schemaVersion: 1, siteId: 's1', ts: TS, requester: 'uplink', from: { processor: { journalId: 'j-1', seq: 12 } } },
   snapshot: { schemaVersion: 1, siteId: 's1', source: 'processor', ts: TS, journalId: 'j-1', headSeq: 17, oldestSeq: 1, active: [], page: 1, pages: 1 },
   commits: { schemaVersion: 1, siteId: 's1', ts: TS, runId: 'r-1', seq: 3, ranges: [{ assetId: 'inv-01', from: TS - 1000, to: TS, samples: 40 }] },
+  decision: {
+    schemaVersion: 1, siteId: 's1', assetId: 'inv-01', ts: TS, decisionId: 'd-1', ruleId: 'curtail-hot', action: 'curtail', params: { percent: 50 },
+    inputs: [{ source: 'alarm', ref: 'a-1', value: 78, ts: TS - 200 }, { source: 'value', ref: 'inv-01/103.TmpCab', value: 78, ts: TS - 200, quality: 'good' }],
+    outcome: 'commanded', commandId: 'c-1', attempt: 1, latencyMs: 12,
+  },
+  operator: { schemaVersion: 1, siteId: 's1', ts: TS, requestId: 'r-1', operator: 'cli', action: 'manual', assetId: 'inv-01', reason: 'maintenance' },
 };
 
 const VALIDATORS: Record<keyof typeof SAMPLES, Validator<unknown>> = {
@@ -86,6 +94,8 @@ const VALIDATORS: Record<keyof typeof SAMPLES, Validator<unknown>> = {
   sync: validateAlarmSyncRequest,
   snapshot: validateAlarmSnapshot,
   commits: validateStoreCommitNotice,
+  decision: validateControlDecision,
+  operator: validateOperatorRequest,
 };
 
 describe('topics', () => {
@@ -138,6 +148,8 @@ describe('topics', () => {
       alarmSync: topics.alarmSync('s1'),
       alarmSnapshot: topics.alarmSnapshot('s1', 'processor'),
       storeCommits: topics.storeCommits('s1'),
+      controlDecision: topics.controlDecision('s1', 'a'),
+      operatorRequest: topics.operatorRequest('s1'),
     };
     expect(Object.keys(samples).sort()).toEqual(Object.keys(LOCAL_TOPIC_TEMPLATES).sort());
     for (const [family, topic] of Object.entries(samples) as Array<[LocalFamily, string]>) {
@@ -213,6 +225,10 @@ describe('validators', () => {
     ['sync position', validateAlarmSyncRequest, { ...SAMPLES.sync, from: { processor: { journalId: 'j-1' } } }, 'from.processor.seq: must be a finite number'],
     ['snapshot page', validateAlarmSnapshot, { ...SAMPLES.snapshot, page: 2 }, 'page: must be <= 1'],
     ['snapshot alarm', validateAlarmSnapshot, { ...SAMPLES.snapshot, active: [{ ...SAMPLES.alarm, severity: 'urgent' }] }, 'active[0]: severity: must be one of'],
+    ['decision outcome', validateControlDecision, { ...SAMPLES.decision, outcome: 'done' }, 'outcome: must be one of'],
+    ['decision input source', validateControlDecision, { ...SAMPLES.decision, inputs: [{ source: 'guess', ref: 'x', value: 1, ts: TS }] }, 'inputs[0].source: must be one of'],
+    ['operator request without asset', validateOperatorRequest, { ...SAMPLES.operator, assetId: undefined }, 'assetId: must be a string'],
+    ['acknowledge without alarm', validateOperatorRequest, { ...SAMPLES.operator, action: 'acknowledge', assetId: undefined }, 'alarmId: must be a string'],
     ['commit range backwards', validateStoreCommitNotice, { ...SAMPLES.commits, ranges: [{ assetId: 'inv-01', from: TS, to: TS - 1, samples: 1 }] }, 'ranges[0].to: must be >='],
   ])('rejects %s with a reason', (_name, validate, input, reason) => {
     const v = validate(input);

@@ -125,8 +125,9 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
     short: 'local-control',
     implemented: false,
     description: 'Automated responses with interlocks, revert timers and an audit log; local alarm outputs.',
-    publish: ['controlCommand', 'alarmSync'],
-    subscribe: ['alarms', 'alarmSnapshot', 'processedTelemetry', 'analytics', 'mlResult', 'controlResult'],
+    // An alarm source itself (control_failed): journal, snapshot and sync like the Processor.
+    publish: ['controlCommand', 'controlDecision', 'alarms', ['alarmSnapshot', { source: 'local-control' }], 'alarmSync'],
+    subscribe: ['alarms', 'alarmSnapshot', 'alarmSync', 'processedTelemetry', 'analytics', 'mlResult', 'controlResult', 'deviceStatus', 'operatorRequest'],
   }),
   declare({
     name: 'com.dcmms.edge.Health',
@@ -143,7 +144,7 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
     implemented: true,
     description: 'Durable store-and-forward to the cloud: priorities, batching, gzip, backoff; IoT Core and S3 exporters (Stream Manager can be added behind the same interface).',
     publish: ['alarmSync'],
-    subscribe: ['alarms', 'alarmSnapshot', 'aggregates', 'dailySummary', 'controlResult', 'deviceStatus', 'healthSummary'],
+    subscribe: ['alarms', 'alarmSnapshot', 'aggregates', 'dailySummary', 'controlResult', 'controlDecision', 'deviceStatus', 'healthSummary'],
     iotPublish: ['alarms', 'telemetry', 'events', 'uplinkStatus'],
   }),
 ]);

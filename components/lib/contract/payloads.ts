@@ -309,6 +309,71 @@ export interface ControlResult {
   durationMs?: number;
 }
 
+/** One input a control decision was taken on, as LocalControl saw it. */
+export interface DecisionInput {
+  /** `alarm` (an active alarm), `value` (a processed telemetry point), `analytics`, `ml`, `operator`. */
+  source: 'alarm' | 'value' | 'analytics' | 'ml' | 'operator';
+  /** What it is: `INV-01/103.TmpCab`, an alarm id, an analytics kind... */
+  ref: string;
+  value: number | string | boolean | null;
+  /** When it was measured or raised (ms since epoch). */
+  ts: number;
+  quality?: Quality;
+}
+
+export const DECISION_OUTCOMES = ['commanded', 'succeeded', 'failed', 'retrying', 'blocked', 'released'] as const;
+export type DecisionOutcome = (typeof DECISION_OUTCOMES)[number];
+
+/**
+ * `site/{siteId}/control/{assetId}/decision`: LocalControl's audit of one step of one decision: a
+ * rule (or an operator) wanted an action on an asset, and what came of it: `commanded` (sent to the
+ * adapter), `succeeded` / `failed` / `retrying` (the adapter's result), `blocked` (an interlock
+ * stopped it: `reason` names it), `released` (the condition went away and automation let go). The
+ * Uplink forwards decisions to the cloud as events; LocalControl keeps them in its audit log.
+ */
+export interface ControlDecision {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  assetId: string;
+  ts: number;
+  /** One id per decision; its later steps repeat it. */
+  decisionId: string;
+  /** The configured rule, or `operator`. */
+  ruleId: string;
+  action: ControlAction;
+  params: Record<string, number | string | boolean>;
+  inputs: DecisionInput[];
+  outcome: DecisionOutcome;
+  reason?: string;
+  commandId?: string;
+  attempt?: number;
+  /** From the first input that made the rule fire to this step, ms. */
+  latencyMs?: number;
+}
+
+export const OPERATOR_ACTIONS = ['manual', 'automatic', 'acknowledge', 'shutdown', 'start', 'curtail', 'restore'] as const;
+export type OperatorAction = (typeof OPERATOR_ACTIONS)[number];
+
+/**
+ * `site/{siteId}/operator/requests`: an operator's request to LocalControl (the local HMI, the
+ * dcmms-edge CLI, an acknowledge push-button): take an asset out of automation (`manual`) or give
+ * it back (`automatic`), acknowledge an alarm (silences the horn), or act on an asset directly.
+ * LocalControl audits every request.
+ */
+export interface OperatorRequest {
+  schemaVersion: SchemaVersion;
+  siteId: string;
+  ts: number;
+  requestId: string;
+  /** Who asked (a user name, `cli`, `io:ackButton`). */
+  operator: string;
+  action: OperatorAction;
+  assetId?: string;
+  alarmId?: string;
+  params?: Record<string, number | string | boolean>;
+  reason?: string;
+}
+
 export const DEVICE_STATES = ['online', 'degraded', 'offline'] as const;
 export type DeviceState = (typeof DEVICE_STATES)[number];
 

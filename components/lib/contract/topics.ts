@@ -23,11 +23,13 @@ import type {
   AnalyticsMessage,
   ComponentHealth,
   ControlCommand,
+  ControlDecision,
   ControlResult,
   DailySummary,
   DeviceStatus,
   MlModel,
   MlResult,
+  OperatorRequest,
   SiteHealthSummary,
   StoreCommitNotice,
   TelemetryMessage,
@@ -43,10 +45,12 @@ import {
   validateAnalytics,
   validateComponentHealth,
   validateControlCommand,
+  validateControlDecision,
   validateControlResult,
   validateDailySummary,
   validateDeviceStatus,
   validateMlResult,
+  validateOperatorRequest,
   validateSiteHealthSummary,
   validateStoreCommitNotice,
   validateTelemetry,
@@ -73,6 +77,10 @@ export const LOCAL_TOPIC_TEMPLATES = {
   alarmSnapshot: 'site/{siteId}/alarms/state/{source}',
   /** The Processor's commit notices: which samples of which assets a store commit made durable. */
   storeCommits: 'site/{siteId}/store/commits',
+  /** LocalControl's audit of each decision step. */
+  controlDecision: 'site/{siteId}/control/{assetId}/decision',
+  /** Operators' requests to LocalControl (HMI, CLI, acknowledge input). */
+  operatorRequest: 'site/{siteId}/operator/requests',
 } as const;
 
 export const IOT_TOPIC_TEMPLATES = {
@@ -103,6 +111,8 @@ export interface LocalPayloads {
   alarmSync: AlarmSyncRequest;
   alarmSnapshot: AlarmSnapshot;
   storeCommits: StoreCommitNotice;
+  controlDecision: ControlDecision;
+  operatorRequest: OperatorRequest;
 }
 export interface IotPayloads {
   alarms: UplinkBatch;
@@ -128,6 +138,8 @@ const LOCAL_VALIDATORS: { [F in LocalFamily]: Validator<LocalPayloads[F]> } = {
   alarmSync: validateAlarmSyncRequest,
   alarmSnapshot: validateAlarmSnapshot,
   storeCommits: validateStoreCommitNotice,
+  controlDecision: validateControlDecision,
+  operatorRequest: validateOperatorRequest,
 };
 
 declare const payloadBrand: unique symbol;
@@ -194,6 +206,8 @@ export const topics = {
   /** `source` is the alarm source's short name (`processor`). */
   alarmSnapshot: (siteId: string, source: string) => local('alarmSnapshot', { siteId, source }),
   storeCommits: (siteId: string) => local('storeCommits', { siteId }),
+  controlDecision: (siteId: string, assetId: string) => local('controlDecision', { siteId, assetId }),
+  operatorRequest: (siteId: string) => local('operatorRequest', { siteId }),
 } as const;
 
 /**
@@ -240,6 +254,8 @@ export const filters = {
   alarmSync: (siteId: string) => filterFor('alarmSync', siteId),
   alarmSnapshot: (siteId: string) => filterFor('alarmSnapshot', siteId),
   storeCommits: (siteId: string) => filterFor('storeCommits', siteId),
+  controlDecision: (siteId: string) => filterFor('controlDecision', siteId),
+  operatorRequest: (siteId: string) => filterFor('operatorRequest', siteId),
 } as const;
 
 export function validatorFor<F extends LocalFamily>(family: F): Validator<LocalPayloads[F]> {

@@ -14,6 +14,8 @@ import {
   CONTRACT_VERSION,
   CONTROL_ACTIONS,
   CONTROL_STATUSES,
+  DECISION_OUTCOMES,
+  OPERATOR_ACTIONS,
   DEVICE_STATES,
   ML_MODELS,
   QUALITIES,
@@ -27,7 +29,9 @@ import {
   type AnalyticsMessage,
   type ComponentHealth,
   type ControlCommand,
+  type ControlDecision,
   type ControlResult,
+  type OperatorRequest,
   type DeviceStatus,
   type MlResult,
   type SiteHealthSummary,
@@ -253,6 +257,49 @@ export const validateControlResult: Validator<ControlResult> = validator((f) => 
   f.oneOf('status', CONTROL_STATUSES);
   f.optStr('message', { max: 512 });
   f.optNum('durationMs', { min: 0 });
+});
+
+function controlParams(f: Fields, key: string): void {
+  const params = f.obj(key);
+  for (const [k, v] of params.entries(64)) {
+    if (typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') params.fail(k, 'must be a number, string or boolean');
+    if (typeof v === 'number' && !Number.isFinite(v)) params.fail(k, 'must be finite');
+  }
+}
+
+export const validateControlDecision: Validator<ControlDecision> = validator((f) => {
+  assetHeader(f);
+  f.num('ts', TS);
+  f.str('decisionId', { max: 128 });
+  f.str('ruleId', { max: 64, pattern: /^[A-Za-z0-9_.-]{1,64}$/ });
+  f.oneOf('action', CONTROL_ACTIONS);
+  controlParams(f, 'params');
+  f.arr('inputs', { max: 64 }).forEach((it, i) =>
+    nested(it, `inputs[${i}]`, (x) => {
+      x.oneOf('source', ['alarm', 'value', 'analytics', 'ml', 'operator'] as const);
+      x.str('ref', { max: 256 });
+      pointValue(x, 'value');
+      x.num('ts', TS);
+      if (x.has('quality')) x.oneOf('quality', QUALITIES);
+    }),
+  );
+  f.oneOf('outcome', DECISION_OUTCOMES);
+  f.optStr('reason', { max: 512 });
+  f.optStr('commandId', { max: 128 });
+  f.optNum('attempt', { min: 1, int: true });
+  f.optNum('latencyMs', { min: 0 });
+});
+
+export const validateOperatorRequest: Validator<OperatorRequest> = validator((f) => {
+  header(f);
+  f.num('ts', TS);
+  f.str('requestId', { max: 128 });
+  f.str('operator', { max: 64 });
+  const action = f.oneOf('action', OPERATOR_ACTIONS);
+  if (f.has('assetId') || action !== 'acknowledge') f.id('assetId');
+  if (action === 'acknowledge') f.str('alarmId', { max: 128 });
+  if (f.has('params')) controlParams(f, 'params');
+  f.optStr('reason', { max: 512 });
 });
 
 export const validateDeviceStatus: Validator<DeviceStatus> = validator((f) => {
