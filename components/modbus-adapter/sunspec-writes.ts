@@ -52,9 +52,15 @@ const TYPE_WIDTH: Readonly<Record<string, number>> = { int16: 1, uint16: 1, int3
 const plural = (n: number): string => `${n} register${n === 1 ? '' : 's'}`;
 
 /** High-level actions on SunSpec controls: model 123 (Immediate Controls) or 704 (DER AC Controls) / 703. */
+/**
+ * Curtailment points per model, with the device's own revert timer: a limit written with a revert
+ * time is dropped by the inverter itself when it is not refreshed in time, so a plant is never left
+ * curtailed by a gateway that died (SunSpec model 123 WMaxLimPct_RvrtTms, model 704
+ * WMaxLimPctRvrtTms, seconds).
+ */
 const CURTAIL = [
-  { model: 123, pct: 'WMaxLimPct', ena: 'WMaxLim_Ena' },
-  { model: 704, pct: 'WMaxLimPct', ena: 'WMaxLimPctEna' },
+  { model: 123, pct: 'WMaxLimPct', ena: 'WMaxLim_Ena', revert: 'WMaxLimPct_RvrtTms' },
+  { model: 704, pct: 'WMaxLimPct', ena: 'WMaxLimPctEna', revert: 'WMaxLimPctRvrtTms' },
 ];
 const CONNECT = [
   { model: 123, point: 'Conn' },
@@ -195,7 +201,13 @@ export async function sunspecWrite(io: DeviceIo, ctx: SunSpecWriteContext, actio
       const m = firstModel(ctx, CURTAIL);
       const c = CURTAIL.find((x) => x.model === m.id);
       if (!c) throw new WriteRefused('no curtailment control');
-      return [await writeNamed(io, ctx, m, c.pct, pct), await writeNamed(io, ctx, m, c.ena, 1)].join(', ');
+      const revert = params['revertSeconds'];
+      if (revert !== undefined && (typeof revert !== 'number' || !Number.isInteger(revert) || revert < 0 || revert > 65535)) throw new WriteRefused('params.revertSeconds must be an integer 0..65535 (0: no revert)');
+      const done: string[] = [];
+      // The revert time first: the limit must never be on without it.
+      if (revert !== undefined) done.push(await writeNamed(io, ctx, m, c.revert, revert));
+      done.push(await writeNamed(io, ctx, m, c.pct, pct), await writeNamed(io, ctx, m, c.ena, 1));
+      return done.join(', ');
     }
     case 'restore': {
       const m = firstModel(ctx, CURTAIL);

@@ -223,4 +223,14 @@ describe('model 123 revert through the ModbusAdapter (time scale 20)', () => {
     expect(first.ts - cutAt).toBeGreaterThan(700);
     expect(sim.state().inverters[0].limitEnabled).toBe(false);
   });
+
+  it('curtail with params.revertSeconds sets the revert time first, in the same command', async () => {
+    const r = await command('curtail', { percent: 30, revertSeconds: 20 });
+    expect(r).toMatchObject({ status: 'succeeded' });
+    expect(r.message).toMatch(/123\.WMaxLimPct_RvrtTms=20, 123\.WMaxLimPct=30, 123\.WMaxLim_Ena=1/);
+    const cutAt = Date.now();
+    const after = (): TelemetryMessage[] => bus.of<TelemetryMessage>('rawTelemetry', 'INV-01').filter((m) => m.ts > cutAt);
+    await bus.until(() => after().some((m) => m.points['123.WMaxLim_Ena']?.v === 'DISABLED'), 10_000, 'the revert in telemetry');
+    expect((await command('curtail', { percent: 30, revertSeconds: -1 })).status).toBe('rejected');
+  });
 });
