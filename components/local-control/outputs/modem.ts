@@ -91,6 +91,9 @@ interface Waiter {
   timer: TimerHandle;
 }
 
+/** Quiet time after ESC before the input is discarded and AT is sent. */
+const SETTLE_MS = 200;
+
 const FINAL_CMS = /^\+CMS ERROR:\s*(\d+)?/i;
 const FINAL_CME = /^\+CME ERROR:\s*(\d+)?/i;
 
@@ -143,7 +146,11 @@ export class AtModem {
     }
     if (this.ready) return;
     // ESC first: a modem left waiting for a message text (a timeout mid-CMGS) takes it as "cancel".
+    // What it answers to that (OK, or a late answer to the command that timed out) is discarded
+    // after a short quiet time, so no stale answer is taken for the answer to the next command.
     await this.link!.write('\x1b\r');
+    await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, Math.min(SETTLE_MS, this.o.commandTimeoutMs)));
+    this.buf = '';
     // A modem just powered or left in text input may answer the first AT with noise: try a few.
     let lastErr: unknown;
     for (let i = 0; i < 3; i++) {
@@ -236,7 +243,11 @@ export class AtModem {
       this.buf = this.buf.slice(m.index + m[0].length);
       if (line === '' || !w) continue;
       if (line === w.echo || line === '>' ) continue; // echo (before ATE0) or a stray prompt
-      if (line === 'OK') this.settle(w.lines);
+      if (line === 'OK' && w.prompt) {
+        // Not the prompt: the modem and we disagree about where the conversation is.
+        this.ready = false;
+        this.settle(new ModemError('error', `modem answered OK instead of the > prompt to ${describe(w.echo)}`));
+      } else if (line === 'OK') this.settle(w.lines);
       else if (line === 'ERROR') this.settle(new ModemError('error', `modem answered ERROR to ${describe(w.echo)}`));
       else if (FINAL_CMS.test(line)) {
         const n = FINAL_CMS.exec(line)![1];

@@ -20,6 +20,9 @@ import type { Metrics } from '../../lib/metrics';
 import type { NotificationQueue } from './queue';
 import { ChannelError, messageOf, type Notification, type NotificationChannel, type SendContext } from './types';
 
+/** How long close waits for a send in flight after closing its channel. */
+const CLOSE_GRACE_MS = 2000;
+
 export type ChannelState = 'idle' | 'sending' | 'waiting' | 'retrying';
 
 export interface ChannelStatus {
@@ -204,6 +207,13 @@ export class ChannelWorker {
     this.o.clock.clearTimeout(this.timer);
     this.timer = undefined;
     await this.o.channel.close().catch((err: unknown) => this.o.logger.warn('notification channel close failed', { channel: this.o.channel.name, err: messageOf(err) }));
-    await this.inFlight;
+    // Closing the channel ends its send; bounded anyway, so a stuck send cannot hold a shutdown
+    // past the nucleus's grace time (docs/conventions.md "Lifecycle").
+    if (!this.inFlight) return;
+    let timer: TimerHandle | undefined;
+    const grace = new Promise<void>((resolve) => (timer = this.o.clock.setTimeout(resolve, CLOSE_GRACE_MS)));
+    await Promise.race([this.inFlight, grace]);
+    this.o.clock.clearTimeout(timer);
+    if ((this.inFlight as Promise<void> | undefined) !== undefined) this.o.logger.warn('notification send still running at close; left behind', { channel: this.o.channel.name });
   }
 }
