@@ -167,6 +167,16 @@ describe('escalation', () => {
     await r.outputs.close();
   });
 
+  test('an old critical alarm replayed (older than maxAgeMs) is neither notified nor escalated', async () => {
+    const r = escRig(channels, { maxAgeMs: 3600_000 });
+    await r.clock.advanceAsync(2 * 3600_000);
+    expect(r.outputs.offer(alarm('old', { severity: 'critical', replayed: true }))).toMatchObject({ queued: [], escalationPending: false });
+    await r.clock.advanceAsync(60 * MIN);
+    expect(r.ch.get('oncall')!.delivered).toEqual([]);
+    expect(r.outputs.status().pendingEscalations).toBe(0);
+    await r.outputs.close();
+  });
+
   test('acknowledge checks its arguments', async () => {
     const r = escRig(channels);
     expect(() => r.outputs.acknowledge('', 'x', 1)).toThrow(/alarmId/);

@@ -13,7 +13,7 @@
  *   4yz transient, 5yz permanent): a 5yz answer to MAIL, RCPT or DATA refuses this mail for good
  *   (dropped, counted); every other failure (no connection, timeout, TLS, 4yz, authentication)
  *   retries, since it is about the server or our settings, not this mail. A failed login
- *   therefore keeps the notifications queued (and logged as an error) until the password is fixed
+ *   therefore keeps the notifications queued (logged with SMTP_AUTH) until the password is fixed
  *   or the age bound drops them. Recipients refused while others accepted are counted and logged.
  * - nodemailer's own logger stays off: its debug output would show the AUTH exchange.
  */

@@ -119,6 +119,7 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
     saveProgress: (id, progress) => queue?.saveProgress(id, progress),
     refusedPart: (reason, detail) => {
       metrics.drop(`notify_${reason}`);
+      queue?.countDropped(reason);
       limited(`part:${reason}:${String(detail['channel'])}`, (suppressed) => logger.error('part of a notification refused by the destination; not retried', { reason, ...detail, suppressed }));
     },
   };
@@ -157,10 +158,11 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
   };
 
   const noteEvictions = (res: EnqueueResult, alarm: AlarmMessage): void => {
-    if (res.evicted.length === 0) return;
-    metrics.drop('notify_queue_full', res.evicted.length);
+    const n = res.evicted.length + res.rejected.length;
+    if (n === 0) return;
+    metrics.drop('notify_queue_full', n);
     limited('queue_full', (suppressed) =>
-      logger.error('notification queue full; least important, oldest notifications dropped', { maxQueued: o.maxQueued, dropped: res.evicted.length, alarmId: alarm.alarmId, suppressed }),
+      logger.error('notification queue full; least important, oldest notifications dropped', { maxQueued: o.maxQueued, dropped: n, alarmId: alarm.alarmId, suppressed }),
     );
   };
 
@@ -259,11 +261,21 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
       const rank = severityRank(a.severity);
       // A transition older than the age bound would be dropped unsent anyway (an old replay).
       const fresh = now - a.ts <= o.maxAgeMs;
-      const targets = fresh ? options.channels.filter((c) => routes(routing.get(c.name)!, a)).map((c) => ({ channel: c.name, key: transitionKey(a, c.name) })) : [];
+      const routed = options.channels.filter((c) => routes(routing.get(c.name)!, a));
+      const targets = fresh ? routed.map((c) => ({ channel: c.name, key: transitionKey(a, c.name) })) : [];
       const t = transitionOf(a);
-      const esc = escalation && a.severity === 'critical' ? (t === 'cleared' ? ({ op: 'clear' } as const) : ({ op: 'track', dueAt: a.ts + escalation.escalateAfterMs } as const)) : undefined;
-      if (!fresh && targets.length === 0) {
-        metrics.drop('notify_stale');
+      // Escalation: tracked from the transition's own time; a clear always stops it. A transition
+      // older than the age bound (an old alarm replayed to a new install) is not escalated either.
+      const esc =
+        escalation && a.severity === 'critical'
+          ? t === 'cleared'
+            ? ({ op: 'clear' } as const)
+            : fresh
+              ? ({ op: 'track', dueAt: a.ts + escalation.escalateAfterMs } as const)
+              : undefined
+          : undefined;
+      if (!fresh && routed.length > 0) {
+        metrics.drop('notify_stale', routed.length);
         limited('stale', (suppressed) => logger.warn('alarm transition older than maxAgeMs; not notified', { alarmId: a.alarmId, ts: a.ts, maxAgeMs: o.maxAgeMs, suppressed }));
       }
       if (targets.length === 0 && !esc) return result;
@@ -278,7 +290,7 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
       noteEvictions(res, a);
       result.queued = res.queued;
       result.duplicates = res.duplicates;
-      result.dropped = res.evicted.filter((e) => e.severityRank === rank && !res.queued.includes(e.channel)).map((e) => e.channel);
+      result.dropped = res.rejected;
       if (res.duplicates.length) metrics.reject('notify_duplicate', res.duplicates.length);
       for (const ch of res.queued) workers.get(ch)?.kick();
       if (esc) {

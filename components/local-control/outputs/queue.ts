@@ -38,8 +38,10 @@ export interface EnqueueRequest {
 export interface EnqueueResult {
   queued: string[];
   duplicates: string[];
-  /** Notifications dropped by the count bound (this one or older, less important ones), per channel. */
+  /** Older, less (or as) important notifications the count bound dropped to make room, per channel. */
   evicted: Array<{ channel: string; severityRank: number }>;
+  /** Channels this notification was not queued on: the queue is full of more important ones. */
+  rejected: string[];
 }
 
 export interface DueEscalation {
@@ -131,9 +133,14 @@ export class NotificationQueue {
     if (n > 0) this.st.countDropped.run(reason, n);
   }
 
+  /** Counts a drop that is not a whole row (a refused recipient or number). */
+  countDropped(reason: string, n = 1): void {
+    this.countDrop(reason, n);
+  }
+
   /** Queues one notification per target not seen before; count bound applied; one transaction. */
   enqueue(r: EnqueueRequest): EnqueueResult {
-    const out: EnqueueResult = { queued: [], duplicates: [], evicted: [] };
+    const out: EnqueueResult = { queued: [], duplicates: [], evicted: [], rejected: [] };
     const body = JSON.stringify(r.alarm);
     this.tx(() => {
       let added = 0;
@@ -146,7 +153,7 @@ export class NotificationQueue {
           const victim = this.st.leastImportant.get() as { id: number; channel: string; severity: number } | undefined;
           if (!victim || victim.severity < r.severityRank) {
             // Everything queued matters more than this one: this one is the drop.
-            out.evicted.push({ channel: t.channel, severityRank: r.severityRank });
+            out.rejected.push(t.channel);
             continue;
           }
           this.st.deleteOne.run(victim.id);
@@ -157,7 +164,7 @@ export class NotificationQueue {
         added += 1;
         out.queued.push(t.channel);
       }
-      this.countDrop('queue_full', out.evicted.length);
+      this.countDrop('queue_full', out.evicted.length + out.rejected.length);
       const e = r.escalation;
       if (e?.op === 'track') {
         const state = this.st.escGet.get(r.alarm.alarmId) as string | undefined;
@@ -265,7 +272,7 @@ export class NotificationQueue {
 
   /** Queues the escalation notifications of one alarm and marks it escalated, in one transaction. */
   escalate(d: DueEscalation, targets: readonly QueueTarget[], now: number, maxQueued: number): EnqueueResult {
-    let res: EnqueueResult = { queued: [], duplicates: [], evicted: [] };
+    let res: EnqueueResult = { queued: [], duplicates: [], evicted: [], rejected: [] };
     this.tx(() => {
       res = this.enqueue({ kind: 'escalation', alarm: d.alarm, severityRank: 0, targets, now, maxQueued });
       this.st.escDone.run(now, d.alarmId);
