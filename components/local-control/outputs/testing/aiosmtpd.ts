@@ -135,7 +135,6 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
         reject(new Error(`aiosmtpd exited (${String(code)}) before listening\n${stderr}`));
       });
       rl.on('line', (line) => {
-        if (process.env['SMTP_PEER_DEBUG']) process.stderr.write('PEER ' + line.slice(0, 200) + '\n');
         const ev = JSON.parse(line) as Record<string, unknown>;
         if (ev['event'] === 'listening') {
           port = ev['port'] as number;
