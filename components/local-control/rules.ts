@@ -126,8 +126,8 @@ function compileRule(r: RuleConfig, i: number): CompiledRule {
     case 'ml': {
       const need = c.source === 'analytics' ? 'kind' : 'model';
       if (c[need] === undefined) fail(`${ck}.${need}`, `is required for source "${c.source}"`);
-      refuse(c, ck, ['alarmType', 'minSeverity', 'points', 'bit', 'value', c.source === 'analytics' ? 'model' : 'kind'], `for source "${c.source}" (it takes ${need}, assets, op above|below and limit)`);
       test = compileTest(c, ck, ['above', 'below']);
+      refuse(c, ck, ['alarmType', 'minSeverity', 'points', c.source === 'analytics' ? 'model' : 'kind'], `for source "${c.source}" (it takes ${need}, assets, op above|below and limit)`);
       break;
     }
   }

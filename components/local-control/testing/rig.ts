@@ -32,7 +32,7 @@ import { createMetrics, type Metrics } from '../../lib/metrics';
 import { FakeClock, settle } from '../../lib/testing/fake-clock';
 import { RecordingBus } from '../../lib/testing/recording-bus';
 import { localControlConfigSpec, type LocalControlConfig } from '../config';
-import { createLocalControl, type LocalControl } from '../local-control';
+import { createLocalControl, type LocalControl, type LocalControlDeps } from '../local-control';
 
 export const SITE = 'unit-site';
 
@@ -42,8 +42,8 @@ export interface RigOptions {
   /** The database folder (default: a new temporary one, removed by `close`). */
   dir?: string;
   clock?: FakeClock;
-  /** Start at once (default true). */
-  start?: boolean;
+  /** Dependencies over the rig's (createOutputs, random...). */
+  deps?: Partial<LocalControlDeps>;
 }
 
 export type Answer = ControlStatus | null | { status: ControlStatus; message?: string };
@@ -64,7 +64,10 @@ export class Rig {
   private readonly processorAlarms = new Map<string, AlarmMessage>();
   private snapshotTimer: unknown;
 
-  constructor(private readonly opts: RigOptions = {}) {
+  private readonly deps: Partial<LocalControlDeps>;
+
+  constructor(opts: RigOptions = {}) {
+    this.deps = opts.deps ?? {};
     this.clock = opts.clock ?? new FakeClock(Date.UTC(2026, 5, 15, 10, 0, 0));
     this.metrics = createMetrics({ clock: this.clock });
     this.ownDir = opts.dir === undefined;
@@ -75,7 +78,7 @@ export class Rig {
 
   private make(): LocalControl {
     return createLocalControl(
-      { bus: this.bus, logger: silentLogger, metrics: this.metrics, clock: this.clock as Clock, component: 'local-control', fail: (e) => { throw e; }, random: () => 0.5 },
+      { bus: this.bus, logger: silentLogger, metrics: this.metrics, clock: this.clock as Clock, component: 'local-control', fail: (e) => { throw e; }, random: () => 0.5, ...this.deps },
       this.config,
     );
   }
