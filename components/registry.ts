@@ -7,6 +7,7 @@ import type { ComponentName } from './lib/contract';
 import type { ConfigSpec } from './lib/config';
 import { aggregatorConfigSpec } from './aggregator/config';
 import { healthConfigSpec } from './health/config';
+import { localControlConfigSpec } from './local-control/config';
 import { modbusConfigSpec } from './modbus-adapter/config';
 import { processorConfigSpec } from './processor/config';
 import { uplinkConfigSpec } from './uplink/config';
@@ -14,6 +15,7 @@ import { uplinkConfigSpec } from './uplink/config';
 export const CONFIG_SPECS: Partial<Record<ComponentName, ConfigSpec<unknown>>> = {
   'com.dcmms.edge.Aggregator': aggregatorConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.Health': healthConfigSpec as ConfigSpec<unknown>,
+  'com.dcmms.edge.LocalControl': localControlConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.ModbusAdapter': modbusConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.Processor': processorConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.Uplink': uplinkConfigSpec as ConfigSpec<unknown>,

@@ -163,6 +163,13 @@ const COMPONENTS = () => [
     // amd64 only, as the Processor: the outbox is better-sqlite3 (docs/build.md "better-sqlite3 and aarch64").
     natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
   },
+  {
+    dir: 'local-control',
+    name: 'com.dcmms.edge.LocalControl',
+    // amd64 only, as the Processor: the audit log and holds are better-sqlite3 (docs/build.md);
+    // serialport's addon for the SMS alarm output's modem, as the ModbusAdapter ships it.
+    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64'), serialport('x64')] },
+  },
 ];
 
 /** Extra bundles for the repo's own tools, built only if their entry exists. */

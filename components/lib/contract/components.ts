@@ -123,7 +123,7 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
   declare({
     name: 'com.dcmms.edge.LocalControl',
     short: 'local-control',
-    implemented: false,
+    implemented: true,
     description: 'Automated responses with interlocks, revert timers and an audit log; local alarm outputs.',
     // An alarm source itself (control_failed): journal, snapshot and sync like the Processor.
     publish: ['controlCommand', 'controlDecision', 'alarms', ['alarmSnapshot', { source: 'local-control' }], 'alarmSync'],
