@@ -122,6 +122,8 @@ export function modbusSerialTransport(conn: ResolvedConnection): Transport {
     c.setID(unitId);
     c.setTimeout(timeoutMs);
     if (conn.type === 'rtu') discardInput(c);
+    // The MBAP transaction id this request goes out with (read before the library increments it).
+    const tid = conn.type === 'tcp' ? transactionIdOf(c) : undefined;
     let reject: ((err: Error) => void) | undefined;
     const closed = new Promise<never>((_resolve, r) => {
       reject = r;
@@ -134,6 +136,10 @@ export function modbusSerialTransport(conn: ResolvedConnection): Transport {
       throw classify(err, `${where} unit ${unitId} ${what}`);
     } finally {
       if (reject) inFlight.delete(reject);
+      // One request is outstanding per connection (link.ts), so this entry is finished with: an
+      // answer to it after a timeout finds no entry and is ignored (the link drops the connection
+      // anyway).
+      if (tid !== undefined) releaseTransaction(c, tid);
     }
   };
 
@@ -215,6 +221,35 @@ export function discardInput(c: ModbusRTU): 'cleared' | 'empty' | 'unknown' {
   if (port._buffer.length === 0) return 'empty';
   port._buffer = Buffer.alloc(0);
   return 'cleared';
+}
+
+/**
+ * The MBAP transaction id the next TCP request goes out with: modbus-serial's TCP port (8.0.x)
+ * keeps it in `_port._transactionIdWrite` (1 at open, +1 per request, wrapping at 256) and keys its
+ * per-request entry in `_transactions` by it. Undefined when the port is not shaped so.
+ */
+export function transactionIdOf(c: ModbusRTU): number | undefined {
+  const id = (c as unknown as { _port?: { _transactionIdWrite?: unknown } })._port?._transactionIdWrite;
+  return typeof id === 'number' && Number.isInteger(id) ? id : undefined;
+}
+
+/**
+ * Delete the client's entry for a finished request. modbus-serial (8.0.x) stores one entry per
+ * transaction id in `_transactions` and never deletes it; the entry holds the request's callback
+ * and, through the settled promise behind it, the answer. With ids wrapping at 256 that is 256
+ * answers per TCP connection kept for nothing (about 0.45 MB per connection polling SunSpec
+ * inverters; 512 devices on connections of their own: about 230 MB). Private state: modbus-serial
+ * is pinned exactly, and test/integration/modbus-serial-private.test.ts fails if the version or
+ * this shape changes. Returns `unknown` when `_transactions` is not shaped as expected (nothing
+ * deleted).
+ */
+export function releaseTransaction(c: ModbusRTU, id: number | undefined): 'released' | 'absent' | 'unknown' {
+  const map = (c as unknown as { _transactions?: unknown })._transactions;
+  if (id === undefined || typeof map !== 'object' || map === null) return 'unknown';
+  const entries = map as Record<number, unknown>;
+  if (!(id in entries)) return 'absent';
+  delete entries[id];
+  return 'released';
 }
 
 /** How long a graceful close may take before the port is destroyed. */

@@ -1,20 +1,32 @@
 /**
- * transport.ts reaches into modbus-serial's private state: `discardInput` empties the receive
- * buffer (`_port._buffer`) of the buffered RTU port before each request, so a late answer is never
- * taken for the next one (link.ts, recovery pause). modbus-serial is pinned exactly for that; this
- * test fails when the pin is loosened or the installed version differs from it, and when the
- * private shape changes: it opens the buffered RTU client on a real pseudo-terminal (socat) whose
- * other end is a TCP socket held here, puts a stale answer into the port, and checks the field
- * exists, holds what arrived, is what discardInput clears, and is what the library reads answers
- * from (without the clear, the stale frame is taken for the answer).
+ * transport.ts reaches into modbus-serial's private state twice, and modbus-serial is pinned
+ * exactly for that; this test fails when the pin is loosened or the installed version differs from
+ * it, and when either private shape changes.
+ *
+ * - RTU: `discardInput` empties the receive buffer (`_port._buffer`) of the buffered RTU port
+ *   before each request, so a late answer is never taken for the next one (link.ts, recovery
+ *   pause). The test opens the buffered RTU client on a real pseudo-terminal (socat) whose other
+ *   end is a TCP socket held here, puts a stale answer into the port, and checks the field exists,
+ *   holds what arrived, is what discardInput clears, and is what the library reads answers from
+ *   (without the clear, the stale frame is taken for the answer).
+ * - TCP: `releaseTransaction` deletes the client's entry for a finished request from
+ *   `_transactions` (keyed by the MBAP transaction id, `_port._transactionIdWrite` when the request
+ *   was sent). modbus-serial never deletes these entries, and each keeps its request's callback and
+ *   through it the last answer: 256 entries per connection (ids wrap at 256). The test talks to
+ *   pymodbus over TCP and checks the id's place and wrap, that entries pile up to 256 without the
+ *   release, that an entry keeps its answer reachable (a WeakRef that survives a forced GC), and
+ *   that after releaseTransaction no entry and no answer remain.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import ModbusRTU from 'modbus-serial';
 import { crc16 } from '../../components/modbus-adapter/testing/faulty-server';
+import { startPymodbus, type PymodbusServer } from '../../components/modbus-adapter/testing/pymodbus';
 import { startPtyBridge, type PtyBridge } from '../../components/modbus-adapter/testing/serial-line';
-import { discardInput } from '../../components/modbus-adapter/transport';
+import { discardInput, releaseTransaction, transactionIdOf } from '../../components/modbus-adapter/transport';
 
 jest.setTimeout(30_000);
 
@@ -148,6 +160,84 @@ describe('modbus-serial: the pinned version and the private state transport.ts t
       await arrive(answer(1, 42));
       expect(discardInput(client)).toBe('cleared');
       expect(await readAnswering(7)).toEqual([7]);
+    });
+  });
+
+  describe('TCP client against pymodbus: _transactions and _port._transactionIdWrite', () => {
+    let server: PymodbusServer;
+    let socket: net.Socket;
+    let client: ModbusRTU;
+    /** A forced GC in this process (jest runs without --expose-gc). */
+    let gc: () => void;
+
+    beforeAll(async () => {
+      v8.setFlagsFromString('--expose-gc');
+      gc = vm.runInNewContext('gc') as () => void;
+      server = await startPymodbus({ hr: { 0: Array.from({ length: 125 }, (_v, i) => i) } });
+      socket = net.connect({ host: '127.0.0.1', port: server.port });
+      await new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('error', reject));
+      client = new ModbusRTU();
+      // As transport.ts opens it: our own socket, handed over.
+      await client.linkTCP(socket, { port: server.port });
+      client.setID(1);
+      client.setTimeout(2000);
+    });
+
+    afterAll(async () => {
+      await new Promise<void>((r) => client.close(() => r()));
+      socket.destroy();
+      await server.stop();
+    });
+
+    const entries = (): Record<string, { next?: unknown }> => (client as unknown as { _transactions: Record<string, { next?: unknown }> })._transactions;
+
+    it('keys each request by _port._transactionIdWrite, which counts up and wraps at 256', async () => {
+      expect(typeof entries()).toBe('object');
+      const first = transactionIdOf(client);
+      expect(typeof first).toBe('number');
+      await client.readHoldingRegisters(0, 2);
+      expect(entries()[String(first)]).toEqual(expect.objectContaining({ next: expect.any(Function) }));
+      expect(transactionIdOf(client)).toBe(((first as number) + 1) % 256);
+      expect(releaseTransaction(client, first)).toBe('released');
+      expect(releaseTransaction(client, first)).toBe('absent');
+    });
+
+    /**
+     * `n` reads of 125 registers; a WeakRef to the last answer. The answers are not kept here
+     * (this function's frame is gone when it returns), so only the library can hold one.
+     */
+    async function reads(n: number, release: boolean): Promise<WeakRef<object>> {
+      let last: WeakRef<object> | undefined;
+      for (let i = 0; i < n; i++) {
+        const id = transactionIdOf(client);
+        last = new WeakRef(await client.readHoldingRegisters(0, 125));
+        if (release) expect(releaseTransaction(client, id)).toBe('released');
+      }
+      return last as WeakRef<object>;
+    }
+
+    async function collected(ref: WeakRef<object>): Promise<boolean> {
+      // A WeakRef target is kept until the job that made or read it ends.
+      await new Promise((r) => setImmediate(r));
+      gc();
+      return ref.deref() === undefined;
+    }
+
+    it('without the release, entries pile up to 256 (one per id) and each keeps its answer reachable', async () => {
+      for (const k of Object.keys(entries())) delete entries()[k];
+      const ref = await reads(300, false);
+      // Ids 1, 2, ..., 255, 0, 1, ...: one entry per id, the last answer to each.
+      expect(Object.keys(entries()).map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: 256 }, (_v, i) => i));
+      expect(await collected(ref)).toBe(false);
+      for (const k of Object.keys(entries())) expect(releaseTransaction(client, Number(k))).toBe('released');
+      expect(Object.keys(entries())).toHaveLength(0);
+      expect(await collected(ref)).toBe(true);
+    });
+
+    it('with releaseTransaction after each request, no entry and no answer remain', async () => {
+      const ref = await reads(300, true);
+      expect(Object.keys(entries())).toHaveLength(0);
+      expect(await collected(ref)).toBe(true);
     });
   });
 });
