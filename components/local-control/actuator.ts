@@ -87,8 +87,6 @@ export interface ActuatorDeps {
   alarms: AlarmState;
   db: () => LocalControlDb | undefined;
   config: () => Readonly<LocalControlConfig>;
-  /** Called when a command went out while handling an input (the latency metric). */
-  onCommand?: () => void;
 }
 
 export function targetKey(asset: string, slot: string): string {
@@ -491,7 +489,6 @@ export class Actuator {
         this.reconcile();
       },
     });
-    this.d.onCommand?.();
   }
 
   private setApplied(key: string, a: Applied | undefined): void {

@@ -121,7 +121,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
   let lastPruneAt = 0;
   let closed = false;
   let started = false;
-  let commandSent = false;
+  let firstSentAt: number | undefined;
   let ackInputWas: boolean | undefined;
   let unregisterQueue: (() => void) | undefined;
   const failedAlarms = new Map<string, AlarmMessage>();
@@ -179,6 +179,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     ...(deps.random ? { random: deps.random } : {}),
     onFailed: (s, m) => guarded(() => onFailed(s, m), 'control_failed alarm'),
     onSucceeded: (s) => guarded(() => onSucceeded(s), 'control_failed clear'),
+    onSent: () => void (firstSentAt ??= deps.clock.now()),
   });
 
   // The engine's hooks reach the actuator, which needs the engine: wired through this late binding.
@@ -192,7 +193,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     () => db,
   );
   engine.setRules(rules);
-  actuator = new Actuator({ clock: deps.clock, logger: log, recorder, commander, engine, inputs, fleet, alarms, db: () => db, config: () => config, onCommand: () => (commandSent = true) });
+  actuator = new Actuator({ clock: deps.clock, logger: log, recorder, commander, engine, inputs, fleet, alarms, db: () => db, config: () => config });
   const act = actuator;
 
   const guarded = (fn: () => void, what: string): void => {
@@ -210,13 +211,19 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     limited(`reject:${reason}`, (suppressed) => log.warn('input rejected', { reason, detail, suppressed }));
   };
 
-  /** Evaluate what a trigger concerns and act; the latency metric is the gateway time from the input's arrival to a command. */
+  /**
+   * Evaluate what a trigger concerns and act. The audit rows of every step it causes are written
+   * in one transaction at the end. The latency metric is the gateway time from the input's arrival
+   * to its first command handed to the bus.
+   */
   const decide = (trigger: Trigger, arrivedAt: number): void => {
     if (!db) return;
-    commandSent = false;
-    engine.evaluate(trigger, evalCtx());
-    act.reconcile();
-    if (commandSent) deps.metrics.observeLatency(Math.max(0, deps.clock.now() - arrivedAt));
+    firstSentAt = undefined;
+    recorder.batch(() => {
+      engine.evaluate(trigger, evalCtx());
+      act.reconcile();
+    });
+    if (firstSentAt !== undefined) deps.metrics.observeLatency(Math.max(0, firstSentAt - arrivedAt));
   };
 
   const sameSite = (siteId: string, what: string): boolean => {
@@ -361,7 +368,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
   const startTick = (): void => {
     deps.clock.clearInterval(tickTimer);
     lastTickAt = deps.clock.now();
-    tickTimer = deps.clock.setInterval(() => guarded(tick, 'tick'), config.tickMs);
+    tickTimer = deps.clock.setInterval(() => guarded(() => recorder.batch(tick), 'tick'), config.tickMs);
   };
 
   const openWork = async (): Promise<void> => {
@@ -416,9 +423,10 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     db = undefined;
   };
 
+  // Every step one message causes is audited in one transaction (Recorder.batch).
   const handler = <P>(what: string, fn: (p: P, topic: string) => void) => (p: P, topic: string): void => {
     deps.metrics.incIn();
-    guarded(() => fn(p, topic), what);
+    guarded(() => recorder.batch(() => fn(p, topic)), what);
   };
 
   const subscribe = async (siteId: string): Promise<Subscription[]> => [
