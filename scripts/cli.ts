@@ -7,6 +7,7 @@
  *   dcmms-edge cloud online|offline --root DIR    make IoT Core reachable or not
  *   dcmms-edge simulator ...                      the site simulator (Modbus TCP solar plant) and its faults
  *   dcmms-edge query --db FILE ...                read the time-series store
+ *   dcmms-edge control manual|automatic|ack|log   an operator's hand on LocalControl, its audit log
  *   dcmms-edge demo                               what `npm start` runs: the bundle on the demo site
  */
 import { CliUsageError } from './cli/args';
@@ -36,6 +37,11 @@ commands:
   query --db FILE --asset A --point P --from ISO --to ISO [--downsample 1m:avg] [--json|--csv]
   query --db FILE --list
       Read the gateway's time-series store (read-only; safe while the Processor writes).
+  control manual|automatic --root DIR --asset A [--site S] [--reason TEXT] [--operator NAME]
+  control ack --root DIR --alarm ID [--site S] [--operator NAME]
+      Take an asset out of automation or give it back; acknowledge an alarm (silences the horn).
+  control log --db FILE [--asset A] [--since ISO] [--limit N] [--json]
+      LocalControl's audit log (read-only; safe while it writes).
   modbus scan --host H [--port P] [--unit U] | --serial PATH [--baud B] [--parity none|even|odd] [--stop-bits 1|2]
       Discover a SunSpec device and print every model and decoded point as JSON.
   demo [--root DIR] [--build DIR]
@@ -61,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/simulator')).runSimulator(rest);
     case 'query':
       return (await import('./cli/query')).runQuery(rest);
+    case 'control':
+      return (await import('./cli/control')).runControl(rest);
     case undefined:
     case 'help':
     case '--help':
