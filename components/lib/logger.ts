@@ -222,6 +222,8 @@ function createRoot(opts: LoggerOptions): PinoLogger {
 
 function wrap(root: PinoLogger, bindings: LogFields, levelRef: LevelRef): Logger {
   let p = root;
+  /** Bindings as written, to drop a field that only repeats one (a key must appear once in the line). */
+  const boundJson = new Map<string, string>();
   if (Object.keys(bindings).length > 0) {
     let bound: LogFields;
     try {
@@ -230,12 +232,16 @@ function wrap(root: PinoLogger, bindings: LogFields, levelRef: LevelRef): Logger
       bound = { logError: 'unserialisable bindings' };
     }
     p = root.child(bound);
+    for (const [k, v] of Object.entries(bound)) boundJson.set(k, JSON.stringify(v));
   }
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
     if (LEVELS[lvl] < LEVELS[levelRef.level]) return;
     let obj: LogFields | undefined;
     try {
       obj = fields === undefined ? undefined : prepare(fields);
+      if (obj !== undefined && boundJson.size > 0) {
+        for (const k of Object.keys(obj)) if (boundJson.get(k) === JSON.stringify(obj[k])) delete obj[k];
+      }
     } catch {
       // A field whose toJSON throws must not take the caller down.
       obj = { logError: 'unserialisable fields' };

@@ -169,3 +169,14 @@ describe('logger line format', () => {
     expect(isLogLevel('toString')).toBe(false);
   });
 });
+
+test('a field that repeats a binding of the same value is written once', () => {
+  const lines: string[] = [];
+  const log = createLogger({ component: 'c' }, { write: (l) => lines.push(l) }).child({ assetId: 'INV-01' });
+  log.info('device status', { assetId: 'INV-01', state: 'online' });
+  log.info('other asset', { assetId: 'INV-02' });
+  expect(lines[0]!.match(/"assetId"/g)).toHaveLength(1);
+  expect(JSON.parse(lines[0]!)).toMatchObject({ assetId: 'INV-01', state: 'online' });
+  // A different value is the caller's to explain: both are kept.
+  expect(lines[1]!.match(/"assetId"/g)).toHaveLength(2);
+});
