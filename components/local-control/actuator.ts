@@ -22,32 +22,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../lib/clock';
-import type { ControlAction, DecisionInput, OperatorRequest } from '../lib/contract';
+import type { DecisionInput, OperatorRequest } from '../lib/contract';
 import type { Logger } from '../lib/logger';
 import type { AlarmState } from './alarm-state';
-import { clip, type Commander, type DecisionCtx, type Params, type Recorder } from './commands';
+import { clip, type Commander, type DecisionCtx, type Recorder } from './commands';
 import type { LocalControlConfig } from './config';
 import type { LocalControlDb } from './db';
 import type { Hold, RuleEngine } from './engine';
 import type { Match } from './evaluate';
 import type { Fleet, Inputs } from './inputs';
+import { capacityBlock, RateLimiter } from './interlocks';
+import { OperatorState } from './operator-state';
 import { causeInputs, relayWants } from './relays';
 import { stringNumber, type CompiledRule } from './rules';
-
-export interface Target {
-  key: string;
-  asset: string;
-  /** `power`, `string<k>` or `relay:<point>`. */
-  slot: string;
-  point?: string | undefined;
-}
-
-export type Want =
-  | { kind: 'shutdown' }
-  | { kind: 'start' }
-  | { kind: 'restore' }
-  | { kind: 'curtail'; percent: number; revertSeconds: number }
-  | { kind: 'write'; point: string; value: boolean; as: 'isolate_string' | 'reconnect_string' | 'write' };
+import { describe, describeCtx, strongest, targetKey, text, wantKey, type Target, type Want } from './wants';
 
 /** What automation last did successfully on a target. */
 interface Applied {
@@ -89,83 +77,40 @@ export interface ActuatorDeps {
   config: () => Readonly<LocalControlConfig>;
 }
 
-export function targetKey(asset: string, slot: string): string {
-  return `${asset}|${slot}`;
-}
-
-export function wantKey(w: Want): string {
-  return JSON.stringify(w);
-}
-
-/** The decision's action and parameters, and the command the adapter gets. */
-function describe(w: Want): { action: ControlAction; params: Params; command: { action: ControlAction; params: Params } } {
-  switch (w.kind) {
-    case 'curtail': {
-      const params = { percent: w.percent, revertSeconds: w.revertSeconds };
-      return { action: 'curtail', params, command: { action: 'curtail', params } };
-    }
-    case 'write': {
-      const k = stringNumber(w.point);
-      const params: Params = w.as === 'write' || k === undefined ? { point: w.point, value: w.value } : { point: w.point, string: k };
-      return { action: w.as, params, command: { action: 'write', params: { point: w.point, value: w.value } } };
-    }
-    default:
-      return { action: w.kind, params: {}, command: { action: w.kind, params: {} } };
-  }
-}
-
-function text(w: Want): string {
-  const d = describe(w);
-  const p = Object.entries(d.params).map(([k, v]) => `${k} ${String(v)}`).join(', ');
-  return p ? `${d.action} (${p})` : d.action;
-}
-
 export class Actuator {
   private readonly applied = new Map<string, Applied>();
-  private readonly manual = new Map<string, { since: number; by: string }>();
-  private readonly rate = new Map<string, number[]>();
+  private readonly rate = new RateLimiter();
   private readonly blockedShown = new Map<string, string>();
   private readonly failed = new Map<string, { want: string; at: number }>();
   private readonly releaseInfo = new Map<string, { ruleId: string; decisionId: string; inputs: DecisionInput[]; firstInputTs: number }>();
   private readonly decisionIds = new Map<string, string>();
   private readonly relayWritten = new Map<string, boolean>();
-  private readonly acks = new Map<string, { at: number; by: string }>();
-  private lastAck: { alarmId: string; by: string; at: number } | undefined;
+  readonly operators: OperatorState;
   private relaysLive = false;
   private running = false;
   private again = false;
 
-  constructor(private readonly d: ActuatorDeps) {}
+  constructor(private readonly d: ActuatorDeps) {
+    this.operators = new OperatorState(d.db, d.config);
+  }
 
   /** State kept by the previous run. Applied states are unconfirmed until sent again. */
   load(db: LocalControlDb, now: number): void {
-    for (const m of [this.applied, this.manual, this.rate, this.blockedShown, this.failed, this.releaseInfo, this.decisionIds, this.relayWritten, this.acks]) m.clear();
+    this.rate.clear();
+    for (const m of [this.applied, this.blockedShown, this.failed, this.releaseInfo, this.decisionIds, this.relayWritten]) m.clear();
+    this.operators.load(db);
     for (const r of db.applied()) {
       const a = JSON.parse(r.state) as Applied;
       this.applied.set(r.k, { ...a, confirmed: false });
     }
-    for (const m of db.manualAssets()) this.manual.set(m.assetId, { since: m.since, by: m.by });
-    for (const a of db.acks()) this.acks.set(a.alarmId, { at: a.at, by: a.by });
     const window = this.d.config().rateLimit.windowMs;
-    for (const r of db.countedSince(now - window)) this.countAction(r.assetId, r.ts);
+    for (const r of db.countedSince(now - window)) this.rate.add(r.assetId, r.ts);
   }
 
   /** Relays are written from now on (after the start-up settle time). */
   startRelays(): void {
     this.relaysLive = true;
     this.reconcile();
-  }
-
-  isManual(asset: string): boolean {
-    return this.manual.has(asset) || this.d.config().manualAssets.includes(asset);
-  }
-
-  manualAssets(): string[] {
-    return [...new Set([...this.manual.keys(), ...this.d.config().manualAssets])].sort();
-  }
-
-  isAcked(alarmId: string): boolean {
-    return this.acks.has(alarmId);
   }
 
   appliedStates(): Array<{ key: string; want: Want; ruleId: string; confirmed: boolean }> {
@@ -330,7 +275,7 @@ export class Actuator {
 
   private relayPlans(now: number): Plan[] {
     if (!this.relaysLive) return [];
-    const wants = relayWants(this.d.config().outputs, this.d.alarms.active(), (id) => this.acks.has(id));
+    const wants = relayWants(this.d.config().outputs, this.d.alarms.active(), (id) => this.operators.isAcked(id));
     // A relay no longer configured that we switched on is switched off once.
     for (const [key, v] of this.relayWritten) {
       if (!v || wants.has(key)) continue;
@@ -343,7 +288,8 @@ export class Actuator {
         this.blockedShown.delete(w.key);
         continue;
       }
-      const ack = !w.value && this.lastAck ? [{ source: 'operator' as const, ref: `acknowledge ${this.lastAck.alarmId} by ${this.lastAck.by}`, value: 'acknowledge', ts: this.lastAck.at }] : [];
+      const last = this.operators.lastAck;
+      const ack = !w.value && last ? [{ source: 'operator' as const, ref: `acknowledge ${last.alarmId} by ${last.by}`, value: 'acknowledge', ts: last.at }] : [];
       const inputs = w.causes.length ? causeInputs(w.causes) : ack;
       plans.push({
         target: { key: w.key, asset: w.assetId, slot: `relay:${w.point}`, point: w.point },
@@ -372,6 +318,9 @@ export class Actuator {
     const f = this.failed.get(key);
     if (f && f.want === wk && now - f.at < this.d.config().failedRetryAfterMs) return;
     if (p.hold && (p.kind === 'act' || p.kind === 'resend' || p.kind === 'oneshot') && p.hold.truth?.truth === 'false') return;
+    // Sending again what the previous run did waits quietly for its condition to be seen true
+    // (right after a start the alarm sources have not answered yet; a blocked decision would be noise).
+    if (p.kind === 'resend' && p.hold?.truth?.truth !== 'true') return;
     const why = this.interlock(p, now);
     if (why) return this.block(p, why);
     this.blockedShown.delete(key);
@@ -388,10 +337,7 @@ export class Actuator {
   private interlock(p: Plan, now: number): string | undefined {
     const cfg = this.d.config();
     const asset = p.target.asset;
-    if (this.isManual(asset)) {
-      const m = this.manual.get(asset);
-      return `manual_mode: ${asset} is in manual mode${m ? ` (set by ${m.by} at ${new Date(m.since).toISOString()})` : ' (configuration manualAssets)'}`;
-    }
+    if (this.operators.isManual(asset)) return `manual_mode: ${this.operators.manualText(asset)}`;
     if (p.hold && (p.kind === 'act' || p.kind === 'resend' || p.kind === 'oneshot')) {
       const t = p.hold.truth;
       if (!t || t.truth !== 'true') return `${t?.problem ?? 'stale_input'}: ${t?.detail ?? 'the condition has not been seen true on fresh inputs since the start'}`;
@@ -403,54 +349,27 @@ export class Actuator {
       if (busy) return `in_flight: ${busy.spec.action} (${busy.spec.ruleId}) on ${asset} is under way`;
     }
     if (!p.emergency && (p.kind === 'act' || p.kind === 'release' || p.kind === 'oneshot')) {
-      const n = this.recentActions(asset, now);
+      const n = this.rate.count(asset, now - cfg.rateLimit.windowMs);
       if (n >= cfg.rateLimit.maxActions) return `rate_limit: ${n} actions on ${asset} in the last ${Math.round(cfg.rateLimit.windowMs / 1000)} s (rateLimit.maxActions ${cfg.rateLimit.maxActions})`;
     }
     if (!p.emergency && p.kind === 'act' && (p.want.kind === 'curtail' || p.want.kind === 'shutdown')) {
       const cur = this.applied.get(p.target.key)?.want.kind;
-      if (cur !== 'curtail' && cur !== 'shutdown') return this.capacityCheck(asset);
+      if (cur !== 'curtail' && cur !== 'shutdown') {
+        return capacityBlock(asset, this.d.fleet, cfg, (inv) => {
+          const k = targetKey(inv, 'power');
+          const a = this.applied.get(k)?.want.kind;
+          const c = this.d.commander.get(k);
+          return a === 'curtail' || a === 'shutdown' || (c !== undefined && c.spec.ruleId !== 'operator' && (c.spec.command.action === 'curtail' || c.spec.command.action === 'shutdown'));
+        });
+      }
     }
     return undefined;
-  }
-
-  private capacityCheck(asset: string): string | undefined {
-    const { watts, unknown } = this.d.fleet.total();
-    const own = this.d.fleet.capacity(asset);
-    if (own === undefined) return `capacity_unknown: the rated power of ${asset} is not known (capacityW, or a rating point such as ${this.d.config().ratingPoints.join(', ') || '120.WRtg'} in telemetry)`;
-    if (unknown.length > 0) return `capacity_unknown: the rated power of ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''} is not known, so the site's capacity is not`;
-    let held = 0;
-    for (const inv of this.d.fleet.all()) {
-      if (inv === asset) continue;
-      const k = targetKey(inv, 'power');
-      const a = this.applied.get(k)?.want.kind;
-      const c = this.d.commander.get(k);
-      const pending = c && c.spec.ruleId !== 'operator' && (c.spec.command.action === 'curtail' || c.spec.command.action === 'shutdown');
-      if (a === 'curtail' || a === 'shutdown' || pending) held += this.d.fleet.capacity(inv) ?? 0;
-    }
-    const share = (held + own) / watts;
-    const max = this.d.config().maxCurtailedShare;
-    if (share > max + 1e-9) return `capacity_cap: ${Math.round(held + own)} W of the site's ${Math.round(watts)} W (${Math.round(share * 100)} %) would be curtailed or shut down by automation, more than maxCurtailedShare ${Math.round(max * 100)} %`;
-    return undefined;
-  }
-
-  private recentActions(asset: string, now: number): number {
-    const list = this.rate.get(asset);
-    if (!list) return 0;
-    const from = now - this.d.config().rateLimit.windowMs;
-    while (list.length && (list[0] ?? 0) <= from) list.shift();
-    return list.length;
-  }
-
-  private countAction(asset: string, at: number): void {
-    let list = this.rate.get(asset);
-    if (!list) this.rate.set(asset, (list = []));
-    list.push(at);
   }
 
   private send(p: Plan, now: number): void {
     const desc = describe(p.want);
     const counted = p.kind === 'act' || p.kind === 'release' || p.kind === 'oneshot';
-    if (counted) this.countAction(p.target.asset, now);
+    if (counted) this.rate.add(p.target.asset, now);
     const reason =
       p.kind === 'refresh' ? `refresh of the revert timer (revertSeconds ${p.want.kind === 'curtail' ? p.want.revertSeconds : 0})`
       : p.kind === 'resend' ? 'sent again: the device may have lost it (restart or reconnection)'
@@ -518,45 +437,14 @@ export class Actuator {
    */
   clockJumped(now: number): void {
     for (const a of this.applied.values()) a.lastSentAt = Number.NEGATIVE_INFINITY;
-    for (const list of this.rate.values()) {
-      const keep = list.filter((t) => t <= now);
-      list.splice(0, list.length, ...keep);
-    }
+    this.rate.dropAfter(now);
   }
 
+  /** An asset taken out of automation: a chain waiting to retry there is ended. */
   setManual(asset: string, by: string, at: number): boolean {
-    if (this.manual.has(asset)) return false;
-    this.manual.set(asset, { since: at, by });
-    this.d.db()?.setManual(asset, at, by);
+    if (!this.operators.setManual(asset, by, at)) return false;
     for (const c of [...this.d.commander.chains()]) if (c.spec.assetId === asset && c.state === 'backoff' && c.spec.ruleId !== 'operator') this.d.commander.abandon(c, `manual_mode: ${asset} set to manual by ${by}`);
     return true;
-  }
-
-  /** false: not manual, or manual by configuration (which an operator request cannot lift). */
-  setAutomatic(asset: string): 'done' | 'not_manual' | 'configured' {
-    if (this.d.config().manualAssets.includes(asset)) return 'configured';
-    if (!this.manual.delete(asset)) return 'not_manual';
-    this.d.db()?.clearManual(asset);
-    return 'done';
-  }
-
-  /** Records an acknowledgement; false when the alarm is not active or was acknowledged already. */
-  acknowledge(alarmId: string, by: string, at: number): 'done' | 'already' | 'not_active' {
-    if (this.acks.has(alarmId)) return 'already';
-    if (!this.d.alarms.get(alarmId)) return 'not_active';
-    this.acks.set(alarmId, { at, by });
-    this.lastAck = { alarmId, by, at };
-    this.d.db()?.putAck(alarmId, at, by);
-    return 'done';
-  }
-
-  /** Acknowledgements of alarms no longer active are forgotten. */
-  forgetCleared(): void {
-    for (const id of [...this.acks.keys()]) {
-      if (this.d.alarms.get(id)) continue;
-      this.acks.delete(id);
-      this.d.db()?.removeAck(id);
-    }
   }
 
   /**
@@ -610,17 +498,4 @@ export class Actuator {
     }
     return ids;
   }
-}
-
-function describeCtx(w: Want): { action: ControlAction; params: Params } {
-  const d = describe(w);
-  return { action: d.action, params: d.params };
-}
-
-/** The strongest demand on a target: shutdown, then the lowest curtailment, then restore; latched writes are alike. */
-function strongest<T extends { want: Want; hold: Hold }>(list: readonly T[]): T | undefined {
-  const rank = (w: Want): number => (w.kind === 'shutdown' ? 0 : w.kind === 'curtail' ? 1 + w.percent / 1000 : w.kind === 'restore' ? 2 : 1);
-  let best: T | undefined;
-  for (const x of list) if (!best || rank(x.want) < rank(best.want) || (rank(x.want) === rank(best.want) && x.hold.since < best.hold.since)) best = x;
-  return best;
 }

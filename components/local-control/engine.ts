@@ -104,7 +104,7 @@ export class RuleEngine {
     return [...this.holds.values()].filter((h) => h.ruleId === ruleId);
   }
 
-  /** Evaluates the rules a trigger concerns; returns true when a hold started or ended. */
+  /** Evaluates the rules a trigger concerns; returns true when a hold started, ended, or its condition changed. */
   evaluate(trigger: Trigger, ctx: EvalContext): boolean {
     let changed = false;
     for (const rule of this.rules) {
@@ -155,18 +155,20 @@ export class RuleEngine {
   private process(rule: CompiledRule, m: Match, now: number): boolean {
     const hold = this.holds.get(m.key);
     if (hold) {
+      // A hold whose condition became true again on fresh inputs may now do what it waited for.
+      const moved = hold.truth?.truth !== m.truth || hold.truth?.problem !== m.problem;
       hold.truth = m;
       if (m.truth !== 'false') {
         // Unknown restarts the hold-off: the condition may have been true meanwhile.
         hold.falseSince = undefined;
-        return false;
+        return moved;
       }
       if (rule.latched) {
         this.release(rule, hold, `the condition no longer holds; ${rule.action} stays until an operator undoes it`, m);
         return true;
       }
       hold.falseSince ??= now;
-      if (now - hold.falseSince < rule.holdOffMs) return false;
+      if (now - hold.falseSince < rule.holdOffMs) return moved;
       this.release(rule, hold, `the condition has been false for ${Math.round((now - hold.falseSince) / 1000)} s (holdOffMs ${rule.holdOffMs})`, m);
       return true;
     }

@@ -122,10 +122,6 @@ export class Inputs {
   known(): ReadonlySet<string> {
     return this.knownAssets;
   }
-
-  addKnown(assetId: string): void {
-    this.knownAssets.add(assetId);
-  }
 }
 
 /**
@@ -164,10 +160,6 @@ export class Fleet {
     if (this.learned.get(assetId) === watts) return false;
     this.learned.set(assetId, watts);
     return true;
-  }
-
-  isInverter(assetId: string): boolean {
-    return assetId in this.configured || this.inverters.has(assetId);
   }
 
   capacity(assetId: string): number | undefined {

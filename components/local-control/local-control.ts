@@ -18,14 +18,12 @@
  * rules, interlocks and outputs in place; `close` is idempotent.
  */
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { AlarmJournal } from '../lib/alarm-journal';
 import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock, TimerHandle } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
 import { deepEqual } from '../lib/config';
 import {
-  CONTRACT_VERSION,
   filters,
   parseTopic,
   type AlarmMessage,
@@ -43,13 +41,15 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
 import { Actuator } from './actuator';
 import { AlarmState } from './alarm-state';
-import { Commander, Recorder, clip, type ChainSpec } from './commands';
+import { Commander, Recorder } from './commands';
 import type { LocalControlConfig } from './config';
 import { LocalControlDb } from './db';
 import { RuleEngine, type Trigger } from './engine';
 import type { EvalContext } from './evaluate';
 import { compileGlobs } from './glob';
+import { FailureAlarms } from './failure-alarms';
 import { Fleet, Inputs } from './inputs';
+import { acknowledge, handleOperatorRequest, type OperatorContext } from './operator-requests';
 import { compileRules, type CompiledRule } from './rules';
 
 /**
@@ -94,7 +94,7 @@ export interface LocalControl extends ComponentInstance<LocalControlConfig> {
   readonly journal: AlarmJournal | undefined;
 }
 
-export const CONTROL_FAILED = 'control_failed';
+export { CONTROL_FAILED } from './failure-alarms';
 const AUDIT_PRUNE_MS = 3600_000;
 
 function interestOf(rules: readonly CompiledRule[], c: Readonly<LocalControlConfig>): (asset: string, point: string) => boolean {
@@ -124,7 +124,6 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
   let firstSentAt: number | undefined;
   let ackInputWas: boolean | undefined;
   let unregisterQueue: (() => void) | undefined;
-  const failedAlarms = new Map<string, AlarmMessage>();
 
   const inputs = new Inputs(interestOf(rules, config));
   const fleet = new Fleet(config.capacityW);
@@ -140,31 +139,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     onAlarm(msg);
   };
 
-  const onFailed = (spec: ChainSpec, message: string): void => {
-    const prev = failedAlarms.get(spec.assetId);
-    const alarm = {
-      schemaVersion: CONTRACT_VERSION,
-      siteId: config.siteId,
-      assetId: spec.assetId,
-      alarmId: prev?.alarmId ?? randomUUID(),
-      type: CONTROL_FAILED,
-      severity: 'high' as const,
-      state: 'raised' as const,
-      ts: deps.clock.now(),
-      source: deps.component,
-      message: clip(`${spec.action} on ${spec.assetId} (${spec.ruleId}) failed: ${message}`),
-      details: { ruleId: spec.ruleId, action: spec.action, decisionId: spec.decisionId },
-    };
-    failedAlarms.set(spec.assetId, alarm);
-    emitOwn(alarm);
-  };
-
-  const onSucceeded = (spec: ChainSpec): void => {
-    const prev = failedAlarms.get(spec.assetId);
-    if (!prev) return;
-    failedAlarms.delete(spec.assetId);
-    emitOwn({ ...prev, state: 'cleared', ts: deps.clock.now(), message: clip(`${spec.action} on ${spec.assetId} (${spec.ruleId}) succeeded`) });
-  };
+  const failures = new FailureAlarms({ clock: deps.clock, siteId: () => config.siteId, source: deps.component, emit: (t) => emitOwn(t) });
 
   const commander = new Commander({
     bus: deps.bus,
@@ -177,8 +152,8 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     issuedBy: deps.component,
     settings: () => config,
     ...(deps.random ? { random: deps.random } : {}),
-    onFailed: (s, m) => guarded(() => onFailed(s, m), 'control_failed alarm'),
-    onSucceeded: (s) => guarded(() => onSucceeded(s), 'control_failed clear'),
+    onFailed: (s, m) => guarded(() => failures.failed(s, m), 'control_failed alarm'),
+    onSucceeded: (s) => guarded(() => failures.succeeded(s), 'control_failed clear'),
     onSent: () => void (firstSentAt ??= deps.clock.now()),
   });
 
@@ -216,12 +191,13 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
    * in one transaction at the end. The latency metric is the gateway time from the input's arrival
    * to its first command handed to the bus.
    */
-  const decide = (trigger: Trigger, arrivedAt: number): void => {
+  const decide = (trigger: Trigger, arrivedAt: number, force = false): void => {
     if (!db) return;
     firstSentAt = undefined;
     recorder.batch(() => {
-      engine.evaluate(trigger, evalCtx());
-      act.reconcile();
+      const changed = engine.evaluate(trigger, evalCtx());
+      // A telemetry message that changed no hold changes nothing to do (the tick reconciles anyway).
+      if (changed || force || trigger.kind === 'all' || trigger.kind === 'alarm') act.reconcile();
     });
     if (firstSentAt !== undefined) deps.metrics.observeLatency(Math.max(0, firstSentAt - arrivedAt));
   };
@@ -246,7 +222,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     const at = deps.clock.now();
     if (!alarms.onTransition(a)) return;
     offer(a);
-    if (a.state === 'cleared') act.forgetCleared();
+    if (a.state === 'cleared') act.operators.forgetCleared((id) => alarms.get(id) !== undefined);
     decide({ kind: 'alarm' }, at);
   }
 
@@ -255,20 +231,12 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     const r = alarms.onSnapshot(s);
     for (const a of r.fresh) offer(a);
     if (r.changed) {
-      act.forgetCleared();
+      act.operators.forgetCleared((id) => alarms.get(id) !== undefined);
       decide({ kind: 'alarm' }, at);
     }
   };
 
-  const acknowledge = (alarmId: string, by: string, at: number, request?: OperatorRequest): string => {
-    const r = act.acknowledge(alarmId, by, at);
-    db?.audit({ ts: deps.clock.now(), kind: 'acknowledge', assetId: alarms.get(alarmId)?.assetId, action: 'acknowledge', outcome: r, reason: `by ${by}`, entry: request ?? { alarmId, by, at } });
-    if (r === 'done') {
-      log.info('alarm acknowledged', { alarmId, by });
-      if (outputs) guarded(() => void outputs?.acknowledge(alarmId, by, at), 'outputs acknowledge');
-    }
-    return r;
-  };
+  const opContext = (): OperatorContext => ({ now: deps.clock.now(), db, act, alarm: (id) => alarms.get(id), outputs, log, guarded, reject });
 
   const onTelemetry = (msg: TelemetryMessage, topic: string): void => {
     const at = deps.clock.now();
@@ -278,10 +246,14 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     const kept = inputs.onTelemetry(msg);
     if (kept.length === 0) return;
     const rating = compileGlobs(config.ratingPoints);
+    let force = false;
     for (const p of kept) {
       const s = inputs.sample(msg.assetId, p);
       if (!s || !rating(p) || s.q !== 'good' || typeof s.v !== 'number' || s.v <= 0) continue;
-      if (fleet.noteRating(msg.assetId, s.v)) db?.putCapacity(msg.assetId, s.v, p, at);
+      if (fleet.noteRating(msg.assetId, s.v)) {
+        db?.putCapacity(msg.assetId, s.v, p, at);
+        force = true;
+      }
     }
     const ack = config.outputs.ackInput;
     if (ack && ack.assetId === msg.assetId) {
@@ -289,12 +261,17 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
       if (s && s.ts === msg.ts && s.q === 'good' && at - s.ts <= config.maxInputAgeMs) {
         const on = s.v === true;
         if (on && ackInputWas === false) {
-          for (const a of [...alarms.active()]) if (a.severity === 'critical' && !act.isAcked(a.alarmId)) acknowledge(a.alarmId, `io:${ack.assetId}/${ack.point}`, s.ts);
+          for (const a of [...alarms.active()]) {
+            if (a.severity !== 'critical' || act.operators.isAcked(a.alarmId)) continue;
+            acknowledge(opContext(), a.alarmId, `io:${ack.assetId}/${ack.point}`, s.ts);
+            force = true;
+          }
         }
         ackInputWas = on;
       }
     }
-    decide({ kind: 'value', asset: msg.assetId }, at);
+    // A new rating may lift a capacity_unknown block; an acknowledgement silences the horn.
+    decide({ kind: 'value', asset: msg.assetId }, at, force);
   };
 
   const onStatus = (st: DeviceStatus): void => {
@@ -311,38 +288,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
   const onOperator = (req: OperatorRequest): void => {
     if (!sameSite(req.siteId, 'operator request')) return;
     const now = deps.clock.now();
-    const audit = (outcome: string, reason?: string): void => db?.audit({ ts: now, kind: req.action === 'manual' || req.action === 'automatic' ? 'mode' : 'operator', assetId: req.assetId, action: req.action, outcome, reason: reason ?? req.reason, entry: req });
-    log.info('operator request', { action: req.action, assetId: req.assetId, alarmId: req.alarmId, operator: req.operator, requestId: req.requestId });
-    switch (req.action) {
-      case 'manual': {
-        const asset = req.assetId ?? '';
-        audit(act.setManual(asset, req.operator, now) ? 'manual' : 'already_manual');
-        break;
-      }
-      case 'automatic': {
-        const r = act.setAutomatic(req.assetId ?? '');
-        audit(r === 'done' ? 'automatic' : r, r === 'configured' ? `${req.assetId ?? ''} is manual by configuration (manualAssets); change the configuration instead` : undefined);
-        break;
-      }
-      case 'acknowledge':
-        acknowledge(req.alarmId ?? '', req.operator, req.ts, req);
-        break;
-      default: {
-        const p = req.params ?? {};
-        const percent = p['percent'];
-        const revert = p['revertSeconds'];
-        if (req.action === 'curtail' && (typeof percent !== 'number' || percent < 0 || percent > 100)) {
-          audit('rejected', 'curtail needs params.percent, a number from 0 to 100');
-          return reject('invalid_operator_request', `curtail without a valid params.percent (request ${req.requestId})`);
-        }
-        if (revert !== undefined && (typeof revert !== 'number' || !Number.isInteger(revert) || revert < 0 || revert > 65535)) {
-          audit('rejected', 'params.revertSeconds must be an integer from 0 to 65535');
-          return reject('invalid_operator_request', `bad params.revertSeconds (request ${req.requestId})`);
-        }
-        audit('accepted');
-        act.operator(req, { ...(typeof percent === 'number' ? { percent } : {}), ...(typeof revert === 'number' ? { revertSeconds: revert } : {}) });
-      }
-    }
+    handleOperatorRequest(opContext(), req);
     decide({ kind: 'all' }, now);
   };
 
@@ -383,7 +329,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     await openJournal();
     lastPruneAt = deps.clock.now();
     d.pruneAudit(lastPruneAt - config.auditRetentionMs);
-    log.info('database open', { file, holds: engine.holds.size, applied: act.appliedStates().length, manualAssets: act.manualAssets(), alarmJournal: journal?.position() });
+    log.info('database open', { file, holds: engine.holds.size, applied: act.appliedStates().length, manualAssets: act.operators.manualAssets(), alarmJournal: journal?.position() });
   };
 
   const openJournal = async (): Promise<void> => {
@@ -400,11 +346,9 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
       retentionMs: config.alarmJournalRetentionMs,
       snapshotIntervalMs: config.alarmSnapshotIntervalMs,
     });
-    failedAlarms.clear();
-    for (const a of journal.active()) {
-      if (a.type === CONTROL_FAILED) failedAlarms.set(a.assetId, a);
-      alarms.onTransition(a);
-    }
+    const own = journal.active();
+    failures.load(own);
+    for (const a of own) alarms.onTransition(a);
     await journal.start();
   };
 
@@ -458,7 +402,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
   return {
     holds: () => [...engine.holds.values()].map((h) => ({ key: h.key, ruleId: h.ruleId, asset: h.asset, point: h.point, since: h.since })),
     applied: () => act.appliedStates(),
-    manualAssets: () => act.manualAssets(),
+    manualAssets: () => act.operators.manualAssets(),
     activeAlarms: () => [...alarms.active()],
     tick: () => guarded(tick, 'tick'),
     get db() {
@@ -525,6 +469,6 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
       await closeWork();
     },
 
-    healthState: () => (failedAlarms.size > 0 ? 'degraded' : 'running'),
+    healthState: () => (failures.size > 0 ? 'degraded' : 'running'),
   };
 }
