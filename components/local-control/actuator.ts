@@ -283,7 +283,11 @@ export class Actuator {
       wants.set(key, { key, assetId: asset, point: slot.slice('relay:'.length), value: false, ruleId: 'relay-removed', causes: [] });
     }
     const plans: Plan[] = [];
+    const known = this.d.inputs.known();
     for (const w of wants.values()) {
+      // An I/O asset no adapter has announced (a site without one, or before its first poll) is
+      // not written: the command would go unanswered and end in control_failed.
+      if (!known.has(w.assetId)) continue;
       if (this.relayWritten.get(w.key) === w.value) {
         this.blockedShown.delete(w.key);
         continue;

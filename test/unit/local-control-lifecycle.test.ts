@@ -108,6 +108,7 @@ test('reconfigure applies rules, interlocks and outputs in place', async () => {
   expect(rig.decisions('INV-01').find((d) => d.outcome === 'released')).toBeUndefined(); // the rule is gone: the restore says why
   expect(rig.decisions('INV-01').filter((d) => d.outcome === 'commanded').at(-1)?.reason).toMatch(/^release/);
   // Outputs: the beacon moved to another relay; the old one is switched off.
+  await rig.status('IO-01', 'online', { heartbeat: true });
   await rig.advance(2000);
   expect(rig.commands('IO-01').map((c) => `${String(c.params['point'])}=${String(c.params['value'])}`)).toContain('relay.beacon=true');
   await change({ outputs: { relays: { critical: { assetId: 'IO-01', point: 'relay.alarmHorn' }, high: { assetId: 'IO-01', point: 'relay.spare4' } } } });

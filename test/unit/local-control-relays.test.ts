@@ -20,6 +20,7 @@ function relays(r: Rig): string[] {
 
 test('horn and beacon follow the active alarms, only on change; an acknowledgement silences the horn for that alarm', async () => {
   rig = await Rig.started();
+  await rig.status('IO-01', 'online', { heartbeat: true });
   const a = await rig.raise('INV-01', 'communication_loss', 'critical');
   expect(relays(rig)).toEqual([]); // not before the start-up settle time
   await rig.advance(2000);
@@ -53,6 +54,8 @@ test('horn and beacon follow the active alarms, only on change; an acknowledgeme
 test('with nothing active the relays are written off once at start, and again when the I/O module comes back online (not on heartbeats)', async () => {
   rig = await Rig.started();
   await rig.advance(2000);
+  expect(relays(rig)).toEqual([]); // no adapter has announced IO-01 yet: nothing to write to
+  await rig.status('IO-01', 'online', { heartbeat: true });
   expect(relays(rig)).toEqual(['relay.alarmHorn=false', 'relay.beacon=false']);
   await rig.status('IO-01', 'online', { heartbeat: true });
   expect(relays(rig)).toHaveLength(2);
@@ -67,6 +70,7 @@ test('with nothing active the relays are written off once at start, and again wh
 test('a configured acknowledge input going true acknowledges every critical alarm sounding the horn', async () => {
   rig = await Rig.started({ config: { outputs: { relays: { critical: { assetId: 'IO-01', point: 'relay.alarmHorn' } }, ackInput: { assetId: 'IO-01', point: 'di.spare5' } } } });
   const relays = (r: Rig): string[] => r.commands('IO-01').filter((c) => c.params['point'] === 'relay.alarmHorn').map((c) => `relay.alarmHorn=${String(c.params['value'])}`);
+  await rig.status('IO-01', 'online', { heartbeat: true });
   await rig.advance(2000);
   const a = await rig.raise('INV-01', 'ground_fault', 'critical');
   const b = await rig.raise('INV-02', 'ground_fault', 'critical');
@@ -86,6 +90,7 @@ test('a configured acknowledge input going true acknowledges every critical alar
 test('a stuck relay (the adapter\'s read-back fails) ends in control_failed on the I/O module', async () => {
   rig = await Rig.started({ config: { maxRetries: 1 } });
   rig.answer = (c) => (c.params['point'] === 'relay.alarmHorn' && c.params['value'] === true ? { status: 'failed', message: 'read-back 0 after writing 1' } : 'succeeded');
+  await rig.status('IO-01', 'online', { heartbeat: true });
   await rig.advance(2000);
   await rig.raise('INV-01', 'ground_fault', 'critical');
   await rig.advance(5000);
