@@ -126,7 +126,8 @@ async function writeNamed(io: DeviceIo, ctx: SunSpecWriteContext, m: Known, path
   const slot = slots.find((s) => s.path === path);
   if (!slot) throw new WriteRefused(`model ${m.id} has no point ${path}${path.includes('.') ? ` (${instancesOf(slots, path)})` : ''}`);
   if (slot.point.access !== 'RW') throw new WriteRefused(`model ${m.id} point ${path} is not writable`);
-  if (typeof value === 'number' && /^WMaxLimPct/.test(slot.point.name) && (value < 0 || value > 100)) throw new WriteRefused(`${path} ${value} is outside 0..100 %`);
+  // The limit itself is a percentage; its timers (WMaxLimPct_RvrtTms, _WinTms, _RmpTms) are not.
+  if (typeof value === 'number' && slot.point.name === 'WMaxLimPct' && (value < 0 || value > 100)) throw new WriteRefused(`${path} ${value} is outside 0..100 %`);
   await put(io, slot.address, encode(slot, value, scaleFactor(m, slot)));
   return `${m.id}.${path}=${String(value)}`;
 }

@@ -225,6 +225,8 @@ describe('model 123 revert through the ModbusAdapter (time scale 20)', () => {
   });
 
   it('curtail with params.revertSeconds sets the revert time first, in the same command', async () => {
+    // A revert time above 100 s is a time, not a percentage: accepted (LocalControl's default is 300 s).
+    expect(await command('curtail', { percent: 30, revertSeconds: 300 })).toMatchObject({ status: 'succeeded' });
     const r = await command('curtail', { percent: 30, revertSeconds: 20 });
     expect(r).toMatchObject({ status: 'succeeded' });
     expect(r.message).toMatch(/123\.WMaxLimPct_RvrtTms=20, 123\.WMaxLimPct=30, 123\.WMaxLim_Ena=1/);
