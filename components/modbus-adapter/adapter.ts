@@ -52,7 +52,7 @@ type Config = Readonly<ModbusAdapterConfig>;
 function profileFor(d: DeviceConfig, config: Config): Profile {
   const maxRegisters = d.maxRegistersPerRead ?? 125;
   if (d.profile.type === 'sunspec') {
-    return sunspecProfile({ maxRegisters, ...(d.profile.baseAddress !== undefined ? { baseAddress: d.profile.baseAddress } : {}), ...(d.profile.models ? { models: d.profile.models } : {}) });
+    return sunspecProfile({ maxRegisters, staticModels: config.staticModels, ...(d.profile.baseAddress !== undefined ? { baseAddress: d.profile.baseAddress } : {}), ...(d.profile.models ? { models: d.profile.models } : {}) });
   }
   const map = config.registerMaps[d.profile.map];
   if (!map) throw new ConfigError(`devices.${d.assetId}.profile.map`, `register map '${d.profile.map}' is not defined`);
@@ -67,7 +67,8 @@ function linkFingerprint(c: Config, conn: ResolvedConnection): string {
 /** Everything a device is built from: a device whose fingerprint changes is restarted. */
 function deviceFingerprint(c: Config, d: DeviceConfig): string {
   const map = d.profile.type === 'registerMap' ? (c.registerMaps[d.profile.map] ?? null) : null;
-  return JSON.stringify([d, map, d.timeoutMs ?? c.defaultTimeoutMs, c.offlineAfterFailures, c.rediscoverIntervalMs, c.maxPendingWrites, linkFingerprint(c, resolveConnection(d.connection))]);
+  const statics = d.profile.type === 'sunspec' ? c.staticModels : null;
+  return JSON.stringify([d, map, d.timeoutMs ?? c.defaultTimeoutMs, c.offlineAfterFailures, c.rediscoverIntervalMs, c.maxPendingWrites, statics, linkFingerprint(c, resolveConnection(d.connection))]);
 }
 
 const enabled = (c: Config): DeviceConfig[] => c.devices.filter((d) => d.enabled !== false);
@@ -189,6 +190,7 @@ export function createModbusAdapter(deps: ModbusAdapterDeps, initial: Config): M
         offlineAfterFailures: c.offlineAfterFailures,
         rediscoverIntervalMs: c.rediscoverIntervalMs,
         maxPendingWrites: c.maxPendingWrites,
+        staticRepeatMs: () => config.statusHeartbeatMs,
       },
       linkFor(c, resolveConnection(d.connection)),
       profileFor(d, c),

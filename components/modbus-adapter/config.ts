@@ -128,6 +128,11 @@ export interface ModbusAdapterConfig extends BaseConfig {
   rememberCommandsMs: number;
   /** Every device's current status is published again this often (`heartbeat: true`); 0: never. */
   statusHeartbeatMs: number;
+  /**
+   * SunSpec models read once per discovery and per new connection instead of every poll, besides
+   * 1 (common) and 120 (nameplate ratings), which always are (sunspec-profile.ts).
+   */
+  staticModels: number[];
 }
 
 const ID = '^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$';
@@ -241,6 +246,7 @@ export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
     'rememberCommandIds',
     'rememberCommandsMs',
     'statusHeartbeatMs',
+    'staticModels',
   ],
   properties: {
     ...BASE_CONFIG_PROPERTIES,
@@ -276,6 +282,7 @@ export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
     rememberCommandsMs: { type: 'integer', minimum: 60000, maximum: 604800000 },
     // 0 disables it; otherwise at least a second (configProblems): one heartbeat is a message per device.
     statusHeartbeatMs: { type: 'integer', minimum: 0, maximum: 3600000 },
+    staticModels: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 65534 } },
   },
 };
 
@@ -294,6 +301,7 @@ export const MODBUS_DEFAULTS: ModbusAdapterConfig = {
   rememberCommandIds: 1000,
   rememberCommandsMs: 86400000,
   statusHeartbeatMs: 10000,
+  staticModels: [],
 };
 
 export const modbusConfigSpec: ConfigSpec<ModbusAdapterConfig> = {

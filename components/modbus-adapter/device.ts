@@ -69,6 +69,12 @@ export interface DeviceOptions {
   offlineAfterFailures: number;
   rediscoverIntervalMs: number;
   maxPendingWrites: number;
+  /**
+   * Static SunSpec models' last values go out again with the first poll this long after they last
+   * did (the adapter's statusHeartbeatMs, read when needed so a change applies at once); 0: only
+   * with the poll that read them.
+   */
+  staticRepeatMs?: () => number;
 }
 
 /** `ran`: the device was (or may have been) written; false when refused or expired before any write. */
@@ -100,6 +106,10 @@ export class Device {
   private lastSeen: number | null = null;
   private consecutiveFailures = 0;
   private discoveredAt = 0;
+  /** The link's reconnect count when this device last looked; a change means a new connection. */
+  private seenReconnects = 0;
+  /** When the static models' values last went out (ms; -Infinity: never). */
+  private staticSentAt = Number.NEGATIVE_INFINITY;
   private discoveryMessage = '';
   private lastError: string | null = null;
   private cycleTotalMs = 0;
@@ -284,11 +294,17 @@ export class Device {
   private async cycle(): Promise<void> {
     const started = this.clock.now();
     let sampleAt: number | undefined;
+    let discovered = false;
     try {
       const now = this.clock.now();
       if (this.profile.kind === 'sunspec' && this.profile.ready && now - this.discoveredAt >= this.opts.rediscoverIntervalMs) this.profile.reset();
-      if (!this.profile.ready) await this.discover();
-      const result = await this.profile.poll(this.io((t) => (sampleAt ??= t)));
+      if (!this.profile.ready) {
+        discovered = true;
+        await this.discover();
+      }
+      const repeat = this.opts.staticRepeatMs?.() ?? 0;
+      const result = await this.profile.poll(this.io((t) => (sampleAt ??= t)), { withStatic: repeat > 0 && now - this.staticSentAt >= repeat });
+      if (result.static) this.staticSentAt = now;
       const ts = sampleAt ?? started;
       // Every read answered with an exception (e.g. 4 SERVER DEVICE FAILURE on all of them): the
       // device is reachable but serves nothing, which is a failed poll, not a partial one.
@@ -315,6 +331,13 @@ export class Device {
       this.setState(state, this.lastError);
       this.log.debug('poll failed', { assetId: this.opts.assetId, err: this.lastError, consecutiveFailures: this.consecutiveFailures });
     } finally {
+      // A new connection since the last look: the device behind it may have restarted or been
+      // swapped, so its static models are read again (not after a discovery, which just read them).
+      const reconnects = this.link.stats.reconnects;
+      if (reconnects !== this.seenReconnects) {
+        this.seenReconnects = reconnects;
+        if (!discovered) this.profile.refreshStatic?.();
+      }
       const ms = this.clock.now() - started;
       this.counters.lastCycleMs = ms;
       this.cycleTotalMs += ms;

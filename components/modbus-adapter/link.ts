@@ -61,6 +61,8 @@ interface Lane {
   transport: Transport | undefined;
   busy: boolean;
   connecting: boolean;
+  /** Had a connection before (the next connect is a reconnect). */
+  wasConnected: boolean;
 }
 
 export class Link {
@@ -73,8 +75,12 @@ export class Link {
   private quietTimer: unknown;
   private closed = false;
   private readonly maxQueue: number;
-  /** Counters for metrics, the benchmark and tests. `maxInFlight`: most requests outstanding at once. */
-  readonly stats = { requests: 0, connects: 0, connectFailures: 0, drops: 0, busyMs: 0, maxInFlight: 0 };
+  /**
+   * Counters for metrics, the benchmark and tests. `maxInFlight`: most requests outstanding at once;
+   * `reconnects`: connects that replaced a connection that was lost or dropped (devices read their
+   * static SunSpec models again after one: the device behind it may have restarted or been swapped).
+   */
+  readonly stats = { requests: 0, connects: 0, reconnects: 0, connectFailures: 0, drops: 0, busyMs: 0, maxInFlight: 0 };
 
   constructor(
     readonly key: string,
@@ -85,7 +91,7 @@ export class Link {
   ) {
     this.maxQueue = opts.maxQueue ?? 1024;
     const n = conn.type === 'rtu' ? 1 : Math.max(1, Math.floor(opts.maxConnections ?? 1));
-    this.lanes = Array.from({ length: n }, () => ({ transport: undefined, busy: false, connecting: false }));
+    this.lanes = Array.from({ length: n }, () => ({ transport: undefined, busy: false, connecting: false, wasConnected: false }));
   }
 
   get state(): LinkState {
@@ -212,6 +218,8 @@ export class Link {
     this.failures = 0;
     this.nextAttemptAt = 0;
     this.stats.connects += 1;
+    if (lane.wasConnected) this.stats.reconnects += 1;
+    lane.wasConnected = true;
     lane.transport = t;
     t.onClose(() => {
       if (lane.transport === t) {

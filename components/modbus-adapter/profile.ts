@@ -20,6 +20,13 @@ export interface PollResult {
   points: Record<string, Point>;
   /** Parts that failed while the device answered (exception responses): the poll is partial. */
   problems: string[];
+  /** `points` carries the static models' values (read now, or repeated on request). */
+  static?: boolean;
+}
+
+export interface PollOptions {
+  /** Add the static models' last values to this poll's points (SunSpec; see sunspec-profile.ts). */
+  withStatic?: boolean;
 }
 
 export type WriteParams = Readonly<Record<string, number | string | boolean>>;
@@ -37,7 +44,9 @@ export interface Profile {
   prepare(io: DeviceIo): Promise<string | undefined>;
   /** Forget discovery (a re-walk of the model chain is due). */
   reset(): void;
-  poll(io: DeviceIo): Promise<PollResult>;
+  poll(io: DeviceIo, opts?: PollOptions): Promise<PollResult>;
+  /** Read the static models (and model 1) again at the next poll: a new connection (SunSpec only). */
+  refreshStatic?(): void;
   /** Execute a control command's write; resolves with a message saying what was written and read back. */
   write(io: DeviceIo, action: string, params: WriteParams): Promise<string>;
   /** SunSpec model ids found (empty for maps). */

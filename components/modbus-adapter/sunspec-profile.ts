@@ -6,7 +6,18 @@
  * for 'SunS'; an exception or another value there means "not here". It then walks the chain: each
  * model is `ID, L, <L registers>`, the next one starts after it, and ID 0xFFFF ends the chain. A
  * chain that runs off the device (an exception reading a header) ends there. Every poll re-reads
- * each model whole, so scale factors are always the current ones.
+ * each polled model whole, so scale factors are always the current ones.
+ *
+ * Static models (1 common and 120 nameplate ratings, always, and those listed in `staticModels`)
+ * are not read every poll: after each discovery, and again at the first poll after the device's
+ * link reconnected (`refreshStatic`; the device behind it may have restarted or been swapped).
+ * Model 1 is read at discovery (the device status message names the device from it) and on a
+ * refresh; if it names another device then (manufacturer, model or serial number differ), the poll
+ * fails with SUNSPEC_DEVICE_CHANGED and the chain is walked again at the next poll. The other
+ * static models' points are published with the poll that read them and, on request
+ * (`withStatic`), again with later polls from the values last read (the device asks every
+ * `statusHeartbeatMs`). A static model that answers with an exception makes the poll partial and
+ * is read again at the next poll. A device's `models` filter limits the polled models only.
  */
 import type { Point } from '../lib/contract';
 import { splitSpan } from './planner';
@@ -14,7 +25,14 @@ import { WriteRefused, type DeviceIo, type PollResult, type Profile, type WriteP
 import { roundScaled } from './register-map';
 import { decodeModel, END_MODEL_ID, getModel, SUNS_MARKER, SUNSPEC_BASES, SunSpecError, type DecodedModel, type DecodedPoint, type ModelDef } from './sunspec';
 import { sunspecWrite } from './sunspec-writes';
+import { TransientError } from '../lib/errors';
 import { ModbusException } from './transport';
+
+/** SunSpec models every device treats as static: 1 common, 120 nameplate ratings. */
+export const BUILTIN_STATIC_MODELS: readonly number[] = Object.freeze([1, 120]);
+
+/** Model 1 points that say which device this is. */
+const IDENTITY = ['Mn', 'Md', 'SN'] as const;
 
 export interface ModelEntry {
   id: number;
@@ -31,7 +49,7 @@ export interface ModelEntry {
 export interface Discovery {
   base: number;
   models: ModelEntry[];
-  /** Model 1 (common) points, read once at discovery. */
+  /** Model 1 (common) points, read at discovery (and again on a reconnect, see the file comment). */
   common: Record<string, string | number>;
 }
 
@@ -165,13 +183,51 @@ export function modelPoints(m: DecodedModel, def: ModelDef, out: Record<string, 
   }
 }
 
-export function sunspecProfile(opts: { baseAddress?: number; models?: readonly number[]; maxRegisters: number }): Profile {
+export function sunspecProfile(opts: { baseAddress?: number; models?: readonly number[]; staticModels?: readonly number[]; maxRegisters: number }): Profile {
   let found: Discovery | undefined;
-  const polled = (): ModelEntry[] => (found?.models ?? []).filter((m) => !m.problem && m.def && m.id !== 1 && (!opts.models || opts.models.includes(m.id)));
+  const statics = new Set([...BUILTIN_STATIC_MODELS, ...(opts.staticModels ?? [])]);
+  const usable = (m: ModelEntry): boolean => !m.problem && m.def !== undefined;
+  const polled = (): ModelEntry[] => (found?.models ?? []).filter((m) => usable(m) && !statics.has(m.id) && (!opts.models || opts.models.includes(m.id)));
+  const staticOnes = (): ModelEntry[] => (found?.models ?? []).filter((m) => usable(m) && statics.has(m.id) && m.id !== 1);
+  /** Points of the static models as last read. */
+  let staticPoints: Record<string, Point> = {};
+  /** Static models to be read at the next poll; `checkIdentity`: model 1 too. */
+  let staticDue = false;
+  let checkIdentity = false;
 
   const readModel = async (io: DeviceIo, m: ModelEntry): Promise<DecodedModel> => {
     const regs = await readSpan(io, m.address + 2, m.length, opts.maxRegisters);
     return decodeModel(m.def as ModelDef, regs);
+  };
+
+  /** A model's failure that makes the poll partial (its message), or rethrown. */
+  const problemOf = (err: unknown, m: ModelEntry): string => {
+    if (err instanceof ModbusException) return `model ${m.id} at ${m.address} (length ${m.length}): ${err.message}`;
+    if (err instanceof SunSpecError) return `model ${m.id} at ${m.address}: ${err.message}`;
+    throw err;
+  };
+
+  const identity = (common: Record<string, string | number>): string => IDENTITY.map((k) => common[k] ?? '').join(' ');
+
+  /** Model 1 again: the same device? Throws SUNSPEC_DEVICE_CHANGED (and forgets the chain) if not. */
+  const verifyIdentity = async (io: DeviceIo, d: Discovery, problems: string[]): Promise<boolean> => {
+    const m1 = d.models.find((m) => m.id === 1 && usable(m));
+    if (!m1) return true;
+    let decoded: DecodedModel;
+    try {
+      decoded = await readModel(io, m1);
+    } catch (err) {
+      problems.push(problemOf(err, m1));
+      return false;
+    }
+    const now: Record<string, string | number> = {};
+    for (const [k, p] of Object.entries(decoded.points)) if (p.implemented && p.value !== null && k !== 'Pad') now[k] = p.value as string | number;
+    if (identity(now) !== identity(d.common)) {
+      found = undefined;
+      throw new TransientError('SUNSPEC_DEVICE_CHANGED', `model 1 names another device (was ${identity(d.common)}, now ${identity(now)}): its models are walked again`);
+    }
+    d.common = now;
+    return true;
   };
 
   return {
@@ -181,6 +237,10 @@ export function sunspecProfile(opts: { baseAddress?: number; models?: readonly n
     },
     async prepare(io) {
       found = await discover(io, { ...(opts.baseAddress !== undefined ? { bases: [opts.baseAddress] } : {}), maxRegisters: opts.maxRegisters });
+      // Model 1 was just read by discovery; the other static models are read at the next poll.
+      staticPoints = {};
+      staticDue = true;
+      checkIdentity = false;
       const problems = found.models.filter((m) => m.problem).map((m) => m.problem);
       const id = ['Mn', 'Md', 'SN'].map((k) => found?.common[k]).filter((x) => x !== undefined).join(' ');
       return `SunSpec at ${found.base}: models ${found.models.map((m) => m.id).join(', ')}${id ? ` (${id})` : ''}${problems.length ? `; ${problems.join('; ')}` : ''}`;
@@ -188,10 +248,37 @@ export function sunspecProfile(opts: { baseAddress?: number; models?: readonly n
     reset() {
       found = undefined;
     },
+    refreshStatic() {
+      if (!found) return;
+      staticDue = true;
+      checkIdentity = true;
+    },
     models: () => (found?.models ?? []).map((m) => m.id),
-    async poll(io): Promise<PollResult> {
+    async poll(io, pollOpts = {}): Promise<PollResult> {
       const points: Record<string, Point> = {};
       const problems = (found?.models ?? []).filter((m) => m.fault && m.problem).map((m) => m.problem as string);
+      let staticRead = false;
+      if (staticDue && found) {
+        let complete = !checkIdentity || (await verifyIdentity(io, found, problems));
+        const fresh: Record<string, Point> = {};
+        for (const m of staticOnes()) {
+          try {
+            modelPoints(await readModel(io, m), m.def as ModelDef, fresh);
+          } catch (err) {
+            problems.push(problemOf(err, m));
+            complete = false;
+          }
+        }
+        // A model that failed keeps its last values; it is read again at the next poll.
+        staticPoints = { ...staticPoints, ...fresh };
+        staticRead = Object.keys(fresh).length > 0;
+        if (complete) {
+          staticDue = false;
+          checkIdentity = false;
+        }
+      }
+      const withStatic = staticRead || (pollOpts.withStatic === true && Object.keys(staticPoints).length > 0);
+      if (withStatic) Object.assign(points, staticPoints);
       for (const m of polled()) {
         try {
           modelPoints(await readModel(io, m), m.def as ModelDef, points);
@@ -200,12 +287,10 @@ export function sunspecProfile(opts: { baseAddress?: number; models?: readonly n
           // the device is busy) or registers that do not decode: this poll is partial. The model
           // stays in the list, so it reads again once the device serves it; a changed chain is
           // found by the periodic re-walk.
-          if (err instanceof ModbusException) problems.push(`model ${m.id} at ${m.address} (length ${m.length}): ${err.message}`);
-          else if (err instanceof SunSpecError) problems.push(`model ${m.id} at ${m.address}: ${err.message}`);
-          else throw err;
+          problems.push(problemOf(err, m));
         }
       }
-      return { points, problems };
+      return { points, problems, ...(withStatic ? { static: true } : {}) };
     },
     async write(io, action, params: WriteParams) {
       if (!found) throw new WriteRefused('the device has not been discovered yet');

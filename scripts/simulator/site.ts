@@ -14,6 +14,8 @@ import { IoDevice, REGISTER_MAPS, TrackerDevice, WeatherDevice, type MapPoint } 
 import { createModbusTcpServer } from './modbus-server';
 import { IO_INPUTS, IO_RELAYS, PLANT_DEFAULTS, Plant, PlantOptions } from './plant';
 import { inverterModels, inverterWriteCheck, meterModels, SUNSPEC_BASE, SunSpecDevice, type Controls } from './sunspec-device';
+// The models the ModbusAdapter reads once per connection rather than every poll.
+import { BUILTIN_STATIC_MODELS } from '../../components/modbus-adapter/sunspec-profile';
 
 export type { FaultSpec } from './faults';
 
@@ -67,7 +69,8 @@ export interface SimulatorDeviceConfig {
     connection: { type: 'tcp'; host: string; port: number };
     unitId: number;
     pollIntervalMs: number;
-    profile: { type: 'sunspec'; baseAddress: number } | { type: 'registerMap'; map: string };
+    /** SunSpec: `models` lists the dynamic models only (polled every time; the adapter reads 1 and 120 once per connection). */
+    profile: { type: 'sunspec'; baseAddress: number; models: number[] } | { type: 'registerMap'; map: string };
   }[];
   registerMaps: Record<string, { points: MapPoint[] }>;
 }
@@ -176,6 +179,10 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
 
   const devices = new Map<number, SimDevice>();
   const described: SimulatedDevice[] = [];
+  /** SunSpec devices: asset id -> the models they serve that change (what a poll should read). */
+  const dynamicModels = new Map<string, number[]>();
+  const staticModels = new Set(BUILTIN_STATIC_MODELS);
+  const dynamicOf = (models: { id: number }[]): number[] => models.map((m) => m.id).filter((id) => !staticModels.has(id));
   const pad = (n: number): string => String(n).padStart(2, '0');
 
   plant.inverters.forEach((inv, i) => {
@@ -205,10 +212,12 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
     );
     devices.set(unitId, dev);
     described.push({ ...info, baseAddress: SUNSPEC_BASE });
+    dynamicModels.set(info.assetId, dynamicOf(inverterModels(plant, inv, unitId, info.assetId)));
   });
   const meterInfo: DeviceInfo = { unitId: UNIT_IDS.meter, kind: 'meter', assetId: 'METER-01', profile: 'sunspec', description: 'revenue meter at the grid connection, three-phase wye: SunSpec 1, 203 (W > 0 = export)' };
   devices.set(meterInfo.unitId, new SunSpecDevice(meterInfo, sync, () => meterModels(plant.meter, meterInfo.unitId, meterInfo.assetId), inverterWriteCheck, () => undefined));
   described.push({ ...meterInfo, baseAddress: SUNSPEC_BASE });
+  dynamicModels.set(meterInfo.assetId, dynamicOf(meterModels(plant.meter, meterInfo.unitId, meterInfo.assetId)));
   const mapDevices: [DeviceInfo, SimDevice][] = [];
   const ws: DeviceInfo = { unitId: UNIT_IDS.weather, kind: 'weather', assetId: 'WS-01', profile: 'dcmms-sim-weather', description: 'weather station: GHI, plane-of-array irradiance, ambient and module temperature, wind' };
   mapDevices.push([ws, new WeatherDevice(ws, sync, plant, simStart)]);
@@ -257,7 +266,7 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
         connection: { type: 'tcp' as const, host: o.host ?? host, port: server.port },
         unitId: d.unitId,
         pollIntervalMs: o.pollIntervalMs ?? 1000,
-        profile: d.profile === 'sunspec' ? { type: 'sunspec' as const, baseAddress: SUNSPEC_BASE } : { type: 'registerMap' as const, map: d.profile },
+        profile: d.profile === 'sunspec' ? { type: 'sunspec' as const, baseAddress: SUNSPEC_BASE, models: [...(dynamicModels.get(d.assetId) ?? [])] } : { type: 'registerMap' as const, map: d.profile },
       })),
       registerMaps: JSON.parse(JSON.stringify(registerMaps)) as SimulatorDeviceConfig['registerMaps'],
     }),

@@ -241,7 +241,7 @@ describe('ModbusAdapter against faulty devices', () => {
       const polls0 = r.adapter.stats()[0]!.polls;
       r.server.setFault({ kind: 'slow', delayMs: 60 });
       const since = Date.now();
-      // A poll is 4 reads (models 103, 120, 123, 160), so about 240 ms a cycle against a 100 ms interval.
+      // A poll is 3 reads (models 103, 123, 160; the static 120 is read once per connection), so about 180 ms a cycle against a 100 ms interval.
       await r.bus.until(() => r.adapter.stats()[0]!.overruns >= 10, 15_000, '10 overruns');
       const s = r.adapter.stats()[0]!;
       const elapsed = Date.now() - since;
@@ -255,7 +255,7 @@ describe('ModbusAdapter against faulty devices', () => {
       const polls = s.polls - polls0;
       expect(polls).toBeGreaterThan(0);
       expect(polls).toBeLessThan(elapsed / 100);
-      expect(s.lastCycleMs).toBeGreaterThanOrEqual(200);
+      expect(s.lastCycleMs).toBeGreaterThanOrEqual(3 * 60);
       // Slow but answering: still online, and every telemetry message is complete.
       expect(s.state).toBe('online');
       expect(r.telemetry().filter((t) => t.ts >= since).every((t) => t.points['103.W']?.v === 9560)).toBe(true);

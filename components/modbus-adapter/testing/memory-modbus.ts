@@ -26,6 +26,13 @@ export class MemoryModbus {
   readonly silent = new Set<number>();
   connections = 0;
   private held: Array<() => void> | undefined;
+  /** Open connections, to drop them from the peer's side. */
+  private readonly open = new Set<() => void>();
+
+  /** The peer closes every open connection (a device restarting, a gateway dropping its clients). */
+  dropAll(): void {
+    for (const drop of [...this.open]) drop();
+  }
 
   /** Serve `values` from `address` for `unit`. */
   set(unit: number, address: number, values: number[]): void {
@@ -56,6 +63,12 @@ export class MemoryModbus {
     let open = false;
     let id = 0;
     const closeListeners: Array<() => void> = [];
+    const drop = (): void => {
+      if (!open) return;
+      open = false;
+      this.open.delete(drop);
+      for (const l of closeListeners) l();
+    };
     const answer = <T>(unit: number, op: MemoryRequest['op'], address: number, count: number, fn: () => T): Promise<T> => {
       if (!open) return Promise.reject(new TransientError(ModbusErrorCode.IO, 'not connected'));
       this.requests.push({ unit, op, address, count, connection: id });
@@ -91,12 +104,9 @@ export class MemoryModbus {
       open: async () => {
         open = true;
         id = ++this.connections;
+        this.open.add(drop);
       },
-      close: async () => {
-        if (!open) return;
-        open = false;
-        for (const l of closeListeners) l();
-      },
+      close: async () => drop(),
       readRegisters: (unit, _fc, address, count) =>
         answer(unit, 'read', address, count, () => {
           const m = image(unit);
