@@ -12,6 +12,7 @@ import { IMPLEMENTED_COMPONENTS, IOT_ALL_TOPICS_FILTER, filters, validateDeviceS
 import { createLogger } from '../../components/lib/logger';
 import { createNucleus } from '../runtime/nucleus';
 import { createSiteSimulator } from '../simulator';
+import { startControlServer } from '../simulator/control';
 import { CliUsageError, parse } from './args';
 
 const SITE_COMPONENT = 'com.dcmms.edge.Site';
@@ -44,6 +45,8 @@ export async function runDemo(args: string[]): Promise<number> {
     timeScale,
     logger: createLogger({ component: 'simulator' }, { level: 'warn' }),
   });
+  // The control socket the printed `simulator fault --port` command talks to.
+  const control = await startControlServer(simulator);
   out(`site simulator: ${simulator.devices().length} Modbus devices on 127.0.0.1:${simulator.port} (time scale ${timeScale})`);
   out(`  inject a fault:  npx dcmms-edge simulator fault --port ${simulator.port} --kind string-fault --unit 1 --string 2`);
 
@@ -118,6 +121,7 @@ export async function runDemo(args: string[]): Promise<number> {
   clearInterval(digest);
   await cloud.endAsync();
   await nucleus.close();
+  await control.close();
   await simulator.close();
   return status?.status === 'SUCCEEDED' ? 0 : 1;
 }
