@@ -279,9 +279,10 @@ export const DEFAULT_RULES: RuleConfig[] = [
   },
   {
     id: 'shutdown-ground-fault',
-    description: 'Shut an inverter down on a critical ground fault alarm.',
+    description: 'Shut an inverter down on a critical ground fault alarm (an emergency shutdown: a safety action, not a production cut).',
     condition: { source: 'alarm', alarmType: 'ground_fault', minSeverity: 'critical', assets: ['INV-*'] },
     action: 'shutdown',
+    emergency: true,
   },
 ];
 
