@@ -21,6 +21,18 @@ export interface ValidationEvent {
   configuration: unknown;
 }
 
+/**
+ * A secret of the secret manager component (GetSecretValue): the string or the bytes it holds,
+ * exactly one of them. Never log it.
+ */
+export interface SecretValue {
+  secretId: string;
+  versionId: string;
+  versionStage: string[];
+  secretString?: string;
+  secretBinary?: Uint8Array;
+}
+
 /** `sent`: the nucleus accepted it. `queued`: held until the connection is back. */
 export type PublishOutcome = 'sent' | 'queued';
 
@@ -50,6 +62,13 @@ export interface Bus {
   updateState(state: ReportedState): Promise<void>;
   subscribeToComponentUpdates(handler: (event: ComponentUpdateEvent) => void): Promise<Subscription>;
   deferComponentUpdate(deploymentId: string, recheckAfterMs: number, message?: string): Promise<void>;
+  /**
+   * GetSecretValue (the secret manager component, aws.greengrass.SecretManager): one call with the
+   * bus's call timeout, no retry. Without `versionId`/`versionStage` the current version
+   * (AWSCURRENT). Rejects with a FatalError IPC_UNAUTHORIZED when the component has no policy for
+   * the secret, a TransientError otherwise (not found: `details.serviceError` ResourceNotFoundError).
+   */
+  getSecretValue(secretId: string, opts?: { versionId?: string; versionStage?: string }): Promise<SecretValue>;
   /** Idempotent: closes every stream and the client, drops what is queued. */
   close(): Promise<void>;
 }

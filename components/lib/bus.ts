@@ -23,7 +23,7 @@
 import { backoffDelay } from './backoff';
 import { BoundedQueue } from './bounded-queue';
 import { dispatchMessage, safely, type DispatchDeps, type MessageHandler } from './bus-dispatch';
-import type { Bus, ComponentUpdateEvent, PublishOutcome, Subscription, ValidationEvent } from './bus-types';
+import type { Bus, ComponentUpdateEvent, PublishOutcome, SecretValue, Subscription, ValidationEvent } from './bus-types';
 import type { Clock, TimerHandle } from './clock';
 import { parseTopic, type ConnectionState, type IotTopic, type Topic, type TopicFilter } from './contract';
 import { ErrorCode, FatalError, InputError, TransientError, errorMessage } from './errors';
@@ -32,7 +32,7 @@ import { createLogLimiter, type LimitedLog } from './log-limit';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 
-export type { Bus, ComponentUpdateEvent, MessageHandler, PublishOutcome, Subscription, ValidationEvent } from './bus-types';
+export type { Bus, ComponentUpdateEvent, MessageHandler, PublishOutcome, SecretValue, Subscription, ValidationEvent } from './bus-types';
 
 export interface BusOptions {
   createClient: IpcClientFactory;
@@ -79,6 +79,13 @@ function isCritical(item: Outgoing): boolean {
   if (item.kind !== 'local') return false;
   const family = parseTopic(item.topic)?.family;
   return family !== undefined && CRITICAL_FAMILIES.has(family);
+}
+
+/** An SDK blob (the SDK turns base64 into a Buffer; a string is taken as it is). */
+function toBytes(p: IpcPayload): Uint8Array {
+  if (typeof p === 'string') return Buffer.from(p, 'utf8');
+  if (ArrayBuffer.isView(p)) return new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+  return new Uint8Array(p);
 }
 
 function needsReconnect(err: unknown): boolean {
@@ -491,6 +498,17 @@ class IpcBus implements Bus {
   async deferComponentUpdate(deploymentId: string, recheckAfterMs: number, message?: string): Promise<void> {
     const req = message === undefined ? { deploymentId, recheckAfterMs } : { deploymentId, recheckAfterMs, message };
     await this.call('DeferComponentUpdate', (c) => c.deferComponentUpdate(req));
+  }
+
+  async getSecretValue(secretId: string, opts: { versionId?: string; versionStage?: string } = {}): Promise<SecretValue> {
+    const req = { secretId, ...(opts.versionId !== undefined ? { versionId: opts.versionId } : {}), ...(opts.versionStage !== undefined ? { versionStage: opts.versionStage } : {}) };
+    // The response is never logged or put into an error: it holds the secret.
+    const res = await this.call('GetSecretValue', (c) => c.getSecretValue(req));
+    const v = res.secretValue ?? {};
+    const out: SecretValue = { secretId: res.secretId, versionId: res.versionId, versionStage: Array.isArray(res.versionStage) ? [...res.versionStage] : [] };
+    if (typeof v.secretString === 'string') out.secretString = v.secretString;
+    else if (v.secretBinary !== undefined) out.secretBinary = toBytes(v.secretBinary);
+    return out;
   }
 
   // ---- shutdown -----------------------------------------------------------------------------

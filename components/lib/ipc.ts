@@ -71,6 +71,20 @@ export interface IpcClientLike {
   updateState(request: { state: ReportedState }): Promise<unknown>;
   subscribeToComponentUpdates(request: Record<string, never>): StreamLike<ComponentUpdatePolicyEventsLike>;
   deferComponentUpdate(request: { deploymentId: string; message?: string; recheckAfterMs?: number }): Promise<unknown>;
+  /**
+   * The secret manager component's GetSecretValue (SDK `GetSecretValueRequest` /
+   * `GetSecretValueResponse`; service `aws.greengrass.SecretManager`, resource the secret id as
+   * requested). `versionStage` of the response is the list of the version's staging labels.
+   */
+  getSecretValue(request: { secretId: string; versionId?: string; versionStage?: string; refresh?: boolean }): Promise<GetSecretValueResponseLike>;
+}
+
+/** SDK `GetSecretValueResponse`: `secretValue` is a union, exactly one of its members is set. */
+export interface GetSecretValueResponseLike {
+  secretId: string;
+  versionId: string;
+  versionStage: string[];
+  secretValue: { secretString?: string; secretBinary?: IpcPayload };
 }
 
 /** Makes a fresh, unconnected client (the SDK's `connect()` may be called only once per client). */

@@ -9,6 +9,24 @@ export function pidFile(root: string): string {
   return path.join(path.resolve(root), 'nucleus.pid');
 }
 
+/**
+ * `--secrets FILE`: a JSON object of secret id or ARN -> string, what the secret manager component
+ * would serve to GetSecretValue. Its values are never printed, also not in an error.
+ */
+function readSecrets(file: string): Record<string, string> {
+  let data: unknown;
+  try {
+    data = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CliUsageError(`--secrets ${file}: not a readable JSON file (${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'})`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new CliUsageError(`--secrets ${file}: must be a JSON object of secret id -> string`);
+  for (const [id, v] of Object.entries(data)) {
+    if (id.length === 0 || typeof v !== 'string') throw new CliUsageError(`--secrets ${file}: each key must be a secret id or ARN and each value a string (${JSON.stringify(id)} is not)`);
+  }
+  return data as Record<string, string>;
+}
+
 export async function runNucleus(args: string[]): Promise<number> {
   const { values } = parse(args, {
     root: { type: 'string' },
@@ -19,6 +37,7 @@ export async function runNucleus(args: string[]): Promise<number> {
     'offline-behaviour': { type: 'string' },
     'spool-bytes': { type: 'string' },
     'log-level': { type: 'string' },
+    secrets: { type: 'string' },
   });
   const root = requireRoot(values);
   const behaviour = (values['offline-behaviour'] as string | undefined) ?? 'spool';
@@ -28,6 +47,7 @@ export async function runNucleus(args: string[]): Promise<number> {
   const level = (values['log-level'] as string | undefined) ?? 'info';
   if (!isLogLevel(level)) throw new CliUsageError(`--log-level must be debug, info, warn or error, not '${level}'`);
   const url = values['mqtt-url'] as string | undefined;
+  const secretsFile = values.secrets as string | undefined;
 
   const nucleus = createNucleus({
     rootDir: root,
@@ -35,6 +55,7 @@ export async function runNucleus(args: string[]): Promise<number> {
     region: values.region as string | undefined,
     logLevel: level,
     logToStdout: true,
+    ...(secretsFile !== undefined ? { secrets: readSecrets(secretsFile) } : {}),
     iot: {
       broker: url ? { kind: 'external', url } : { kind: 'embedded' },
       offline: { behaviour, maxSpoolBytes: spoolBytes, keepQos0WhenOffline: false },

@@ -28,6 +28,7 @@ import type { NucleusContext } from './ops/context';
 import { iotCoreOperations } from './ops/iotcore-ops';
 import { lifecycleOperations } from './ops/lifecycle-ops';
 import { LocalMessage, pubsubOperations } from './ops/pubsub-ops';
+import { SecretStore, secretOperations } from './ops/secret-ops';
 import { PackageStore } from './packages';
 import { PubSub } from './pubsub';
 import { Platform, currentPlatform } from './recipe';
@@ -58,6 +59,11 @@ export interface NucleusOptions {
   tes?: TesOptions;
   /** Lifecycle tuning, mostly for tests: error window and stop grace. */
   lifecycle?: { errorResetTimeMs?: number; stopGraceMs?: number };
+  /**
+   * What the secret manager component would serve (GetSecretValue): secret id or ARN -> string,
+   * held in memory only (scripts/runtime/ops/secret-ops.ts; docs/local-runtime.md "Secrets").
+   */
+  secrets?: Readonly<Record<string, string>>;
 }
 
 export interface Nucleus {
@@ -203,6 +209,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
     onCommitted: persist,
   });
 
+  const secrets = new SecretStore(opts.secrets);
   const counters = { localPublishes: 0, iotPublishes: 0 };
   const ctx: NucleusContext = {
     logger,
@@ -231,6 +238,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
       ...configOperations(ctx),
       ...lifecycleOperations(ctx),
       ...cliOperations(ctx),
+      ...secretOperations(ctx, secrets),
     },
   });
 
@@ -274,7 +282,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
         }
       }
       services.start();
-      logger.info('nucleus started', { rootDir, socketPath, thingName, broker: iotCore.brokerUrl });
+      logger.info('nucleus started', { rootDir, socketPath, thingName, broker: iotCore.brokerUrl, secrets: secrets.size });
     },
     close() {
       if (!closing) {

@@ -9,6 +9,7 @@
 import type {
   ComponentUpdatePolicyEventsLike,
   ConfigurationUpdateEventsLike,
+  GetSecretValueResponseLike,
   IpcClientLike,
   IpcPayload,
   IpcQos,
@@ -193,7 +194,20 @@ export class FakeIpcClient implements IpcClientLike {
     this.nucleus.deferrals.push(request);
     return {};
   }
+
+  async getSecretValue(request: { secretId: string; versionId?: string; versionStage?: string }): Promise<GetSecretValueResponseLike> {
+    await this.op('getSecretValue', request);
+    this.nucleus.secretRequests.push(request.secretId);
+    const value = this.nucleus.secrets.get(request.secretId);
+    const stageOk = request.versionStage === undefined || request.versionStage === 'AWSCURRENT';
+    const versionOk = request.versionId === undefined || request.versionId === FAKE_SECRET_VERSION;
+    if (value === undefined || !stageOk || !versionOk) throw rpcError(8, 'Secret not found', { _errorCode: 'ResourceNotFoundError', message: 'Secret not found' });
+    return { secretId: request.secretId, versionId: FAKE_SECRET_VERSION, versionStage: ['AWSCURRENT'], secretValue: { secretString: value } };
+  }
 }
+
+/** The one version every FakeNucleus secret has. */
+export const FAKE_SECRET_VERSION = 'fake-version-1';
 
 export interface FakeNucleusOptions {
   componentName?: string;
@@ -215,6 +229,10 @@ export class FakeNucleus {
   readonly denied = new Set<string>();
   /** When set, every call of this kind hangs forever (the JS client has no timeouts). */
   hang: string | undefined;
+  /** Secrets GetSecretValue serves (secret id -> string); a secret id in `denied` is refused. */
+  readonly secrets = new Map<string, string>();
+  /** Secret ids asked for, in order. */
+  readonly secretRequests: string[] = [];
 
   constructor(opts: FakeNucleusOptions = {}) {
     this.componentName = opts.componentName ?? 'com.example.Test';
@@ -242,6 +260,10 @@ export class FakeNucleus {
     const topic = request['topic'] ?? request['topicName'];
     if (typeof topic === 'string' && this.denied.has(topic)) {
       throw rpcError(8, 'not authorized', { _errorCode: 'UnauthorizedError', message: `Principal ${this.componentName} is not authorized to perform aws.greengrass.ipc.pubsub:${kind} on resource ${topic}` });
+    }
+    const secretId = request['secretId'];
+    if (kind === 'getSecretValue' && typeof secretId === 'string' && this.denied.has(secretId)) {
+      throw rpcError(8, 'not authorized', { _errorCode: 'UnauthorizedError', message: `Principal ${this.componentName} is not authorized to perform aws.greengrass.SecretManager:aws.greengrass#GetSecretValue on resource ${secretId}` });
     }
   }
 

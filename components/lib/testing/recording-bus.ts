@@ -5,7 +5,8 @@
  * delivers messages to the component's subscriptions with `deliver`, validated as the real bus does.
  * For the IPC path itself (reconnects, timeouts) use FakeNucleus with the real bus.
  */
-import type { Bus, MessageHandler, PublishOutcome, Subscription, ValidationEvent } from '../bus-types';
+import type { Bus, MessageHandler, PublishOutcome, SecretValue, Subscription, ValidationEvent } from '../bus-types';
+import { ErrorCode, FatalError, TransientError } from '../errors';
 import { parseTopic, validatorFor, type LocalFamily, type Topic, type TopicFilter } from '../contract';
 
 export interface Published {
@@ -27,6 +28,14 @@ export class RecordingBus implements Bus {
   readonly invalid: string[] = [];
   readonly validityReports: Array<{ deploymentId: string; accepted: boolean; message?: string }> = [];
   publishCount = 0;
+  /**
+   * Secrets getSecretValue serves (secret id -> string), or what it does instead: `unauthorized`
+   * (FatalError IPC_UNAUTHORIZED, as the real bus classifies it), `unavailable` (TransientError).
+   * An id not here is not found.
+   */
+  readonly secrets = new Map<string, string | { fail: 'unauthorized' | 'unavailable' }>();
+  /** Secret ids asked for, in order. */
+  readonly secretRequests: string[] = [];
   private subs: Array<{ filter: TopicFilter<unknown>; handler: MessageHandler<unknown> }> = [];
   private validators: Array<(e: ValidationEvent) => void> = [];
   private listeners: Array<() => void> = [];
@@ -131,6 +140,14 @@ export class RecordingBus implements Bus {
     return { close: async () => undefined };
   }
   async deferComponentUpdate(): Promise<void> {}
+  async getSecretValue(secretId: string): Promise<SecretValue> {
+    this.secretRequests.push(secretId);
+    const s = this.secrets.get(secretId);
+    if (typeof s === 'string') return { secretId, versionId: 'recording-bus-1', versionStage: ['AWSCURRENT'], secretString: s };
+    if (s?.fail === 'unauthorized') throw new FatalError(ErrorCode.IPC_UNAUTHORIZED, `GetSecretValue was denied by the nucleus: not authorized on resource ${secretId} (check the recipe's accessControl)`);
+    if (s?.fail === 'unavailable') throw new TransientError(ErrorCode.IPC_DISCONNECTED, 'GetSecretValue: IPC is not connected');
+    throw new TransientError(ErrorCode.IPC_CALL_FAILED, 'GetSecretValue failed: Secret not found', { details: { serviceError: 'ResourceNotFoundError' } });
+  }
   async close(): Promise<void> {
     this.state = 'closed';
   }
