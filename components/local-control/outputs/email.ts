@@ -47,6 +47,13 @@ export function classifySmtpError(err: unknown): ChannelError {
   return new ChannelError(`SMTP_${code.replace(/^E/, '')}`, `SMTP: ${msg}`, { cause: err });
 }
 
+/** How a mail channel batches (also what a channel waiting for its password secret reports). */
+export function emailBatching(o: Pick<EmailChannelOptions, 'batchIntervalMs' | 'maxPerMail'>): { batchIntervalMs: number; maxBatch: number } {
+  const batchIntervalMs = o.batchIntervalMs ?? OUTPUTS_DEFAULTS.email.batchIntervalMs;
+  // No batching: one mail per transition, also for a backlog (after an outage).
+  return { batchIntervalMs, maxBatch: batchIntervalMs === 0 ? 1 : (o.maxPerMail ?? OUTPUTS_DEFAULTS.email.maxPerMail) };
+}
+
 export interface EmailChannelDeps {
   clock: Clock;
   logger: Logger;
@@ -68,9 +75,7 @@ export class EmailChannel implements NotificationChannel {
     private readonly deps: EmailChannelDeps,
   ) {
     this.name = o.name;
-    this.batchIntervalMs = o.batchIntervalMs ?? OUTPUTS_DEFAULTS.email.batchIntervalMs;
-    // No batching: one mail per transition, also for a backlog (after an outage).
-    this.maxBatch = this.batchIntervalMs === 0 ? 1 : (o.maxPerMail ?? OUTPUTS_DEFAULTS.email.maxPerMail);
+    ({ batchIntervalMs: this.batchIntervalMs, maxBatch: this.maxBatch } = emailBatching(o));
     this.timeoutMs = o.timeoutMs ?? OUTPUTS_DEFAULTS.email.timeoutMs;
     this.fromDomain = o.from.slice(o.from.lastIndexOf('@') + 1);
     const tls: Record<string, unknown> = { rejectUnauthorized: o.rejectUnauthorized ?? true };

@@ -37,8 +37,13 @@ export interface EmailChannelOptions extends ChannelCommon {
   /** Verify the server certificate (default true). */
   rejectUnauthorized?: boolean;
   user?: string;
-  /** Resolved by the caller from a secret. */
+  /** The password itself (resolved by the caller), or `passwordSecret`; with `user`, exactly one of them. */
   password?: string;
+  /**
+   * Id (ARN or name) of a secret whose string is the password, read with `deps.getSecret` when the
+   * outputs start and again after a failed login (secret-channel.ts).
+   */
+  passwordSecret?: string;
   from: string;
   to: string[];
   /** At most one mail per interval with every transition since the last one; 0 = one mail per transition (default 60 000). */
@@ -71,6 +76,8 @@ export interface WebhookChannelOptions extends ChannelCommon {
   url: string;
   /** Sent as `Authorization: Bearer <token>`; resolved by the caller from a secret. */
   bearerToken?: string;
+  /** Id (ARN or name) of a secret whose string is the bearer token (instead of `bearerToken`), read with `deps.getSecret`. */
+  bearerTokenSecret?: string;
   /** Extra request headers (a provider's key header); values are never logged. */
   headers?: Record<string, string>;
   /** Whole request, connect to last byte of the answer (default 10 000). */
@@ -133,6 +140,9 @@ const PHONE = /^\+?[0-9]{3,20}$/;
 /** An address as the checks here accept it: no display name, no spaces, one @. */
 const EMAIL = /^[^\s@<>()",;:]+@[^\s@<>()",;:]+$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+/** A Secrets Manager secret ARN or name (letters, digits and /_+=.@- ; an ARN adds colons). */
+export const SECRET_ID = /^[A-Za-z0-9/_+=.@:-]{1,2048}$/;
+const SECRET_ID_ALLOWED = 'a secret id: a Secrets Manager ARN or secret name (letters, digits and / _ + = . @ - :)';
 
 type Rec = Record<string, unknown>;
 
@@ -236,7 +246,10 @@ function checkEmail(c: Checker, ch: EmailChannelOptions, p: string): void {
   c.bool(r, 'rejectUnauthorized', `${p}.rejectUnauthorized`);
   c.str(r, 'user', `${p}.user`, { max: 256 });
   c.secret(r, 'password', `${p}.password`);
-  if ((ch.user === undefined) !== (ch.password === undefined)) c.fail(`${p}.password`, 'and user must be given together (or neither)');
+  c.str(r, 'passwordSecret', `${p}.passwordSecret`, { max: 2048, pattern: SECRET_ID, allowed: SECRET_ID_ALLOWED });
+  if (ch.password !== undefined && ch.passwordSecret !== undefined) c.fail(`${p}.passwordSecret`, 'and password must not both be given (the password comes from the secret)');
+  const hasPassword = ch.password !== undefined || ch.passwordSecret !== undefined;
+  if ((ch.user === undefined) === hasPassword) c.fail(`${p}.password`, '(or passwordSecret) and user must be given together (or neither)');
   // A password in clear text over the site LAN: refuse rather than leak it.
   if (ch.user !== undefined && ch.tls === 'none') c.fail(`${p}.tls`, 'must be "implicit" or "starttls" when user and password are set');
   c.str(r, 'from', `${p}.from`, { required: true, pattern: EMAIL, allowed: 'an e-mail address (name@domain)', max: 254 });
@@ -267,6 +280,8 @@ function checkWebhook(c: Checker, ch: WebhookChannelOptions, p: string): void {
   // The URL is not quoted: it may carry a provider's key.
   if (!url || url.protocol !== 'https:') c.fail(`${p}.url`, 'must be an https:// URL');
   c.secret(r, 'bearerToken', `${p}.bearerToken`);
+  c.str(r, 'bearerTokenSecret', `${p}.bearerTokenSecret`, { max: 2048, pattern: SECRET_ID, allowed: SECRET_ID_ALLOWED });
+  if (ch.bearerToken !== undefined && ch.bearerTokenSecret !== undefined) c.fail(`${p}.bearerTokenSecret`, 'and bearerToken must not both be given (the token comes from the secret)');
   if (ch.headers !== undefined) {
     if (!isRec(ch.headers) || Object.keys(ch.headers).length > 20) c.fail(`${p}.headers`, 'must be an object of at most 20 header names to string values');
     for (const [k, v] of Object.entries(ch.headers)) {

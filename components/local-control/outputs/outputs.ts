@@ -12,15 +12,16 @@
  */
 import type { Clock, TimerHandle } from '../../lib/clock';
 import { validateAlarm, type AlarmMessage } from '../../lib/contract';
-import { FatalError, InputError, TransientError } from '../../lib/errors';
+import { ConfigError, FatalError, InputError, TransientError } from '../../lib/errors';
 import { createLogLimiter } from '../../lib/log-limit';
 import type { Logger } from '../../lib/logger';
 import type { Metrics } from '../../lib/metrics';
-import { EmailChannel } from './email';
+import { EmailChannel, emailBatching } from './email';
 import { AtModem, openSerialPort, type OpenSerial } from './modem';
 import { checkOutputsOptions, OUTPUTS_DEFAULTS, type AlarmOutputsOptions, type ChannelOptions } from './options';
 import { NotificationQueue, type EnqueueResult } from './queue';
 import { escalationKey, routes, severityRank, transitionKey, transitionOf, type Route } from './routing';
+import { SecretChannel, type SecretStatus } from './secret-channel';
 import { SmsChannel } from './sms';
 import { messageOf, type NotificationChannel, type SendContext } from './types';
 import { WebhookChannel } from './webhook';
@@ -41,6 +42,11 @@ export interface AlarmOutputsDeps {
   makeChannel?: (options: ChannelOptions) => NotificationChannel | undefined;
   /** Called when a channel accepted a batch (tests and benchmarks watch deliveries). */
   onDelivered?: (e: DeliveredEvent) => void;
+  /**
+   * Reads a secret's string by id (LocalControl: GetSecretValue over IPC). Needed when a channel
+   * names `passwordSecret` or `bearerTokenSecret`; the value never leaves the channel.
+   */
+  getSecret?: (secretId: string) => Promise<string>;
 }
 
 export interface OfferResult {
@@ -68,7 +74,8 @@ export interface AlarmOutputsStatus {
   pendingEscalations: number;
   /** Drop counts per reason since the queue file was made (`expired`, `queue_full`, `email_refused`...). */
   dropped: Record<string, number>;
-  channels: ChannelStatus[];
+  /** Per channel; `secret` for a channel whose credential is a secret. */
+  channels: Array<ChannelStatus & { secret?: SecretStatus }>;
 }
 
 export interface AlarmOutputs {
@@ -84,8 +91,22 @@ export interface AlarmOutputs {
 
 const MAX_ESCALATIONS_PER_TICK = 500;
 
+/** A copy without one key (the secret's id once its value is in). */
+function without<T extends object, K extends keyof T>(o: T, key: K): Omit<T, K> {
+  const copy = { ...o };
+  delete copy[key];
+  return copy;
+}
+
 export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputsOptions): AlarmOutputs {
   checkOutputsOptions(options);
+  if (!deps.getSecret) {
+    const i = options.channels.findIndex((c) => (c.type === 'email' && c.passwordSecret !== undefined) || (c.type === 'webhook' && c.bearerTokenSecret !== undefined));
+    if (i >= 0) {
+      const k = `${options.configKey ? `${options.configKey}.` : ''}channels[${i}]`;
+      throw new ConfigError(k, `${k} names a secret, but this gateway has no secret source (getSecret) to read it from`);
+    }
+  }
   const o = {
     maxQueued: options.maxQueued ?? OUTPUTS_DEFAULTS.maxQueued,
     maxAgeMs: options.maxAgeMs ?? OUTPUTS_DEFAULTS.maxAgeMs,
@@ -108,7 +129,8 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
   const modems = new Map<string, AtModem>();
   let escalationTimer: TimerHandle | undefined;
   let housekeepingTimer: TimerHandle | undefined;
-  let unregisterGauge: (() => void) | undefined;
+  const unregisterGauges: Array<() => void> = [];
+  const secretChannels = new Map<string, SecretChannel>();
   let started = false;
   let closed = false;
 
@@ -124,7 +146,39 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
     },
   };
 
+  /** The channel for these options; one whose credential is a secret waits for it (secret-channel.ts). */
   const buildChannel = (c: ChannelOptions): NotificationChannel => {
+    const secret =
+      c.type === 'email' && c.passwordSecret !== undefined
+        ? { key: 'passwordSecret', id: c.passwordSecret, resolved: (v: string): ChannelOptions => ({ ...without(c, 'passwordSecret'), password: v }), renew: (code: string) => code === 'SMTP_AUTH', ...emailBatching(c) }
+        : c.type === 'webhook' && c.bearerTokenSecret !== undefined
+          ? { key: 'bearerTokenSecret', id: c.bearerTokenSecret, resolved: (v: string): ChannelOptions => ({ ...without(c, 'bearerTokenSecret'), bearerToken: v }), renew: (code: string) => code === 'HTTP_401' || code === 'HTTP_403', batchIntervalMs: 0, maxBatch: 1 }
+          : undefined;
+    if (!secret) return plainChannel(c);
+    const getSecret = deps.getSecret;
+    if (!getSecret) throw new FatalError('INVARIANT', `channel ${c.name} names a ${secret.key} but the outputs were given no getSecret`);
+    const ch = new SecretChannel({
+      name: c.name,
+      type: c.type,
+      maxBatch: secret.maxBatch,
+      batchIntervalMs: secret.batchIntervalMs,
+      secretId: secret.id,
+      key: secret.key,
+      getSecret,
+      build: (v) => plainChannel(secret.resolved(v)),
+      renewOn: (err) => secret.renew(err.code),
+      clock,
+      logger,
+      limited,
+      retryInitialMs: o.backoffInitialMs,
+      retryMaxMs: o.backoffMaxMs,
+      ...(deps.random ? { random: deps.random } : {}),
+    });
+    secretChannels.set(c.name, ch);
+    return ch;
+  };
+
+  const plainChannel = (c: ChannelOptions): NotificationChannel => {
     const custom = deps.makeChannel?.(c);
     if (custom) return custom;
     switch (c.type) {
@@ -235,7 +289,9 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
           }),
         );
       }
-      unregisterGauge = metrics.registerQueue('notifications', () => q.depth);
+      // One gauge per channel (their sum is the queue's depth): health shows which one is backed up.
+      for (const c of options.channels) unregisterGauges.push(metrics.registerQueue(`notifications.${c.name}`, () => q.depthOf(c.name)));
+      for (const sc of secretChannels.values()) sc.start();
       expire();
       housekeepingTimer = clock.setInterval(() => {
         try {
@@ -314,7 +370,15 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
 
     status() {
       const q = need();
-      return { queued: q.depth, pendingEscalations: q.pendingEscalations(), dropped: q.droppedTotals(), channels: [...workers.values()].map((w) => w.status()) };
+      return {
+        queued: q.depth,
+        pendingEscalations: q.pendingEscalations(),
+        dropped: q.droppedTotals(),
+        channels: [...workers.values()].map((w) => {
+          const sc = secretChannels.get(w.name);
+          return sc ? { ...w.status(), secret: sc.secretStatus() } : w.status();
+        }),
+      };
     },
 
     async close() {
@@ -322,7 +386,7 @@ export function createAlarmOutputs(deps: AlarmOutputsDeps, options: AlarmOutputs
       closed = true;
       clock.clearTimeout(escalationTimer);
       clock.clearInterval(housekeepingTimer);
-      unregisterGauge?.();
+      for (const u of unregisterGauges.splice(0)) u();
       await Promise.all([...workers.values()].map((w) => w.close()));
       await Promise.all([...modems.values()].map((m) => m.close()));
       queue?.close();
