@@ -9,6 +9,8 @@
 import { BASE_CONFIG_PROPERTIES, BASE_DEFAULTS, type BaseConfig, type ConfigSpec, type JsonSchema } from '../lib/config';
 import { ANALYTICS_KINDS, SEVERITIES, type AnalyticsKind, type Severity } from '../lib/contract';
 import { ConfigError } from '../lib/errors';
+import { TRANSITION_ROUTES, type TransitionRoute } from './outputs/routing';
+import { checkNotifyConfig } from './notify-options';
 import { compileRules } from './rules';
 
 export const CONDITION_SOURCES = ['alarm', 'value', 'analytics', 'ml'] as const;
@@ -77,6 +79,71 @@ export interface AssetPoint {
   point: string;
 }
 
+/** The notification channels a site may configure (each at most once; also their names in the queue). */
+export const NOTIFY_CHANNELS = ['email', 'sms', 'webhook'] as const;
+export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number];
+
+/** E-mail notifications (docs/local-control.md "Notifications"). */
+export interface EmailOutputConfig {
+  host: string;
+  port: number;
+  /** Implicit TLS from the first byte (SMTPS, usually port 465). */
+  secure?: boolean;
+  /** Require STARTTLS (default: true unless `secure`); false only for a relay on the gateway itself, without credentials. */
+  starttls?: boolean;
+  /** PEM of a site's own CA or a relay's self-signed certificate. */
+  ca?: string;
+  user?: string;
+  /** Id (ARN or name) of the secret manager's secret holding the password (production). */
+  passwordSecret?: string;
+  /** The password inline: local runtime and tests only (it sits in the deployment's configuration). */
+  password?: string;
+  from: string;
+  to: string[];
+  minSeverity?: Severity;
+  transitions?: TransitionRoute;
+  batchIntervalMs?: number;
+}
+
+/** SMS through a GSM/LTE modem on a serial port. */
+export interface SmsOutputConfig {
+  device: string;
+  baudRate?: number;
+  /** Phone numbers, international format. */
+  to: string[];
+  minSeverity?: Severity;
+  transitions?: TransitionRoute;
+  maxParts?: number;
+}
+
+/** An HTTPS webhook (an SMS provider's API). */
+export interface WebhookOutputConfig {
+  url: string;
+  /** Id (ARN or name) of the secret holding the bearer token (production). */
+  bearerTokenSecret?: string;
+  /** The token inline: local runtime and tests only. */
+  bearerToken?: string;
+  ca?: string;
+  minSeverity?: Severity;
+  transitions?: TransitionRoute;
+}
+
+export interface OutputsConfig {
+  relays: { critical?: AssetPoint; high?: AssetPoint };
+  ackInput?: AssetPoint;
+  email?: EmailOutputConfig;
+  sms?: SmsOutputConfig;
+  webhook?: WebhookOutputConfig;
+  /** A critical alarm nobody acknowledged within afterMs is notified again on these channels. */
+  escalation?: { afterMs: number; channels: NotifyChannel[] };
+  /** What subjects and texts call the site (default siteId). */
+  siteName?: string;
+  /** The notification queue's SQLite file, relative to the work folder; created only when a channel is configured. */
+  queuePath: string;
+  /** Longest wait between two attempts of a channel that is down. */
+  retryMaxMs: number;
+}
+
 export interface LocalControlConfig extends BaseConfig {
   /** LocalControl's SQLite file (audit log, manual assets, holds, its alarm journal); relative to the work folder. */
   dbPath: string;
@@ -111,7 +178,7 @@ export interface LocalControlConfig extends BaseConfig {
   tickMs: number;
   /** Relays are first written this long after start, once the alarm sync has answered. */
   startupSettleMs: number;
-  outputs: { relays: { critical?: AssetPoint; high?: AssetPoint }; ackInput?: AssetPoint };
+  outputs: OutputsConfig;
   alarmJournalRetentionMs: number;
   alarmSnapshotIntervalMs: number;
 }
@@ -124,6 +191,63 @@ const ASSET_POINT = {
   additionalProperties: false,
   required: ['assetId', 'point'],
   properties: { assetId: { type: 'string', pattern: ID }, point: POINT },
+} as const;
+
+/** A plain address (no display name), as the e-mail channel accepts it. */
+const EMAIL_ADDRESS = { type: 'string', maxLength: 254, pattern: '^[^\\s@<>()",;:]+@[^\\s@<>()",;:]+$' } as const;
+/** A Secrets Manager secret ARN or name. */
+const SECRET_ID = { type: 'string', pattern: '^[A-Za-z0-9/_+=.@:-]{1,2048}$' } as const;
+const INLINE_SECRET = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+const PEM = { type: 'string', maxLength: 65536, pattern: '-----BEGIN CERTIFICATE-----' } as const;
+const ROUTE_PROPERTIES = {
+  minSeverity: { type: 'string', enum: [...SEVERITIES] },
+  transitions: { type: 'string', enum: [...TRANSITION_ROUTES] },
+} as const;
+
+const EMAIL_OUTPUT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['host', 'port', 'from', 'to'],
+  properties: {
+    host: { type: 'string', minLength: 1, maxLength: 253 },
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    secure: { type: 'boolean' },
+    starttls: { type: 'boolean' },
+    ca: PEM,
+    user: { type: 'string', minLength: 1, maxLength: 256 },
+    passwordSecret: SECRET_ID,
+    password: INLINE_SECRET,
+    from: EMAIL_ADDRESS,
+    to: { type: 'array', minItems: 1, maxItems: 50, items: EMAIL_ADDRESS },
+    ...ROUTE_PROPERTIES,
+    batchIntervalMs: { type: 'integer', minimum: 0, maximum: 86400000 },
+  },
+} as const;
+
+const SMS_OUTPUT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['device', 'to'],
+  properties: {
+    device: { type: 'string', minLength: 1, maxLength: 4096 },
+    baudRate: { type: 'integer', minimum: 300, maximum: 4000000 },
+    to: { type: 'array', minItems: 1, maxItems: 20, items: { type: 'string', pattern: '^\\+?[0-9]{3,20}$' } },
+    ...ROUTE_PROPERTIES,
+    maxParts: { type: 'integer', minimum: 1, maximum: 4 },
+  },
+} as const;
+
+const WEBHOOK_OUTPUT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    url: { type: 'string', maxLength: 2048, pattern: '^https://' },
+    bearerTokenSecret: SECRET_ID,
+    bearerToken: INLINE_SECRET,
+    ca: PEM,
+    ...ROUTE_PROPERTIES,
+  },
 } as const;
 
 const VALUE_TEST_PROPERTIES = {
@@ -216,10 +340,25 @@ export const LOCAL_CONTROL_CONFIG_SCHEMA: JsonSchema = {
     outputs: {
       type: 'object',
       additionalProperties: false,
-      required: ['relays'],
+      required: ['relays', 'queuePath', 'retryMaxMs'],
       properties: {
         relays: { type: 'object', additionalProperties: false, properties: { critical: ASSET_POINT, high: ASSET_POINT } },
         ackInput: ASSET_POINT,
+        email: EMAIL_OUTPUT,
+        sms: SMS_OUTPUT,
+        webhook: WEBHOOK_OUTPUT,
+        escalation: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['afterMs', 'channels'],
+          properties: {
+            afterMs: { type: 'integer', minimum: 1000, maximum: 604800000 },
+            channels: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...NOTIFY_CHANNELS] } },
+          },
+        },
+        siteName: { type: 'string', minLength: 1, maxLength: 64 },
+        queuePath: { type: 'string', minLength: 1, maxLength: 1024 },
+        retryMaxMs: { type: 'integer', minimum: 1000, maximum: 3600000 },
       },
     },
     alarmJournalRetentionMs: { type: 'integer', minimum: 3600000, maximum: 31536000000 },
@@ -308,6 +447,8 @@ export const LOCAL_CONTROL_DEFAULTS: LocalControlConfig = {
   startupSettleMs: 2000,
   outputs: {
     relays: { critical: { assetId: 'IO-01', point: 'relay.alarmHorn' }, high: { assetId: 'IO-01', point: 'relay.beacon' } },
+    queuePath: 'notifications.db',
+    retryMaxMs: 60000,
   },
   alarmJournalRetentionMs: 7 * 86400000,
   alarmSnapshotIntervalMs: 60000,
@@ -322,6 +463,7 @@ export function checkLocalControlConfig(c: Readonly<LocalControlConfig>): void {
     // up on a command that may still run.
     throw new ConfigError('resultTimeoutMs', `configuration key 'resultTimeoutMs' must be longer than commandTtlMs (${c.commandTtlMs})`);
   }
+  checkNotifyConfig(c);
 }
 
 export const localControlConfigSpec: ConfigSpec<LocalControlConfig> = {

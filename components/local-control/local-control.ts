@@ -35,7 +35,6 @@ import {
   type OperatorRequest,
   type TelemetryMessage,
 } from '../lib/contract';
-import { errorMessage } from '../lib/errors';
 import { createLogLimiter } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
@@ -50,6 +49,8 @@ import { compileGlobs } from './glob';
 import { FailureAlarms } from './failure-alarms';
 import { Fleet, Inputs } from './inputs';
 import { acknowledge, handleOperatorRequest, type OperatorContext } from './operator-requests';
+import { createNotifier, NotifierHost, type NotifierDeps } from './notifications';
+import { notifyKey } from './notify-options';
 import { compileRules, type CompiledRule } from './rules';
 
 /**
@@ -60,7 +61,15 @@ export interface AlarmNotifier {
   start(): void;
   offer(alarm: AlarmMessage): unknown;
   acknowledge(alarmId: string, by: string, at: number): unknown;
+  /** Queue depth and channel states, for the component's health. */
+  status?(): NotifierStatus;
   close(): Promise<void>;
+}
+
+/** What the component's health takes from the outputs (the library's `status()` fits it). */
+export interface NotifierStatus {
+  queued: number;
+  channels: Array<{ name: string; state: string; queued?: number; lastError?: string | null; secret?: { state: string; error: string | null } }>;
 }
 
 export interface LocalControlDeps {
@@ -77,8 +86,14 @@ export interface LocalControlDeps {
   nativeBinding?: string;
   /** Backoff jitter in [0, 1) (tests make it fixed). */
   random?: () => number;
-  /** Builds the notification outputs from the configuration; none by default. */
+  /**
+   * Builds the notification outputs from the configuration (default: the alarm outputs library,
+   * notifications.ts `createNotifier`, with secrets read over the bus; none when no channel is
+   * configured). Tests pass their own.
+   */
   createOutputs?: (config: Readonly<LocalControlConfig>) => AlarmNotifier | undefined;
+  /** Tests: the alarm outputs library's channel and serial hooks for the default createOutputs. */
+  outputsHooks?: NotifierDeps['outputs'];
 }
 
 export interface LocalControl extends ComponentInstance<LocalControlConfig> {
@@ -88,6 +103,8 @@ export interface LocalControl extends ComponentInstance<LocalControlConfig> {
   applied(): ReturnType<Actuator['appliedStates']>;
   manualAssets(): string[];
   activeAlarms(): AlarmMessage[];
+  /** The notification outputs' queue and channels; undefined when none are configured. */
+  outputsStatus(): ReturnType<NotifierHost['status']>;
   /** Evaluate and act now (tests; the tick does it every tickMs). */
   tick(): void;
   readonly db: LocalControlDb | undefined;
@@ -113,7 +130,6 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
   let rules = compileRules(config.rules); // provision: a bad rule is a ConfigError now
   let db: LocalControlDb | undefined;
   let journal: AlarmJournal | undefined;
-  let outputs: AlarmNotifier | undefined;
   let subs: Subscription[] = [];
   let tickTimer: TimerHandle | undefined;
   let settleTimer: TimerHandle | undefined;
@@ -208,15 +224,15 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     return false;
   };
 
-  const offer = (a: AlarmMessage): void => {
-    if (!outputs) return;
-    try {
-      outputs.offer(a);
-    } catch (err) {
-      deps.metrics.recordError(err);
-      limited('outputs:offer', (suppressed) => log.error('alarm notification not queued', { alarmId: a.alarmId, err: errorMessage(err), suppressed }));
-    }
-  };
+  const where = { workDir: deps.workDir, nativeBinding: deps.nativeBinding };
+  const buildOutputs =
+    deps.createOutputs ??
+    ((c: Readonly<LocalControlConfig>) =>
+      createNotifier({ bus: deps.bus, clock: deps.clock, logger: deps.logger, metrics: deps.metrics, ...where, ...(deps.random ? { random: deps.random } : {}), ...(deps.outputsHooks ? { outputs: deps.outputsHooks } : {}) }, c));
+  // Every transition and acknowledgement goes through the host: it never throws, and holds what
+  // arrives while the outputs are rebuilt.
+  const outputs = new NotifierHost({ build: buildOutputs, key: (c) => notifyKey(c, where), logger: log, metrics: deps.metrics, limited });
+  const offer = (a: AlarmMessage): void => outputs.offer(a);
 
   function onAlarm(a: AlarmMessage): void {
     const at = deps.clock.now();
@@ -404,6 +420,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
     applied: () => act.appliedStates(),
     manualAssets: () => act.operators.manualAssets(),
     activeAlarms: () => [...alarms.active()],
+    outputsStatus: () => outputs.status(),
     tick: () => guarded(tick, 'tick'),
     get db() {
       return db;
@@ -416,8 +433,7 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
       if (started || closed) return;
       started = true;
       await openWork();
-      outputs = deps.createOutputs?.(config);
-      outputs?.start();
+      await outputs.apply(config, () => alarms.active());
       subs = await subscribe(config.siteId);
       // What the site's alarm sources hold active now: automation acts on it as on a live raise.
       alarms.requestSync('start');
@@ -452,6 +468,8 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
       }
       if (changed('tickMs')) startTick();
       if (changed('outputs')) ackInputWas = undefined;
+      // The notification outputs again if what they depend on changed (same queue file: nothing queued is lost).
+      await outputs.apply(next, () => alarms.active());
       decide({ kind: 'all' }, deps.clock.now());
     },
 
@@ -464,11 +482,12 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
       unregisterQueue?.();
       commander.close();
       alarms.close();
-      if (outputs) await outputs.close().catch((err: unknown) => log.error('alarm outputs close failed', { err: errorMessage(err) }));
-      outputs = undefined;
+      await outputs.close();
       await closeWork();
     },
 
-    healthState: () => (failures.size > 0 ? 'degraded' : 'running'),
+    // Degraded while a control_failed alarm is active, or while notifications are not getting out
+    // (a channel retrying, its secret not readable, outputs that could not start).
+    healthState: () => (failures.size > 0 || outputs.degraded() ? 'degraded' : 'running'),
   };
 }

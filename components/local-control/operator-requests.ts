@@ -16,7 +16,8 @@ export interface OperatorContext {
   db: LocalControlDb | undefined;
   act: Actuator;
   alarm: (alarmId: string) => AlarmMessage | undefined;
-  outputs: AlarmNotifier | undefined;
+  /** The notification outputs (notifications.ts NotifierHost: it never throws). */
+  outputs: Pick<AlarmNotifier, 'acknowledge'> | undefined;
   log: Logger;
   /** Runs a step that must not throw into the handler. */
   guarded: (fn: () => void, what: string) => void;

@@ -111,7 +111,7 @@ test('reconfigure applies rules, interlocks and outputs in place', async () => {
   await rig.status('IO-01', 'online', { heartbeat: true });
   await rig.advance(2000);
   expect(rig.commands('IO-01').map((c) => `${String(c.params['point'])}=${String(c.params['value'])}`)).toContain('relay.beacon=true');
-  await change({ outputs: { relays: { critical: { assetId: 'IO-01', point: 'relay.alarmHorn' }, high: { assetId: 'IO-01', point: 'relay.spare4' } } } });
+  await change({ outputs: { ...base.outputs, relays: { critical: { assetId: 'IO-01', point: 'relay.alarmHorn' }, high: { assetId: 'IO-01', point: 'relay.spare4' } } } });
   expect(rig.commands('IO-01').map((c) => `${String(c.params['point'])}=${String(c.params['value'])}`).slice(-2).sort()).toEqual(['relay.beacon=false', 'relay.spare4=true']);
 });
 

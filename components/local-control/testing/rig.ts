@@ -78,7 +78,8 @@ export class Rig {
 
   private make(): LocalControl {
     return createLocalControl(
-      { bus: this.bus, logger: silentLogger, metrics: this.metrics, clock: this.clock as Clock, component: 'local-control', fail: (e) => { throw e; }, random: () => 0.5, ...this.deps },
+      // workDir: a relative outputs.queuePath lands in the rig's folder.
+      { bus: this.bus, logger: silentLogger, metrics: this.metrics, clock: this.clock as Clock, component: 'local-control', fail: (e) => { throw e; }, random: () => 0.5, workDir: this.dir, ...this.deps },
       this.config,
     );
   }
