@@ -15,6 +15,7 @@ import { describeMachine, formatMachine } from './machine';
 import { formatModbusReport, modbusProblems, runModbusBench } from './modbus';
 import { runLoggerBench } from './logger';
 import { runAggregatorBench } from './aggregator';
+import { controlProblems, formatControlReport, runControlBench } from './control';
 import { runProcessorBench } from './processor';
 import { runStoreBench } from './store';
 import { killAllNucleiNow, stopAllNuclei } from './nucleus-process';
@@ -22,9 +23,11 @@ import { formatUplinkReport, runUplinkBench, uplinkProblems } from './uplink';
 
 const USAGE = `usage: node dist/bench.js [--only NAME] [--seconds N] [--window N] [--json] [--cpu-prof-dir DIR]
 
-  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, uplink, logger)
+  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, uplink, logger, control)
   --seconds N    load duration of each scenario, >= 1 (default 5)
   --window N     ipc: PublishToTopic calls kept in flight by the publisher (default 64)
+  --long MINUTES modbus: the memory run lasts MINUTES (default 12 x --seconds; at least 10 for
+                 the figure in docs/modbus-adapter.md)
   --json         print one JSON object with all figures on stdout (progress on stderr)
   --cpu-prof-dir DIR
                  ipc: run each scenario's nucleus under node --cpu-prof, profiles into DIR
@@ -36,6 +39,7 @@ interface BenchContext {
   cpuProfileDir?: string;
   seconds: number;
   window: number;
+  longMinutes?: number;
   log: (line: string) => void;
 }
 
@@ -53,7 +57,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   modbus: {
     async run(ctx) {
       // Progress lines go to stderr, as the other benchmarks' do, also under --json.
-      const figures = await runModbusBench({ seconds: ctx.seconds, json: false });
+      const figures = await runModbusBench({ seconds: ctx.seconds, json: false, projectRoot: ctx.projectRoot, ...(ctx.longMinutes !== undefined ? { longMinutes: ctx.longMinutes } : {}) });
       return { figures, text: formatModbusReport(figures), problems: modbusProblems(figures) };
     },
   },
@@ -70,6 +74,12 @@ const BENCHMARKS: Record<string, Benchmark> = {
     async run(ctx) {
       const { figures, problems } = await runLoggerBench({ projectRoot: ctx.projectRoot, seconds: ctx.seconds });
       return { figures, text: formatTree(figures, ''), problems };
+    },
+  },
+  control: {
+    async run(ctx) {
+      const figures = await runControlBench({ projectRoot: ctx.projectRoot, log: ctx.log });
+      return { figures, text: formatControlReport(figures), problems: controlProblems(figures) };
     },
   },
 };
@@ -113,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
         only: { type: 'string' },
         seconds: { type: 'string' },
         window: { type: 'string' },
+        long: { type: 'string' },
         json: { type: 'boolean' },
         'cpu-prof-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -133,6 +144,7 @@ async function main(argv: string[]): Promise<number> {
     // Below a second the 200 ms resource sampling has too few points.
     seconds: numberArg(values.seconds, 'seconds', 5, 1, false),
     window: numberArg(values.window, 'window', 64, 1, true),
+    ...(values.long !== undefined ? { longMinutes: numberArg(values.long, 'long', 10, 1, false) } : {}),
     log: (line) => process.stderr.write(`${line}\n`),
     ...(values['cpu-prof-dir'] !== undefined ? { cpuProfileDir: path.resolve(values['cpu-prof-dir']) } : {}),
   };
