@@ -323,8 +323,9 @@ describe('IPC conformance with the real SDK client', () => {
 
   describe('unsupported operations', () => {
     it("answers the nucleus's not-supported ServiceError", async () => {
-      const e = await a.getSecretValue({ secretId: 'x' }).catch((x: unknown) => x);
-      expect(serviceMessage(e)).toBe('Operation aws.greengrass#GetSecretValue is not supported by Greengrass');
+      // (GetSecretValue is served now: docs/local-runtime.md "Secrets"; shadows are not.)
+      const e = await a.getThingShadow({ thingName: 'x' }).catch((x: unknown) => x);
+      expect(serviceMessage(e)).toBe('Operation aws.greengrass#GetThingShadow is not supported by Greengrass');
     });
   });
 
