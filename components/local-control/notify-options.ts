@@ -156,11 +156,16 @@ export function checkNotifyConfig(c: Readonly<LocalControlConfig>): void {
   }
 }
 
+/** The part of a LocalControl configuration (or of a site's merge for it) that names secrets. */
+export interface SecretNaming {
+  outputs?: { email?: { passwordSecret?: string | undefined }; webhook?: { bearerTokenSecret?: string | undefined } };
+}
+
 /**
  * The secret ids the configuration names (passwordSecret, bearerTokenSecret), in a stable order.
  */
-export function secretIds(c: Readonly<Pick<LocalControlConfig, 'outputs'>>): string[] {
-  const ids = [c.outputs.email?.passwordSecret, c.outputs.webhook?.bearerTokenSecret].filter((x): x is string => x !== undefined);
+export function secretIds(c: Readonly<SecretNaming>): string[] {
+  const ids = [c.outputs?.email?.passwordSecret, c.outputs?.webhook?.bearerTokenSecret].filter((x): x is string => x !== undefined);
   return [...new Set(ids)];
 }
 
@@ -170,7 +175,7 @@ export function secretIds(c: Readonly<Pick<LocalControlConfig, 'outputs'>>): str
  * on those ids; no wildcard). Undefined when it names none. A deployment's MERGE merges objects key
  * by key, so this adds the secret manager service beside the recipe's pub/sub policies, which stay.
  */
-export function secretAccessControl(c: Readonly<Pick<LocalControlConfig, 'outputs'>>, componentName = 'com.dcmms.edge.LocalControl'): AccessControl | undefined {
+export function secretAccessControl(c: Readonly<SecretNaming>, componentName = 'com.dcmms.edge.LocalControl'): AccessControl | undefined {
   const ids = secretIds(c);
   if (ids.length === 0) return undefined;
   return {
