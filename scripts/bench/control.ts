@@ -25,9 +25,11 @@
  *               the poll that read the hot value to the adapter's succeeded ControlResult for the
  *               curtailment (revert time, percent, enable, each read back); reset: the fault
  *               cleared, the restore (holdOffMs 0 for the benchmark) answered.
- *   3. e-mail   ./outputs.ts (the notification library against aiosmtpd, batching off), run as
- *               its own process; LocalControl does not wire the library in yet, so this is the
- *               library's figure, not one through the runtime.
+ *   3. e-mail   a deployment adds LocalControl's e-mail channel (aiosmtpd on loopback, plain SMTP,
+ *               batching off, critical raises only), and the ground fault of 1. is run again:
+ *               register changed / the poll / the alarm -> aiosmtpd has the mail, and the horn
+ *               with the channel configured. Then ./outputs.ts, the notification library alone
+ *               (offer() -> accepted), run as its own process.
  *
  * Each trial waits a random 0..250 ms before changing the plant: the change then falls anywhere
  * in the adapter's poll period, as a real one does (starting right after the previous trial's
@@ -39,6 +41,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { spawn } from 'node:child_process';
 import { topics } from '../../components/lib/contract';
+import { startSmtpPeer, type SmtpPeer } from '../../components/local-control/outputs/testing/aiosmtpd';
 import { createSiteSimulator, IO_RELAYS, type SiteSimulator } from '../simulator';
 import { Plant } from '../simulator/plant';
 import type { ObservedEvent } from './control-worker';
@@ -66,6 +69,7 @@ export interface ControlBenchOptions {
   log: (line: string) => void;
   hornTrials?: number;
   curtailTrials?: number;
+  emailRuntimeTrials?: number;
   emailAlarms?: number;
 }
 
@@ -438,16 +442,28 @@ interface HornTrial {
   endToEndMs: number;
   decisionLatencyMs: number | null;
   beaconFirst: boolean;
+  /** With an e-mail channel: when aiosmtpd had the mail of the raise (wall ms, and performance.now() from the change). */
+  mail?: number;
+  mailEndToEndMs?: number;
 }
 
-async function hornTrial(rig: Rig, timeoutMs: number): Promise<HornTrial> {
+/**
+ * One trial; with `smtp` (LocalControl mailing critical raises to it) it also waits for the mail:
+ * the peer reports each message as its handler accepts it (before the 250 goes back), and the
+ * stamp is taken when that report resolves the wait.
+ */
+async function hornTrial(rig: Rig, timeoutMs: number, smtp?: SmtpPeer): Promise<HornTrial> {
   const { timeline: t, sim } = rig;
   const start = t.mark;
   await phase();
+  const mailsBefore = smtp?.messages.length ?? 0;
   const fault = sim.injectFault({ kind: 'ground-fault', unit: HORN.unit });
   const changed = Date.now();
   const changedMono = performance.now();
   const from = t.mark;
+  const mailed = smtp?.waitForMessages(mailsBefore + 1, timeoutMs).then((all) => ({ at: Date.now(), mono: performance.now(), mail: all[mailsBefore]! }));
+  // Awaited below; until then a rejection is not unhandled.
+  mailed?.catch(() => undefined);
   try {
     const coil = await t.next(from, 'coil', (e) => e.coil === HORN.coil && e.value, timeoutMs, 'horn coil set');
     const cmd = await t.next(from, 'cmd', (e) => e.a === HORN.io && e.params['point'] === HORN.point && e.params['value'] === true, 5000, 'horn command');
@@ -458,6 +474,8 @@ async function hornTrial(rig: Rig, timeoutMs: number): Promise<HornTrial> {
     const alarm = t.find(from, 'alarm', (e) => e.a === HORN.asset && e.type === 'ground_fault' && e.state === 'raised' && !e.replayed);
     if (!sample || !alarm) throw new Error(`horn set without ${sample ? 'the ground_fault alarm' : 'a telemetry message showing GROUND_FAULT'} seen`);
     const beacon = t.find(from, 'coil', (e) => e.coil === HORN.beaconCoil && e.value);
+    const mail = mailed ? await mailed : undefined;
+    if (mail && !(mail.mail.headers['x-dcmms-alarm-ids'] ?? '').split(' ').includes(alarm.id)) throw new Error(`the mail names alarms ${mail.mail.headers['x-dcmms-alarm-ids'] ?? '(none)'}, not ${alarm.id}`);
     return {
       changed,
       sample: sample.ts,
@@ -470,6 +488,7 @@ async function hornTrial(rig: Rig, timeoutMs: number): Promise<HornTrial> {
       endToEndMs: coil.mono - changedMono,
       decisionLatencyMs: dec?.latencyMs ?? null,
       beaconFirst: beacon !== undefined && beacon.mono < coil.mono,
+      ...(mail ? { mail: mail.at, mailEndToEndMs: mail.mono - changedMono } : {}),
     };
   } finally {
     const reset = t.mark;
@@ -680,6 +699,65 @@ async function curtailScenario(rig: Rig, trials: number, warmup: number, log: (l
 
 // --- 3. alarm -> e-mail accepted ----------------------------------------------------------------
 
+export interface EmailRuntimeFigures {
+  trials: number;
+  warmup: number;
+  failed: number;
+  firstFailure?: string;
+  /** Register changed -> aiosmtpd has the mail of the ground_fault raise. */
+  endToEndMs: Dist;
+  /** The poll's sample time -> the mail. */
+  sampleToMailMs: Dist;
+  /** The Processor's alarm delivered -> the mail: LocalControl's notification path (queue, SMTP). */
+  alarmToMailMs: Dist;
+  /** The horn in the same trials, with the e-mail channel configured: does the relay wait for it? */
+  hornGatewayMs: Dist;
+  cpuPercent?: CpuFigures;
+  seconds: number;
+}
+
+/**
+ * Alarm -> e-mail through the runtime: LocalControl's own `outputs.email` (a deployment adds it)
+ * pointing at aiosmtpd on loopback, plain SMTP (`starttls` false: a relay on the gateway, no
+ * credentials), `batchIntervalMs` 0, `minSeverity` critical and raises only, so each trial's
+ * ground fault is exactly one mail. Its alarm id is checked against the Processor's alarm.
+ */
+async function emailRuntimeScenario(rig: Rig, smtp: SmtpPeer, trials: number, warmup: number, log: (l: string) => void): Promise<EmailRuntimeFigures> {
+  const email = { host: '127.0.0.1', port: smtp.port, starttls: false, from: 'gateway@bench.example', to: ['ops@bench.example'], minSeverity: 'critical', transitions: 'raised', batchIntervalMs: 0 };
+  const { code, output } = await runCli([rig.cli, 'deployment', 'create', '--root', rig.n.root, '--update-config', JSON.stringify({ [CONTROL]: { MERGE: { outputs: { email } } } }), '--wait']);
+  if (code !== 0 || !output.includes('SUCCEEDED')) throw new Error(`adding the e-mail channel failed (exit ${code}):\n${output}\n${rig.n.componentLog(CONTROL)}`);
+  for (let i = 0; i < warmup; i++) await hornTrial(rig, i === 0 ? FIRST_TRIAL_TIMEOUT_MS : TRIAL_TIMEOUT_MS, smtp);
+  const ok: HornTrial[] = [];
+  const failures: string[] = [];
+  const t0 = process.hrtime.bigint();
+  const started = Date.now();
+  for (let i = 0; i < trials; i++) {
+    try {
+      ok.push(await hornTrial(rig, TRIAL_TIMEOUT_MS, smtp));
+    } catch (err) {
+      failures.push(err instanceof Error ? err.message : String(err));
+      rig.sim.clearFault();
+      await delay(2000);
+    }
+    if ((i + 1) % 50 === 0) log(`control:   e-mail ${i + 1}/${trials}`);
+  }
+  const cpu = rig.cpu.figures(t0, process.hrtime.bigint());
+  return {
+    trials: ok.length,
+    warmup,
+    failed: failures.length,
+    ...(failures.length ? { firstFailure: failures[0] } : {}),
+    endToEndMs: dist(ok.map((x) => x.mailEndToEndMs!)),
+    sampleToMailMs: dist(ok.map((x) => x.mail! - x.sample)),
+    alarmToMailMs: dist(ok.map((x) => x.mail! - x.alarm)),
+    hornGatewayMs: dist(ok.map((x) => x.coil - x.sample)),
+    ...(cpu ? { cpuPercent: cpu } : {}),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+  };
+}
+
+/** The notification library alone: ./outputs.ts. */
+
 export interface EmailFigures {
   alarms: number;
   sequential?: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number; offerP50Ms: number; totalS: number };
@@ -721,6 +799,9 @@ async function emailScenario(projectRoot: string, alarms: number): Promise<Email
 export interface ControlFigures {
   horn: HornFigures;
   curtail: CurtailFigures;
+  /** Alarm -> e-mail through the runtime (LocalControl's e-mail channel). */
+  emailRuntime: EmailRuntimeFigures;
+  /** Alarm -> e-mail, the notification library alone (./outputs.ts). */
   email: EmailFigures;
   /** Error lines the nucleus and the observer reported during the run. */
   errors: string[];
@@ -731,6 +812,8 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
   let ok = false;
   let horn: HornFigures;
   let curtail: CurtailFigures;
+  let emailRuntime: EmailRuntimeFigures;
+  let smtp: SmtpPeer | undefined;
   try {
     opts.log('control: starting the nucleus, the simulator and the built ModbusAdapter, Processor and LocalControl ...');
     await rig.start();
@@ -742,23 +825,30 @@ export async function runControlBench(opts: ControlBenchOptions): Promise<Contro
     opts.log(`control: over-temperature -> curtailment read back, ${curtailTrials} trials ...`);
     curtail = await curtailScenario(rig, curtailTrials, 3, opts.log);
     opts.log(`control:   p50 ${curtail.sampleToResultMs.p50} ms, p99 ${curtail.sampleToResultMs.p99} ms`);
+    const emailTrials = opts.emailRuntimeTrials ?? 100;
+    opts.log(`control: ground fault -> e-mail accepted by aiosmtpd through LocalControl's e-mail channel, ${emailTrials} trials ...`);
+    smtp = await startSmtpPeer();
+    emailRuntime = await emailRuntimeScenario(rig, smtp, emailTrials, 3, opts.log);
+    opts.log(`control:   p50 ${emailRuntime.endToEndMs.p50} ms, p99 ${emailRuntime.endToEndMs.p99} ms (alarm -> mail p99 ${emailRuntime.alarmToMailMs.p99} ms)`);
     ok = true;
   } catch (err) {
     if (rig.n) opts.log(rig.componentLogs());
     throw err;
   } finally {
     await rig.stop(ok);
+    await smtp?.stop();
   }
   const errors = [...rig.errors, ...rig.n.errors()];
   opts.log('control: alarm -> e-mail accepted (scripts/bench/outputs.ts) ...');
   const email = await emailScenario(opts.projectRoot, opts.emailAlarms ?? 200);
-  return { horn, curtail, email, errors };
+  return { horn, curtail, emailRuntime, email, errors };
 }
 
 export function controlProblems(f: ControlFigures): string[] {
   const p: string[] = [];
   if (f.horn.failed) p.push(`horn: ${f.horn.failed} trial(s) failed, first: ${f.horn.firstFailure ?? '?'}`);
   if (f.curtail.failed) p.push(`curtail: ${f.curtail.failed} trial(s) failed, first: ${f.curtail.firstFailure ?? '?'}`);
+  if (f.emailRuntime.failed) p.push(`e-mail: ${f.emailRuntime.failed} trial(s) failed, first: ${f.emailRuntime.firstFailure ?? '?'}`);
   p.push(...f.email.problems.map((x) => `email: ${x}`));
   p.push(...f.errors.map((x) => `logged: ${x}`));
   return p;
@@ -782,6 +872,7 @@ export function formatControlReport(f: ControlFigures): string {
   const h = f.horn;
   const c = f.curtail;
   const e = f.email;
+  const m = f.emailRuntime;
   return [
     `1. register change -> horn relay: ground fault on ${HORN.asset} (103.Evt1 GROUND_FAULT) -> Processor's critical ground_fault -> LocalControl -> ${HORN.io} ${HORN.point}`,
     `   ${h.trials} trials (+${h.warmup} warm-up, ${h.failed} failed), every device polled every ${h.pollIntervalMs} ms, ${h.seconds} s`,
@@ -802,7 +893,14 @@ export function formatControlReport(f: ControlFigures): string {
     `   LocalControl's decision latencyMs: ${distLine(c.decisionLatencyMs)}`,
     `   ${cpuLine(c.cpuPercent)}`,
     '',
-    `3. alarm -> e-mail accepted by aiosmtpd (scripts/bench/outputs.ts: the notification library, batching off, ${e.alarms} alarms)`,
+    `3. alarm -> e-mail accepted by aiosmtpd through LocalControl's e-mail channel (plain SMTP on loopback, batching off, critical raises): the ground fault of 1.`,
+    `   ${m.trials} trials (+${m.warmup} warm-up, ${m.failed} failed), ${m.seconds} s`,
+    `   register changed -> mail accepted: ${distLine(m.endToEndMs)}`,
+    `   poll's sample -> mail accepted:    ${distLine(m.sampleToMailMs)}`,
+    `   alarm delivered -> mail accepted:  ${distLine(m.alarmToMailMs)}`,
+    `   the horn in the same trials (poll's sample -> coil set): ${distLine(m.hornGatewayMs)}`,
+    `   ${cpuLine(m.cpuPercent)}`,
+    `   the notification library alone (scripts/bench/outputs.ts, offer() -> accepted, ${e.alarms} alarms):`,
     e.sequential ? `   one at a time: p50 ${e.sequential.p50Ms} ms, p99 ${e.sequential.p99Ms} ms, max ${e.sequential.maxMs} ms (offer() alone p50 ${e.sequential.offerP50Ms} ms)` : '   one at a time: no figures',
     e.burst ? `   all at once:   p50 ${e.burst.p50Ms} ms, p99 ${e.burst.p99Ms} ms, max ${e.burst.maxMs} ms (all accepted after ${e.burst.totalS} s)` : '   all at once: no figures',
     ...(f.errors.length ? ['', `errors logged: ${f.errors.length}`, ...f.errors.slice(0, 5).map((x) => `   ${x}`)] : []),
