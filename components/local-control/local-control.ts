@@ -237,19 +237,20 @@ export function createLocalControl(deps: LocalControlDeps, initial: Readonly<Loc
   function onAlarm(a: AlarmMessage): void {
     const at = deps.clock.now();
     if (!alarms.onTransition(a)) return;
-    offer(a);
     if (a.state === 'cleared') act.operators.forgetCleared((id) => alarms.get(id) !== undefined);
+    // Act first: queuing the notification is a synchronous commit that must not delay the relays.
     decide({ kind: 'alarm' }, at);
+    offer(a);
   }
 
   const onSnapshot = (s: AlarmSnapshot): void => {
     const at = deps.clock.now();
     const r = alarms.onSnapshot(s);
-    for (const a of r.fresh) offer(a);
     if (r.changed) {
       act.operators.forgetCleared((id) => alarms.get(id) !== undefined);
       decide({ kind: 'alarm' }, at);
     }
+    for (const a of r.fresh) offer(a);
   };
 
   const opContext = (): OperatorContext => ({ now: deps.clock.now(), db, act, alarm: (id) => alarms.get(id), outputs, log, guarded, reject });
