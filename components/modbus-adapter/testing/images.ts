@@ -67,3 +67,38 @@ export function controlsImage(): Uint16Array {
     },
   ]);
 }
+
+/**
+ * An inverter in normal operation, as automation acts on it: models 1, 103 (producing, no event
+ * bits set, cabinet and heat sink at ordinary temperatures, Tmp_SF -1), 120 (WRtg: the rating a
+ * capacity interlock needs), 123 with every control implemented (Conn, WMaxLimPct, OutPFSet and
+ * VArPct with their window, revert and ramp times and enables; WMaxLimPct_SF -1, so 50 % is the
+ * register value 500) and 160 with three MPPT modules.
+ */
+export function operatingInverterImage(opts: { wRtg?: number; serial?: string } = {}): Uint16Array {
+  const wRtg = opts.wRtg ?? 10000;
+  return buildImage([
+    { id: 1, values: { points: { Mn: 'dCMMS', Md: 'SimInverter', SN: opts.serial ?? 'INV-0003', Vr: '1.0', DA: 1 } } },
+    {
+      id: 103,
+      values: {
+        points: { A: 14.2, AphA: 4.7, AphB: 4.8, AphC: 4.7, PhVphA: 230.1, PhVphB: 229.8, PhVphC: 230.4, W: 3250, Hz: 50.01, VA: 3300, VAr: 120, PF: 0.98, WH: 123456, TmpCab: 41.2, TmpSnk: 45.0, St: 'MPPT', Evt1: 0, Evt2: 0 },
+      },
+      scaleFactors: { A_SF: -1, V_SF: -1, W_SF: 0, Hz_SF: -2, VA_SF: 0, VAr_SF: 0, PF_SF: -2, WH_SF: 0, Tmp_SF: -1 },
+    },
+    { id: 120, values: { points: { DERTyp: 'PV', WRtg: wRtg, VARtg: wRtg } }, scaleFactors: { WRtg_SF: 0, VARtg_SF: 0 } },
+    {
+      id: 123,
+      values: {
+        points: {
+          Conn_WinTms: 0, Conn_RvrtTms: 0, Conn: 'CONNECT',
+          WMaxLimPct: 100, WMaxLimPct_WinTms: 0, WMaxLimPct_RvrtTms: 0, WMaxLimPct_RmpTms: 0, WMaxLim_Ena: 'DISABLED',
+          OutPFSet: 1, OutPFSet_WinTms: 0, OutPFSet_RvrtTms: 0, OutPFSet_RmpTms: 0, OutPFSet_Ena: 'DISABLED',
+          VArWMaxPct: 0, VArMaxPct: 0, VArAvalPct: 0, VArPct_WinTms: 0, VArPct_RvrtTms: 0, VArPct_RmpTms: 0, VArPct_Mod: 'NONE', VArPct_Ena: 'DISABLED',
+        },
+      },
+      scaleFactors: { WMaxLimPct_SF: -1, OutPFSet_SF: -3, VArPct_SF: 0 },
+    },
+    MPPT_MODULES,
+  ]);
+}

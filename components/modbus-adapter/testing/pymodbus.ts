@@ -11,7 +11,9 @@
  *
  * Registers can be changed while it runs (`set`), e.g. a scale factor, and read back (`get`).
  * With `units`, only those unit ids answer (others get no answer, as an absent device on a bus);
- * `addUnit` brings another one up.
+ * `addUnit` brings another one up. `pause` makes the whole server stop answering, as a hung device
+ * does (SIGSTOP: the kernel still accepts connections and takes requests, nothing answers them);
+ * `resume` lets it go on with what queued up meanwhile.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -92,6 +94,10 @@ export interface PymodbusServer {
   get(kind: 'hr' | 'ir' | 'co' | 'di', address: number, count: number): Promise<number[]>;
   /** With `units`: make another unit id answer (the same registers). */
   addUnit(unit: number): Promise<void>;
+  /** Stop answering (SIGSTOP). `set` and `get` are not answered until `resume` (10 s at most). */
+  pause(): void;
+  /** Answer again (SIGCONT). */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -176,7 +182,15 @@ export async function startPymodbus(image: ImageSpec, opts: { framer?: 'tcp' | '
     async get(kind, address, count) {
       return (await request({ op: 'get', kind, address, count })).values ?? [];
     },
+    pause() {
+      proc.kill('SIGSTOP');
+    },
+    resume() {
+      proc.kill('SIGCONT');
+    },
     async stop() {
+      // A stopped process would only take SIGTERM once continued.
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGCONT');
       rl.close();
       if (socat) await stopProcess(socat);
       await relay?.close();
