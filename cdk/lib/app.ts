@@ -2,7 +2,7 @@
  * Builds the CDK app from the project's files: cdk/bin/app.ts calls it for `npx cdk synth`, and
  * the tests call it with their own options (temporary lock file, validation off).
  */
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Validations, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { readBuildOutput } from './build-output';
 import { loadConfig, type AppConfig } from './config';
@@ -27,6 +27,11 @@ export interface CreateAppOptions {
   readonly cfnValidation?: boolean;
   readonly outdir?: string;
   readonly context?: Record<string, unknown>;
+  /**
+   * The stack's account and region when known (tests); the app's stack is environment-agnostic.
+   * With a region, secrets of another region fail the synth instead of the deployment.
+   */
+  readonly env?: Environment;
 }
 
 export function createApp(options: CreateAppOptions = {}): { app: App; stack: DcmmsEdgeStack } {
@@ -45,6 +50,7 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: Dc
     built,
     lockFile: options.lockFile ?? paths.lockFile,
     lockMode: mode,
+    ...(options.env ? { env: options.env } : {}),
   });
   if (options.nag !== false) {
     // cdk-nag 3.x registers as a policy-validation plugin; acknowledgements sit next to the

@@ -19,6 +19,8 @@ export const AWS_COMPONENTS = [
   'aws.greengrass.LogManager',
   'aws.greengrass.StreamManager',
   'aws.greengrass.DiskSpooler',
+  // Deployed only to the sites whose LocalControl names notification secrets (cdk/lib/secrets.ts).
+  'aws.greengrass.SecretManager',
 ] as const;
 
 /** DiskSpooler 1.0.x is a nucleus plugin for nucleus 2.11.0 and later (Greengrass developer guide, "Disk spooler"). */
@@ -71,6 +73,12 @@ export interface SiteConfig {
   /** Per component name, extra configuration merged for this site only. */
   readonly componentConfig?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly bundleVersion?: string;
+  /**
+   * Customer-managed KMS keys (key ARNs) that encrypt the secrets this site's LocalControl names:
+   * the fleet's Token Exchange role may decrypt with them, through Secrets Manager and for those
+   * secrets only (cdk/lib/secrets.ts). Not needed for secrets under the AWS managed key.
+   */
+  readonly secretsKmsKeyArns?: readonly string[];
 }
 
 export interface AppConfig {
@@ -174,6 +182,8 @@ const sitesFileSchema = {
           thresholds: { type: 'object' },
           componentConfig: { type: 'object', additionalProperties: { type: 'object' } },
           bundleVersion: { type: 'string', pattern: VERSION },
+          // The form of each ARN is checked at synth (cdk/lib/secrets.ts), with the site and the form expected.
+          secretsKmsKeyArns: { type: 'array', minItems: 1, maxItems: 20, uniqueItems: true, items: { type: 'string', minLength: 1 } },
         },
       },
     },

@@ -15,10 +15,12 @@ import { Token } from 'aws-cdk-lib';
 import { CONFIG_SPECS } from '../../components/registry';
 import { SITE_COMPONENT_NAME, isComponentName } from '../../components/lib/contract';
 import { mergeConfig, validateConfig } from '../../components/lib/config';
+import { secretAccessControl, type SecretNaming } from '../../components/local-control/notify-options';
 import { names, type AwsComponent, type FleetConfig, type SiteConfig } from './config';
 import type { PublishedComponent } from './components';
 import type { LockFile } from './lock';
 import { lockKey } from './lock';
+import { LOCAL_CONTROL_COMPONENT, SECRET_MANAGER_COMPONENT, SECRET_POLICY_RESET, secretManagerMerge, siteSecrets, type SiteSecrets } from './secrets';
 
 export const MAX_MERGE_CHARS = 65535;
 
@@ -74,6 +76,8 @@ export function siteFacets(site: SiteConfig): Record<string, unknown> {
  * authorization policies. The recipes carry the least-privilege ones generated from the contract
  * (scripts/build.js); a merge would replace them, so nothing merged from site or fleet configuration
  * may set it. The nucleus matches configuration keys case-insensitively, so every spelling counts.
+ * The one policy a deployment adds, LocalControl's GetSecretValue on the secrets it names, is
+ * generated here from that configuration (mergeFor), never written in sites.json.
  */
 function refuseAccessControl(site: SiteConfig, component: string, merge: Record<string, unknown>): void {
   const key = Object.keys(merge).find((k) => k.toLowerCase() === 'accesscontrol');
@@ -120,7 +124,7 @@ function valueAt(v: unknown, dotted: string): unknown {
   return cur;
 }
 
-function mergeFor(site: SiteConfig, fleet: FleetConfig, cloud: FleetCloud, member: BundleMember): string | undefined {
+function mergeFor(site: SiteConfig, fleet: FleetConfig, cloud: FleetCloud, member: BundleMember, secrets: SiteSecrets): string | undefined {
   if (member.name === SITE_COMPONENT_NAME) return undefined; // meta component: no configuration
   const fromFleet = fleetComponentConfig(fleet, cloud)[member.name] ?? {};
   const fromSite = site.componentConfig?.[member.name] ?? {};
@@ -146,6 +150,17 @@ function mergeFor(site: SiteConfig, fleet: FleetConfig, cloud: FleetCloud, membe
       throw new DeploymentConfigError(`site ${site.siteId}: configuration for ${member.name} is invalid: ${(e as Error).message}`);
     }
   }
+  if (member.name === LOCAL_CONTROL_COMPONENT) {
+    // Exactly the policy LocalControl needs for the secrets its merged configuration names
+    // (docs/local-control.md "Secrets"): GetSecretValue on those ARNs, nothing when it names none.
+    const accessControl = secretAccessControl(merge as SecretNaming);
+    const granted = Object.values(accessControl?.[SECRET_MANAGER_COMPONENT] ?? {}).flatMap((p) => p.resources);
+    if (JSON.stringify(granted) !== JSON.stringify(secrets.secrets.map((x) => x.arn))) {
+      // siteSecrets reads the same keys; a difference would deploy a policy without its secrets.
+      throw new DeploymentConfigError(`site ${site.siteId}: ${member.name} would be granted ${JSON.stringify(granted)} but the secrets checked are ${JSON.stringify(secrets.secrets.map((x) => x.arn))}`);
+    }
+    if (accessControl) merge['accessControl'] = accessControl;
+  }
   // With references (bucket name, region) the length is that of their placeholders, which are about
   // as long as what they resolve to (a bucket name is at most 63 characters).
   const json = JSON.stringify(merge);
@@ -168,7 +183,8 @@ export function nucleusMerge(fleet: FleetConfig): string {
 
 export interface ComponentDeploymentSpec {
   readonly componentVersion: string;
-  readonly configurationUpdate?: { readonly merge: string };
+  /** `reset` (JSON pointers) is applied on the device before `merge` (Greengrass API Reference, ComponentConfigurationUpdate). */
+  readonly configurationUpdate?: { readonly merge: string; readonly reset?: string[] };
 }
 
 /** LogManager uploads system and dCMMS component logs to CloudWatch (awsdocs log-manager-component.md). */
@@ -186,17 +202,37 @@ function logManagerMerge(fleet: FleetConfig, bundle: readonly BundleMember[]): s
   });
 }
 
-export function deploymentComponents(fleet: FleetConfig, site: SiteConfig, bundle: readonly BundleMember[], cloud: FleetCloud): Record<string, ComponentDeploymentSpec> {
+/**
+ * The components of a site's deployment. `secrets`: the site's checked notification secrets
+ * (siteSecrets; the stack computes them once for every site, to hold it to their region).
+ */
+export function deploymentComponents(
+  fleet: FleetConfig,
+  site: SiteConfig,
+  bundle: readonly BundleMember[],
+  cloud: FleetCloud,
+  secrets: SiteSecrets = siteSecrets(site, fleet),
+): Record<string, ComponentDeploymentSpec> {
   const out: Record<string, ComponentDeploymentSpec> = {};
   const unknown = Object.keys(site.componentConfig ?? {}).filter((n) => !bundle.some((m) => m.name === n));
   if (unknown.length > 0) throw new DeploymentConfigError(`site ${site.siteId}: componentConfig names components not in the bundle: ${unknown.join(', ')}`);
   for (const m of bundle) {
-    const merge = mergeFor(site, fleet, cloud, m);
-    out[m.name] = merge === undefined ? { componentVersion: m.version } : { componentVersion: m.version, configurationUpdate: { merge } };
+    const merge = mergeFor(site, fleet, cloud, m, secrets);
+    // LocalControl: the secret manager policy is reset on every site, also one that names no
+    // secrets (any more), so a policy merged by an earlier revision does not outlive its secrets.
+    const reset = m.name === LOCAL_CONTROL_COMPONENT ? { reset: [SECRET_POLICY_RESET] } : {};
+    out[m.name] = merge === undefined ? { componentVersion: m.version } : { componentVersion: m.version, configurationUpdate: { merge, ...reset } };
   }
   const aws: AwsComponent[] = ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager', 'aws.greengrass.DiskSpooler'];
   if (fleet.streamManager) aws.push('aws.greengrass.StreamManager');
-  const merges: Partial<Record<AwsComponent, string>> = { 'aws.greengrass.Nucleus': nucleusMerge(fleet), 'aws.greengrass.LogManager': logManagerMerge(fleet, bundle) };
+  // Only where the site names secrets: a gateway without them runs no secret manager (a nucleus
+  // plugin: deploying it, or changing its version, restarts the nucleus once).
+  if (secrets.secrets.length > 0) aws.push(SECRET_MANAGER_COMPONENT);
+  const merges: Partial<Record<AwsComponent, string>> = {
+    'aws.greengrass.Nucleus': nucleusMerge(fleet),
+    'aws.greengrass.LogManager': logManagerMerge(fleet, bundle),
+    [SECRET_MANAGER_COMPONENT]: secretManagerMerge(secrets),
+  };
   for (const name of aws) {
     const version = fleet.awsComponents[name];
     if (!version) throw new DeploymentConfigError(`fleet ${fleet.name}: no version for ${name}`);

@@ -22,6 +22,7 @@ import { deploymentComponents, deploymentPolicies, iotJobConfiguration, resolveB
 import { PreProvisioningHook } from './hook';
 import { claimPolicyDocument, corePolicyDocument } from './iot-policies';
 import { lockKey, type LockFile } from './lock';
+import { siteSecrets, type SiteSecrets } from './secrets';
 
 export interface FleetProps {
   readonly fleet: FleetConfig;
@@ -31,6 +32,8 @@ export interface FleetProps {
   readonly dataBucket: s3.Bucket;
   /** The CDK asset bucket, to grant reads of a pinned older version's recorded artifact keys. */
   readonly assetBucket?: s3.IBucket;
+  /** Each site's checked notification secrets, by site id (default: siteSecrets of each site). */
+  readonly secrets?: ReadonlyMap<string, SiteSecrets>;
 }
 
 export interface SiteResources {
@@ -47,10 +50,13 @@ export class Fleet extends Construct {
   readonly claimPolicy: CfnPolicy;
   readonly sites = new Map<string, SiteResources>();
 
+  private readonly secrets: ReadonlyMap<string, SiteSecrets>;
+
   constructor(scope: Construct, id: string, props: FleetProps) {
     super(scope, id);
     const { fleet } = props;
     const stack = Stack.of(this);
+    this.secrets = props.secrets ?? new Map(props.sites.map((s) => [s.siteId, siteSecrets(s, fleet)]));
 
     this.fleetGroup = new CfnThingGroup(this, 'FleetGroup', {
       thingGroupName: names.fleetGroup(fleet.name),
@@ -165,7 +171,40 @@ export class Fleet extends Construct {
       id: `AwsSolutions-IAM5[Resource::${logs}]`,
       reason: 'LogManager creates one log group per component and region under /aws/greengrass/ on demand; their names are not known at deploy time. Scoped to that path, log actions only.',
     });
+    this.grantSecrets(role, props.sites);
     return role;
+  }
+
+  /**
+   * The notification secrets the fleet's sites name (docs/cdk.md "Notifications and secrets"): the
+   * secret manager component on a gateway fetches them with the Token Exchange role's credentials
+   * (Greengrass developer guide, "Secret manager": requirements). Exact ARNs, no wildcard; a fleet
+   * whose sites name none gets no secretsmanager or kms permission at all.
+   */
+  private grantSecrets(role: iam.Role, sites: readonly SiteConfig[]): void {
+    const perSite = sites.map((s) => this.secrets.get(s.siteId)).filter((s): s is SiteSecrets => s !== undefined && s.secrets.length > 0);
+    const arns = [...new Set(perSite.flatMap((s) => s.secrets.map((x) => x.arn)))];
+    if (arns.length === 0) return;
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadNotificationSecrets', actions: ['secretsmanager:GetSecretValue'], resources: arns }));
+    for (const s of perSite) {
+      if (s.keys.length === 0) continue;
+      // A customer-managed key decrypts only when Secrets Manager asks in this region (kms:ViaService)
+      // and only for this site's secrets (Secrets Manager's encryption context carries the secret's
+      // ARN: Secrets Manager User Guide, "Secret encryption and decryption"), so the grant is no
+      // general use of the key. No sid: one statement per site, and sids must be unique.
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: s.keys.map((k) => k.arn),
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': `secretsmanager.${Aws.REGION}.${Aws.URL_SUFFIX}`,
+              'kms:EncryptionContext:SecretARN': s.secrets.map((x) => x.arn),
+            },
+          },
+        }),
+      );
+    }
   }
 
   private site(props: FleetProps, site: SiteConfig): SiteResources {
@@ -187,11 +226,17 @@ export class Fleet extends Construct {
     const deployment = new CfnDeployment(scope, 'Deployment', {
       targetArn: group.attrArn,
       deploymentName: `${names.siteGroup(fleet.name, site.siteId)} bundle`,
-      components: deploymentComponents(fleet, site, bundle, {
-        dataBucketName: props.dataBucket.bucketName,
-        region: Stack.of(this).region,
-        toJson: (v) => Stack.of(this).toJsonString(v),
-      }),
+      components: deploymentComponents(
+        fleet,
+        site,
+        bundle,
+        {
+          dataBucketName: props.dataBucket.bucketName,
+          region: Stack.of(this).region,
+          toJson: (v) => Stack.of(this).toJsonString(v),
+        },
+        this.secrets.get(site.siteId),
+      ),
       deploymentPolicies: deploymentPolicies(fleet),
       iotJobConfiguration: iotJobConfiguration(fleet),
       tags: { 'dcmms:fleet': fleet.name, 'dcmms:site': site.siteId },

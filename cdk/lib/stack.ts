@@ -15,6 +15,7 @@ import { Components } from './components';
 import { sitesOf, type AppConfig } from './config';
 import { Fleet } from './fleet';
 import { checkLock, type LockFile, type LockMode } from './lock';
+import { allNamedArns, holdStackToSecrets, siteSecrets, type SiteSecrets } from './secrets';
 
 export interface DcmmsEdgeStackProps extends StackProps {
   readonly config: AppConfig;
@@ -39,6 +40,14 @@ export class DcmmsEdgeStack extends Stack {
       (_keys, message) => Annotations.of(this).addWarning(message),
     );
     this.cloud = new CloudData(this, 'Cloud', { fleets: props.config.fleets });
+    // Notification secrets of every site, checked before any fleet is built; all of them in the
+    // stack's partition and region (docs/cdk.md "Notifications and secrets").
+    const secrets = new Map<string, SiteSecrets>();
+    for (const site of props.config.sites) {
+      const fleet = props.config.fleets.find((f) => f.name === site.fleet)!;
+      secrets.set(site.siteId, siteSecrets(site, fleet));
+    }
+    holdStackToSecrets(this, allNamedArns(secrets.values()));
     for (const fleet of props.config.fleets) {
       this.fleets.set(
         fleet.name,
@@ -48,6 +57,7 @@ export class DcmmsEdgeStack extends Stack {
           published: this.components.published,
           lock: this.lock,
           dataBucket: this.cloud.dataBucket,
+          secrets,
           ...(this.components.assetBucket ? { assetBucket: this.components.assetBucket } : {}),
         }),
       );
