@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { createApp } from '../../cdk/lib/app';
-import { realConfig, tempDir } from './helpers';
+import { configWithSecrets, kmsKeyArn, realConfig, tempDir } from './helpers';
 
 test('the whole app synthesizes with CloudFormation validation and cdk-nag AwsSolutions, without credentials', () => {
   const dir = tempDir('app');
@@ -31,6 +31,18 @@ test('the whole app synthesizes with CloudFormation validation and cdk-nag AwsSo
   } finally {
     process.env = env;
   }
+});
+
+test('with notification secrets and a customer-managed key, the app still passes CloudFormation validation and cdk-nag (exact ARNs, no acknowledgement needed)', () => {
+  const dir = tempDir('app-secrets');
+  const { config } = configWithSecrets(undefined, { secretsKmsKeyArns: [kmsKeyArn()] });
+  const { app } = createApp({ config, lockFile: path.join(dir, 'lock.json'), lockMode: 'record', outdir: path.join(dir, 'cdk.out') });
+  const template = app.synth().getStackByName('DcmmsEdge').template as { Rules?: Record<string, unknown>; Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
+  const report = JSON.parse(fs.readFileSync(path.join(dir, 'cdk.out', 'validation-report.json'), 'utf8')) as { pluginReports: { pluginName: string; conclusion: string; violations: unknown[] }[] };
+  for (const r of report.pluginReports) expect({ plugin: r.pluginName, conclusion: r.conclusion, violations: r.violations }).toEqual({ plugin: r.pluginName, conclusion: 'success', violations: [] });
+  // Ours beside CDK's CheckBootstrapVersion, which every template of the default synthesizer has.
+  expect(Object.keys(template.Rules ?? {}).sort()).toEqual(['CheckBootstrapVersion', 'SecretsInStackRegion']);
+  expect(JSON.stringify(template.Resources)).toContain('secretsmanager:GetSecretValue');
 });
 
 test('cdk-nag is really on: an unencrypted, non-TLS bucket added to the stack fails the synth', () => {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createApp, type CreateAppOptions } from '../../cdk/lib/app';
-import { loadConfig, type AppConfig } from '../../cdk/lib/config';
+import { loadConfig, parseConfig, type AppConfig } from '../../cdk/lib/config';
 import { projectPaths } from '../../cdk/lib/paths';
 
 export const paths = projectPaths();
@@ -65,4 +65,44 @@ export type Resources = Record<string, { Type: string; Properties?: Record<strin
 export function resourcesOf(template: Template, type?: string): Resources {
   const all = template.toJSON()['Resources'] as Resources;
   return Object.fromEntries(Object.entries(all).filter(([, r]) => type === undefined || r.Type === type));
+}
+
+/**
+ * Secret ARNs for tests, well formed: the six characters Secrets Manager appends, and the AWS
+ * documentation's example account id (111122223333), never a real one.
+ */
+export const EXAMPLE_ACCOUNT = '111122223333';
+export function secretArn(name: string, region = 'eu-west-1', partition = 'aws'): string {
+  return `arn:${partition}:secretsmanager:${region}:${EXAMPLE_ACCOUNT}:secret:${name}`;
+}
+export function kmsKeyArn(id = '1234abcd-12ab-34cd-56ef-1234567890ab', region = 'eu-west-1', partition = 'aws'): string {
+  return `arn:${partition}:kms:${region}:${EXAMPLE_ACCOUNT}:key/${id}`;
+}
+
+/** LocalControl notification outputs naming an SMTP password secret and a webhook token secret. */
+export function notifyOutputs(passwordSecret: string | undefined, bearerTokenSecret?: string): Record<string, unknown> {
+  return {
+    ...(passwordSecret !== undefined
+      ? { email: { host: 'smtp.plant.example', port: 587, user: 'gateway', passwordSecret, from: 'gateway@plant.example', to: ['ops@example.com'] } }
+      : {}),
+    ...(bearerTokenSecret !== undefined ? { webhook: { url: 'https://alerts.example/hook', bearerTokenSecret } } : {}),
+  };
+}
+
+/** The real fleets and sites as JSON documents, for parseConfig with changes. */
+export function rawConfig(config: AppConfig = realConfig()): { fleets: Record<string, any>; sites: any[] } {
+  return JSON.parse(JSON.stringify({ fleets: Object.fromEntries(config.fleets.map(({ name, ...f }) => [name, f])), sites: config.sites }));
+}
+
+/**
+ * The real configuration with LocalControl notifications naming `secrets` (SMTP password, webhook
+ * token) for its first site, plus `extra` site keys (e.g. secretsKmsKeyArns); the other sites
+ * unchanged.
+ */
+export function configWithSecrets(secrets: string[] = [secretArn('dcmms/plant-a/smtp-AbCdEf'), secretArn('dcmms/plant-a/webhook-GhIjKl')], extra: Record<string, unknown> = {}): { config: AppConfig; siteId: string; fleet: string } {
+  const doc = rawConfig();
+  const site = doc.sites[0];
+  site.componentConfig = { ...(site.componentConfig ?? {}), 'com.dcmms.edge.LocalControl': { outputs: notifyOutputs(secrets[0], secrets[1]) } };
+  Object.assign(site, extra);
+  return { config: parseConfig({ fleets: doc.fleets }, { sites: doc.sites }), siteId: site.siteId, fleet: site.fleet };
 }

@@ -4,7 +4,9 @@
  * explicit allow-list of actions, each with the reason AWS requires it.
  */
 import { GREENGRASS_DATA_PLANE_ACTIONS } from '../../cdk/lib/iot-policies';
-import { asArray, realConfig, render, resourcesOf, synthTemplate } from './helpers';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { parseConfig } from '../../cdk/lib/config';
+import { asArray, configWithSecrets, kmsKeyArn, notifyOutputs, rawConfig, realConfig, render, resourcesOf, secretArn, synthTemplate } from './helpers';
 
 /** Actions allowed on Resource "*", and why. Anything else on "*" fails. */
 const STAR_RESOURCE_ALLOWED: Record<string, string> = Object.fromEntries(
@@ -33,7 +35,15 @@ const config = realConfig();
 const { template } = synthTemplate({ config });
 const all = resourcesOf(template);
 
-function statements(): Found[] {
+// The real configuration names no secrets (sites.json holds no account ids); a copy whose first site
+// names two, with a customer-managed key, shows the secret grants to the same checks.
+const SECRETS = [secretArn('dcmms/plant-a/smtp-AbCdEf'), secretArn('dcmms/plant-a/webhook-GhIjKl')];
+const KEY = kmsKeyArn();
+const withSecrets = configWithSecrets(SECRETS, { secretsKmsKeyArns: [KEY] });
+const secretsTemplate = synthTemplate({ config: withSecrets.config }).template;
+
+function statements(t: Template = template): Found[] {
+  const all = resourcesOf(t);
   const out: Found[] = [];
   for (const [id, r] of Object.entries(all)) {
     const p = r.Properties ?? {};
@@ -52,48 +62,55 @@ function statements(): Found[] {
 
 const found = statements();
 
-test('there are policies to check (IAM and IoT)', () => {
-  expect(found.filter((f) => f.kind === 'iam').length).toBeGreaterThan(5);
-  expect(found.filter((f) => f.kind === 'iot').length).toBeGreaterThan(5);
-});
+describe.each([
+  ['the real configuration', template],
+  ['a configuration with notification secrets', secretsTemplate],
+])('%s', (_name, t) => {
+  const inT = statements(t);
 
-test('only Allow statements with explicit Action and Resource (no NotAction / NotResource)', () => {
-  for (const { where, stmt } of found) {
-    expect({ where, effect: stmt.Effect }).toEqual({ where, effect: 'Allow' });
-    expect({ where, notAction: stmt.NotAction, notResource: stmt.NotResource }).toEqual({ where, notAction: undefined, notResource: undefined });
-  }
-});
+  test('there are policies to check (IAM and IoT)', () => {
+    expect(inT.filter((f) => f.kind === 'iam').length).toBeGreaterThan(5);
+    expect(inT.filter((f) => f.kind === 'iot').length).toBeGreaterThan(5);
+  });
 
-test('no service-wide wildcard actions (iot:*, greengrass:*, s3:*, *)', () => {
-  for (const { where, stmt } of found) {
-    for (const a of asArray(stmt.Action)) {
-      expect({ where, action: a, wild: /^(\*|[a-z0-9-]+:\*)$/i.test(a) }).toEqual({ where, action: a, wild: false });
+  test('only Allow statements with explicit Action and Resource (no NotAction / NotResource)', () => {
+    for (const { where, stmt } of inT) {
+      expect({ where, effect: stmt.Effect }).toEqual({ where, effect: 'Allow' });
+      expect({ where, notAction: stmt.NotAction, notResource: stmt.NotResource }).toEqual({ where, notAction: undefined, notResource: undefined });
     }
-  }
-});
+  });
 
-test('a "*" resource only for allow-listed actions', () => {
-  const offenders: string[] = [];
-  for (const { where, stmt } of found) {
-    const resources = asArray(stmt.Resource).map(render);
-    if (!resources.includes('*')) continue;
-    for (const a of asArray(stmt.Action)) if (!(a in STAR_RESOURCE_ALLOWED)) offenders.push(`${where}: ${a} on *`);
-  }
-  expect(offenders).toEqual([]);
-});
-
-test('no resource is a bare service wildcard (arn:...:iot:...:*, client/*, topic/*, bucket/*)', () => {
-  for (const { where, stmt } of found) {
-    for (const r of asArray(stmt.Resource).map(render)) {
-      expect({ where, r, bad: /:(client|topic|topicfilter|thing|cert)\/\*$|:iot:[^:]*:[^:]*:\*$|\.Arn>\/\*$/.test(r) }).toEqual({ where, r, bad: false });
+  test('no service-wide wildcard actions (iot:*, greengrass:*, s3:*, *)', () => {
+    for (const { where, stmt } of inT) {
+      for (const a of asArray(stmt.Action)) {
+        expect({ where, action: a, wild: /^(\*|[a-z0-9-]+:\*)$/i.test(a) }).toEqual({ where, action: a, wild: false });
+      }
     }
-  }
-});
+  });
 
-test('managed policies only from the allow-list', () => {
-  for (const [id, r] of Object.entries(resourcesOf(template, 'AWS::IAM::Role'))) {
-    for (const m of asArray(r.Properties?.['ManagedPolicyArns'] as unknown[]).map(render)) expect({ id, m, allowed: m in MANAGED_ALLOWED }).toEqual({ id, m, allowed: true });
-  }
+  test('a "*" resource only for allow-listed actions', () => {
+    const offenders: string[] = [];
+    for (const { where, stmt } of inT) {
+      const resources = asArray(stmt.Resource).map(render);
+      if (!resources.includes('*')) continue;
+      for (const a of asArray(stmt.Action)) if (!(a in STAR_RESOURCE_ALLOWED)) offenders.push(`${where}: ${a} on *`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  test('no resource is a bare service wildcard (arn:...:iot:...:*, client/*, topic/*, bucket/*)', () => {
+    for (const { where, stmt } of inT) {
+      for (const r of asArray(stmt.Resource).map(render)) {
+        expect({ where, r, bad: /:(client|topic|topicfilter|thing|cert)\/\*$|:iot:[^:]*:[^:]*:\*$|\.Arn>\/\*$/.test(r) }).toEqual({ where, r, bad: false });
+      }
+    }
+  });
+
+  test('managed policies only from the allow-list', () => {
+    for (const [id, r] of Object.entries(resourcesOf(t, 'AWS::IAM::Role'))) {
+      for (const m of asArray(r.Properties?.['ManagedPolicyArns'] as unknown[]).map(render)) expect({ id, m, allowed: m in MANAGED_ALLOWED }).toEqual({ id, m, allowed: true });
+    }
+  });
 });
 
 describe.each(config.sites.map((s) => [s.siteId, s] as const))('core device policy of site %s', (_id, site) => {
@@ -235,4 +252,57 @@ test("each fleet's Token Exchange role writes only under the calling gateway's o
     expect(s3.length).toBe(2);
   }
   expect(config.fleets.some((f) => f.uplinkS3Export)).toBe(true); // the real configuration exercises the grant
+});
+
+/** The statements of a fleet's Token Exchange role in a template. */
+function roleStatements(t: Template, fleet: string): Stmt[] {
+  const [roleId] = Object.entries(resourcesOf(t, 'AWS::IAM::Role')).find(([id]) => id.startsWith(`Fleet${fleet.replace(/-/g, '')}TokenExchangeRole`))!;
+  const policies = resourcesOf(t);
+  return statements(t).filter((x) => x.kind === 'iam' && JSON.stringify(policies[x.where]!.Properties?.['Roles'] ?? []).includes(roleId)).map((x) => x.stmt);
+}
+const touches = (s: Stmt, prefix: string) => asArray(s.Action).some((a) => a.startsWith(prefix));
+
+test("a fleet's Token Exchange role may read exactly the secrets its sites name, and decrypt with a site's key only through Secrets Manager for those secrets", () => {
+  const stmts = roleStatements(secretsTemplate, withSecrets.fleet);
+  const reads = stmts.filter((s) => touches(s, 'secretsmanager:'));
+  expect(reads).toHaveLength(1);
+  expect(asArray(reads[0]!.Action)).toEqual(['secretsmanager:GetSecretValue']);
+  expect(asArray(reads[0]!.Resource).map(render)).toEqual(SECRETS);
+  const decrypts = stmts.filter((s) => touches(s, 'kms:'));
+  expect(decrypts).toHaveLength(1);
+  expect(asArray(decrypts[0]!.Action)).toEqual(['kms:Decrypt']);
+  expect(asArray(decrypts[0]!.Resource).map(render)).toEqual([KEY]);
+  const conditions = (decrypts[0] as Stmt & { Condition?: Record<string, Record<string, unknown>> }).Condition!;
+  expect(Object.keys(conditions)).toEqual(['StringEquals']);
+  expect(render(conditions['StringEquals']!['kms:ViaService'])).toBe('secretsmanager.<AWS::Region>.<AWS::URLSuffix>');
+  expect(conditions['StringEquals']!['kms:EncryptionContext:SecretARN']).toEqual(SECRETS);
+  for (const s of [...reads, ...decrypts]) for (const r of asArray(s.Resource).map(render)) expect(r).not.toContain('*');
+});
+
+test('a fleet whose sites name no secrets has no secretsmanager or kms permission at all (nor any fleet of the real configuration)', () => {
+  const others = config.fleets.filter((f) => f.name !== withSecrets.fleet);
+  expect(others.length).toBeGreaterThan(0);
+  for (const f of others) expect(roleStatements(secretsTemplate, f.name).filter((s) => touches(s, 'secretsmanager:') || touches(s, 'kms:'))).toEqual([]);
+  for (const f of config.fleets) expect(roleStatements(template, f.name).filter((s) => touches(s, 'secretsmanager:') || touches(s, 'kms:'))).toEqual([]);
+});
+
+test("two sites of one fleet: the role reads both sites' secrets, and each site's key decrypts only that site's secrets", () => {
+  const doc = rawConfig();
+  const first = doc.sites[0];
+  const second = { ...JSON.parse(JSON.stringify(first)), siteId: `${first.siteId}-two` };
+  const [a, b] = [secretArn('dcmms/site-one/smtp-AbCdEf'), secretArn('dcmms/site-two/smtp-MnOpQr')];
+  const [keyA, keyB] = [kmsKeyArn('1234abcd-12ab-34cd-56ef-1234567890ab'), kmsKeyArn('5678abcd-12ab-34cd-56ef-1234567890ab')];
+  first.componentConfig = { 'com.dcmms.edge.LocalControl': { outputs: notifyOutputs(a) } };
+  first.secretsKmsKeyArns = [keyA];
+  second.componentConfig = { 'com.dcmms.edge.LocalControl': { outputs: notifyOutputs(b) } };
+  second.secretsKmsKeyArns = [keyB];
+  doc.sites.splice(1, 0, second);
+  const t = synthTemplate({ config: parseConfig({ fleets: doc.fleets }, { sites: doc.sites }) }).template;
+  const stmts = roleStatements(t, first.fleet);
+  expect(stmts.filter((s) => touches(s, 'secretsmanager:')).map((s) => asArray(s.Resource).map(render))).toEqual([[a, b]]);
+  const decrypts = stmts.filter((s) => touches(s, 'kms:')) as (Stmt & { Condition: { StringEquals: Record<string, unknown> } })[];
+  expect(decrypts.map((s) => [asArray(s.Resource).map(render), asArray(s.Condition.StringEquals['kms:EncryptionContext:SecretARN'] as string[])])).toEqual([
+    [[keyA], [a]],
+    [[keyB], [b]],
+  ]);
 });
