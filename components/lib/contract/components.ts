@@ -109,8 +109,11 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
     short: 'analytics',
     implemented: false,
     description: 'Performance ratio, health score, string imbalance, IV curve, tracker deviation, soiling.',
-    publish: ['analytics', 'alarms', ['alarmSnapshot', { source: 'analytics' }]],
-    subscribe: ['processedTelemetry', 'aggregates', 'storeCommits', 'alarmSync'],
+    // An alarm source (low_pr, tracker_misalignment...): journal, snapshot and sync like the
+    // Processor. It reads the Processor's store itself (commit notices announce late data), and
+    // asks the adapters for IV-curve scans (control command, result with the curve).
+    publish: ['analytics', 'alarms', ['alarmSnapshot', { source: 'analytics' }], 'controlCommand'],
+    subscribe: ['processedTelemetry', 'storeCommits', 'alarmSync', 'controlResult'],
   }),
   declare({
     name: 'com.dcmms.edge.MLInference',

@@ -1,0 +1,305 @@
+/**
+ * The Analytics component's lifecycle and alarms (docs/analytics-component.md), with the FakeClock
+ * and the RecordingBus: subscriptions from the contract, the Processor's store (a real store file,
+ * written by the store's writer as the Processor writes it) replayed at start so a restart keeps the
+ * day, late data announced by a commit notice, figures published every evaluateIntervalMs, the
+ * tracker_misalignment alarm's lifecycle through the alarm journal (raise after forMs, null in
+ * stow keeps it, clear, a restart neither repeats nor forgets it, sync answered), configuration
+ * refusals naming the key, live reconfiguration, an idempotent close.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createAnalytics, type Analytics } from '../../components/analytics/analytics';
+import { analyticsConfigSpec, type AnalyticsConfig } from '../../components/analytics/config';
+import { TrackerMonitor } from '../../components/analytics/tracker';
+import { validateConfig } from '../../components/lib/config';
+import { ConfigError } from '../../components/lib/errors';
+import { componentDecl, pubsubResource, type AlarmMessage, type AlarmSnapshot, type AnalyticsMessage, type LocalFamily, type TelemetryMessage } from '../../components/lib/contract';
+import { silentLogger } from '../../components/lib/logger';
+import { createMetrics } from '../../components/lib/metrics';
+import { openStore, type Store } from '../../components/lib/store';
+import { FakeClock, settle } from '../../components/lib/testing/fake-clock';
+import { RecordingBus } from '../../components/lib/testing/recording-bus';
+
+const SITE = 'unit-site';
+const MIN = 60_000;
+/** 2026-06-21 10:00 UTC at 37 N, 2.5 W: the sun is well up, the row tilted east. */
+const T0 = Date.UTC(2026, 5, 21, 10, 0, 0);
+
+const TRACKER = {
+  axisAzimuthDeg: 180,
+  axisTiltDeg: 0,
+  maxAngleDeg: 55,
+  gcr: 0.35,
+  backtrack: true,
+  anglePoint: 'actualAngle',
+  statusPoint: 'status',
+  stowBits: ['stowed', 'windStow'],
+  modePoint: 'mode',
+  trackingModes: [0],
+};
+
+function config(dir: string, over: Partial<AnalyticsConfig> = {}): Readonly<AnalyticsConfig> {
+  return validateConfig(analyticsConfigSpec, {
+    siteId: SITE,
+    storePath: path.join(dir, 'raw.db'),
+    dbPath: path.join(dir, 'analytics.db'),
+    trackers: { 'TRK-01': TRACKER },
+    thresholds: { ...analyticsConfigSpec.defaults.thresholds, trackerDeviationDeg: 5, trackerForMs: 10 * MIN },
+    ...over,
+  });
+}
+
+class Rig {
+  readonly clock = new FakeClock(T0);
+  bus = new RecordingBus();
+  metrics = createMetrics({ clock: this.clock });
+  a!: Analytics;
+  store: Store;
+  seq = 0;
+  failures: unknown[] = [];
+  monitor = new TrackerMonitor('TRK-01', TRACKER, { latitude: 37, longitude: -2.5, elevation: 0 });
+
+  constructor(
+    readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'analytics-unit-')),
+    public cfg: Readonly<AnalyticsConfig> = config(dir),
+  ) {
+    this.store = openStore({ path: path.join(dir, 'raw.db'), clock: this.clock });
+  }
+
+  async start(): Promise<void> {
+    this.a = createAnalytics({ bus: this.bus, logger: silentLogger, metrics: this.metrics, clock: this.clock, component: 'analytics', fail: (e) => void this.failures.push(e), workDir: this.dir }, this.cfg);
+    await this.a.start();
+  }
+
+  async restart(): Promise<void> {
+    await this.a.close();
+    this.bus = new RecordingBus();
+    await this.start();
+  }
+
+  /** The tracker's points at the clock's time, `offset` degrees off its ideal angle. */
+  message(offset: number, status = '', mode = 0): TelemetryMessage {
+    const ts = this.clock.now();
+    const actual = Math.round((this.monitor.ideal(ts).angle + offset) * 10) / 10;
+    return {
+      schemaVersion: 1, siteId: SITE, assetId: 'TRK-01', ts, seq: ++this.seq,
+      points: { actualAngle: { v: actual, u: 'deg', q: 'good' }, status: { v: status, q: 'good' }, mode: { v: mode, q: 'good' } },
+    };
+  }
+
+  async live(offset: number, status = '', mode = 0): Promise<void> {
+    await this.bus.deliver('processedTelemetry', `site/${SITE}/processed/TRK-01/telemetry`, this.message(offset, status, mode), { strict: true });
+  }
+
+  /** As the Processor does: store the sample durably (no live delivery). */
+  stored(offset: number, at = this.clock.now()): void {
+    const m = { ...this.message(offset), ts: at };
+    const ideal = this.monitor.ideal(at).angle;
+    m.points['actualAngle'] = { v: Math.round((ideal + offset) * 10) / 10, u: 'deg', q: 'good' };
+    this.store.append(Object.entries(m.points).map(([point, p]) => ({ assetId: 'TRK-01', point, ts: at, v: typeof p.v === 'number' ? p.v : p.v === '' ? 0 : Number(p.v), q: p.q, u: p.u })));
+    this.store.flush();
+  }
+
+  /** Minutes of live telemetry (one message a minute), each followed by the evaluation timer. */
+  async minutes(n: number, offset: number, status = '', mode = 0): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      await this.live(offset, status, mode);
+      await this.clock.advanceAsync(MIN);
+    }
+  }
+
+  figures(kind = 'tracker_deviation'): AnalyticsMessage[] {
+    return this.bus.of<AnalyticsMessage>('analytics').filter((m) => m.kind === kind);
+  }
+  alarms(): AlarmMessage[] {
+    return this.bus.of<AlarmMessage>('alarms');
+  }
+
+  async close(): Promise<void> {
+    await this.a?.close();
+    this.store.close();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+let rig: Rig;
+afterEach(async () => {
+  expect(rig.bus.invalid).toEqual([]);
+  expect(rig.failures).toEqual([]);
+  await rig.close();
+});
+
+test('subscribes to what the contract declares for Analytics, and publishes an alarm snapshot at start', async () => {
+  rig = new Rig();
+  await rig.start();
+  const declared = componentDecl('com.dcmms.edge.Analytics').topics.pubsub.subscribe;
+  const families = rig.bus.subscribed().sort();
+  expect(families).toEqual(['alarmSync', 'controlResult', 'processedTelemetry', 'storeCommits']);
+  expect(families.map((f) => pubsubResource(f as LocalFamily)).sort()).toEqual([...declared].sort());
+  expect(rig.bus.of<AlarmSnapshot>('alarmSnapshot')[0]).toMatchObject({ source: 'analytics', siteId: SITE, active: [] });
+});
+
+test('tracker deviation every evaluation; tracker_misalignment raised after forMs, kept through stow, cleared when back', async () => {
+  rig = new Rig();
+  await rig.start();
+  await rig.minutes(3, 0.4);
+  const ok = rig.figures().at(-1)!;
+  expect(ok).toMatchObject({ assetId: 'TRK-01', u: 'deg' });
+  expect(Math.abs(ok.value!)).toBeLessThan(0.6);
+  expect(ok.details).toMatchObject({ samples: 1 });
+
+  // 12° off: pending from the first evaluation that sees it, raised once 10 minutes have passed.
+  await rig.minutes(10, 12);
+  expect(rig.alarms()).toHaveLength(0);
+  await rig.minutes(1, 12);
+  const raised = rig.alarms();
+  expect(raised).toHaveLength(1);
+  expect(raised[0]).toMatchObject({ assetId: 'TRK-01', type: 'tracker_misalignment', state: 'raised', transition: 'raised', source: 'analytics', severity: 'medium', threshold: 5, point: 'actualAngle' });
+  expect(rig.figures().at(-1)!.value).toBeCloseTo(12, 0);
+
+  // Stowed on purpose: no figure (null with the reason), and the alarm stays as it is.
+  await rig.minutes(5, 30, 'stowed');
+  const stowed = rig.figures().at(-1)!;
+  expect(stowed.value).toBeNull();
+  expect(stowed.details).toMatchObject({ reason: 'stowed' });
+  expect(rig.alarms()).toHaveLength(1);
+  // Manual mode likewise.
+  await rig.minutes(1, 30, '', 1);
+  expect(rig.figures().at(-1)!.details).toMatchObject({ reason: 'not_tracking_mode' });
+
+  await rig.minutes(1, 0.2);
+  const cleared = rig.alarms();
+  expect(cleared).toHaveLength(2);
+  expect(cleared[1]).toMatchObject({ alarmId: raised[0]!.alarmId, state: 'cleared', transition: 'cleared', transitionSeq: 1 });
+});
+
+test('no figure from a stale angle, and none at night', async () => {
+  rig = new Rig();
+  await rig.start();
+  await rig.minutes(1, 0);
+  await rig.clock.advanceAsync(5 * MIN);
+  expect(rig.figures().at(-1)!.details).toMatchObject({ reason: 'stale_angle' });
+  rig.clock.advance(Date.UTC(2026, 5, 21, 23, 0, 0) - rig.clock.now());
+  await rig.minutes(1, 0);
+  expect(rig.figures().at(-1)).toMatchObject({ value: null, details: { reason: 'night' } });
+});
+
+test('a restart keeps a raised alarm (no second raise), clears it when the condition is gone, and answers a sync from the journal', async () => {
+  rig = new Rig();
+  await rig.start();
+  await rig.minutes(12, 15);
+  const raised = rig.alarms();
+  expect(raised).toHaveLength(1);
+
+  await rig.restart();
+  expect(rig.a.activeAlarms().map((a) => a.alarmId)).toEqual([raised[0]!.alarmId]);
+  expect(rig.bus.of<AlarmSnapshot>('alarmSnapshot')[0]!.active.map((a) => a.alarmId)).toEqual([raised[0]!.alarmId]);
+  await rig.minutes(3, 15);
+  expect(rig.alarms()).toHaveLength(0); // still raised, not raised again
+
+  await rig.bus.deliver('alarmSync', `site/${SITE}/alarms/sync`, { schemaVersion: 1, siteId: SITE, ts: rig.clock.now(), requester: 'uplink', from: { analytics: { journalId: raised[0]!.journalId, seq: 1 } } }, { strict: true });
+  const replayed = rig.alarms().filter((a) => a.replayed === true);
+  expect(replayed.map((a) => [a.alarmId, a.transition])).toEqual([[raised[0]!.alarmId, 'raised']]);
+
+  await rig.minutes(1, 0);
+  const cleared = rig.alarms().filter((a) => a.state === 'cleared');
+  expect(cleared).toHaveLength(1);
+  expect(cleared[0]).toMatchObject({ alarmId: raised[0]!.alarmId, transitionSeq: 1, sourceSeq: 2 });
+});
+
+test('at start the day so far is read from the store; late data announced by a commit notice is read too', async () => {
+  rig = new Rig();
+  // Stored before Analytics runs (it was stopped): the last angle 20° off.
+  rig.stored(20, T0 - 2 * MIN);
+  rig.stored(20, T0 - MIN);
+  await rig.start();
+  const fromStore = rig.a.evaluate().find((f) => f.kind === 'tracker_deviation')!;
+  expect(fromStore.value).toBeCloseTo(20, 0);
+  expect(fromStore.details).toMatchObject({ sampleTs: T0 - MIN });
+
+  // A late sample (stored well after its time) lands in the store's late log; its notice makes
+  // Analytics read the asset's day again, and the figure follows the store.
+  await rig.clock.advanceAsync(30_000);
+  const lateAt = rig.clock.now() - 20_000;
+  rig.clock.advance(20_000);
+  rig.stored(3, lateAt);
+  const head = rig.store.lateLogHead();
+  expect(head).toBeGreaterThan(0);
+  await rig.bus.deliver('storeCommits', `site/${SITE}/store/commits`, { schemaVersion: 1, siteId: SITE, ts: rig.clock.now(), runId: 'r1', seq: 1, ranges: [{ assetId: 'TRK-01', from: lateAt, to: lateAt, samples: 3 }], lateLogId: head }, { strict: true });
+  const after = rig.a.evaluate().find((f) => f.kind === 'tracker_deviation')!;
+  expect(after.details).toMatchObject({ sampleTs: lateAt });
+  expect(after.value).toBeCloseTo(3, 0);
+});
+
+test('bad input is counted and dropped, never fatal: another site, a topic naming another asset, a non-number angle', async () => {
+  rig = new Rig();
+  await rig.start();
+  await rig.bus.deliver('processedTelemetry', `site/${SITE}/processed/TRK-01/telemetry`, { ...rig.message(0), siteId: 'other-site' });
+  await rig.bus.deliver('processedTelemetry', `site/${SITE}/processed/TRK-02/telemetry`, rig.message(0));
+  const m = rig.message(0);
+  m.points['actualAngle'] = { v: 'jammed', q: 'good' };
+  await rig.bus.deliver('processedTelemetry', `site/${SITE}/processed/TRK-01/telemetry`, m);
+  await rig.clock.advanceAsync(MIN);
+  const r = rig.metrics.snapshot().rejections;
+  expect(r['site_mismatch']).toBe(1);
+  expect(r['topic_mismatch']).toBe(1);
+  expect(rig.figures().at(-1)!.details).toMatchObject({ reason: 'missing_angle' });
+});
+
+test('configuration: a bad value fails naming the key and what is allowed', () => {
+  const dir = os.tmpdir();
+  const bad = (over: Record<string, unknown>): ConfigError => {
+    try {
+      validateConfig(analyticsConfigSpec, { storePath: 'x', ...over });
+    } catch (e) {
+      if (e instanceof ConfigError) return e;
+      throw e;
+    }
+    throw new Error(`accepted ${JSON.stringify(over)}`);
+  };
+  void dir;
+  expect(bad({ timeZone: 'Mars/Olympus' })).toMatchObject({ key: 'timeZone', message: expect.stringMatching(/IANA/) });
+  const ws = { 'WS-01': { poaPoint: 'poa', ambientPoint: '', modulePoint: '', windPoint: '' } };
+  const inv = { pStcKw: 72, gammaPerK: -0.0035, weatherStation: 'WS-09', combiner: '', tracker: '' };
+  expect(bad({ weatherStations: ws, inverters: { 'INV-01': inv } })).toMatchObject({ key: 'inverters.INV-01.weatherStation', message: expect.stringMatching(/"WS-01"/) });
+  expect(bad({ weatherStations: ws, inverters: { 'INV-01': { ...inv, weatherStation: 'WS-01', gammaPerK: 0.4 } } })).toMatchObject({ key: 'inverters.INV-01.gammaPerK', message: expect.stringMatching(/<= 0/) });
+  expect(bad({ weatherStations: ws, inverters: { 'INV-01': { ...inv, weatherStation: 'WS-01', tracker: 'TRK-9' } } })).toMatchObject({ key: 'inverters.INV-01.tracker' });
+  expect(bad({ trackers: { 'TRK-01': { ...TRACKER, gcr: 1.2 } } })).toMatchObject({ key: 'trackers.TRK-01.gcr' });
+  expect(bad({ ivScan: { times: ['12:00'], strings: {}, timeoutMs: 30000 } })).toMatchObject({ key: 'ivScan.strings' });
+  expect(bad({ evaluateIntervalMs: 600000, windowMs: 300000 })).toMatchObject({ key: 'windowMs' });
+  expect(bad({ currency: 'euro' })).toMatchObject({ key: 'currency' });
+  expect(() => createAnalytics({ bus: new RecordingBus(), logger: silentLogger, metrics: createMetrics({ clock: new FakeClock() }), clock: new FakeClock(), component: 'analytics', fail: () => undefined }, validateConfig(analyticsConfigSpec, {}))).toThrow(
+    expect.objectContaining({ key: 'storePath' }),
+  );
+});
+
+test('live reconfiguration: a new threshold applies at once; a tracker removed from the configuration has its alarm cleared', async () => {
+  rig = new Rig();
+  await rig.start();
+  await rig.minutes(2, 4);
+  expect(rig.alarms()).toHaveLength(0);
+  const prev = rig.cfg;
+  rig.cfg = config(rig.dir, { thresholds: { ...prev.thresholds, trackerDeviationDeg: 2, trackerForMs: 0 } });
+  await rig.a.reconfigure!(rig.cfg, prev);
+  await rig.minutes(1, 4);
+  expect(rig.alarms().map((a) => [a.type, a.state, a.threshold])).toEqual([['tracker_misalignment', 'raised', 2]]);
+
+  const prev2 = rig.cfg;
+  rig.cfg = config(rig.dir, { trackers: {} });
+  await rig.a.reconfigure!(rig.cfg, prev2);
+  expect(rig.alarms().map((a) => [a.type, a.state])).toEqual([['tracker_misalignment', 'raised'], ['tracker_misalignment', 'cleared']]);
+  expect(rig.alarms()[1]!.message).toMatch(/no longer configured/);
+});
+
+test('close is idempotent and leaves no timer behind', async () => {
+  rig = new Rig();
+  const before = rig.clock.pending; // the store writer's own timers
+  await rig.start();
+  expect(rig.clock.pending).toBeGreaterThan(before);
+  await rig.a.close();
+  await rig.a.close();
+  await settle();
+  expect(rig.clock.pending).toBe(before);
+});
