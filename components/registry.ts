@@ -6,6 +6,7 @@
 import type { ComponentName } from './lib/contract';
 import type { ConfigSpec } from './lib/config';
 import { aggregatorConfigSpec } from './aggregator/config';
+import { analyticsConfigSpec } from './analytics/config';
 import { healthConfigSpec } from './health/config';
 import { localControlConfigSpec } from './local-control/config';
 import { modbusConfigSpec } from './modbus-adapter/config';
@@ -14,6 +15,7 @@ import { uplinkConfigSpec } from './uplink/config';
 
 export const CONFIG_SPECS: Partial<Record<ComponentName, ConfigSpec<unknown>>> = {
   'com.dcmms.edge.Aggregator': aggregatorConfigSpec as ConfigSpec<unknown>,
+  'com.dcmms.edge.Analytics': analyticsConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.Health': healthConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.LocalControl': localControlConfigSpec as ConfigSpec<unknown>,
   'com.dcmms.edge.ModbusAdapter': modbusConfigSpec as ConfigSpec<unknown>,

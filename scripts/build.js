@@ -158,6 +158,12 @@ const COMPONENTS = () => [
     natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
   },
   {
+    dir: 'analytics',
+    name: 'com.dcmms.edge.Analytics',
+    // amd64 only, as the Processor: the alarm journal and the store reader are better-sqlite3 (docs/build.md).
+    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
+  },
+  {
     dir: 'uplink',
     name: 'com.dcmms.edge.Uplink',
     // amd64 only, as the Processor: the outbox is better-sqlite3 (docs/build.md "better-sqlite3 and aarch64").

@@ -49,7 +49,7 @@ function elfMachine(file: string): number {
   return b.readUInt16LE(18);
 }
 const EM = { amd64: 62, aarch64: 183 } as const;
-const AMD64_ONLY: ReadonlySet<string> = new Set(['com.dcmms.edge.Processor', 'com.dcmms.edge.Uplink', 'com.dcmms.edge.Aggregator', 'com.dcmms.edge.LocalControl']);
+const AMD64_ONLY: ReadonlySet<string> = new Set(['com.dcmms.edge.Processor', 'com.dcmms.edge.Uplink', 'com.dcmms.edge.Aggregator', 'com.dcmms.edge.LocalControl', 'com.dcmms.edge.Analytics']);
 
 describe('build', () => {
   let out: string;

@@ -1,5 +1,5 @@
 /**
- * The eight components of dCMMS Edge (README.md "Components"; five are implemented, three declared
+ * The eight components of dCMMS Edge (README.md "Components"; seven are implemented, one declared
  * for later) and, as data, what each publishes and subscribes on local pub/sub and IoT Core. The
  * recipes' accessControl is generated from this table (access-control.ts), and a test keeps the two
  * equal, so a component can reach exactly the topics declared here and nothing else (least
@@ -107,7 +107,7 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
   declare({
     name: 'com.dcmms.edge.Analytics',
     short: 'analytics',
-    implemented: false,
+    implemented: true,
     description: 'Performance ratio, health score, string imbalance, IV curve, tracker deviation, soiling.',
     // An alarm source (low_pr, tracker_misalignment...): journal, snapshot and sync like the
     // Processor. It reads the Processor's store itself (commit notices announce late data), and
