@@ -37,8 +37,54 @@ export interface MapPoint {
   max?: number;
 }
 
+/** How one value of a curve is laid out: register type (width), scale and word order. */
+export interface CurveValueLayout {
+  /** Register of the first point; point k is at address + k x the type's width. */
+  address: number;
+  type: 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32';
+  scale?: number;
+  wordOrder?: 'big' | 'little';
+}
+
+/**
+ * A device's IV-curve scan (string combiners and inverters with an IV tracer): writing the string
+ * number to the `trigger` point starts a scan, the `state` point goes running -> done (or failed),
+ * then the curve is read from two blocks, voltages and currents (docs/modbus-adapter.md "IV scans").
+ * Point names refer to the map's own points.
+ */
+export interface IvScanBlock {
+  /** A writable holding-register point; the string number (1-based) is written to it. */
+  trigger: string;
+  /** A point whose value says the scan's state. */
+  state: string;
+  /** State values (default idle 0, running 1, done 2, failed 3). */
+  states?: { idle?: number; running?: number; done?: number; failed?: number };
+  /** A point counting completed scans: the curve read must be from a scan after the trigger. */
+  sequence?: string;
+  /** A point that says which string the curve is of (checked against the one asked for). */
+  string?: string;
+  /** A point with the number of valid curve points (at most `curve.maxPoints`); absent: all of them. */
+  pointCount?: string;
+  /** Points with the plane-of-array irradiance (W/m2) and cell temperature (C) of the scan. */
+  irradiance?: string;
+  temperature?: string;
+  curve: {
+    /** 3 holding or 4 input registers. */
+    functionCode: 3 | 4;
+    maxPoints: number;
+    voltage: CurveValueLayout;
+    current: CurveValueLayout;
+  };
+  /** How long after the trigger the scan must be done (default 10000 ms). */
+  timeoutMs?: number;
+  /** How often the state is read while the scan runs (default 250 ms). */
+  statePollMs?: number;
+}
+
 export interface RegisterMap {
   points: MapPoint[];
+  /** The device scans IV curves (action `iv_scan`). */
+  ivScan?: IvScanBlock;
 }
 
 /** As configured (defaults: port 502; 9600 baud, no parity, 1 stop bit, 8 data bits). */
@@ -159,6 +205,50 @@ const mapPointSchema = {
   },
 } as const;
 
+const POINT_REF = { type: 'string', pattern: POINT_NAME } as const;
+const curveValueSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'type'],
+  properties: {
+    address: { type: 'integer', minimum: 0, maximum: 65535 },
+    type: { type: 'string', enum: ['int16', 'uint16', 'int32', 'uint32', 'float32'] },
+    scale: { type: 'number', exclusiveMinimum: 0 },
+    wordOrder: { type: 'string', enum: ['big', 'little'] },
+  },
+} as const;
+const stateValue = { type: 'integer', minimum: 0, maximum: 65535 } as const;
+
+const ivScanSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['trigger', 'state', 'curve'],
+  properties: {
+    trigger: POINT_REF,
+    state: POINT_REF,
+    states: { type: 'object', additionalProperties: false, properties: { idle: stateValue, running: stateValue, done: stateValue, failed: stateValue } },
+    sequence: POINT_REF,
+    string: POINT_REF,
+    pointCount: POINT_REF,
+    irradiance: POINT_REF,
+    temperature: POINT_REF,
+    curve: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['functionCode', 'maxPoints', 'voltage', 'current'],
+      properties: {
+        functionCode: { type: 'integer', enum: [3, 4] },
+        // The contract's curve carries at most 1000 points (IV_CURVE_MAX_POINTS).
+        maxPoints: { type: 'integer', minimum: 2, maximum: 1000 },
+        voltage: curveValueSchema,
+        current: curveValueSchema,
+      },
+    },
+    timeoutMs: { type: 'integer', minimum: 100, maximum: 600000 },
+    statePollMs: { type: 'integer', minimum: 10, maximum: 60000 },
+  },
+} as const;
+
 const connectionSchema = {
   type: 'object',
   oneOf: [
@@ -258,7 +348,7 @@ export const MODBUS_CONFIG_SCHEMA: JsonSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['points'],
-        properties: { points: { type: 'array', minItems: 1, maxItems: 2000, items: mapPointSchema } },
+        properties: { points: { type: 'array', minItems: 1, maxItems: 2000, items: mapPointSchema }, ivScan: ivScanSchema },
       },
     },
     endpoints: {
@@ -356,6 +446,40 @@ export function configProblems(c: Readonly<ModbusAdapterConfig>): string[] {
       if (p.address + (p.type === 'string' ? (p.length ?? 1) : p.type.endsWith('32') ? 2 : 1) > 65536) out.push(`${at}: runs past address 65535`);
       if (p.min !== undefined && p.max !== undefined && p.min > p.max) out.push(`${at}: min > max`);
     }
+    if (map.ivScan) out.push(...ivScanProblems(`registerMaps.${name}.ivScan`, map.ivScan, map.points));
   }
+  return out;
+}
+
+/** Registers of one curve value of a type. */
+export function curveValueWidth(type: CurveValueLayout['type']): number {
+  return type.endsWith('32') ? 2 : 1;
+}
+
+/** An IV-scan block's references and layout against its map's points. */
+function ivScanProblems(at: string, s: IvScanBlock, points: readonly MapPoint[]): string[] {
+  const out: string[] = [];
+  const byName = new Map(points.map((p) => [p.name, p]));
+  const trigger = byName.get(s.trigger);
+  // Deny-by-default holds for scans too: the trigger is written only as a declared writable register point.
+  if (!trigger) out.push(`${at}.trigger: '${s.trigger}' is not a point of this map`);
+  else if (!trigger.writable || trigger.functionCode !== 3 || trigger.type === 'string' || trigger.type === 'bitfield') out.push(`${at}.trigger: '${s.trigger}' must be a writable numeric holding-register point (functionCode 3, writable: true)`);
+  for (const key of ['state', 'sequence', 'string', 'pointCount', 'irradiance', 'temperature'] as const) {
+    const ref = s[key];
+    if (ref === undefined) continue;
+    const p = byName.get(ref);
+    if (!p) out.push(`${at}.${key}: '${ref}' is not a point of this map`);
+    else if (p.functionCode !== 3 && p.functionCode !== 4) out.push(`${at}.${key}: '${ref}' must be a register point (functionCode 3 or 4)`);
+    else if (p.type === 'string' || p.type === 'bitfield') out.push(`${at}.${key}: '${ref}' must be numeric (not ${p.type})`);
+  }
+  const st = { idle: 0, running: 1, done: 2, failed: 3, ...s.states };
+  if (new Set([st.idle, st.running, st.done, st.failed]).size !== 4) out.push(`${at}.states: idle, running, done and failed need four different values`);
+  const c = s.curve;
+  const span = (v: CurveValueLayout): [number, number] => [v.address, v.address + c.maxPoints * curveValueWidth(v.type)];
+  const [va, vb] = span(c.voltage);
+  const [ia, ib] = span(c.current);
+  if (vb > 65536) out.push(`${at}.curve.voltage: ${c.maxPoints} points from ${va} run past address 65535`);
+  if (ib > 65536) out.push(`${at}.curve.current: ${c.maxPoints} points from ${ia} run past address 65535`);
+  if (va < ib && ia < vb) out.push(`${at}.curve: the voltage (${va}..${vb - 1}) and current (${ia}..${ib - 1}) blocks overlap`);
   return out;
 }

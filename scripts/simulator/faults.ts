@@ -4,6 +4,7 @@
  */
 import type { SimDevice } from './device';
 import { IO_INPUTS, type Plant } from './plant';
+import { applyStringIvFaults, STRING_IV_FAULT_KINDS, stringIvFaultProblem, type StringIvFaultSpec } from './combiner';
 
 export type FaultSpec =
   /** One MPPT input's current drops to `factor` (default 0.1) of what it should be. `string` is 1-based (model 160 module ID). */
@@ -25,10 +26,12 @@ export type FaultSpec =
   /** The tracker stops moving where it is. */
   | { kind: 'tracker-stuck' }
   /** Force a digital input of the I/O module (index 0..7 or name such as 'doorClosed'). */
-  | { kind: 'digital-input'; input: number | string; value: boolean };
+  | { kind: 'digital-input'; input: number | string; value: boolean }
+  /** A string's IV characteristic: `degradation` (loss), `series-resistance`, `shunt-resistance` (factor); see combiner.ts. */
+  | StringIvFaultSpec;
 
 export type FaultKind = FaultSpec['kind'];
-export const FAULT_KINDS: readonly FaultKind[] = ['string-fault', 'over-temperature', 'soiling', 'comm-loss', 'frozen', 'ground-fault', 'tracker-stuck', 'digital-input'];
+export const FAULT_KINDS: readonly FaultKind[] = ['string-fault', 'over-temperature', 'soiling', 'comm-loss', 'frozen', 'ground-fault', 'tracker-stuck', 'digital-input', ...STRING_IV_FAULT_KINDS];
 
 export class SimulatorError extends Error {
   readonly code = 'SIMULATOR_BAD_REQUEST';
@@ -76,6 +79,15 @@ export function validateFault(spec: FaultSpec, devices: Map<number, SimDevice>, 
       return;
     case 'tracker-stuck':
       return;
+    case 'degradation':
+    case 'series-resistance':
+    case 'shunt-resistance': {
+      needsInverter(spec.unit);
+      needsString(spec.string);
+      const problem = stringIvFaultProblem(spec);
+      if (problem) throw new SimulatorError(problem);
+      return;
+    }
     case 'digital-input': {
       const i = inputIndex(spec.input);
       if (!Number.isInteger(i) || i < 0 || i >= IO_INPUTS.length) throw new SimulatorError(`digital-input: input is 0..${IO_INPUTS.length - 1} or one of ${IO_INPUTS.join(', ')}`);
@@ -130,6 +142,7 @@ export function applyFaults(plant: Plant, devices: Map<number, SimDevice>, fault
         break;
     }
   }
+  applyStringIvFaults(plant, faults);
   plant.compute(0);
   for (const [unit, d] of devices) {
     d.commLoss = wantLost.has(unit);

@@ -187,6 +187,8 @@ export class Plant {
    * stays open until the closing coil (or someone on site) closes it again.
    */
   breakerClosed = true;
+  /** Timed processes besides the inverters' model 123 controls (a combiner box's IV scan), stepped at their instants as those are. */
+  readonly timers: { nextEvent(): number | undefined; advance(now: number): boolean }[] = [];
 
   constructor(opts: Partial<PlantOptions>, startMs: number) {
     this.o = { ...PLANT_DEFAULTS, ...opts };
@@ -258,6 +260,10 @@ export class Plant {
         const e = inv.controls.nextEvent();
         if (e !== undefined && e > this.simMs && e < end) end = e;
       }
+      for (const x of this.timers) {
+        const e = x.nextEvent();
+        if (e !== undefined && e > this.simMs && e < end) end = e;
+      }
       const dt = end - this.simMs;
       this.simMs = end;
       this.compute(dt);
@@ -271,6 +277,7 @@ export class Plant {
       this.weather.insolationKWhM2 += (this.weather.poa * h) / 1000;
       let fired = false;
       for (const inv of this.inverters) fired = inv.controls.advance(this.simMs) || fired;
+      for (const x of this.timers) fired = x.advance(this.simMs) || fired;
       if (fired) this.compute(0);
     }
   }

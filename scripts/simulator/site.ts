@@ -7,7 +7,7 @@
 import type { Clock } from '../../components/lib/clock';
 import { silentLogger, type Logger } from '../../components/lib/logger';
 import type { ControlGroupName } from './controls';
-import { COMBINER_MAP_NAME, COMBINER_MAX_STRINGS, CombinerDevice, combinerChannels, combinerMap, type CombinerChannel } from './combiner';
+import { COMBINER_MAP_NAME, COMBINER_MAX_STRINGS, CombinerDevice, combinerChannels, combinerRegisterMap, type CombinerChannel } from './combiner';
 import { DeviceInfo, SimDevice } from './device';
 import { FaultSpec, SimulatorError, applyFaults, validateFault } from './faults';
 import { IoDevice, REGISTER_MAPS, TrackerDevice, WeatherDevice, type MapPoint } from './map-devices';
@@ -16,6 +16,7 @@ import { IO_INPUTS, IO_RELAYS, PLANT_DEFAULTS, Plant, PlantOptions } from './pla
 import { inverterModels, inverterWriteCheck, meterModels, SUNSPEC_BASE, SunSpecDevice, type Controls } from './sunspec-device';
 // The models the ModbusAdapter reads once per connection rather than every poll.
 import { BUILTIN_STATIC_MODELS } from '../../components/modbus-adapter/sunspec-profile';
+import type { IvScanBlock } from '../../components/modbus-adapter/config';
 
 export type { FaultSpec } from './faults';
 
@@ -72,7 +73,8 @@ export interface SimulatorDeviceConfig {
     /** SunSpec: `models` lists the dynamic models only (polled every time; the adapter reads 1 and 120 once per connection). */
     profile: { type: 'sunspec'; baseAddress: number; models: number[] } | { type: 'registerMap'; map: string };
   }[];
-  registerMaps: Record<string, { points: MapPoint[] }>;
+  /** Points, and the combiner boxes' IV-scan block (`ivScan`). */
+  registerMaps: Record<string, { points: MapPoint[]; ivScan?: IvScanBlock }>;
 }
 
 export interface SiteSimulator {
@@ -229,7 +231,7 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
     devices.set(info.unitId, dev);
     described.push({ ...info, points: REGISTER_MAPS[info.profile].points });
   }
-  const registerMaps: Record<string, { points: MapPoint[] }> = { ...REGISTER_MAPS, [COMBINER_MAP_NAME]: { points: combinerMap(plant.o.stringsPerInverter) } };
+  const registerMaps: SimulatorDeviceConfig['registerMaps'] = { ...REGISTER_MAPS, [COMBINER_MAP_NAME]: combinerRegisterMap(plant.o.stringsPerInverter) };
   const combiners: { info: DeviceInfo; dev: CombinerDevice; inv: Plant['inverters'][number] }[] = [];
   plant.inverters.forEach((inv, i) => {
     const info: DeviceInfo = {

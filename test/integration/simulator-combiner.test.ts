@@ -67,7 +67,7 @@ describe('combiner boxes in the device list and the ModbusAdapter configuration'
       const valid = validateConfig(modbusConfigSpec, { siteId: 'site-1', ...cfg });
       const points = valid.registerMaps[COMBINER_MAP_NAME]!.points;
       // Six strings per inverter here: six channels.
-      expect(points.filter((p) => p.writable).map((p) => [p.name, p.functionCode, p.address])).toEqual([1, 2, 3, 4, 5, 6].map((k) => [`string${k}.closed`, 1, k - 1]));
+      expect(points.filter((p) => p.writable).map((p) => [p.name, p.functionCode, p.address])).toEqual([...[1, 2, 3, 4, 5, 6].map((k) => [`string${k}.closed`, 1, k - 1]), ['ivScan.trigger', 3, 16]]);
       expect(points.filter((p) => p.name.startsWith('string6.')).map((p) => p.name).sort()).toEqual(['string6.closed', 'string6.current', 'string6.insulation', 'string6.status', 'string6.voltage']);
       expect(points.find((p) => p.name === 'string1.current')).toMatchObject({ functionCode: 4, type: 'int16', scale: 0.01, unit: 'A' });
     } finally {
