@@ -25,6 +25,8 @@ export function classOf(family: LocalFamily, interval?: AggregateInterval): Reco
     case 'controlResult':
     case 'controlDecision':
     case 'deviceStatus':
+    // Analytics results (PR, soiling, tracker deviation...): a few per asset a minute, with the events.
+    case 'analytics':
       return 'events';
     case 'aggregates':
       return interval;

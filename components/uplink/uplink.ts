@@ -69,7 +69,7 @@ const EXPIRE_TICK_MS = 60000;
 const SEEN_RETENTION_MS = 8 * 86_400_000;
 
 /** A subscription of the Uplink: which family (and interval) it takes in. */
-type SubKey = 'alarms' | 'alarmSnapshot' | 'controlResult' | 'controlDecision' | 'deviceStatus' | 'aggregates/1m' | 'aggregates/15m' | 'aggregates/1d' | 'dailySummary' | 'healthSummary';
+type SubKey = 'alarms' | 'alarmSnapshot' | 'controlResult' | 'controlDecision' | 'analytics' | 'deviceStatus' | 'aggregates/1m' | 'aggregates/15m' | 'aggregates/1d' | 'dailySummary' | 'healthSummary';
 
 export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>): Uplink {
   const log = deps.logger.child({ module: 'uplink' });
@@ -189,6 +189,7 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
       out.set('controlResult', () => deps.bus.subscribe(filters.controlResult(site), siteGuard((p) => ingest(classOf('controlResult') as RecordClass, p))));
       // LocalControl's audit: every decision step goes to the cloud with the events.
       out.set('controlDecision', () => deps.bus.subscribe(filters.controlDecision(site), siteGuard((p) => ingest(classOf('controlDecision') as RecordClass, p))));
+      out.set('analytics', () => deps.bus.subscribe(filters.analytics(site), siteGuard((p) => ingest(classOf('analytics') as RecordClass, p))));
       out.set('deviceStatus', () =>
         deps.bus.subscribe(filters.deviceStatus(site), siteGuard((p: DeviceStatus) => {
           // A heartbeat repeats an unchanged status: the cloud gets changes only.
