@@ -168,7 +168,7 @@ export async function handleCommand(ctx: CommandContext, cmd: ControlCommand): P
     return;
   }
   const started = ctx.clock.now();
-  const result = (o: { status: ControlResult['status']; message: string }): ControlResult => ({
+  const result = (o: { status: ControlResult['status']; message: string; data?: ControlResult['data'] }): ControlResult => ({
     schemaVersion: CONTRACT_VERSION,
     siteId: cmd.siteId,
     assetId: cmd.assetId,
@@ -177,6 +177,7 @@ export async function handleCommand(ctx: CommandContext, cmd: ControlCommand): P
     status: o.status,
     message: o.message.slice(0, 500),
     durationMs: ctx.clock.now() - started,
+    ...(o.status === 'succeeded' && o.data ? { data: o.data } : {}),
   });
   const ticket = ctx.memory.admit(cmd);
   if (!ticket.ok) {

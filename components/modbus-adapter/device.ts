@@ -22,7 +22,7 @@
  * - Writes wait in a small bounded queue and run between polls on the same link.
  */
 import type { Clock, TimerHandle } from '../lib/clock';
-import type { DeviceState, Point } from '../lib/contract';
+import type { ControlResultData, DeviceState, Point } from '../lib/contract';
 import { errorCode, errorMessage, TransientError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Link } from './link';
@@ -59,6 +59,8 @@ export interface DeviceStats {
   avgCycleMs: number | null;
   lastError: string | null;
   writes: number;
+  /** Poll slots skipped while an IV scan held the device (not overruns: the device was busy by command). */
+  scanSkips: number;
 }
 
 export interface DeviceOptions {
@@ -78,7 +80,7 @@ export interface DeviceOptions {
 }
 
 /** `ran`: the device was (or may have been) written; false when refused or expired before any write. */
-export type WriteOutcome = { status: 'succeeded' | 'failed' | 'rejected' | 'expired'; message: string; ran: boolean };
+export type WriteOutcome = { status: 'succeeded' | 'failed' | 'rejected' | 'expired'; message: string; ran: boolean; data?: ControlResultData };
 
 interface PendingWrite {
   action: string;
@@ -115,8 +117,10 @@ export class Device {
   private cycleTotalMs = 0;
   private readonly writes: PendingWrite[] = [];
   private writing = false;
+  /** The write being executed is an IV scan (seconds long): poll slots meanwhile are skipped, not overruns. */
+  private scanning = false;
   private current: Promise<void> = Promise.resolve();
-  readonly counters = { polls: 0, failures: 0, partial: 0, overruns: 0, writes: 0, lastCycleMs: null as number | null };
+  readonly counters = { polls: 0, failures: 0, partial: 0, overruns: 0, writes: 0, scanSkips: 0, lastCycleMs: null as number | null };
 
   constructor(
     private readonly opts: DeviceOptions,
@@ -187,6 +191,7 @@ export class Device {
       avgCycleMs: this.counters.polls + this.counters.failures > 0 ? this.cycleTotalMs / (this.counters.polls + this.counters.failures) : null,
       lastError: this.lastError,
       writes: this.counters.writes,
+      scanSkips: this.counters.scanSkips,
     };
   }
 
@@ -220,6 +225,8 @@ export class Device {
       readBits: (fc, address, count) => this.link.request((t) => (mark(), t.readBits(unitId, fc, address, count, timeoutMs)), timeoutMs, unitId),
       writeRegisters: (address, values) => this.link.request((t) => t.writeRegisters(unitId, address, values, timeoutMs), timeoutMs, unitId),
       writeCoil: (address, value) => this.link.request((t) => t.writeCoil(unitId, address, value, timeoutMs), timeoutMs, unitId),
+      wait: (ms) => new Promise<void>((resolve) => this.clock.setTimeout(resolve, ms)),
+      now: () => this.clock.now(),
     };
   }
 
@@ -227,6 +234,10 @@ export class Device {
     if (this.closed) return;
     if (this.running) {
       // Only a timer tick is an overrun; a write arriving mid-cycle just waits for the cycle's end.
+      if (this.scanning) {
+        this.counters.scanSkips += 1;
+        return;
+      }
       if (this.writes.length === 0 || this.writing) {
         this.counters.overruns += 1;
         this.hooks.overrun();
@@ -268,16 +279,20 @@ export class Device {
         writeRegisters: (a, v) => ((ran = true), io.writeRegisters(a, v)),
         writeCoil: (a, v) => ((ran = true), io.writeCoil(a, v)),
       };
+      this.scanning = w.action === 'iv_scan';
       try {
         if (!this.profile.ready) await this.discover();
-        const message = await this.profile.write(counting, w.action, w.params);
-        w.resolve({ status: 'succeeded', message, ran: true });
+        const done = await this.profile.write(counting, w.action, w.params);
+        if (typeof done === 'string') w.resolve({ status: 'succeeded', message: done, ran: true });
+        else w.resolve({ status: 'succeeded', message: done.message, ran: true, ...(done.data ? { data: done.data } : {}) });
       } catch (err) {
         if (err instanceof WriteRefused) w.resolve({ status: 'rejected', message: err.message, ran });
         else {
           this.hooks.error(err);
           w.resolve({ status: 'failed', message: errorMessage(err), ran });
         }
+      } finally {
+        this.scanning = false;
       }
     }
   }

@@ -2,11 +2,12 @@
  * What a device profile is (a named register map, or SunSpec discovery), and the named register map
  * implementation. SunSpec lives in sunspec-profile.ts.
  */
-import type { Point } from '../lib/contract';
+import type { ControlResultData, Point } from '../lib/contract';
 import type { MapPoint, RegisterMap } from './config';
 import { planBlocks, type Block } from './planner';
 import { decodeBitPoint, decodeMapPoint, encodeMapPoint, pointWidth, RegisterValueError } from './register-map';
 import { ModbusException } from './transport';
+import { ivScan } from './iv-scan';
 
 /** Reads and writes for one device (its unit id and timeout bound in), through its link. */
 export interface DeviceIo {
@@ -14,6 +15,15 @@ export interface DeviceIo {
   readBits(fc: 1 | 2, address: number, count: number): Promise<boolean[]>;
   writeRegisters(address: number, values: number[]): Promise<void>;
   writeCoil(address: number, value: boolean): Promise<void>;
+  /** Wait on the adapter's clock (actions that wait for the device, `iv_scan`); absent in tools without one. */
+  wait?(ms: number): Promise<void>;
+  now?(): number;
+}
+
+/** A write's outcome when it measured something (`iv_scan`): the message and the data for the result. */
+export interface WriteDone {
+  message: string;
+  data?: ControlResultData;
 }
 
 export interface PollResult {
@@ -47,8 +57,8 @@ export interface Profile {
   poll(io: DeviceIo, opts?: PollOptions): Promise<PollResult>;
   /** Read the static models (and model 1) again at the next poll: a new connection (SunSpec only). */
   refreshStatic?(): void;
-  /** Execute a control command's write; resolves with a message saying what was written and read back. */
-  write(io: DeviceIo, action: string, params: WriteParams): Promise<string>;
+  /** Execute a control command's write; resolves with a message saying what was written and read back (and data it measured). */
+  write(io: DeviceIo, action: string, params: WriteParams): Promise<string | WriteDone>;
   /** SunSpec model ids found (empty for maps). */
   models(): number[];
 }
@@ -164,7 +174,8 @@ export function registerMapProfile(map: RegisterMap, limits: { maxRegisters: num
       return { points, problems };
     },
     async write(io, action, params) {
-      if (action !== 'write') throw new WriteRefused(`action ${action} needs a SunSpec device; a register-map device takes 'write'`);
+      if (action === 'iv_scan') return ivScan(io, map, byName, params, limits.maxRegisters);
+      if (action !== 'write') throw new WriteRefused(`action ${action} needs a SunSpec device; a register-map device takes 'write' (and 'iv_scan' when its map declares an ivScan block)`);
       const p = mapWriteTarget(map, byName, params);
       const w = encodeMapWrite(p, params['value']);
       if (p.functionCode === 1) {

@@ -235,6 +235,8 @@ export async function sunspecWrite(io: DeviceIo, ctx: SunSpecWriteContext, actio
       if (address === undefined) throw new WriteRefused('params.point or params.address is required');
       return writeAddress(io, ctx, address, params);
     }
+    case 'iv_scan':
+      throw new WriteRefused('iv_scan needs a register-map device whose map declares an ivScan block (no SunSpec model carries IV scans here)');
     default:
       throw new WriteRefused(`action ${action} is not supported by this adapter`);
   }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  IV_CURVE_MAX_POINTS,
   COMPONENTS,
   COMPONENT_NAMES,
   COMPONENT_TOPICS,
@@ -61,6 +62,8 @@ const SAMPLES = {
   ml: { schemaVersion: 1, siteId: 's1', assetId: 'inv-01', model: 'fault', modelVersion: '2025.01', ts: TS, score: 0.12, inferenceMs: 0.4 },
   command: { schemaVersion: 1, siteId: 's1', assetId: 'inv-01', commandId: 'c-1', ts: TS, action: 'curtail', params: { limitPct: 50 }, issuedBy: 'local-control', expiresAt: TS + 5000 },
   result: { schemaVersion: 1, siteId: 's1', assetId: 'inv-01', commandId: 'c-1', ts: TS, status: 'succeeded', durationMs: 35 },
+  ivScan: { schemaVersion: 1, siteId: 's1', assetId: 'cb-01', commandId: 'c-2', ts: TS, status: 'succeeded', durationMs: 2300, data: { kind: 'iv_curve', string: 2, v: [0, 600, 700], i: [10, 9, 0], irradiance: 850.5, temperature: 41.2 } },
+  ivCommand: { schemaVersion: 1, siteId: 's1', assetId: 'cb-01', commandId: 'c-2', ts: TS, action: 'iv_scan', params: { string: 2 }, issuedBy: 'analytics' },
   device: { schemaVersion: 1, siteId: 's1', assetId: 'inv-01', ts: TS, state: 'online', lastSeen: TS, consecutiveFailures: 0 },
   health: { schemaVersion: 1, siteId: 's1', component: 'processor', componentName: 'com.dcmms.edge.Processor', version: '0.1.0', state: 'running', ts: TS, uptimeMs: 1000, intervalMs: 10000, metrics },
   summary: { schemaVersion: 1, siteId: 's1', ts: TS, status: 'healthy', issues: [], components: [{ component: 'processor', componentName: 'com.dcmms.edge.Processor', version: '0.1.0', state: 'running', stale: false, lastReportAt: TS, uptimeMs: 1, metrics }], system: null },
@@ -79,6 +82,9 @@ const SAMPLES = {
   operator: { schemaVersion: 1, siteId: 's1', ts: TS, requestId: 'r-1', operator: 'cli', action: 'manual', assetId: 'inv-01', reason: 'maintenance' },
 };
 
+/** An IV curve as an iv_scan result carries it. */
+const IV_DATA = { kind: 'iv_curve', string: 2, v: [0, 600, 700], i: [10, 9, 0], irradiance: 850.5, temperature: 41.2 };
+
 const VALIDATORS: Record<keyof typeof SAMPLES, Validator<unknown>> = {
   telemetry: validateTelemetry,
   alarm: validateAlarm,
@@ -87,6 +93,8 @@ const VALIDATORS: Record<keyof typeof SAMPLES, Validator<unknown>> = {
   ml: validateMlResult,
   command: validateControlCommand,
   result: validateControlResult,
+  ivScan: validateControlResult,
+  ivCommand: validateControlCommand,
   device: validateDeviceStatus,
   health: validateComponentHealth,
   summary: validateSiteHealthSummary,
@@ -215,6 +223,16 @@ describe('validators', () => {
     ['forecast without values', validateMlResult, { ...SAMPLES.ml, model: 'forecast', forecast: { stepMs: 900000 } }, 'forecast.values: must be an array'],
     ['command param object', validateControlCommand, { ...SAMPLES.command, params: { x: {} } }, 'params.x: must be a number, string or boolean'],
     ['result status', validateControlResult, { ...SAMPLES.result, status: 'done' }, 'status: must be one of'],
+    ['result data kind', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, kind: 'curve' } }, 'data.kind: must be one of iv_curve'],
+    ['result data on a failed command', validateControlResult, { ...SAMPLES.result, status: 'failed', data: IV_DATA }, 'data: only a succeeded result carries data'],
+    ['IV curve lengths differ', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, i: [10, 9] } }, 'data.i: must have as many points as v (3, got 2)'],
+    ['IV curve of one point', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, v: [0], i: [10] } }, 'data.v: must have at least 2 points'],
+    ['IV curve too long', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, v: new Array(IV_CURVE_MAX_POINTS + 1).fill(1), i: new Array(IV_CURVE_MAX_POINTS + 1).fill(1) } }, `data.v: must have at most ${IV_CURVE_MAX_POINTS} items`],
+    ['IV voltage not a number', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, v: [0, '600', 700] } }, 'data.v[1]: must be a finite number'],
+    ['IV voltage out of bounds', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, v: [0, 600, 7000] } }, 'data.v[2]: must be within -50..2000 (got 7000)'],
+    ['IV current out of bounds', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, i: [1e6, 9, 0] } }, 'data.i[0]: must be within -50..1000'],
+    ['IV string 0', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, string: 0 } }, 'data.string: must be >= 1'],
+    ['IV irradiance', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, irradiance: -5 } }, 'data.irradiance: must be >= 0'],
     ['device failures', validateDeviceStatus, { ...SAMPLES.device, consecutiveFailures: 1.5 }, 'consecutiveFailures: must be an integer'],
     ['health metrics missing', validateComponentHealth, { ...SAMPLES.health, metrics: undefined }, 'metrics: must be an object'],
     ['health connection state', validateComponentHealth, { ...SAMPLES.health, metrics: { ...metrics, connectionState: 'up' } }, 'metrics.connectionState: must be one of'],

@@ -276,7 +276,8 @@ export interface MlResult {
   inferenceMs: number;
 }
 
-export const CONTROL_ACTIONS = ['curtail', 'restore', 'isolate_string', 'reconnect_string', 'shutdown', 'start', 'write'] as const;
+/** `iv_scan` `{ string }`: a device with an IV tracer sweeps one string and the result carries the curve (`data`). */
+export const CONTROL_ACTIONS = ['curtail', 'restore', 'isolate_string', 'reconnect_string', 'shutdown', 'start', 'write', 'iv_scan'] as const;
 export type ControlAction = (typeof CONTROL_ACTIONS)[number];
 
 /** A command for the adapter that owns the asset (dCMMS edge specification §7.1 control actions, docs/specification.md). */
@@ -298,6 +299,28 @@ export interface ControlCommand {
 export const CONTROL_STATUSES = ['succeeded', 'failed', 'rejected', 'expired'] as const;
 export type ControlStatus = (typeof CONTROL_STATUSES)[number];
 
+/** Points an IV curve in a control result carries at most. */
+export const IV_CURVE_MAX_POINTS = 1000;
+export const CONTROL_RESULT_DATA_KINDS = ['iv_curve'] as const;
+
+/** The curve an `iv_scan` measured: points from short circuit to open circuit. */
+export interface IvCurveData {
+  kind: 'iv_curve';
+  /** The string scanned, 1-based (the command's `params.string`). */
+  string: number;
+  /** Volts, one per point (2..IV_CURVE_MAX_POINTS points). */
+  v: number[];
+  /** Amperes, as many as `v`. */
+  i: number[];
+  /** Plane-of-array irradiance at the scan (W/m2), when the device measures it. */
+  irradiance?: number;
+  /** Cell (module) temperature at the scan (C), when the device measures it. */
+  temperature?: number;
+}
+
+/** What a command's result may carry besides its status; `kind` says which. */
+export type ControlResultData = IvCurveData;
+
 export interface ControlResult {
   schemaVersion: SchemaVersion;
   siteId: string;
@@ -307,6 +330,8 @@ export interface ControlResult {
   status: ControlStatus;
   message?: string;
   durationMs?: number;
+  /** What the command measured (`iv_scan`: the curve); only with status `succeeded`. */
+  data?: ControlResultData;
 }
 
 /** One input a control decision was taken on, as LocalControl saw it. */

@@ -13,7 +13,9 @@ import {
   CONNECTION_STATES,
   CONTRACT_VERSION,
   CONTROL_ACTIONS,
+  CONTROL_RESULT_DATA_KINDS,
   CONTROL_STATUSES,
+  IV_CURVE_MAX_POINTS,
   DECISION_OUTCOMES,
   OPERATOR_ACTIONS,
   DEVICE_STATES,
@@ -250,13 +252,41 @@ export const validateControlCommand: Validator<ControlCommand> = validator((f) =
   f.optNum('expiresAt', TS);
 });
 
+/**
+ * Bounds of an IV curve's values: up to 1500 V DC systems (IEC 62548) with margin, string and
+ * MPPT-input currents with margin, and a little below zero for a meter's offset at the ends.
+ */
+const IV_BOUNDS = { v: { min: -50, max: 2000 }, i: { min: -50, max: 1000 } } as const;
+
+function numbers(f: Fields, key: 'v' | 'i'): number[] {
+  const list = f.arr(key, { max: IV_CURVE_MAX_POINTS });
+  const { min, max } = IV_BOUNDS[key];
+  list.forEach((x, n) => {
+    if (typeof x !== 'number' || !Number.isFinite(x)) f.fail(`${key}[${n}]`, 'must be a finite number');
+    if (x < min || x > max) f.fail(`${key}[${n}]`, `must be within ${min}..${max} (got ${x})`);
+  });
+  return list as number[];
+}
+
 export const validateControlResult: Validator<ControlResult> = validator((f) => {
   assetHeader(f);
   f.str('commandId', { max: 128 });
   f.num('ts', TS);
-  f.oneOf('status', CONTROL_STATUSES);
+  const status = f.oneOf('status', CONTROL_STATUSES);
   f.optStr('message', { max: 512 });
   f.optNum('durationMs', { min: 0 });
+  const d = f.optObj('data');
+  if (d) {
+    if (status !== 'succeeded') f.fail('data', 'only a succeeded result carries data');
+    d.oneOf('kind', CONTROL_RESULT_DATA_KINDS);
+    d.num('string', { min: 1, max: 1000, int: true });
+    const v = numbers(d, 'v');
+    const i = numbers(d, 'i');
+    if (v.length < 2) d.fail('v', 'must have at least 2 points');
+    if (i.length !== v.length) d.fail('i', `must have as many points as v (${v.length}, got ${i.length})`);
+    d.optNum('irradiance', { min: 0, max: 2000 });
+    d.optNum('temperature', { min: -60, max: 150 });
+  }
 });
 
 function controlParams(f: Fields, key: string): void {
