@@ -237,10 +237,11 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
     const t = parseTopic(topic);
     if (t && t.vars['assetId'] !== msg.assetId) return reject('topic_mismatch', `${msg.assetId} on ${topic}`);
     if (!model.isAsset(msg.assetId)) return;
-    for (const [point, p] of Object.entries(msg.points)) {
-      const r = model.feed(msg.assetId, point, msg.ts, p.v, p.q, p.u);
-      // A sample refused by a formula (out of order, bad quality, unknown unit) is counted by reason.
-      if (r !== undefined && r !== 'ok' && r !== 'bad_quality' && r !== 'no_value' && r !== 'duplicate') reject(r, `${msg.assetId}/${point}`);
+    const r = model.feed(msg.assetId, msg.ts, msg.points);
+    // Samples refused by a formula (out of order, unknown unit, a counter jump) are counted by reason.
+    for (const [reason, n] of Object.entries(r.refused)) {
+      deps.metrics.reject(reason, n);
+      limited(`reject:${reason}`, (suppressed) => log.warn('samples not used', { reason, assetId: msg.assetId, count: n, suppressed }));
     }
   };
 

@@ -56,7 +56,7 @@ export interface TrackerConfig {
 export interface Thresholds {
   /** Irradiance below which PR and availability intervals do not count, W/m² (IEC 61724-1 uses 50). */
   minPoaWm2: number;
-  /** `low_pr`: the rolling PR below this for `lowPrForMs`; clears above `lowPrBelow + lowPrHysteresis`. */
+  /** `low_pr`: the rolling PR (percent) below this for `lowPrForMs`; clears at or above `lowPrBelow + lowPrHysteresis`. */
   lowPrBelow: number;
   lowPrHysteresis: number;
   lowPrForMs: number;
@@ -103,10 +103,8 @@ export interface AnalyticsConfig extends BaseConfig {
   /** Processed-telemetry point names of the inverters and combiners. */
   powerPoint: string;
   energyPoint: string;
-  /** Per-input DC current of model 160, `{n}` the 1-based input. */
-  moduleCurrentPoint: string;
-  /** Per-string current of a combiner box, `{n}` the 1-based string. */
-  combinerCurrentPoint: string;
+  /** Operating state (SunSpec 103 `St`): a throttled or starting inverter is available, not producing. */
+  statePoint: string;
   /** Inverter temperature for the health score's thermal stress. */
   temperaturePoint: string;
   thermalLimitC: number;
@@ -129,8 +127,8 @@ const ASSETS = (item: JsonSchema): JsonSchema => ({ type: 'object', maxPropertie
 
 const THRESHOLD_PROPS = {
   minPoaWm2: { type: 'number', minimum: 0, maximum: 1000 },
-  lowPrBelow: { type: 'number', minimum: 0, maximum: 1.5 },
-  lowPrHysteresis: { type: 'number', minimum: 0, maximum: 0.5 },
+  lowPrBelow: { type: 'number', minimum: 0, maximum: 150 },
+  lowPrHysteresis: { type: 'number', minimum: 0, maximum: 50 },
   lowPrForMs: { type: 'integer', minimum: 0, maximum: DAY },
   trackerDeviationDeg: { type: 'number', exclusiveMinimum: 0, maximum: 90 },
   trackerForMs: { type: 'integer', minimum: 0, maximum: DAY },
@@ -146,7 +144,7 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
   additionalProperties: false,
   required: [
     'siteId', 'metricsIntervalMs', 'logLevel', 'storePath', 'dbPath', 'evaluateIntervalMs', 'windowMs', 'latitude', 'longitude', 'elevationM', 'timeZone',
-    'weatherStations', 'inverters', 'trackers', 'powerPoint', 'energyPoint', 'moduleCurrentPoint', 'combinerCurrentPoint', 'temperaturePoint', 'thermalLimitC',
+    'weatherStations', 'inverters', 'trackers', 'powerPoint', 'energyPoint', 'statePoint', 'temperaturePoint', 'thermalLimitC',
     'thresholds', 'assetThresholds', 'energyPrice', 'cleaningCost', 'currency', 'ivScan', 'alarmJournalRetentionMs', 'alarmSnapshotIntervalMs',
   ],
   properties: {
@@ -196,8 +194,7 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
     }),
     powerPoint: { ...POINT, minLength: 1 },
     energyPoint: POINT,
-    moduleCurrentPoint: { ...POINT, pattern: '^$|\\{n\\}' },
-    combinerCurrentPoint: { ...POINT, pattern: '^$|\\{n\\}' },
+    statePoint: POINT,
     temperaturePoint: POINT,
     thermalLimitC: { type: 'number', minimum: 0, maximum: 150 },
     thresholds: { type: 'object', additionalProperties: false, required: Object.keys(THRESHOLD_PROPS), properties: THRESHOLD_PROPS },
@@ -222,8 +219,8 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
 
 export const THRESHOLD_DEFAULTS: Thresholds = {
   minPoaWm2: 50,
-  lowPrBelow: 0.7,
-  lowPrHysteresis: 0.05,
+  lowPrBelow: 70,
+  lowPrHysteresis: 5,
   lowPrForMs: 1800000,
   trackerDeviationDeg: 5,
   trackerForMs: 600000,
@@ -251,8 +248,7 @@ export const ANALYTICS_DEFAULTS: AnalyticsConfig = {
   trackers: {},
   powerPoint: '103.W',
   energyPoint: '103.WH',
-  moduleCurrentPoint: '160.module.{n}.DCA',
-  combinerCurrentPoint: 'string{n}.current',
+  statePoint: '103.St',
   temperaturePoint: '103.TmpSnk',
   thermalLimitC: 70,
   thresholds: THRESHOLD_DEFAULTS,

@@ -1,19 +1,23 @@
 /**
  * The site as Analytics models it (docs/analytics-component.md "The site model"): for each
- * configured asset, the accumulators of the formula modules (performance.ts, strings.ts, soiling.ts,
- * health.ts) and the tracker monitors (tracker.ts), fed the same way from live telemetry and from
- * the store; `evaluate` turns them into figures (one per asset and kind, plus the site's) and
- * alarm judgements.
+ * configured asset, the accumulators of the formula modules (performance.ts: weather stations and
+ * inverters; strings.ts: one imbalance detector per inverter) and the tracker monitors (tracker.ts),
+ * fed the same way from live telemetry and from the store; `evaluate` turns them into figures (one
+ * per asset and kind, plus the site's) and alarm judgements.
  *
  * Nothing here does I/O or reads a clock: time comes in with the samples and `now`, so a replay of
  * the store gives the figures the live stream gave.
  */
 import { Zone } from '../aggregator/tz';
-import type { AnalyticsKind, Quality } from '../lib/contract';
+import type { AnalyticsKind, Point } from '../lib/contract';
 import type { StoreReader } from '../lib/store';
 import type { Judgement } from './alarms';
 import { thresholdsFor, type AnalyticsConfig } from './config';
+import { availability, InverterAccumulator, performanceRatio, specificYield, WeatherAccumulator, weatherCorrectedPr, type EvalOptions } from './performance';
+import { StringImbalanceDetector, stringCurrents } from './strings';
+import { solarPosition } from '../lib/solar';
 import { TrackerMonitor } from './tracker';
+import { rollingWindow, type AnalyticsResult } from './types';
 
 /** One result as the component publishes it (AnalyticsMessage without the envelope). */
 export interface Figure {
@@ -25,16 +29,42 @@ export interface Figure {
   details: Record<string, unknown>;
 }
 
-/** What became of a fed sample ('ok' or the reason it was not used); undefined: not a point we read. */
-export type Fed = string | undefined;
+/** What became of a fed message: samples used, and refusals by reason (out_of_order, unknown_unit...). */
+export interface Fed {
+  used: number;
+  refused: Record<string, number>;
+}
 
 /** The asset id of site-level figures. */
 export const SITE_ASSET = 'site';
 
+const BIN_MS = 60_000;
+const DAY_MS = 86_400_000;
+/** Refusals that are normal operation, not bad input: a point the device does not serve, a bad read. */
+const QUIET = new Set(['ok', 'bad_quality', 'no_value', 'duplicate']);
+
+interface Station {
+  id: string;
+  acc: WeatherAccumulator;
+  /** Newest accepted POA (the string detector's irradiance condition). */
+  poa: { ts: number; v: number } | null;
+}
+
+interface Inverter {
+  id: string;
+  acc: InverterAccumulator;
+  strings: StringImbalanceDetector;
+  /** The detector's result of the newest poll (it is judged on every poll, published per evaluation). */
+  lastStrings: { ts: number; r: AnalyticsResult } | null;
+  station: string;
+}
+
 export class SiteModel {
   private readonly trackers = new Map<string, TrackerMonitor>();
+  private readonly stations = new Map<string, Station>();
+  private readonly inverters = new Map<string, Inverter>();
   private readonly zone: Zone;
-  /** asset -> points of interest (for the store replay). */
+  /** asset -> points of interest (a point list for the store replay; '160.*' stands for model 160's inputs). */
   private readonly interest = new Map<string, Set<string>>();
 
   constructor(private readonly c: Readonly<AnalyticsConfig>) {
@@ -43,12 +73,33 @@ export class SiteModel {
   }
 
   private build(only?: ReadonlySet<string>): void {
-    const loc = { latitude: this.c.latitude, longitude: this.c.longitude, elevation: this.c.elevationM };
-    for (const [id, t] of Object.entries(this.c.trackers)) {
-      if (only && !only.has(id)) continue;
+    const c = this.c;
+    const want = (id: string): boolean => !only || only.has(id);
+    const loc = { latitude: c.latitude, longitude: c.longitude, elevation: c.elevationM };
+    for (const [id, t] of Object.entries(c.trackers)) {
+      if (!want(id)) continue;
       const m = new TrackerMonitor(id, t, loc);
       this.trackers.set(id, m);
       this.interest.set(id, new Set(m.points()));
+    }
+    for (const [id, w] of Object.entries(c.weatherStations)) {
+      if (!want(id)) continue;
+      // A week of bins: the weather-corrected PR's trailing T_cell reference (performance.ts).
+      this.stations.set(id, { id, acc: new WeatherAccumulator({ binMs: BIN_MS, retentionMs: 8 * DAY_MS }), poa: null });
+      this.interest.set(id, new Set([w.poaPoint, w.ambientPoint, w.modulePoint, w.windPoint].filter((p) => p !== '')));
+    }
+    for (const [id, inv] of Object.entries(c.inverters)) {
+      if (!want(id)) continue;
+      const th = thresholdsFor(c, id);
+      this.inverters.set(id, {
+        id,
+        station: inv.weatherStation,
+        // A local day (25 h at most) plus the rolling window.
+        acc: new InverterAccumulator(id, inv.pStcKw * 1000, { binMs: BIN_MS, retentionMs: DAY_MS + 2 * 3_600_000 + c.windowMs, gammaPerK: inv.gammaPerK }),
+        lastStrings: null,
+        strings: new StringImbalanceDetector(id, { thresholdRatio: th.stringFraction, clearRatio: Math.min(1, th.stringFraction + 0.1), onDelayMs: th.stringForMs, minIrradianceWm2: th.stringMinPoaWm2 }),
+      });
+      this.interest.set(id, new Set([c.powerPoint, c.energyPoint, c.statePoint].filter((p) => p !== '')));
     }
   }
 
@@ -56,16 +107,61 @@ export class SiteModel {
     return this.interest.has(assetId);
   }
 
-  /** Points read of an asset. */
-  pointsOf(assetId: string): string[] {
-    return [...(this.interest.get(assetId) ?? [])];
+  assets(): string[] {
+    return [...this.interest.keys()];
   }
 
-  feed(assetId: string, point: string, ts: number, v: unknown, q: Quality, u?: string): Fed {
-    void u;
+  /** Whether a stored series is read at replay. */
+  private reads(assetId: string, point: string): boolean {
+    if (this.interest.get(assetId)?.has(point)) return true;
+    return this.inverters.has(assetId) && /^160\.module\.\d+\.(DCA|DCSt|IDStr)$/.test(point);
+  }
+
+  /** One message's points of one asset (live or rebuilt from the store). */
+  feed(assetId: string, ts: number, points: Readonly<Record<string, Point>>): Fed {
+    const fed: Fed = { used: 0, refused: {} };
+    const note = (r: string): void => {
+      if (r === 'ok') fed.used++;
+      else if (!QUIET.has(r)) fed.refused[r] = (fed.refused[r] ?? 0) + 1;
+    };
     const t = this.trackers.get(assetId);
-    if (t) return t.feed(point, ts, v, q) ? 'ok' : undefined;
-    return undefined;
+    if (t) for (const [p, x] of Object.entries(points)) if (t.feed(p, ts, x.v, x.q)) note('ok');
+    const st = this.stations.get(assetId);
+    if (st) {
+      const w = this.c.weatherStations[assetId]!;
+      const get = (p: string): Point | undefined => (p === '' ? undefined : points[p]);
+      const poa = get(w.poaPoint);
+      if (poa) {
+        const r = st.acc.addPoa(ts, poa.v, poa.q, poa.u);
+        note(r);
+        if (r === 'ok' && typeof poa.v === 'number') st.poa = { ts, v: poa.v };
+      }
+      const tm = get(w.modulePoint);
+      if (tm) note(st.acc.addModuleTemp(ts, tm.v, tm.q, tm.u));
+      const ta = get(w.ambientPoint);
+      if (ta) note(st.acc.addAmbientTemp(ts, ta.v, ta.q, ta.u));
+      const wi = get(w.windPoint);
+      if (wi) note(st.acc.addWind(ts, wi.v, wi.q, wi.u));
+    }
+    const inv = this.inverters.get(assetId);
+    if (inv) {
+      const c = this.c;
+      // State first: it classifies the power segment that ends at this sample.
+      const s = c.statePoint === '' ? undefined : points[c.statePoint];
+      if (s) note(inv.acc.addState(ts, s.v, s.q));
+      const w = points[c.powerPoint];
+      if (w) note(inv.acc.addPower(ts, w.v, w.q, w.u));
+      const e = c.energyPoint === '' ? undefined : points[c.energyPoint];
+      if (e) note(inv.acc.addEnergy(ts, e.v, e.q, e.u));
+      const sc = stringCurrents(points);
+      if (Object.keys(sc.currents).length > 0) {
+        const poa = this.stations.get(inv.station)?.poa;
+        const fresh = poa && Math.abs(ts - poa.ts) <= 5 * 60_000 ? poa.v : null;
+        const u = inv.strings.update(ts, sc.currents, fresh, sc.names);
+        if (u.result.details['ignored'] === undefined) inv.lastStrings = { ts, r: u.result };
+      }
+    }
+    return fed;
   }
 
   /** Start of the local day holding `now`: what a start or a rebuild replays from the store. */
@@ -79,27 +175,38 @@ export class SiteModel {
   }
 
   /**
-   * Feeds [from, to] of every series read (or of some assets) from the store, each asset's samples
-   * in time order across its points (a state sample must come before the power it classifies).
+   * Feeds [from, to] of every series read (or of some assets) from the store: each asset's samples
+   * grouped by time into messages again, in time order (a state sample must come before the power
+   * it classifies; the string detector wants a poll's inputs together). Weather stations first, so
+   * the string detector of an inverter replayed after them sees their irradiance.
    */
   replay(store: StoreReader, from: number, to: number, assets?: readonly string[]): { samples: number; series: number; ms: number } {
     const t0 = performance.now();
+    const bySeries = new Map<string, string[]>();
     const units = new Map<string, string | null>();
-    for (const s of store.listSeries()) units.set(`${s.assetId}\u0000${s.point}`, s.unit);
+    for (const s of store.listSeries()) {
+      if (!this.reads(s.assetId, s.point)) continue;
+      units.set(`${s.assetId}\u0000${s.point}`, s.unit);
+      const l = bySeries.get(s.assetId) ?? [];
+      l.push(s.point);
+      bySeries.set(s.assetId, l);
+    }
+    const order = (assets ?? this.assets()).slice().sort((a, b) => rank(this, a) - rank(this, b));
     let samples = 0;
     let series = 0;
-    for (const assetId of assets ?? [...this.interest.keys()]) {
-      const rows: Array<{ ts: number; point: string; v: number | null; q: Quality; u: string | undefined }> = [];
-      for (const point of this.pointsOf(assetId)) {
-        const key = `${assetId}\u0000${point}`;
-        if (!units.has(key)) continue;
+    for (const assetId of order) {
+      const msgs = new Map<number, Record<string, Point>>();
+      for (const point of bySeries.get(assetId) ?? []) {
         series++;
-        const u = units.get(key) ?? undefined;
-        for (const s of store.range({ assetId, point }, from, to)) rows.push({ ts: s.ts, point, v: s.v, q: s.q, u });
+        const u = units.get(`${assetId}\u0000${point}`) ?? undefined;
+        for (const s of store.range({ assetId, point }, from, to)) {
+          let m = msgs.get(s.ts);
+          if (!m) msgs.set(s.ts, (m = {}));
+          m[point] = { v: s.v, q: s.q, ...(u ? { u } : {}) };
+          samples++;
+        }
       }
-      rows.sort((a, b) => a.ts - b.ts);
-      for (const r of rows) this.feed(assetId, r.point, r.ts, r.v, r.q, r.u);
-      samples += rows.length;
+      for (const ts of [...msgs.keys()].sort((a, b) => a - b)) this.feed(assetId, ts, msgs.get(ts)!);
     }
     return { samples, series, ms: performance.now() - t0 };
   }
@@ -107,6 +214,138 @@ export class SiteModel {
   evaluate(now: number): { figures: Figure[]; judgements: Judgement[] } {
     const figures: Figure[] = [];
     const judgements: Judgement[] = [];
+    this.evaluateTrackers(now, figures, judgements);
+    this.evaluatePerformance(now, figures, judgements);
+    return { figures, judgements };
+  }
+
+  /** Sun above the horizon at an instant, cached per minute: bins without POA count against coverage only in daylight. */
+  private readonly daylight = new Map<number, boolean>();
+  private readonly isDaylight = (ts: number): boolean => {
+    const k = Math.floor(ts / BIN_MS);
+    let d = this.daylight.get(k);
+    if (d === undefined) {
+      if (this.daylight.size > 4 * 1440) this.daylight.clear();
+      d = solarPosition(ts, { latitude: this.c.latitude, longitude: this.c.longitude, elevation: this.c.elevationM }).elevation > 0;
+      this.daylight.set(k, d);
+    }
+    return d;
+  };
+
+  private evalOptions(assetId: string): Partial<EvalOptions> {
+    return { minIrradianceWm2: thresholdsFor(this.c, assetId).minPoaWm2, isDaylight: this.isDaylight };
+  }
+
+  private evaluatePerformance(now: number, figures: Figure[], judgements: Judgement[]): void {
+    const c = this.c;
+    const rolling = { ...rollingWindow(now, c.windowMs, BIN_MS), now };
+    const dayRange = this.zone.dayOf(now);
+    const day = { from: dayRange.start, to: Math.min(now, dayRange.end) };
+    const fig = (assetId: string, kind: AnalyticsKind, r: AnalyticsResult, extra: Record<string, unknown> = {}): Figure => ({
+      assetId,
+      kind,
+      ts: now,
+      value: r.value === null ? null : round(r.value),
+      ...(r.u ? { u: r.u } : {}),
+      details: { period: 'rolling', windowMs: c.windowMs, ...roundAll(r.details), ...extra },
+    });
+    const brief = (r: AnalyticsResult): Record<string, unknown> => ({ value: r.value === null ? null : round(r.value), reason: r.reason, ...pick(r.details, ['eAcWh', 'hPoaWhM2', 'coverage', 'expectedWh', 'tCellTypAvgC']) });
+
+    for (const inv of this.inverters.values()) {
+      const st = this.stations.get(inv.station);
+      if (!st) continue;
+      const o = this.evalOptions(inv.id);
+      const pr = performanceRatio(inv.acc, st.acc, rolling, o);
+      const prDay = performanceRatio(inv.acc, st.acc, day, o);
+      const avail = availability(inv.acc, st.acc, day, o);
+      const sy = specificYield(inv.acc, day, st.acc, o);
+      figures.push(
+        fig(inv.id, 'performance_ratio', pr, {
+          day: { day: dayRange.day, ...brief(prDay) },
+          availability: { value: avail.value === null ? null : round(avail.value), reason: avail.reason, u: '%' },
+          specificYield: { value: sy.value === null ? null : round(sy.value), reason: sy.reason, u: 'kWh/kWp' },
+        }),
+      );
+      const wc = weatherCorrectedPr(inv.acc, st.acc, rolling, o);
+      const wcDay = weatherCorrectedPr(inv.acc, st.acc, day, o);
+      figures.push(fig(inv.id, 'performance_ratio_temp_corrected', wc, { day: { day: dayRange.day, ...brief(wcDay) } }));
+
+      const th = thresholdsFor(c, inv.id);
+      judgements.push({
+        assetId: inv.id,
+        type: 'low_pr',
+        subject: '',
+        active: pr.value === null ? null : pr.value < th.lowPrBelow ? true : pr.value >= th.lowPrBelow + th.lowPrHysteresis ? false : null,
+        forMs: th.lowPrForMs,
+        value: pr.value,
+        threshold: th.lowPrBelow,
+        message: pr.value === null ? `performance ratio of ${inv.id} back` : `performance ratio of ${inv.id} ${pr.value.toFixed(1)} % over the last ${Math.round(c.windowMs / 60000)} min, below ${th.lowPrBelow} %`,
+      });
+    }
+    this.evaluateSite(now, rolling, day, dayRange.day, figures);
+    this.evaluateStrings(now, figures, judgements);
+  }
+
+  /** Site figures: Σ E_AC over Σ P_STC when one weather station feeds every inverter; else the P_STC-weighted mean of the inverters'. */
+  private evaluateSite(now: number, rolling: { from: number; to: number; now: number }, day: { from: number; to: number }, dayName: string, figures: Figure[]): void {
+    const list = [...this.inverters.values()].filter((i) => this.stations.has(i.station));
+    if (list.length === 0) return;
+    const stations = new Set(list.map((i) => i.station));
+    for (const kind of ['performance_ratio', 'performance_ratio_temp_corrected'] as const) {
+      const fn = kind === 'performance_ratio' ? performanceRatio : weatherCorrectedPr;
+      if (stations.size === 1) {
+        const st = this.stations.get(list[0]!.station)!;
+        const o = { minIrradianceWm2: this.c.thresholds.minPoaWm2, isDaylight: this.isDaylight };
+        const r = fn(list.map((i) => i.acc), st.acc, rolling, o);
+        const d = fn(list.map((i) => i.acc), st.acc, day, o);
+        figures.push({
+          assetId: SITE_ASSET,
+          kind,
+          ts: now,
+          value: r.value === null ? null : round(r.value),
+          u: '%',
+          details: { period: 'rolling', windowMs: this.c.windowMs, ...roundAll(r.details), day: { day: dayName, value: d.value === null ? null : round(d.value), reason: d.reason, ...pick(d.details, ['eAcWh', 'hPoaWhM2', 'coverage']) } },
+        });
+      } else {
+        const own = figures.filter((f) => f.kind === kind && this.inverters.has(f.assetId));
+        const weighted = own.filter((f) => f.value !== null);
+        const w = weighted.reduce((a, f) => a + this.c.inverters[f.assetId]!.pStcKw, 0);
+        const v = w > 0 ? weighted.reduce((a, f) => a + f.value! * this.c.inverters[f.assetId]!.pStcKw, 0) / w : null;
+        figures.push({ assetId: SITE_ASSET, kind, ts: now, value: v === null ? null : round(v), u: '%', details: { period: 'rolling', method: 'pstc_weighted_mean', inverters: weighted.map((f) => f.assetId), ...(v === null ? { reason: 'no_inverter_figure' } : {}) } });
+      }
+    }
+  }
+
+  private evaluateStrings(now: number, figures: Figure[], judgements: Judgement[]): void {
+    const maxAge = Math.max(3 * this.c.evaluateIntervalMs, 180_000);
+    for (const inv of this.inverters.values()) {
+      const last = inv.lastStrings;
+      if (!last || now - last.ts > maxAge) {
+        figures.push({ assetId: inv.id, kind: 'string_imbalance', ts: now, value: null, u: '%', details: { reason: last ? 'stale_string_currents' : 'no_string_currents', ...(last ? { lastTs: last.ts } : {}) } });
+        continue;
+      }
+      const r = last.r;
+      figures.push({ assetId: inv.id, kind: 'string_imbalance', ts: now, value: r.value === null ? null : round(r.value), u: '%', details: roundAll(r.details) });
+      const strings = (r.details['strings'] ?? {}) as Record<string, { ratio: number | null; flagged: boolean; currentA: number | null; name?: string }>;
+      const th = thresholdsFor(this.c, inv.id);
+      for (const [id, s] of Object.entries(strings)) {
+        judgements.push({
+          assetId: inv.id,
+          type: 'string_underperformance',
+          subject: id,
+          active: s.flagged ? true : s.ratio !== null && r.value !== null ? false : null,
+          forMs: 0,
+          value: s.ratio === null ? null : round(s.ratio * 100),
+          threshold: th.stringFraction * 100,
+          point: `160.module.${id}.DCA`,
+          message: s.flagged ? `string ${id}${s.name ? ` (${s.name})` : ''} of ${inv.id} carries ${s.ratio === null ? '?' : (s.ratio * 100).toFixed(0)} % of its peers' median current` : `string ${id} of ${inv.id} back in line with its peers`,
+          details: { string: id, ...(s.name ? { name: s.name } : {}), currentA: s.currentA },
+        });
+      }
+    }
+  }
+
+  private evaluateTrackers(now: number, figures: Figure[], judgements: Judgement[]): void {
     const maxAge = Math.max(3 * this.c.evaluateIntervalMs, 180_000);
     for (const [id, m] of this.trackers) {
       const f = m.evaluate(now, maxAge);
@@ -122,16 +361,35 @@ export class SiteModel {
         value: f.value,
         threshold: th.trackerDeviationDeg,
         point: this.c.trackers[id]?.anglePoint ?? '',
-        message: f.value === null ? undefined : `tracker ${id} is ${Math.abs(f.value).toFixed(1)}° off its ideal angle (${String(f.details['idealDeg'])}°)`,
+        message: f.value === null ? `tracker ${id} back on its ideal angle` : `tracker ${id} is ${Math.abs(f.value).toFixed(1)}° off its ideal angle (${String(f.details['idealDeg'])}°)`,
         details: { idealDeg: f.details['idealDeg'], actualDeg: f.details['actualDeg'] },
       });
     }
-    return { figures, judgements };
   }
+}
+
+function rank(m: SiteModel, assetId: string): number {
+  return (m as unknown as { stations: Map<string, unknown> }).stations.has(assetId) ? 0 : 1;
 }
 
 function judgeAbs(f: { value: number | null; details: Record<string, unknown> }, limit: number): boolean {
   const mean = f.details['meanAbsDeg'];
   const dev = typeof mean === 'number' ? mean : Math.abs(f.value ?? 0);
   return dev > limit;
+}
+
+function round(v: number): number {
+  return Math.round(v * 1000) / 1000;
+}
+
+function roundAll(d: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d)) out[k] = typeof v === 'number' && Number.isFinite(v) ? round(v) : v;
+  return out;
+}
+
+function pick(d: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (k in d) out[k] = typeof d[k] === 'number' ? round(d[k] as number) : d[k];
+  return out;
 }

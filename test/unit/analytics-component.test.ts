@@ -303,3 +303,74 @@ test('close is idempotent and leaves no timer behind', async () => {
   await settle();
   expect(rig.clock.pending).toBe(before);
 });
+
+describe('an inverter and its weather station', () => {
+  const WS = { 'WS-01': { poaPoint: 'poa', ambientPoint: 'ambientTemp', modulePoint: 'moduleTemp', windPoint: 'windSpeed' } };
+  const INV = { 'INV-01': { pStcKw: 10, gammaPerK: -0.004, weatherStation: 'WS-01', combiner: '', tracker: '' } };
+  let wh = 1_000_000;
+
+  /** 30 s of plant: POA 800 W/m², module 45 °C; the inverter at `pr` of its STC rating x POA/1000, strings sharing the DC current by `share`. */
+  async function step(r: Rig, pr: number, share = [1, 1, 1, 1]): Promise<void> {
+    const ts = r.clock.now();
+    const w = pr * 10_000 * 0.8;
+    wh += (w * 30) / 3600;
+    const ws: TelemetryMessage = { schemaVersion: 1, siteId: SITE, assetId: 'WS-01', ts, seq: ++r.seq, points: { poa: { v: 800, u: 'W/m2', q: 'good' }, moduleTemp: { v: 45, u: 'Cel', q: 'good' }, ambientTemp: { v: 25, u: 'Cel', q: 'good' }, windSpeed: { v: 2, u: 'm/s', q: 'good' } } };
+    const points: TelemetryMessage['points'] = { '103.W': { v: w, u: 'W', q: 'good' }, '103.WH': { v: Math.round(wh), u: 'Wh', q: 'good' }, '103.St': { v: 'MPPT', q: 'good' } };
+    share.forEach((s, i) => {
+      points[`160.module.${i + 1}.DCA`] = { v: Math.round(s * 4 * 100) / 100, u: 'A', q: 'good' };
+      points[`160.module.${i + 1}.IDStr`] = { v: `MPPT${i + 1}`, q: 'good' };
+    });
+    await r.bus.deliver('processedTelemetry', `site/${SITE}/processed/WS-01/telemetry`, ws, { strict: true });
+    await r.bus.deliver('processedTelemetry', `site/${SITE}/processed/INV-01/telemetry`, { schemaVersion: 1, siteId: SITE, assetId: 'INV-01', ts, seq: ++r.seq, points }, { strict: true });
+    await r.clock.advanceAsync(30_000);
+  }
+  async function steps(r: Rig, n: number, pr: number, share?: number[]): Promise<void> {
+    for (let i = 0; i < n; i++) await step(r, pr, share);
+  }
+  const latestOf = (r: Rig, assetId: string, kind: string): AnalyticsMessage => r.bus.of<AnalyticsMessage>('analytics').filter((m) => m.assetId === assetId && m.kind === kind).at(-1)!;
+
+  test('performance ratio per inverter and per site from live telemetry; low_pr raised after lowPrForMs and cleared above the hysteresis', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'analytics-unit-'));
+    rig = new Rig(dir, config(dir, { trackers: {}, weatherStations: WS, inverters: INV, thresholds: { ...analyticsConfigSpec.defaults.thresholds, lowPrBelow: 70, lowPrHysteresis: 5, lowPrForMs: 10 * MIN } }));
+    await rig.start();
+    await steps(rig, 40, 0.85); // 20 min at PR 85 %
+    const pr = latestOf(rig, 'INV-01', 'performance_ratio');
+    expect(pr.u).toBe('%');
+    expect(pr.value).toBeCloseTo(85, 0);
+    // The day from local midnight: the hours of daylight before the data began count against it.
+    expect(pr.details).toMatchObject({ period: 'rolling', pStcW: 10000, day: { value: null, reason: 'coverage_below_min' } });
+    expect(pr.details?.['availability']).toMatchObject({ u: '%' });
+    expect(latestOf(rig, 'site', 'performance_ratio').value).toBeCloseTo(85, 0);
+    // Constant module temperature: the weather-corrected PR equals the PR (T_cell = T_cell_typ_avg).
+    expect(latestOf(rig, 'INV-01', 'performance_ratio_temp_corrected').value).toBeCloseTo(85, 0);
+
+    await steps(rig, 20, 0.6); // the 15-min window fills with PR 60 % after ~15 min; then 10 min pending
+    expect(rig.alarms()).toHaveLength(0);
+    await steps(rig, 30, 0.6);
+    const low = rig.alarms();
+    expect(low.map((a) => [a.assetId, a.type, a.state, a.threshold])).toEqual([['INV-01', 'low_pr', 'raised', 70]]);
+    expect(low[0]!.value).toBeCloseTo(60, 0);
+
+    await steps(rig, 40, 0.72); // back above 70 but below 75: in the hysteresis band, kept
+    expect(rig.alarms()).toHaveLength(1);
+    await steps(rig, 40, 0.8);
+    expect(rig.alarms().map((a) => a.state)).toEqual(['raised', 'cleared']);
+  });
+
+  test('string imbalance names the weak string; string_underperformance raised once the detector flags it, and cleared', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'analytics-unit-'));
+    rig = new Rig(dir, config(dir, { trackers: {}, weatherStations: WS, inverters: INV, thresholds: { ...analyticsConfigSpec.defaults.thresholds, stringFraction: 0.8, stringForMs: 10 * MIN } }));
+    await rig.start();
+    await steps(rig, 6, 0.85);
+    expect(latestOf(rig, 'INV-01', 'string_imbalance').value).toBeCloseTo(100, 0);
+    await steps(rig, 20, 0.85, [1, 1, 0.5, 1]);
+    expect(rig.alarms()).toHaveLength(0);
+    await steps(rig, 4, 0.85, [1, 1, 0.5, 1]);
+    const f = latestOf(rig, 'INV-01', 'string_imbalance');
+    expect(f.value).toBeCloseTo(50, 0);
+    expect(f.details).toMatchObject({ worstString: '3', flagged: ['3'] });
+    expect(rig.alarms().map((a) => [a.assetId, a.type, a.state, a.point, a.details?.['subject'], a.details?.['name']])).toEqual([['INV-01', 'string_underperformance', 'raised', '160.module.3.DCA', '3', 'MPPT3']]);
+    await steps(rig, 14, 0.85);
+    expect(rig.alarms().map((a) => a.state)).toEqual(['raised', 'cleared']);
+  });
+});
