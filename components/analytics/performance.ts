@@ -696,7 +696,7 @@ export function availability(inverter: InverterAccumulator, weather: WeatherAccu
   const binMs = weather.options.binMs;
   const base = { from: range.from, to: range.to, assetId: inverter.assetId, minIrradianceWm2: o.minIrradianceWm2 };
   const scan = scanWeather(weather, range, o);
-  if (scan.reason !== null && scan.reason !== 'missing_energy') return nullResult(scan.reason as AvailabilityReason, { ...base, coverage: 0 }, '%');
+  if (scan.reason !== null) return nullResult(scan.reason as AvailabilityReason, { ...base, coverage: 0 }, '%');
   let producingMs = 0;
   let availableMs = 0;
   let unavailableMs = 0;
