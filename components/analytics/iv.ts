@@ -333,3 +333,295 @@ export function uniformString(module: ReferenceDiode, layout: StringLayout, bypa
   const sub = substringReference(module, bypassDiodes, layout.stringsInParallel ?? 1);
   return { groups: [{ params: atConditions(sub, g, tc), count: layout.modulesInSeries * bypassDiodes }], bypassV: BYPASS_DIODE_V };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Analysis of a measured curve.
+
+/** A string's modules and wiring: what its expected curve is computed from (per string in configuration). */
+export interface IvStringConfig {
+  module: ModuleDatasheet;
+  layout: StringLayout;
+}
+
+/** Figures of one curve. Resistances in ohm; `rsOhm` needs the diode's `a` (the expected model's), else it is null. */
+export interface IvFeatures {
+  iscA: number;
+  vocV: number;
+  impA: number;
+  vmpV: number;
+  pmpW: number;
+  fillFactor: number;
+  /** -dV/dI near open circuit: series resistance plus the diode's own dynamic resistance there. */
+  rocOhm: number;
+  /** -dV/dI near short circuit: shunt resistance plus series resistance. */
+  rscOhm: number;
+  /** Series resistance: the slope near Voc with the diode's part taken out (needs `a`). */
+  rsOhm: number | null;
+  /** Shunt resistance: rscOhm - rsOhm (rscOhm without rsOhm). */
+  rshOhm: number;
+  /** Knees found below the main one: a bypass diode conducting (mismatch, partial shading). */
+  steps: number;
+}
+
+export const IV_CLASSES = ['normal', 'mismatch', 'high_series_resistance', 'low_shunt_resistance', 'degradation', 'soiling', 'unclassified'] as const;
+export type IvClass = (typeof IV_CLASSES)[number];
+
+/** Decision thresholds (ratios are measured / expected at the measured irradiance and temperature). */
+export interface IvThresholds {
+  /** Shunt resistance ratio below this: low shunt resistance. */
+  rshRatioLow: number;
+  /** Series resistance ratio above this: high series resistance. */
+  rsRatioHigh: number;
+  /** Isc ratio below this: current lost (soiling or degradation). */
+  iscRatioLow: number;
+  /** Voc ratio below this (with current lost): degradation rather than soiling. */
+  vocRatioLow: number;
+  /** Fill factor ratio at least this: the shape is normal. */
+  fillFactorRatioNormal: number;
+  /** Pmp ratio at least this (and nothing else found): normal. */
+  pmpRatioNormal: number;
+  /** Normalised slope (dI/dV x Voc/Isc) steeper than this is a knee, flatter than `flatSlope` a plateau. */
+  steepSlope: number;
+  flatSlope: number;
+}
+
+export const IV_THRESHOLDS: IvThresholds = {
+  rshRatioLow: 0.3,
+  rsRatioHigh: 2,
+  iscRatioLow: 0.95,
+  vocRatioLow: 0.97,
+  fillFactorRatioNormal: 0.95,
+  pmpRatioNormal: 0.93,
+  steepSlope: -1.5,
+  flatSlope: -0.3,
+};
+
+export interface IvAnalysis {
+  classification: IvClass;
+  /** Why, in words, with the figures that decided. */
+  reasons: string[];
+  measured: IvFeatures;
+  /** The healthy string's figures at the measured irradiance and temperature. */
+  expected: IvFeatures;
+  /** measured / expected. */
+  ratios: { isc: number; voc: number; imp: number; vmp: number; pmp: number; fillFactor: number; rs: number | null; rsh: number };
+  irradiance: number;
+  temperature: number;
+}
+
+/** A curve that cannot be analysed (too few points, not numbers, no current or voltage). */
+export class IvCurveError extends Error {
+  readonly code = 'IV_CURVE_INVALID';
+}
+
+/** Least squares y = c0 + c1 x. */
+function lineFit(xs: number[], ys: number[]): { c0: number; c1: number } {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (let k = 0; k < n; k++) {
+    sxx += (xs[k] - mx) ** 2;
+    sxy += (xs[k] - mx) * (ys[k] - my);
+  }
+  const c1 = sxx > 0 ? sxy / sxx : 0;
+  return { c0: my - c1 * mx, c1 };
+}
+
+/** The points sorted by voltage, checked. */
+function cleanCurve(curve: IvCurve): { v: number[]; i: number[] } {
+  const { v, i } = curve;
+  if (!Array.isArray(v) || !Array.isArray(i) || v.length !== i.length) throw new IvCurveError('v and i must be arrays of the same length');
+  if (v.length < 10) throw new IvCurveError(`a curve needs at least 10 points (got ${v.length})`);
+  const pts = v.map((x, k) => [x, i[k]] as const);
+  if (pts.some(([a, b]) => typeof a !== 'number' || typeof b !== 'number' || !Number.isFinite(a) || !Number.isFinite(b))) throw new IvCurveError('every point must be two finite numbers');
+  pts.sort((p, q) => p[0] - q[0] || q[1] - p[1]);
+  const vs = pts.map((p) => p[0]);
+  const is = pts.map((p) => p[1]);
+  if (!(Math.max(...is) > 0) || !(vs[vs.length - 1] > 0)) throw new IvCurveError('the curve has no current or no voltage (a string in the dark, or disconnected)');
+  return { v: vs, i: is };
+}
+
+/**
+ * Isc, Voc, the maximum-power point, fill factor, the slopes at both ends, Rs and Rsh, and the
+ * knees. `a` (the diode's modified ideality at the curve's temperature, from the expected model)
+ * lets the series resistance be separated from the diode's dynamic resistance near Voc: with
+ * x = ln(Isc - I - V / Rsh), the single-diode equation gives V = c + a x - Rs I, fitted over the
+ * points between the maximum-power point and Voc.
+ */
+export function ivFeatures(curve: IvCurve, opts: { a?: number; thresholds?: Partial<IvThresholds> } = {}): IvFeatures {
+  const th = { ...IV_THRESHOLDS, ...opts.thresholds };
+  const { v, i } = cleanCurve(curve);
+  const n = v.length;
+  // Voc: where the current reaches 0 (interpolated, or extrapolated from the last two points).
+  let vocV = v[n - 1];
+  const z = i.findIndex((x) => x <= 0);
+  if (z > 0) vocV = v[z - 1] + ((v[z] - v[z - 1]) * i[z - 1]) / (i[z - 1] - i[z] || 1);
+  else if (z === -1 && i[n - 1] !== i[n - 2]) vocV = v[n - 1] + (i[n - 1] * (v[n - 1] - v[n - 2])) / (i[n - 2] - i[n - 1]);
+  // Near short circuit: a line through the points below 40 % of Voc (at least the first three).
+  const low = v.map((_x, k) => k).filter((k) => v[k] <= 0.4 * vocV);
+  const lowK = low.length >= 3 ? low : [0, 1, 2];
+  const sc = lineFit(lowK.map((k) => v[k]), lowK.map((k) => i[k]));
+  const iscA = sc.c0;
+  const rscOhm = sc.c1 < 0 ? -1 / sc.c1 : Number.POSITIVE_INFINITY;
+  // Near open circuit: the points below 8 % of Isc (at least the last three with current).
+  const lit = i.map((_x, k) => k).filter((k) => i[k] >= 0);
+  const high = lit.filter((k) => i[k] <= 0.08 * iscA);
+  const highK = high.length >= 3 ? high : lit.slice(-3);
+  const oc = lineFit(highK.map((k) => i[k]), highK.map((k) => v[k]));
+  const rocOhm = -oc.c1;
+  // Maximum power: the best point, refined by a parabola through it and its neighbours.
+  const p = v.map((x, k) => x * i[k]);
+  const m = p.indexOf(Math.max(...p));
+  let vmpV = v[m];
+  let pmpW = p[m];
+  if (m > 0 && m < n - 1) {
+    const [x0, x1, x2] = [v[m - 1], v[m], v[m + 1]];
+    const [y0, y1, y2] = [p[m - 1], p[m], p[m + 1]];
+    const den = (x0 - x1) * (x0 - x2) * (x1 - x2);
+    const A = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / den;
+    const B = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / den;
+    const C = (x1 * x2 * (x1 - x2) * y0 + x2 * x0 * (x2 - x0) * y1 + x0 * x1 * (x0 - x1) * y2) / den;
+    if (A < 0) {
+      const xv = -B / (2 * A);
+      if (xv > x0 && xv < x2) {
+        vmpV = xv;
+        pmpW = A * xv * xv + B * xv + C;
+      }
+    }
+  }
+  const impA = vmpV > 0 ? pmpW / vmpV : 0;
+  // Knees: a steep stretch followed, at a lower current, by a plateau again (a bypass diode took over).
+  let steps = 0;
+  let steep = false;
+  let flatRun = 0;
+  for (let k = 1; k < n; k++) {
+    const dx = (v[k] - v[k - 1]) / vocV;
+    if (dx <= 0) continue;
+    const s = ((i[k] - i[k - 1]) / iscA) / dx;
+    const y = i[k] / iscA;
+    if (s < th.steepSlope) {
+      steep = true;
+      flatRun = 0;
+    } else if (steep && s > th.flatSlope && y > 0.03 && y < 0.97) {
+      flatRun += 1;
+      if (flatRun === 2) {
+        steps += 1;
+        steep = false;
+        flatRun = 0;
+      }
+    } else flatRun = 0;
+  }
+  let rsOhm: number | null = null;
+  if (opts.a !== undefined && opts.a > 0) {
+    const rshGuess = Number.isFinite(rscOhm) ? rscOhm : 1e9;
+    const ks = v.map((_x, k) => k).filter((k) => v[k] >= vmpV && i[k] > 0.02 * iscA && iscA - i[k] - v[k] / rshGuess > 0);
+    if (ks.length >= 3) {
+      const fit = lineFit(ks.map((k) => i[k]), ks.map((k) => v[k] - opts.a! * Math.log(iscA - i[k] - v[k] / rshGuess)));
+      rsOhm = Math.max(0, -fit.c1);
+    }
+  }
+  const rshOhm = Math.max(0, rscOhm - (rsOhm ?? 0));
+  return { iscA, vocV, impA, vmpV, pmpW, fillFactor: iscA > 0 && vocV > 0 ? pmpW / (iscA * vocV) : 0, rocOhm, rscOhm, rsOhm, rshOhm, steps };
+}
+
+/** Features of a modelled (uniform) string: exact, from the circuit. */
+function modelFeatures(c: StringCircuit): IvFeatures {
+  const g = c.groups[0];
+  const nsub = c.groups.reduce((k, x) => k + x.count, 0);
+  const whole: SingleDiode = { il: g.params.il, i0: g.params.i0, rs: g.params.rs * nsub, rsh: g.params.rsh * nsub, a: g.params.a * nsub };
+  const iscA = currentAt(whole, 0);
+  const vocV = voltageAt(whole, 0);
+  const mpp = maxPowerPoint(whole);
+  const e = (whole.i0 / whole.a) * Math.exp(vocV / whole.a);
+  return {
+    iscA,
+    vocV,
+    impA: mpp.i,
+    vmpV: mpp.v,
+    pmpW: mpp.p,
+    fillFactor: mpp.p / (iscA * vocV),
+    rocOhm: whole.rs + 1 / (e + 1 / whole.rsh),
+    rscOhm: whole.rsh + whole.rs,
+    rsOhm: whole.rs,
+    rshOhm: whole.rsh,
+    steps: 0,
+  };
+}
+
+/** The reference diode of a module, fitted once per datasheet object. */
+const fitted = new WeakMap<ModuleDatasheet, ReferenceDiode>();
+function moduleReference(ds: ModuleDatasheet): ReferenceDiode {
+  let ref = fitted.get(ds);
+  if (!ref) {
+    ref = fitModule(ds);
+    fitted.set(ds, ref);
+  }
+  return ref;
+}
+
+/** The healthy string's circuit at irradiance `g` (W/m2) and cell temperature `tc` (C). */
+export function expectedCircuit(cfg: IvStringConfig, g: number, tc: number): StringCircuit {
+  return uniformString(moduleReference(cfg.module), cfg.layout, cfg.module.bypassDiodes ?? 3, g, tc);
+}
+
+/**
+ * Analyse a measured curve against the healthy string at the measured irradiance and cell
+ * temperature. Classes, first that applies:
+ * - `mismatch`: a knee below the main one (bypass diodes conducting: partial shading, a broken
+ *   cell, modules of different currents);
+ * - `low_shunt_resistance`: Rsh below rshRatioLow of expected (slope near Isc);
+ * - `high_series_resistance`: Rs above rsRatioHigh of expected (slope near Voc, diode part out);
+ * - `degradation`: Isc low and Voc low too (uniform loss of current and voltage, no knee);
+ * - `soiling`: Isc low, Voc and fill factor as expected (less light reaches the cells; a clean
+ *   reference cell measured the irradiance);
+ * - `normal`: Pmp at least pmpRatioNormal of expected and nothing above;
+ * - `unclassified`: power lost without one of these patterns.
+ */
+export function analyzeIvCurve(curve: IvCurve, cfg: IvStringConfig, conditions: { irradiance: number; temperature: number }, thresholds: Partial<IvThresholds> = {}): IvAnalysis {
+  const th = { ...IV_THRESHOLDS, ...thresholds };
+  const { irradiance, temperature } = conditions;
+  if (!(irradiance > 0) || !Number.isFinite(temperature)) throw new IvCurveError('the curve needs the irradiance (> 0 W/m2) and cell temperature it was measured at');
+  const circuit = expectedCircuit(cfg, irradiance, temperature);
+  const expected = modelFeatures(circuit);
+  const a = circuit.groups[0].params.a * circuit.groups[0].count;
+  const measured = ivFeatures(curve, { a, thresholds: th });
+  const ratio = (x: number, y: number): number => (y !== 0 ? x / y : 0);
+  const ratios = {
+    isc: ratio(measured.iscA, expected.iscA),
+    voc: ratio(measured.vocV, expected.vocV),
+    imp: ratio(measured.impA, expected.impA),
+    vmp: ratio(measured.vmpV, expected.vmpV),
+    pmp: ratio(measured.pmpW, expected.pmpW),
+    fillFactor: ratio(measured.fillFactor, expected.fillFactor),
+    rs: measured.rsOhm === null || expected.rsOhm === null ? null : ratio(measured.rsOhm, expected.rsOhm),
+    rsh: ratio(measured.rshOhm, expected.rshOhm),
+  };
+  const f = (x: number): string => x.toFixed(3);
+  const reasons: string[] = [];
+  let classification: IvClass;
+  if (measured.steps > 0) {
+    classification = 'mismatch';
+    reasons.push(`${measured.steps} knee${measured.steps > 1 ? 's' : ''} below the main one: bypass diodes conducting`);
+  } else if (ratios.rsh < th.rshRatioLow) {
+    classification = 'low_shunt_resistance';
+    reasons.push(`shunt resistance ${measured.rshOhm.toFixed(1)} ohm is ${f(ratios.rsh)} of the expected ${expected.rshOhm.toFixed(1)} (< ${th.rshRatioLow})`);
+  } else if (ratios.rs !== null && ratios.rs > th.rsRatioHigh) {
+    classification = 'high_series_resistance';
+    reasons.push(`series resistance ${(measured.rsOhm ?? 0).toFixed(2)} ohm is ${f(ratios.rs)} of the expected ${(expected.rsOhm ?? 0).toFixed(2)} (> ${th.rsRatioHigh})`);
+  } else if (ratios.isc < th.iscRatioLow && ratios.voc < th.vocRatioLow) {
+    classification = 'degradation';
+    reasons.push(`Isc ${f(ratios.isc)} and Voc ${f(ratios.voc)} of expected: current and voltage lost, no knee`);
+  } else if (ratios.isc < th.iscRatioLow && ratios.fillFactor >= th.fillFactorRatioNormal) {
+    classification = 'soiling';
+    reasons.push(`Isc ${f(ratios.isc)} of expected with Voc ${f(ratios.voc)} and fill factor ${f(ratios.fillFactor)}: less light on the cells, the shape normal`);
+  } else if (ratios.pmp >= th.pmpRatioNormal) {
+    classification = 'normal';
+    reasons.push(`Pmp ${f(ratios.pmp)} of expected, shape normal`);
+  } else {
+    classification = 'unclassified';
+    reasons.push(`Pmp ${f(ratios.pmp)} of expected (Isc ${f(ratios.isc)}, Voc ${f(ratios.voc)}, fill factor ${f(ratios.fillFactor)}) without a known pattern`);
+  }
+  return { classification, reasons, measured, expected, ratios, irradiance, temperature };
+}
