@@ -68,7 +68,7 @@ export interface Bus {
    * (AWSCURRENT). Rejects with a FatalError IPC_UNAUTHORIZED when the component has no policy for
    * the secret, a TransientError otherwise (not found: `details.serviceError` ResourceNotFoundError).
    */
-  getSecretValue(secretId: string, opts?: { versionId?: string; versionStage?: string }): Promise<SecretValue>;
+  getSecretValue(secretId: string, opts?: { versionId?: string; versionStage?: string; refresh?: boolean }): Promise<SecretValue>;
   /** Idempotent: closes every stream and the client, drops what is queued. */
   close(): Promise<void>;
 }

@@ -500,8 +500,18 @@ class IpcBus implements Bus {
     await this.call('DeferComponentUpdate', (c) => c.deferComponentUpdate(req));
   }
 
-  async getSecretValue(secretId: string, opts: { versionId?: string; versionStage?: string } = {}): Promise<SecretValue> {
-    const req = { secretId, ...(opts.versionId !== undefined ? { versionId: opts.versionId } : {}), ...(opts.versionStage !== undefined ? { versionStage: opts.versionStage } : {}) };
+  /**
+   * GetSecretValue. `refresh` asks the secret manager component to fetch the secret's latest value
+   * from AWS Secrets Manager first (GetSecretValueRequest.refresh); without it the component answers
+   * from the copy it fetched when it was last deployed, so a rotated secret is not seen.
+   */
+  async getSecretValue(secretId: string, opts: { versionId?: string; versionStage?: string; refresh?: boolean } = {}): Promise<SecretValue> {
+    const req = {
+      secretId,
+      ...(opts.versionId !== undefined ? { versionId: opts.versionId } : {}),
+      ...(opts.versionStage !== undefined ? { versionStage: opts.versionStage } : {}),
+      ...(opts.refresh === true ? { refresh: true } : {}),
+    };
     // The response is never logged or put into an error: it holds the secret.
     const res = await this.call('GetSecretValue', (c) => c.getSecretValue(req));
     const v = res.secretValue ?? {};

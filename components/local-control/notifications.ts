@@ -50,8 +50,8 @@ export function createNotifier(deps: NotifierDeps, config: Readonly<LocalControl
       metrics: deps.metrics,
       ...(deps.random ? { random: deps.random } : {}),
       ...(deps.outputs ?? {}),
-      getSecret: async (secretId) => {
-        const v = await deps.bus.getSecretValue(secretId);
+      getSecret: async (secretId, opts) => {
+        const v = await deps.bus.getSecretValue(secretId, opts?.refresh === true ? { refresh: true } : {});
         if (typeof v.secretString !== 'string') throw new Error(`secret ${secretId} holds no string (a binary secret cannot be a password or token)`);
         return v.secretString;
       },

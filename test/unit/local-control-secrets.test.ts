@@ -37,6 +37,13 @@ describe('Bus.getSecretValue', () => {
     expect(nucleus.secretRequests).toEqual(['plant-7/smtp', 'plant-7/smtp']);
   });
 
+  test('refresh asks the secret manager for the latest value (GetSecretValueRequest.refresh); without it the field is not sent', async () => {
+    nucleus.secrets.set('plant-7/smtp', 'pw-1');
+    await bus.getSecretValue('plant-7/smtp', { refresh: true });
+    await bus.getSecretValue('plant-7/smtp');
+    expect(nucleus.secretRequestBodies.map((b) => b.refresh)).toEqual([true, undefined]);
+  });
+
   test('not authorised: FatalError IPC_UNAUTHORIZED (a deployment defect), not found: TransientError with the service error', async () => {
     nucleus.secrets.set('plant-7/smtp', 'pw-1');
     nucleus.denied.add('plant-7/smtp');
@@ -87,6 +94,8 @@ describe('alarm outputs: a channel whose credential is a secret', () => {
     /** What getSecret answers now (a string, or an error to throw). */
     secret: { value: string | Error };
     reads: string[];
+    /** For each read: whether it asked the secret manager to fetch the latest value from the cloud. */
+    refreshes: boolean[];
     /** Every channel built, with the options it got (the secret resolved into them). */
     built: Array<{ options: ChannelOptions; channel: FakeChannel }>;
     outputs: AlarmOutputs;
@@ -96,15 +105,16 @@ describe('alarm outputs: a channel whose credential is a secret', () => {
     const clock = new FakeClock(T0);
     const metrics = createMetrics({ clock });
     const lines: string[] = [];
-    const r: Partial<SRig> = { clock, metrics, lines, secret: { value: initial }, reads: [], built: [] };
+    const r: Partial<SRig> = { clock, metrics, lines, secret: { value: initial }, reads: [], refreshes: [], built: [] };
     r.outputs = createAlarmOutputs(
       {
         clock,
         metrics,
         logger: createLogger({ component: 'local-control' }, { write: (l) => lines.push(l), now: () => clock.now() }),
         random: () => 0.999999,
-        getSecret: async (id) => {
+        getSecret: async (id, opts) => {
           r.reads!.push(id);
+          r.refreshes!.push(opts?.refresh === true);
           const v = r.secret!.value;
           if (v instanceof Error) throw v;
           return v;
@@ -179,6 +189,9 @@ describe('alarm outputs: a channel whose credential is a secret', () => {
     expect(r.built[1]!.options).toMatchObject({ password: PW2 });
     expect(r.built[1]!.channel.delivered).toEqual(['al-1#0']);
     expect(r.reads).toEqual(['plant-7/smtp', 'plant-7/smtp']);
+    // The read after the refusal asks for the cloud's latest value (GetSecretValue refresh): the
+    // secret manager component otherwise serves the copy it fetched at the last deployment.
+    expect(r.refreshes).toEqual([false, true]);
     // Another failure (the server away) does not read the secret again.
     r.built[1]!.channel.behaviour = 'fail';
     r.outputs.offer(alarm('al-2'));

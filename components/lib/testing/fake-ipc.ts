@@ -195,9 +195,10 @@ export class FakeIpcClient implements IpcClientLike {
     return {};
   }
 
-  async getSecretValue(request: { secretId: string; versionId?: string; versionStage?: string }): Promise<GetSecretValueResponseLike> {
+  async getSecretValue(request: { secretId: string; versionId?: string; versionStage?: string; refresh?: boolean }): Promise<GetSecretValueResponseLike> {
     await this.op('getSecretValue', request);
     this.nucleus.secretRequests.push(request.secretId);
+    this.nucleus.secretRequestBodies.push({ ...request });
     const value = this.nucleus.secrets.get(request.secretId);
     const stageOk = request.versionStage === undefined || request.versionStage === 'AWSCURRENT';
     const versionOk = request.versionId === undefined || request.versionId === FAKE_SECRET_VERSION;
@@ -233,6 +234,8 @@ export class FakeNucleus {
   readonly secrets = new Map<string, string>();
   /** Secret ids asked for, in order. */
   readonly secretRequests: string[] = [];
+  /** The GetSecretValue requests as sent, in order. */
+  readonly secretRequestBodies: Array<{ secretId: string; versionId?: string; versionStage?: string; refresh?: boolean }> = [];
 
   constructor(opts: FakeNucleusOptions = {}) {
     this.componentName = opts.componentName ?? 'com.example.Test';

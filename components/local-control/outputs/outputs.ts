@@ -46,7 +46,7 @@ export interface AlarmOutputsDeps {
    * Reads a secret's string by id (LocalControl: GetSecretValue over IPC). Needed when a channel
    * names `passwordSecret` or `bearerTokenSecret`; the value never leaves the channel.
    */
-  getSecret?: (secretId: string) => Promise<string>;
+  getSecret?: (secretId: string, opts?: { refresh?: boolean }) => Promise<string>;
 }
 
 export interface OfferResult {

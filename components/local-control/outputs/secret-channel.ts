@@ -9,7 +9,9 @@
  * - before a send if it is not there yet: the send fails with `SECRET_UNAVAILABLE` (retried by the
  *   worker with its backoff, never refused: the notifications stay queued until the secret comes);
  * - again after a failure that says the credential is no longer good (a failed SMTP login, an HTTP
- *   401/403): a rotated secret is picked up on the next attempt without a restart.
+ *   401/403), with `refresh` (the secret manager component fetches the latest value from AWS
+ *   Secrets Manager, instead of serving the copy of its last deployment): a rotated secret is
+ *   picked up on the next attempt without a restart or a deployment.
  *
  * The value is kept in memory only, inside the real channel; it is never logged or put into an
  * error. The secret id is logged (it is a name, not a secret).
@@ -36,7 +38,8 @@ export interface SecretChannelOptions {
   secretId: string;
   /** The option that names the secret, for messages (`passwordSecret`). */
   key: string;
-  getSecret(secretId: string): Promise<string>;
+  /** `refresh`: the read follows a refused credential; ask for the cloud's latest value, not the gateway's copy. */
+  getSecret(secretId: string, opts?: { refresh?: boolean }): Promise<string>;
   /** The real channel with the secret's value. */
   build(secret: string): NotificationChannel;
   /** A failure after which the secret is read again before the next attempt. */
@@ -66,6 +69,8 @@ export class SecretChannel implements NotificationChannel {
   private failures = 0;
   private timer: TimerHandle | undefined;
   private closed = false;
+  /** The next read follows a refused credential: ask for a refresh. */
+  private renew = false;
 
   constructor(private readonly o: SecretChannelOptions) {
     this.name = o.name;
@@ -104,7 +109,7 @@ export class SecretChannel implements NotificationChannel {
   private async fetch(): Promise<NotificationChannel> {
     let value: string;
     try {
-      value = await this.o.getSecret(this.o.secretId);
+      value = await this.o.getSecret(this.o.secretId, this.renew ? { refresh: true } : undefined);
       if (typeof value !== 'string' || value.length === 0) throw new ChannelError('SECRET_EMPTY', 'the secret holds no string value');
     } catch (err) {
       this.failures += 1;
@@ -119,6 +124,7 @@ export class SecretChannel implements NotificationChannel {
     if (this.closed) throw new ChannelError('CLOSED', 'channel closed');
     if (this.failures > 0) this.o.logger.info('secret of a notification channel available again', { channel: this.name, secretId: this.o.secretId, failures: this.failures });
     this.failures = 0;
+    this.renew = false;
     this.state = 'available';
     this.error = null;
     this.o.clock.clearTimeout(this.timer);
@@ -136,6 +142,7 @@ export class SecretChannel implements NotificationChannel {
       if (err instanceof ChannelError && this.o.renewOn(err) && this.inner === inner) {
         // The credential may have been rotated: read it again before the next attempt.
         this.inner = undefined;
+        this.renew = true;
         this.state = 'pending';
         this.o.logger.warn('credential refused; the secret is read again before the next attempt', { channel: this.name, secretId: this.o.secretId, code: err.code });
         await inner.close().catch(() => undefined);
