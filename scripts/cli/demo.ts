@@ -11,6 +11,7 @@ import mqtt from 'mqtt';
 import { IMPLEMENTED_COMPONENTS, IOT_ALL_TOPICS_FILTER, filters, validateDeviceStatus, validateTelemetry } from '../../components/lib/contract';
 import { createLogger } from '../../components/lib/logger';
 import { createNucleus } from '../runtime/nucleus';
+import { simulatorAnalyticsConfig } from '../../components/analytics/testing/sim-config';
 import { createSiteSimulator } from '../simulator';
 import { startControlServer } from '../simulator/control';
 import { CliUsageError, parse } from './args';
@@ -102,6 +103,8 @@ export async function runDemo(args: string[]): Promise<number> {
       'com.dcmms.edge.ModbusAdapter': { merge: { ...devices }, reset: [] },
       // The site's assets are declared, so their telemetry is taken whichever component starts first.
       'com.dcmms.edge.Processor': { merge: { assets: devices.devices.map((d) => d.assetId) }, reset: [] },
+      // Analytics with the simulated plant: its location, inverters, weather station and tracker.
+      'com.dcmms.edge.Analytics': { merge: { ...simulatorAnalyticsConfig(simulator.devices()) }, reset: [] },
     },
     recipeDirectoryPath: recipeDir,
     artifactsDirectoryPath: artifactDir,
