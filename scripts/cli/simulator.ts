@@ -5,10 +5,11 @@
  *             [--strings N] [--cloudiness 0..1] [--latitude D] [--longitude D] [--poll-ms MS] [--log-level L]
  *       Serve the plant; print the ModbusAdapter device configuration (JSON) on stdout; run until SIGINT/SIGTERM.
  *   simulator fault --port P --kind KIND [--unit U] [--string N] [--factor F] [--delta-c C] [--loss L]
- *             [--input I --value true|false]
+ *             [--offset-deg D] [--input I --value true|false]
  *   simulator clear --port P [--id ID]        (all faults without --id)
  *   simulator operate --port P --kind string-switch --unit U --string N --closed true|false
  *   simulator operate --port P --kind breaker --closed true|false      (by hand on site; not a fault)
+ *   simulator clean --port P [--unit U]       (wash one inverter's modules, or all: accumulated soiling to 0)
  *   simulator state|devices|config|faults --port P
  * The control commands talk to the running simulator over its Unix socket (scripts/simulator/control.ts).
  */
@@ -66,7 +67,7 @@ function faultFrom(values: Record<string, unknown>): FaultSpec {
   const kind = values.kind;
   if (typeof kind !== 'string') throw new CliUsageError('--kind is required');
   const spec: Record<string, unknown> = { kind };
-  const map: [string, string][] = [['unit', 'unit'], ['string', 'string'], ['factor', 'factor'], ['delta-c', 'deltaC'], ['loss', 'loss']];
+  const map: [string, string][] = [['unit', 'unit'], ['string', 'string'], ['factor', 'factor'], ['delta-c', 'deltaC'], ['loss', 'loss'], ['offset-deg', 'offsetDeg']];
   for (const [flag, key] of map) if (values[flag] !== undefined) spec[key] = num(values[flag], flag);
   if (values.input !== undefined) spec.input = /^\d+$/.test(String(values.input)) ? Number(values.input) : values.input;
   if (values.value !== undefined) spec.value = values.value === 'true';
@@ -79,7 +80,7 @@ export async function runSimulator(args: string[]): Promise<number> {
   const { values } = parse(rest, {
     port: { type: 'string' }, control: { type: 'string' }, kind: { type: 'string' }, unit: { type: 'string' }, string: { type: 'string' },
     factor: { type: 'string' }, 'delta-c': { type: 'string' }, loss: { type: 'string' }, input: { type: 'string' }, value: { type: 'string' }, id: { type: 'string' },
-    closed: { type: 'string' },
+    closed: { type: 'string' }, 'offset-deg': { type: 'string' },
   });
   const port = num(values.port, 'port');
   const socket = typeof values.control === 'string' ? values.control : port !== undefined ? controlSocketPath(port) : undefined;
@@ -96,6 +97,9 @@ export async function runSimulator(args: string[]): Promise<number> {
       r = await controlRequest(socket, 'POST', '/operate', op);
       break;
     }
+    case 'clean':
+      r = await controlRequest(socket, 'POST', '/operate', { kind: 'clean', ...(values.unit !== undefined ? { unit: num(values.unit, 'unit') } : {}) });
+      break;
     case 'clear':
       r = await controlRequest(socket, 'DELETE', typeof values.id === 'string' ? `/faults/${values.id}` : '/faults');
       break;

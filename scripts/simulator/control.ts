@@ -8,6 +8,7 @@
  *   DELETE /faults/F1   DELETE /faults                            -> {"cleared": n}
  *   POST /operate {"kind": "string-switch", "unit": 111, "string": 2, "closed": false} -> {"ok": true}
  *   POST /operate {"kind": "breaker", "closed": true}                                -> {"ok": true}
+ *   POST /operate {"kind": "clean"}  or  {"kind": "clean", "unit": 2}                 -> {"ok": true}
  */
 import fs from 'node:fs';
 import http from 'node:http';

@@ -11,7 +11,11 @@ export type FaultSpec =
   | { kind: 'string-fault'; unit: number; string: number; factor?: number }
   /** Heat sink and cabinet run `deltaC` (default 40) hotter: above 75 C the inverter derates to 50 % and sets Evt1 OVER_TEMP. */
   | { kind: 'over-temperature'; unit: number; deltaC?: number }
-  /** Dirt on the modules: `loss` (default 0.25) of the irradiance; one inverter's array, or all when `unit` is left out. The weather station's reference cell stays clean. */
+  /**
+   * Dirt on the modules: `loss` (default 0.25) of the irradiance, fixed, on top of the soiling that
+   * accumulates by itself; one inverter's array, or all when `unit` is left out. The weather
+   * station's reference cell stays clean.
+   */
   | { kind: 'soiling'; unit?: number; loss?: number }
   /** The device stops answering (requests time out). */
   | { kind: 'comm-loss'; unit: number }
@@ -25,13 +29,15 @@ export type FaultSpec =
   | { kind: 'ground-fault'; unit: number; string?: number }
   /** The tracker stops moving where it is. */
   | { kind: 'tracker-stuck' }
+  /** The tracker controller's auto target is `offsetDeg` (default 5, -30..30) off the ideal angle (a wrong setting): the row tracks, off by that much. */
+  | { kind: 'tracker-offset'; offsetDeg?: number }
   /** Force a digital input of the I/O module (index 0..7 or name such as 'doorClosed'). */
   | { kind: 'digital-input'; input: number | string; value: boolean }
   /** A string's IV characteristic: `degradation` (loss), `series-resistance`, `shunt-resistance` (factor); see combiner.ts. */
   | StringIvFaultSpec;
 
 export type FaultKind = FaultSpec['kind'];
-export const FAULT_KINDS: readonly FaultKind[] = ['string-fault', 'over-temperature', 'soiling', 'comm-loss', 'frozen', 'ground-fault', 'tracker-stuck', 'digital-input', ...STRING_IV_FAULT_KINDS];
+export const FAULT_KINDS: readonly FaultKind[] = ['string-fault', 'over-temperature', 'soiling', 'comm-loss', 'frozen', 'ground-fault', 'tracker-stuck', 'tracker-offset', 'digital-input', ...STRING_IV_FAULT_KINDS];
 
 export class SimulatorError extends Error {
   readonly code = 'SIMULATOR_BAD_REQUEST';
@@ -79,6 +85,11 @@ export function validateFault(spec: FaultSpec, devices: Map<number, SimDevice>, 
       return;
     case 'tracker-stuck':
       return;
+    case 'tracker-offset':
+      if (spec.offsetDeg !== undefined && !(typeof spec.offsetDeg === 'number' && spec.offsetDeg >= -30 && spec.offsetDeg <= 30 && spec.offsetDeg !== 0)) {
+        throw new SimulatorError('tracker-offset: offsetDeg is -30..30 degrees, not 0');
+      }
+      return;
     case 'degradation':
     case 'series-resistance':
     case 'shunt-resistance': {
@@ -107,6 +118,7 @@ export function applyFaults(plant: Plant, devices: Map<number, SimDevice>, fault
     inv.faults.soiling = 0;
   }
   plant.tracker.stuck = false;
+  plant.tracker.offsetDeg = 0;
   plant.inputOverrides.clear();
   const wantFrozen = new Set<number>();
   const wantLost = new Set<number>();
@@ -136,6 +148,9 @@ export function applyFaults(plant: Plant, devices: Map<number, SimDevice>, fault
         break;
       case 'tracker-stuck':
         plant.tracker.stuck = true;
+        break;
+      case 'tracker-offset':
+        plant.tracker.offsetDeg = f.offsetDeg ?? 5;
         break;
       case 'digital-input':
         plant.inputOverrides.set(inputIndex(f.input), f.value);

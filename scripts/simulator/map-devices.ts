@@ -22,7 +22,9 @@ export const WEATHER_MAP: MapPoint[] = [
   { name: 'insolationToday', address: 6, functionCode: 3, type: 'float32', wordOrder: 'big', unit: 'kWh/m2' },
   { name: 'poaPrecise', address: 8, functionCode: 3, type: 'float32', wordOrder: 'big', unit: 'W/m2' },
   { name: 'status', address: 10, functionCode: 3, type: 'bitfield', bits: ['heaterOn', 'sensorFault', 'cleaningDue'] },
+  { name: 'rainRate', address: 11, functionCode: 3, type: 'uint16', scale: 0.1, unit: 'mm/h' },
   { name: 'uptime', address: 12, functionCode: 3, type: 'uint32', wordOrder: 'little', unit: 's' },
+  { name: 'rainToday', address: 14, functionCode: 3, type: 'uint16', scale: 0.1, unit: 'mm' },
   { name: 'stationName', address: 16, functionCode: 3, type: 'string', length: 8 },
 ];
 
@@ -141,7 +143,9 @@ export class WeatherDevice extends MapDevice {
       insolationToday: w.insolationKWhM2,
       poaPrecise: w.poa,
       status: w.ambientC < 3 ? 1 : 0,
+      rainRate: w.rainMmH,
       uptime: Math.floor((this.plant.simMs - this.startedMs) / 1000),
+      rainToday: w.rainTodayMm,
       stationName: 'DCMMS-SIM-WS',
     };
   }

@@ -2,14 +2,19 @@
  * The simulated plant's physics, as plain functions of time so that a value at a simulated instant
  * does not depend on when or how often it is read.
  *
- * - Sun position: Cooper's declination and the hour angle from local solar time (longitude, no
- *   equation of time: minutes of error are irrelevant here).
+ * - Sun position: the NREL Solar Position Algorithm (components/lib/solar.ts), refracted with the
+ *   standard atmosphere: what a tracker controller computes, so a healthy simulated tracker sits on
+ *   the ideal angle an analytics function computes for it.
  * - Clear-sky global horizontal irradiance: Haurwitz (1945), GHI = 1098 cos z exp(-0.057 / cos z).
  *   Split into direct and diffuse with a fixed clear-sky diffuse share.
  * - Clouds: seeded value noise over time; while the noise is above 1 - cloudiness, the direct beam
- *   is attenuated (up to 75 %), the diffuse part grows a little.
+ *   is attenuated (up to 75 %), the diffuse part grows a little. While it rains the sky is overcast.
+ * - Rain: seeded events (at most one starting per UTC day, `rainChance` per day, 0.5..4 h at
+ *   0.5..8 mm/h), only with cloudiness > 0.
  * - Plane of array: a horizontal north-south single-axis tracker at a given rotation (the tracker
- *   controller's actual angle): POA = DNI cos(incidence) + DHI (1 + cos(tilt)) / 2.
+ *   controller's actual angle): POA = DNI cos(incidence) + DHI (1 + cos(tilt)) / 2. Its ideal rotation
+ *   is true tracking with backtracking from the ground coverage ratio (solar.ts trackerRotation);
+ *   row-to-row shading (a row off its backtracking angle at low sun) is not modelled.
  * - Module temperature: Sandia open-rack model (King et al. 2004), Tm = Ta + E exp(a + b ws),
  *   a = -3.56, b = -0.075.
  * - PV power: P = Pstc (E / 1000) (1 + gamma (Tm - 25)), gamma = -0.35 %/K; Vmp falls 0.29 %/K and
@@ -17,6 +22,8 @@
  * - Inverter: loss = P0 + k1 P + k2 P^2 / Prated (a Schmidt-Sauer style loss model), giving ~96-97 %
  *   over most of the range and a sharp drop at very low load.
  */
+import { solarPosition, sunVector, trackerRotation } from '../../components/lib/solar';
+
 export { mulberry32 } from '../../components/lib/random';
 
 const DEG = Math.PI / 180;
@@ -44,21 +51,15 @@ export interface SunPosition {
   n: number;
   u: number;
   elevationDeg: number;
+  /** Apparent (refracted) zenith and azimuth (from north, eastward), degrees. */
+  zenithDeg: number;
+  azimuthDeg: number;
 }
 
 export function sunPosition(timeMs: number, latitudeDeg: number, longitudeDeg: number): SunPosition {
-  const d = new Date(timeMs);
-  const start = Date.UTC(d.getUTCFullYear(), 0, 1);
-  const dayOfYear = Math.floor((timeMs - start) / 86400000) + 1;
-  const decl = 23.45 * DEG * Math.sin(((2 * Math.PI) / 365) * (284 + dayOfYear));
-  const utcHours = (timeMs - Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())) / 3600000;
-  const solarHours = utcHours + longitudeDeg / 15;
-  const h = (solarHours - 12) * 15 * DEG;
-  const phi = latitudeDeg * DEG;
-  const e = -Math.cos(decl) * Math.sin(h);
-  const n = Math.sin(decl) * Math.cos(phi) - Math.cos(decl) * Math.cos(h) * Math.sin(phi);
-  const u = Math.sin(decl) * Math.sin(phi) + Math.cos(decl) * Math.cos(h) * Math.cos(phi);
-  return { e, n, u, elevationDeg: Math.asin(Math.max(-1, Math.min(1, u))) / DEG };
+  const p = solarPosition(timeMs, { latitude: latitudeDeg, longitude: longitudeDeg });
+  const [e, n, u] = sunVector(p.zenith, p.azimuth);
+  return { e, n, u, elevationDeg: p.elevation, zenithDeg: p.zenith, azimuthDeg: p.azimuth };
 }
 
 export interface Irradiance {
@@ -69,7 +70,8 @@ export interface Irradiance {
   cloudTransmittance: number;
 }
 
-export function irradiance(sun: SunPosition, timeMs: number, seed: number, cloudiness: number): Irradiance {
+/** `overcast`: it is raining, the sky is fully covered. */
+export function irradiance(sun: SunPosition, timeMs: number, seed: number, cloudiness: number, overcast = false): Irradiance {
   const cosz = sun.u;
   if (cosz <= 0.01) return { ghi: 0, dni: 0, dhi: 0, cloudTransmittance: 1 };
   const ghiClear = 1098 * cosz * Math.exp(-0.057 / cosz);
@@ -79,6 +81,7 @@ export function irradiance(sun: SunPosition, timeMs: number, seed: number, cloud
   const noise = 0.6 * valueNoise(seed, t / 900) + 0.4 * valueNoise(seed + 17, t / 150);
   let cover = 0;
   if (cloudiness > 0 && noise > 1 - cloudiness) cover = Math.min(1, (noise - (1 - cloudiness)) / Math.max(cloudiness, 0.05));
+  if (overcast) cover = 1;
   const trans = 1 - 0.75 * cover;
   const dni = dniClear * trans;
   const dhi = dhiClear * (1 + 0.8 * cover);
@@ -86,15 +89,15 @@ export function irradiance(sun: SunPosition, timeMs: number, seed: number, cloud
 }
 
 /**
- * The ideal rotation of a horizontal north-south tracker, in degrees, limited to +-limitDeg:
- * negative faces east (morning), positive faces west, 0 is flat (also at night: stow flat).
+ * The ideal rotation of the horizontal north-south tracker, in degrees: true tracking, backtracked
+ * for the ground coverage ratio `gcr` (0 = none), limited to +-limitDeg; negative faces east
+ * (morning), positive faces west, 0 is flat (also at night: stow flat). pvlib's sign convention.
  */
-export function trackerIdealAngle(sun: SunPosition, limitDeg: number): number {
-  if (sun.u <= 0) return 0;
-  // The panel normal for rotation R is (east, up) = (sin -R, cos -R): pointing it at the sun's
-  // east-up projection gives R = -atan2(e, u).
-  const r = -Math.atan2(sun.e, sun.u) / DEG;
-  return Math.max(-limitDeg, Math.min(limitDeg, r));
+/** The simulated rows' ground coverage ratio unless configured (PlantOptions.trackerGcr). */
+export const DEFAULT_TRACKER_GCR = 0.35;
+
+export function trackerIdealAngle(sun: SunPosition, limitDeg: number, gcr = DEFAULT_TRACKER_GCR): number {
+  return trackerRotation(sun.zenithDeg, sun.azimuthDeg, { axisAzimuth: 180, maxAngle: limitDeg, gcr }).angle;
 }
 
 export function planeOfArray(sun: SunPosition, irr: Irradiance, trackerAngleDeg: number): number {
@@ -150,4 +153,53 @@ export function inverterDcFor(acW: number, ratedW: number): number {
     else hi = mid;
   }
   return hi;
+}
+
+export interface RainEvent {
+  startMs: number;
+  endMs: number;
+  rateMmH: number;
+}
+
+const DAY_MS = 86400000;
+
+/**
+ * The rain event starting on UTC day `day` (days since 1970-01-01), if any: with probability
+ * `chance`, starting between 00:00 and 20:00, 0.5..4 h long, 0.5..8 mm/h, all drawn from the seed.
+ */
+export function rainEventOfDay(seed: number, day: number, chance: number): RainEvent | undefined {
+  if (!(chance > 0) || hash01(seed + 303, day) >= chance) return undefined;
+  const startMs = day * DAY_MS + hash01(seed + 304, day) * 20 * 3600000;
+  const endMs = startMs + (0.5 + 3.5 * hash01(seed + 305, day)) * 3600000;
+  return { startMs, endMs, rateMmH: 0.5 + 7.5 * hash01(seed + 306, day) };
+}
+
+/** Rain events that can touch `timeMs` (the one of its day and of the day before, which may run past midnight). */
+export function rainEventsAround(seed: number, timeMs: number, chance: number): RainEvent[] {
+  const day = Math.floor(timeMs / DAY_MS);
+  const out: RainEvent[] = [];
+  for (const d of [day - 1, day]) {
+    const ev = rainEventOfDay(seed, d, chance);
+    if (ev) out.push(ev);
+  }
+  return out;
+}
+
+/** Rain rate now, mm/h. */
+export function rainRate(seed: number, timeMs: number, chance: number): number {
+  for (const ev of rainEventsAround(seed, timeMs, chance)) if (timeMs >= ev.startMs && timeMs < ev.endMs) return ev.rateMmH;
+  return 0;
+}
+
+/** Rain (mm) fallen between fromMs and toMs (events at most a day apart from toMs). */
+export function rainBetween(seed: number, fromMs: number, toMs: number, chance: number): number {
+  let mm = 0;
+  const day = Math.floor(toMs / DAY_MS);
+  for (let d = Math.floor(fromMs / DAY_MS) - 1; d <= day; d++) {
+    const ev = rainEventOfDay(seed, d, chance);
+    if (!ev) continue;
+    const overlap = Math.min(toMs, ev.endMs) - Math.max(fromMs, ev.startMs);
+    if (overlap > 0) mm += (ev.rateMmH * overlap) / 3600000;
+  }
+  return mm;
 }

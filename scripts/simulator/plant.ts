@@ -5,6 +5,7 @@
  * depend on how often the plant is read. Physics in physics.ts.
  */
 import {
+  DEFAULT_TRACKER_GCR,
   ambientTemperature,
   inverterAc,
   inverterDcFor,
@@ -13,6 +14,9 @@ import {
   mulberry32,
   planeOfArray,
   pvString,
+  rainBetween,
+  rainEventsAround,
+  rainRate,
   sunPosition,
   trackerIdealAngle,
   windSpeed,
@@ -35,8 +39,16 @@ export interface PlantOptions {
   /** Site consumption (W) the meter sees besides the inverters. */
   auxLoadW: number;
   trackerLimitDeg: number;
+  /** Ground coverage ratio of the tracker rows (module width / row pitch), for backtracking; 0 = true tracking. */
+  trackerGcr: number;
   /** String maximum-power voltage at STC. */
   vmpStc: number;
+  /** Soiling accumulating on the modules, % of irradiance lost per simulated day. */
+  soilingRatePctPerDay: number;
+  /** Probability of a rain event on a UTC day (only with cloudiness > 0). */
+  rainChance: number;
+  /** Rain (mm) in one event that washes the modules clean. */
+  rainCleaningMm: number;
 }
 
 export const PLANT_DEFAULTS: PlantOptions = {
@@ -52,8 +64,15 @@ export const PLANT_DEFAULTS: PlantOptions = {
   ambientSwingC: 7,
   auxLoadW: 1500,
   trackerLimitDeg: 55,
+  trackerGcr: DEFAULT_TRACKER_GCR,
   vmpStc: 620,
+  soilingRatePctPerDay: 0.2,
+  rainChance: 0.1,
+  rainCleaningMm: 2,
 };
+
+/** Accumulated soiling stops growing here (a plant that dirty is cleaned whatever it costs). */
+export const SOILING_MAX_LOSS = 0.5;
 
 export type InverterStateName = 'OFF' | 'SLEEPING' | 'STARTING' | 'MPPT' | 'THROTTLED' | 'SHUTTING_DOWN' | 'FAULT' | 'STANDBY';
 
@@ -79,8 +98,19 @@ export interface InverterFaults {
   groundFault: boolean;
   /** Strings (0-based) with an insulation fault to ground: the inverter trips while one of them is connected. */
   groundFaultStrings: Set<number>;
-  /** Fraction of irradiance lost to dirt on this inverter's modules. */
+  /** The `soiling` fault: a fixed fraction of irradiance lost, on top of the accumulated soiling. */
   soiling: number;
+}
+
+export interface SoilingState {
+  /** Simulated time its modules were last cleaned by hand (or the simulator started). */
+  cleanedAtMs: number;
+  /** Start of the current accumulation: the later of cleanedAtMs and the last washing rain. */
+  sinceMs: number;
+  /** Fraction of irradiance lost to the dirt accumulated since then. */
+  accumulated: number;
+  /** What reaches the cells: (1 - accumulated) x (1 - the soiling fault's loss). */
+  ratio: number;
 }
 
 export interface InverterState {
@@ -103,6 +133,7 @@ export interface InverterState {
   limitPct: number;
   limitEnabled: boolean;
   faults: InverterFaults;
+  soiling: SoilingState;
 }
 
 export interface WeatherState {
@@ -117,14 +148,26 @@ export interface WeatherState {
   sunElevationDeg: number;
   /** Today's POA insolation (kWh/m2), reset at local solar midnight. */
   insolationKWhM2: number;
+  /** Rain rate now, mm/h. */
+  rainMmH: number;
+  /** Rain since local solar midnight, mm. */
+  rainTodayMm: number;
 }
 
 export interface TrackerState {
   mode: 'auto' | 'manual' | 'stow';
   manualDeg: number;
+  /** What the controller drives the row to (in auto mode the ideal angle plus a tracker-offset fault). */
   targetDeg: number;
+  /** The row's true rotation. */
   actualDeg: number;
+  /** The true ideal rotation now (SPA sun, backtracking, limits), whatever the mode and faults. */
+  idealDeg: number;
   stuck: boolean;
+  /** A tracker-offset fault: the controller's auto target is this far off the ideal. */
+  offsetDeg: number;
+  /** The tracker fault in effect (stuck wins over offset). */
+  fault: 'tracker-stuck' | 'tracker-offset' | null;
   motorHours: number;
 }
 
@@ -169,7 +212,7 @@ export class Plant {
   simMs: number;
   weather!: WeatherState;
   readonly inverters: InverterState[] = [];
-  readonly tracker: TrackerState = { mode: 'auto', manualDeg: 0, targetDeg: 0, actualDeg: 0, stuck: false, motorHours: 1234.5 };
+  readonly tracker: TrackerState = { mode: 'auto', manualDeg: 0, targetDeg: 0, actualDeg: 0, idealDeg: 0, stuck: false, offsetDeg: 0, fault: null, motorHours: 1234.5 };
   readonly meter: MeterState;
   /** What the I/O module serves: `inputs` is the plant's own inputs with the DI faults laid over them (see compute). */
   readonly io: IoState = { coils: new Array<boolean>(8).fill(false), inputs: [] };
@@ -182,6 +225,8 @@ export class Plant {
    */
   private readonly plantInputs: boolean[] = [true, true, false, true, false, false, false, false];
   private insolationDay = -1;
+  /** The last instant a rain washed the modules clean (-Infinity: none yet). */
+  private lastRainCleanMs = -Infinity;
   /**
    * The main breaker at the grid connection. A shunt trip latches: it opens on the trip relay and
    * stays open until the closing coil (or someone on site) closes it again.
@@ -214,6 +259,8 @@ export class Plant {
         limitPct: 100,
         limitEnabled: false,
         faults: { stringFactor: new Map(), overTempC: 0, groundFault: false, groundFaultStrings: new Set(), soiling: 0 },
+        // The plant starts clean: soiling accumulates from the simulator's start.
+        soiling: { cleanedAtMs: startMs, sinceMs: startMs, accumulated: 0, ratio: 1 },
       });
     }
     this.meter = { w: 0, whExp: 25e6 + Math.floor(rnd() * 1e6), whImp: 4e5 + Math.floor(rnd() * 1e5), hz: 50, vPhase: 230 };
@@ -282,6 +329,12 @@ export class Plant {
     }
   }
 
+  /** Clean the modules of one inverter's array (index), or of all: accumulated soiling back to 0. */
+  clean(index?: number): void {
+    for (const inv of this.inverters) if (index === undefined || inv.index === index) inv.soiling.cleanedAtMs = this.simMs;
+    this.compute(0);
+  }
+
   /** A write of model 123 points to an inverter, now. */
   writeControls(inv: InverterState, updates: Record<string, number | string>): void {
     inv.controls.write(this.simMs, updates);
@@ -293,9 +346,21 @@ export class Plant {
     const o = this.o;
     const t = this.simMs;
     const sun = sunPosition(t, o.latitude, o.longitude);
-    const irr = irradiance(sun, t, o.seed, o.cloudiness);
+    // Rain needs clouds: a plant configured with a clear sky gets none.
+    const rainChance = o.cloudiness > 0 ? o.rainChance : 0;
+    const rain = rainRate(o.seed, t, rainChance);
+    const irr = irradiance(sun, t, o.seed, o.cloudiness, rain > 0);
+    // A rain of rainCleaningMm or more washes the modules; compute runs at least every simulated
+    // minute while time moves, so no washing instant is missed.
+    for (const ev of rainEventsAround(o.seed, t, rainChance)) {
+      const washedAt = ev.startMs + (o.rainCleaningMm / ev.rateMmH) * 3600000;
+      if (washedAt <= ev.endMs && washedAt <= t && washedAt > this.lastRainCleanMs) this.lastRainCleanMs = washedAt;
+    }
     const tr = this.tracker;
-    tr.targetDeg = tr.mode === 'stow' ? 0 : tr.mode === 'manual' ? tr.manualDeg : trackerIdealAngle(sun, o.trackerLimitDeg);
+    tr.idealDeg = trackerIdealAngle(sun, o.trackerLimitDeg, o.trackerGcr);
+    const offsetTarget = Math.max(-o.trackerLimitDeg, Math.min(o.trackerLimitDeg, tr.idealDeg + tr.offsetDeg));
+    tr.targetDeg = tr.mode === 'stow' ? 0 : tr.mode === 'manual' ? tr.manualDeg : offsetTarget;
+    tr.fault = tr.stuck ? 'tracker-stuck' : tr.offsetDeg !== 0 ? 'tracker-offset' : null;
     if (!tr.stuck) {
       const step = (TRACKER_DEG_PER_S * dtMs) / 1000;
       const diff = tr.targetDeg - tr.actualDeg;
@@ -311,6 +376,7 @@ export class Plant {
     const day = Math.floor((t / 3600000 + o.longitude / 15) / 24);
     const insolation = day === this.insolationDay && this.weather ? this.weather.insolationKWhM2 : 0;
     this.insolationDay = day;
+    const localMidnightMs = (day * 24 - o.longitude / 15) * 3600000;
     this.weather = {
       ghi: irr.ghi,
       poa,
@@ -321,11 +387,17 @@ export class Plant {
       cloudTransmittance: irr.cloudTransmittance,
       sunElevationDeg: sun.elevationDeg,
       insolationKWhM2: insolation,
+      rainMmH: rain,
+      rainTodayMm: rainBetween(o.seed, localMidnightMs, t, rainChance),
     };
     const hz = 50 + 0.03 * Math.sin(t / 7000);
     const vPhase = 230 + 3 * Math.sin(t / 11000);
     let total = 0;
     for (const inv of this.inverters) {
+      const sg = inv.soiling;
+      sg.sinceMs = Math.max(sg.cleanedAtMs, this.lastRainCleanMs);
+      sg.accumulated = Math.min(SOILING_MAX_LOSS, Math.max(0, ((o.soilingRatePctPerDay / 100) * (t - sg.sinceMs)) / 86400000));
+      sg.ratio = (1 - sg.accumulated) * (1 - inv.faults.soiling);
       this.computeInverter(inv, poa, ambientC, wind);
       inv.hz = hz;
       inv.vPhase = vPhase;
@@ -342,7 +414,7 @@ export class Plant {
 
   private computeInverter(inv: InverterState, poa: number, ambientC: number, wind: number): void {
     const f = inv.faults;
-    const poaEff = poa * (1 - f.soiling);
+    const poaEff = poa * inv.soiling.ratio;
     const moduleC = moduleTemperature(poaEff, ambientC, wind);
     let dcAvail = 0;
     for (const s of inv.strings) {
@@ -436,8 +508,13 @@ export class Plant {
     this.compute(0);
   }
 
+  /** The irradiance reaching an inverter's cells: the clean reference cell's POA times its soiling ratio. */
+  poaFor(inv: InverterState): number {
+    return this.weather.poa * inv.soiling.ratio;
+  }
+
   /** Module temperature of an inverter's strings (with its soiling). */
   moduleTempFor(inv: InverterState): number {
-    return moduleTemperature(this.weather.poa * (1 - inv.faults.soiling), this.weather.ambientC, this.weather.windMs);
+    return moduleTemperature(this.poaFor(inv), this.weather.ambientC, this.weather.windMs);
   }
 }

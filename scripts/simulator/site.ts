@@ -47,8 +47,10 @@ export type Operation =
   /** A string's disconnect in its combiner box; `unit` is the box's unit id, `string` 1-based. */
   | { kind: 'string-switch'; unit: number; string: number; closed: boolean }
   /** The main breaker (closing is refused while the breakerTrip relay is energized). */
-  | { kind: 'breaker'; closed: boolean };
-export const OPERATION_KINDS: readonly Operation['kind'][] = ['string-switch', 'breaker'];
+  | { kind: 'breaker'; closed: boolean }
+  /** A cleaning crew washes the modules of one inverter's array (`unit`, the inverter's unit id) or of all: accumulated soiling back to 0. */
+  | { kind: 'clean'; unit?: number };
+export const OPERATION_KINDS: readonly Operation['kind'][] = ['string-switch', 'breaker', 'clean'];
 
 export interface SimulatedDevice extends DeviceInfo {
   /** SunSpec devices: the base address of the image; map devices: the register map. */
@@ -127,6 +129,10 @@ export interface SiteState {
     frozen: boolean;
     commLoss: boolean;
     strings: { id: number; w: number; v: number; a: number; wh: number; closed: boolean }[];
+    /** What reaches the cells: (1 - accumulated soiling) x (1 - a soiling fault's loss); the weather station's cell stays at 1. */
+    soilingRatio: number;
+    /** Accumulated soiling: the loss, since when it has grown (the last cleaning or washing rain), the last cleaning by hand (ISO). */
+    soiling: { accumulated: number; faultLoss: number; since: string; cleanedAt: string };
   }[];
   combiners: {
     unitId: number;
@@ -161,6 +167,12 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
   if (!Number.isInteger(inverters) || inverters < 1 || inverters > MAX_INVERTERS) throw new Error(`inverters must be 1..${MAX_INVERTERS} (got ${inverters})`);
   const strings = opts.stringsPerInverter ?? PLANT_DEFAULTS.stringsPerInverter;
   if (!Number.isInteger(strings) || strings < 1 || strings > COMBINER_MAX_STRINGS) throw new Error(`stringsPerInverter must be 1..${COMBINER_MAX_STRINGS} (got ${strings})`);
+  const o = { ...PLANT_DEFAULTS, ...opts };
+  if (!(o.trackerGcr >= 0 && o.trackerGcr < 1)) throw new Error(`trackerGcr must be 0..1 (0 = no backtracking; got ${o.trackerGcr})`);
+  if (!(o.trackerLimitDeg > 0 && o.trackerLimitDeg <= 90)) throw new Error(`trackerLimitDeg must be 0..90 (got ${o.trackerLimitDeg})`);
+  if (!(o.soilingRatePctPerDay >= 0 && o.soilingRatePctPerDay <= 10)) throw new Error(`soilingRatePctPerDay must be 0..10 (got ${o.soilingRatePctPerDay})`);
+  if (!(o.rainChance >= 0 && o.rainChance <= 1)) throw new Error(`rainChance must be 0..1 (got ${o.rainChance})`);
+  if (!(o.rainCleaningMm > 0)) throw new Error(`rainCleaningMm must be > 0 (got ${o.rainCleaningMm})`);
   const realStart = clock.now();
   const simStart = (opts.startTime ?? defaultStart(realStart)).getTime();
   const plant = new Plant(opts, simStart);
@@ -293,6 +305,16 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
     operate: (op) => {
       const o = op as unknown as Record<string, unknown>;
       if (typeof o !== 'object' || o === null || !OPERATION_KINDS.includes(o.kind as Operation['kind'])) throw new SimulatorError(`operation kind must be one of ${OPERATION_KINDS.join(', ')}`);
+      if (o.kind === 'clean') {
+        const unit = o.unit;
+        if (unit !== undefined && !(typeof unit === 'number' && Number.isInteger(unit) && unit >= UNIT_IDS.firstInverter && unit < UNIT_IDS.firstInverter + plant.inverters.length)) {
+          throw new SimulatorError(`clean: unit is an inverter's unit id (${UNIT_IDS.firstInverter}..${UNIT_IDS.firstInverter + plant.inverters.length - 1}), or left out for the whole plant`);
+        }
+        forceSync();
+        plant.clean(unit === undefined ? undefined : unit - UNIT_IDS.firstInverter);
+        log.info('operated by hand', { kind: 'clean', unit: unit ?? 'all' });
+        return;
+      }
       if (typeof o.closed !== 'boolean') throw new SimulatorError(`${String(o.kind)}: closed is true or false`);
       if (o.kind === 'breaker') {
         forceSync();
@@ -338,6 +360,13 @@ export async function createSiteSimulator(opts: SiteSimulatorOptions = {}): Prom
             frozen: dev.isFrozen,
             commLoss: dev.commLoss,
             strings: inv.strings.map((st) => ({ id: st.index + 1, w: st.w, v: st.v, a: st.a, wh: st.wh, closed: st.closed })),
+            soilingRatio: inv.soiling.ratio,
+            soiling: {
+              accumulated: inv.soiling.accumulated,
+              faultLoss: inv.faults.soiling,
+              since: new Date(inv.soiling.sinceMs).toISOString(),
+              cleanedAt: new Date(inv.soiling.cleanedAtMs).toISOString(),
+            },
           };
         }),
         combiners: combiners.map((c) => ({
