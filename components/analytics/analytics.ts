@@ -26,7 +26,7 @@ import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock, TimerHandle } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
 import { deepEqual } from '../lib/config';
-import { CONTRACT_VERSION, filters, parseTopic, topics, type AnalyticsMessage, type ControlResult, type StoreCommitNotice, type TelemetryMessage } from '../lib/contract';
+import { CONTRACT_VERSION, filters, parseTopic, topics, type AlarmMessage, type AlarmSnapshot, type AnalyticsMessage, type ControlResult, type StoreCommitNotice, type TelemetryMessage } from '../lib/contract';
 import { ConfigError, errorMessage } from '../lib/errors';
 import { createLogLimiter } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
@@ -36,7 +36,7 @@ import { AlarmConditions } from './alarms';
 import type { AnalyticsConfig } from './config';
 import { AnalyticsDb, type StoredResult } from './db';
 import { IvScheduler } from './iv-scheduler';
-import { SiteModel, type Figure } from './site-model';
+import { SiteModel, type Figure, type SoilingDays } from './site-model';
 
 export interface AnalyticsDeps {
   bus: Bus;
@@ -68,6 +68,8 @@ export interface Analytics extends ComponentInstance<AnalyticsConfig> {
   readonly db: AnalyticsDb | undefined;
   readonly model: SiteModel;
 }
+
+const SOILING_KEY = 'soiling.days';
 
 /** Late-log entries read per commit notice (more wait for the next notice or evaluation). */
 const LATE_BATCH = 500;
@@ -101,7 +103,9 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
     source: deps.component,
     emit: (t) => {
       if (!journal) throw new Error('alarm journal not open');
-      return journal.emit(t);
+      const m = journal.emit(t);
+      model.noteAlarm(m);
+      return m;
     },
   });
 
@@ -217,6 +221,7 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
     const out = model.evaluate(now);
     publishFigures(out.figures);
     for (const j of out.judgements) guarded('alarm', () => alarms.judge(j));
+    guarded('soiling history', () => db?.putState(SOILING_KEY, model.soilingHistory()));
     deps.metrics.observeLatency(performance.now() - t0);
     return out.figures;
   };
@@ -248,6 +253,15 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
   const subscribe = async (siteId: string): Promise<Subscription[]> => [
     await deps.bus.subscribe(filters.processedTelemetry(siteId), (m, topic) => guarded('telemetry', () => onTelemetry(m, topic))),
     await deps.bus.subscribe(filters.storeCommits(siteId), (n) => guarded('store notice', () => onNotice(n))),
+    // Every source's alarms: the health score counts them per asset (our own arrive here too).
+    await deps.bus.subscribe(filters.alarms(siteId), (a: AlarmMessage) => {
+      if (a.siteId !== config.siteId) return reject('site_mismatch', `alarm of site ${a.siteId}`);
+      if (a.source !== deps.component) guarded('alarm history', () => model.noteAlarm(a));
+    }),
+    await deps.bus.subscribe(filters.alarmSnapshot(siteId), (snap: AlarmSnapshot) => {
+      if (snap.siteId !== config.siteId || snap.source === deps.component) return;
+      guarded('alarm history', () => snap.active.forEach((a) => model.noteAlarm(a)));
+    }),
     await deps.bus.subscribe(filters.controlResult(siteId), (r: ControlResult) => {
       if (r.siteId !== config.siteId) return reject('site_mismatch', `control result of site ${r.siteId}`);
       guarded('iv result', () => ivs.onResult(r));
@@ -269,6 +283,8 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
       snapshotIntervalMs: config.alarmSnapshotIntervalMs,
     });
     alarms.load(journal.active());
+    for (const a of journal.active()) model.noteAlarm(a);
+    model.loadSoilingHistory(db.getState<SoilingDays>(SOILING_KEY));
     ivs.load(db);
     await journal.start();
     log.info('database open', { file, activeAlarms: alarms.size, alarmJournal: journal.position() });
@@ -332,7 +348,9 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
       }
       if (changed('storePath')) closeStore();
       // The plant, points, thresholds or location changed: a new model, fed the day again.
+      const prevModel = model;
       model = new SiteModel(next);
+      model.adopt(prevModel);
       latest.clear();
       guarded('replay', () => replayDay());
       guarded('alarm cleanup', () => alarms.clearUnless(configuredKeep(next), 'asset no longer configured in Analytics'));

@@ -32,6 +32,10 @@ export interface InverterConfig {
   combiner: string;
   /** Tracker (a key of `trackers`) carrying its modules ('' fixed tilt). */
   tracker: string;
+  /** AC rating, kW (0 or absent: unknown): minutes near it are clipping, not soiling. */
+  acRatingKw?: number;
+  /** Cost of cleaning this inverter's array (absent: the plant's cleaningCost shared by P_STC). */
+  cleaningCost?: number;
 }
 
 export interface TrackerConfig {
@@ -68,7 +72,7 @@ export interface Thresholds {
   /** ...for this long, with POA above this. */
   stringForMs: number;
   stringMinPoaWm2: number;
-  /** `soiling_loss`: soiling ratio below this (1 = clean). */
+  /** `soiling_loss`: the day's soiling ratio (percent, 100 = clean) below this while cleaning pays. */
   soilingRatioBelow: number;
   /** `low_health`: health score below this (0..100). */
   lowHealthBelow: number;
@@ -115,6 +119,14 @@ export interface AnalyticsConfig extends BaseConfig {
   energyPrice: number;
   cleaningCost: number;
   currency: string;
+  /**
+   * Soiling ratio of a clean array as this plant measures it (AC output against the clean
+   * reference cell includes inverter and wiring losses): measured ratios are divided by it, so a
+   * clean array reads 100 %. Set it from the days right after a cleaning.
+   */
+  soilingBaselineRatio: number;
+  /** Days until the next natural cleaning (rain) assumed by the cleaning advice. */
+  cleaningHorizonDays: number;
   ivScan: IvScanConfig;
   alarmJournalRetentionMs: number;
   alarmSnapshotIntervalMs: number;
@@ -135,7 +147,7 @@ const THRESHOLD_PROPS = {
   stringFraction: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
   stringForMs: { type: 'integer', minimum: 0, maximum: DAY },
   stringMinPoaWm2: { type: 'number', minimum: 0, maximum: 1500 },
-  soilingRatioBelow: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  soilingRatioBelow: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
   lowHealthBelow: { type: 'number', minimum: 0, maximum: 100 },
 } as const;
 
@@ -145,7 +157,7 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
   required: [
     'siteId', 'metricsIntervalMs', 'logLevel', 'storePath', 'dbPath', 'evaluateIntervalMs', 'windowMs', 'latitude', 'longitude', 'elevationM', 'timeZone',
     'weatherStations', 'inverters', 'trackers', 'powerPoint', 'energyPoint', 'statePoint', 'temperaturePoint', 'thermalLimitC',
-    'thresholds', 'assetThresholds', 'energyPrice', 'cleaningCost', 'currency', 'ivScan', 'alarmJournalRetentionMs', 'alarmSnapshotIntervalMs',
+    'thresholds', 'assetThresholds', 'energyPrice', 'cleaningCost', 'currency', 'soilingBaselineRatio', 'cleaningHorizonDays', 'ivScan', 'alarmJournalRetentionMs', 'alarmSnapshotIntervalMs',
   ],
   properties: {
     ...BASE_CONFIG_PROPERTIES,
@@ -173,6 +185,8 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
         weatherStation: { type: 'string', maxLength: 64 },
         combiner: { type: 'string', maxLength: 64 },
         tracker: { type: 'string', maxLength: 64 },
+        acRatingKw: { type: 'number', minimum: 0, maximum: 1000000 },
+        cleaningCost: { type: 'number', minimum: 0, maximum: 1e9 },
       },
     }),
     trackers: ASSETS({
@@ -202,6 +216,8 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
     energyPrice: { type: 'number', minimum: 0, maximum: 100 },
     cleaningCost: { type: 'number', minimum: 0, maximum: 1e9 },
     currency: { type: 'string', pattern: '^[A-Z]{3}$' },
+    soilingBaselineRatio: { type: 'number', minimum: 0.5, maximum: 1.5 },
+    cleaningHorizonDays: { type: 'number', exclusiveMinimum: 0, maximum: 365 },
     ivScan: {
       type: 'object',
       additionalProperties: false,
@@ -227,7 +243,7 @@ export const THRESHOLD_DEFAULTS: Thresholds = {
   stringFraction: 0.8,
   stringForMs: 900000,
   stringMinPoaWm2: 200,
-  soilingRatioBelow: 0.95,
+  soilingRatioBelow: 95,
   lowHealthBelow: 60,
 };
 
@@ -256,6 +272,8 @@ export const ANALYTICS_DEFAULTS: AnalyticsConfig = {
   energyPrice: 0.1,
   cleaningCost: 300,
   currency: 'EUR',
+  soilingBaselineRatio: 1,
+  cleaningHorizonDays: 30,
   ivScan: { times: [], strings: {}, timeoutMs: 30000 },
   alarmJournalRetentionMs: 7 * DAY,
   alarmSnapshotIntervalMs: 60000,

@@ -9,15 +9,17 @@
  * the store gives the figures the live stream gave.
  */
 import { Zone } from '../aggregator/tz';
-import type { AnalyticsKind, Point } from '../lib/contract';
+import type { AlarmMessage, AnalyticsKind, Point } from '../lib/contract';
 import type { StoreReader } from '../lib/store';
 import type { Judgement } from './alarms';
 import { thresholdsFor, type AnalyticsConfig } from './config';
-import { availability, InverterAccumulator, performanceRatio, specificYield, WeatherAccumulator, weatherCorrectedPr, type EvalOptions } from './performance';
+import { AlarmHistory, CommQuality, healthScore, ThermalStress } from './health';
+import { availability, binCellTemp, DEFAULT_WCPR_OPTIONS, InverterAccumulator, performanceRatio, specificYield, WeatherAccumulator, weatherCorrectedPr, type EvalOptions } from './performance';
+import { cleaningRecommendation, soilingLoss, soilingRate, soilingRatio, type SoilingInterval } from './soiling';
 import { StringImbalanceDetector, stringCurrents } from './strings';
 import { solarPosition } from '../lib/solar';
 import { TrackerMonitor } from './tracker';
-import { rollingWindow, type AnalyticsResult } from './types';
+import { binRange, rollingWindow, type AnalyticsResult } from './types';
 
 /** One result as the component publishes it (AnalyticsMessage without the envelope). */
 export interface Figure {
@@ -57,12 +59,20 @@ interface Inverter {
   /** The detector's result of the newest poll (it is judged on every poll, published per evaluation). */
   lastStrings: { ts: number; r: AnalyticsResult } | null;
   station: string;
+  thermal: ThermalStress;
+  comms: CommQuality;
 }
+
+/** Soiling ratio per local day (day number since the epoch in the site's zone), for the soiling rate. */
+export type SoilingDays = Record<string, Array<{ day: number; ratio: number }>>;
 
 export class SiteModel {
   private readonly trackers = new Map<string, TrackerMonitor>();
   private readonly stations = new Map<string, Station>();
   private readonly inverters = new Map<string, Inverter>();
+  /** Alarm raises per asset over 7 days (every source's: the health score's alarm factor). */
+  private readonly alarmHistory = new Map<string, AlarmHistory>();
+  private soilingDays: SoilingDays = {};
   private readonly zone: Zone;
   /** asset -> points of interest (a point list for the store replay; '160.*' stands for model 160's inputs). */
   private readonly interest = new Map<string, Set<string>>();
@@ -97,9 +107,11 @@ export class SiteModel {
         // A local day (25 h at most) plus the rolling window.
         acc: new InverterAccumulator(id, inv.pStcKw * 1000, { binMs: BIN_MS, retentionMs: DAY_MS + 2 * 3_600_000 + c.windowMs, gammaPerK: inv.gammaPerK }),
         lastStrings: null,
+        thermal: new ThermalStress(c.thermalLimitC),
+        comms: new CommQuality(),
         strings: new StringImbalanceDetector(id, { thresholdRatio: th.stringFraction, clearRatio: Math.min(1, th.stringFraction + 0.1), onDelayMs: th.stringForMs, minIrradianceWm2: th.stringMinPoaWm2 }),
       });
-      this.interest.set(id, new Set([c.powerPoint, c.energyPoint, c.statePoint].filter((p) => p !== '')));
+      this.interest.set(id, new Set([c.powerPoint, c.energyPoint, c.statePoint, c.temperaturePoint].filter((p) => p !== '')));
     }
   }
 
@@ -153,6 +165,10 @@ export class SiteModel {
       if (w) note(inv.acc.addPower(ts, w.v, w.q, w.u));
       const e = c.energyPoint === '' ? undefined : points[c.energyPoint];
       if (e) note(inv.acc.addEnergy(ts, e.v, e.q, e.u));
+      const tp = c.temperaturePoint === '' ? undefined : points[c.temperaturePoint];
+      if (tp) inv.thermal.add(ts, tp.v, tp.q, tp.u);
+      // Communication quality: the quality of what the inverter sent, sample by sample.
+      for (const p of Object.values(points)) inv.comms.add(ts, p.q);
       const sc = stringCurrents(points);
       if (Object.keys(sc.currents).length > 0) {
         const poa = this.stations.get(inv.station)?.poa;
@@ -216,6 +232,8 @@ export class SiteModel {
     const judgements: Judgement[] = [];
     this.evaluateTrackers(now, figures, judgements);
     this.evaluatePerformance(now, figures, judgements);
+    this.evaluateSoiling(now, figures, judgements);
+    this.evaluateHealth(now, figures, judgements);
     return { figures, judgements };
   }
 
@@ -258,11 +276,12 @@ export class SiteModel {
       const pr = performanceRatio(inv.acc, st.acc, rolling, o);
       const prDay = performanceRatio(inv.acc, st.acc, day, o);
       const avail = availability(inv.acc, st.acc, day, o);
+      const availRolling = availability(inv.acc, st.acc, rolling, o);
       const sy = specificYield(inv.acc, day, st.acc, o);
       figures.push(
         fig(inv.id, 'performance_ratio', pr, {
           day: { day: dayRange.day, ...brief(prDay) },
-          availability: { value: avail.value === null ? null : round(avail.value), reason: avail.reason, u: '%' },
+          availability: { value: avail.value === null ? null : round(avail.value), reason: avail.reason, u: '%', rolling: availRolling.value === null ? null : round(availRolling.value) },
           specificYield: { value: sy.value === null ? null : round(sy.value), reason: sy.reason, u: 'kWh/kWp' },
         }),
       );
@@ -342,6 +361,134 @@ export class SiteModel {
           details: { string: id, ...(s.name ? { name: s.name } : {}), currentA: s.currentA },
         });
       }
+    }
+  }
+
+  /** An alarm transition of any source on the site: the health score counts raises per asset over 7 days. */
+  noteAlarm(a: AlarmMessage): void {
+    if (!this.inverters.has(a.assetId)) return;
+    let h = this.alarmHistory.get(a.assetId);
+    if (!h) this.alarmHistory.set(a.assetId, (h = new AlarmHistory()));
+    h.add(a);
+  }
+
+  /** What a reconfiguration keeps from the model it replaces: alarm history and daily soiling ratios. */
+  adopt(prev: SiteModel): void {
+    for (const [id, h] of prev.alarmHistory) if (this.inverters.has(id)) this.alarmHistory.set(id, h);
+    this.soilingDays = prev.soilingDays;
+  }
+
+  /** The daily soiling ratios kept across restarts (analytics.db). */
+  soilingHistory(): SoilingDays {
+    return this.soilingDays;
+  }
+  loadSoilingHistory(d: SoilingDays | undefined): void {
+    this.soilingDays = d ?? {};
+  }
+
+  /**
+   * Soiling per inverter over the local day so far (soiling.ts): 1-minute intervals of mean AC
+   * power against the clean reference cell (the weather station's POA), with the cell temperature
+   * from the same bin; throttled and clipping minutes left out. Value: the soiling ratio in percent;
+   * details: the day's loss in kWh and money, the soiling rate over the days since the last cleaning
+   * and the cleaning advice.
+   */
+  private evaluateSoiling(now: number, figures: Figure[], judgements: Judgement[]): void {
+    const c = this.c;
+    const day = this.zone.dayOf(now);
+    const dayNo = Math.round(day.start / DAY_MS);
+    const { first, last } = binRange(day.start, Math.min(now, day.end), BIN_MS);
+    const totalPStc = Object.values(c.inverters).reduce((a, i) => a + i.pStcKw, 0);
+    for (const inv of this.inverters.values()) {
+      const st = this.stations.get(inv.station);
+      if (!st) continue;
+      const ic = c.inverters[inv.id]!;
+      const intervals: SoilingInterval[] = [];
+      let actualWh = 0;
+      for (let i = first; i <= last; i++) {
+        const m = st.acc.means(i, 0.5);
+        const e = inv.acc.binEnergy(i, 0.5);
+        if (e) actualWh += e.wh;
+        const t = binCellTemp(m, DEFAULT_WCPR_OPTIONS);
+        const a = inv.acc.binAvailability(i);
+        intervals.push({
+          durationMs: BIN_MS,
+          cleanIrradianceWm2: m.cleanRefWm2 ?? m.poaWm2,
+          cellTempC: t?.c ?? null,
+          actualW: e ? (e.wh * 3_600_000) / BIN_MS : null,
+          // Not producing while the light was there (throttled, starting, off): not soiling.
+          excluded: a.producingMs < BIN_MS * 0.5,
+        });
+      }
+      const r = soilingRatio(intervals, { pStcW: ic.pStcKw * 1000, gammaPerK: ic.gammaPerK, baselineRatio: c.soilingBaselineRatio, ...(ic.acRatingKw ? { clipW: ic.acRatingKw * 1000 } : {}) });
+      const details: Record<string, unknown> = { period: 'day', day: day.day, ...roundAll(r.details) };
+      if (r.value !== null) {
+        const sr = r.value / 100;
+        const days = (this.soilingDays[inv.id] ??= []);
+        const today = days.find((d) => d.day === dayNo);
+        if (today) today.ratio = sr;
+        else days.push({ day: dayNo, ratio: sr });
+        while (days.length > 60) days.shift();
+        const loss = soilingLoss(sr, actualWh, c.energyPrice);
+        const rate = soilingRate(days);
+        const cost = ic.cleaningCost ?? (totalPStc > 0 ? (c.cleaningCost * ic.pStcKw) / totalPStc : c.cleaningCost);
+        // The clean array's energy of a day: today's so far scaled up is not known before sunset;
+        // the day's actual energy over the ratio is what today gave, a floor for a full day.
+        const advice = cleaningRecommendation({ soilingRatio: sr, ratePerDay: rate.ratePerDay, expectedDailyKWh: actualWh / 1000 / Math.max(sr, 0.01), pricePerKWh: c.energyPrice, cleaningCost: cost, daysUntilNaturalCleaning: c.cleaningHorizonDays });
+        Object.assign(details, {
+          lossKWh: loss ? round(loss.lossWh / 1000) : null,
+          lossMoney: loss ? round(loss.lossMoney) : null,
+          currency: c.currency,
+          ratePctPerDay: rate.ratePerDay === null ? null : round(rate.ratePerDay * 100),
+          cleaning: { recommend: advice.clean, avoidableLoss: round(advice.avoidableLoss), cleaningCost: round(cost), horizonDays: advice.horizonDays, optimalIntervalDays: advice.optimalIntervalDays === null ? null : round(advice.optimalIntervalDays) },
+        });
+      }
+      figures.push({ assetId: inv.id, kind: 'soiling', ts: now, value: r.value === null ? null : round(r.value), u: '%', details });
+      const th = thresholdsFor(c, inv.id);
+      const cleaning = details['cleaning'] as { recommend: boolean } | undefined;
+      judgements.push({
+        assetId: inv.id,
+        type: 'soiling_loss',
+        subject: '',
+        active: r.value === null ? null : r.value < th.soilingRatioBelow && cleaning?.recommend === true ? true : r.value >= th.soilingRatioBelow + 1 ? false : null,
+        forMs: 0,
+        value: r.value,
+        threshold: th.soilingRatioBelow,
+        message: r.value === null ? `soiling of ${inv.id} back within its limit` : `soiling ratio of ${inv.id} ${r.value.toFixed(1)} %: cleaning pays (${String(details['lossMoney'])} ${c.currency} lost today)`,
+        details: { lossKWh: details['lossKWh'], lossMoney: details['lossMoney'], currency: c.currency },
+      });
+    }
+  }
+
+  /** Health score per inverter (health.ts): the day's availability, rolling PR against its peers, alarms, thermal stress, comms. */
+  private evaluateHealth(now: number, figures: Figure[], judgements: Judgement[]): void {
+    const prOf = new Map(figures.filter((f) => f.kind === 'performance_ratio' && this.inverters.has(f.assetId)).map((f) => [f.assetId, f]));
+    for (const inv of this.inverters.values()) {
+      const pr = prOf.get(inv.id);
+      // The day's availability; the rolling window's while the day has too little data (a start at noon).
+      const a = pr?.details['availability'] as { value: number | null; rolling: number | null } | undefined;
+      const avail = a?.value ?? a?.rolling ?? null;
+      const peers = [...prOf].filter(([id, f]) => id !== inv.id && f.value !== null).map(([, f]) => f.value as number);
+      const r = healthScore({
+        availabilityPct: avail,
+        prPct: pr?.value ?? null,
+        peerPrPct: peers,
+        alarms: this.alarmHistory.get(inv.id)?.counts(now) ?? { critical: 0, high: 0, medium: 0, low: 0 },
+        thermal: inv.thermal.totals(now),
+        comms: inv.comms.totals(now),
+      });
+      figures.push({ assetId: inv.id, kind: 'health_score', ts: now, value: r.value === null ? null : round(r.value), details: r.details });
+      const th = thresholdsFor(this.c, inv.id);
+      judgements.push({
+        assetId: inv.id,
+        type: 'low_health',
+        subject: '',
+        active: r.value === null ? null : r.value < th.lowHealthBelow ? true : r.value >= th.lowHealthBelow + 5 ? false : null,
+        forMs: 0,
+        value: r.value,
+        threshold: th.lowHealthBelow,
+        message: r.value === null ? `health of ${inv.id} back` : `health score of ${inv.id} ${r.value.toFixed(0)} / 100`,
+      });
     }
   }
 

@@ -136,7 +136,7 @@ test('subscribes to what the contract declares for Analytics, and publishes an a
   await rig.start();
   const declared = componentDecl('com.dcmms.edge.Analytics').topics.pubsub.subscribe;
   const families = rig.bus.subscribed().sort();
-  expect(families).toEqual(['alarmSync', 'controlResult', 'processedTelemetry', 'storeCommits']);
+  expect(families).toEqual(['alarmSnapshot', 'alarmSync', 'alarms', 'controlResult', 'processedTelemetry', 'storeCommits']);
   expect(families.map((f) => pubsubResource(f as LocalFamily)).sort()).toEqual([...declared].sort());
   expect(rig.bus.of<AlarmSnapshot>('alarmSnapshot')[0]).toMatchObject({ source: 'analytics', siteId: SITE, active: [] });
 });
@@ -355,6 +355,30 @@ describe('an inverter and its weather station', () => {
     expect(rig.alarms()).toHaveLength(1);
     await steps(rig, 40, 0.8);
     expect(rig.alarms().map((a) => a.state)).toEqual(['raised', 'cleared']);
+  });
+
+  test('soiling over the day with the loss and cleaning advice, soiling_loss raised when cleaning pays; a health score with every factor explained', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'analytics-unit-'));
+    rig = new Rig(dir, config(dir, { trackers: {}, weatherStations: WS, inverters: INV, cleaningCost: 0.5, energyPrice: 0.1, cleaningHorizonDays: 30 }));
+    await rig.start();
+    await steps(rig, 70, 0.85); // 35 min: soiling needs 30 min of strong light
+    const f = latestOf(rig, 'INV-01', 'soiling');
+    // Expected clean output: P_STC 10 kW x 800/1000 x (1 - 0.004 x (T_cell 47.4 - 25)) = 7283.2 W;
+    // actual 6800 W -> 93.4 %. T_cell = module 45 + 800/1000 x 3.
+    expect(f.value!).toBeCloseTo(93.4, 0);
+    expect(f.details).toMatchObject({ period: 'day', currency: 'EUR', cleaning: { recommend: true, cleaningCost: 0.5, horizonDays: 30 } });
+    expect(f.details?.['lossKWh'] as number).toBeGreaterThan(0);
+    expect(rig.alarms().map((a) => [a.type, a.state, a.threshold])).toEqual([['soiling_loss', 'raised', 95]]);
+
+    const h = latestOf(rig, 'INV-01', 'health_score');
+    // Availability 100 % (the rolling window's: the day since midnight has too little data), no alarm but
+    // our own soiling_loss (low: 1 of 20 penalty points), every sample good;
+    // no peers and no temperature point: those two factors are left out and their weight shared.
+    expect(h.details).toMatchObject({ missing: ['prVsPeers', 'thermal'] });
+    const factors = h.details?.['factors'] as Record<string, { points: number | null }>;
+    expect(Object.values(factors).reduce((a, x) => a + (x.points ?? 0), 0)).toBeCloseTo(h.value!, 3);
+    expect(h.value!).toBeGreaterThan(90);
+    expect(h.value!).toBeLessThan(100);
   });
 
   test('string imbalance names the weak string; string_underperformance raised once the detector flags it, and cleared', async () => {

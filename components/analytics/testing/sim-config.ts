@@ -48,6 +48,7 @@ export function simulatorAnalyticsConfig(devices: readonly SimulatedDevice[], pl
         weatherStation: station,
         combiner: combiners[i]?.assetId ?? '',
         tracker,
+        acRatingKw: o.inverterRatedW / 1000,
       };
     });
   return { latitude: o.latitude, longitude: o.longitude, timeZone: 'UTC', weatherStations, inverters, trackers };

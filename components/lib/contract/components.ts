@@ -113,7 +113,8 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
     // Processor. It reads the Processor's store itself (commit notices announce late data), and
     // asks the adapters for IV-curve scans (control command, result with the curve).
     publish: ['analytics', 'alarms', ['alarmSnapshot', { source: 'analytics' }], 'controlCommand'],
-    subscribe: ['processedTelemetry', 'storeCommits', 'alarmSync', 'controlResult'],
+    // Every source's alarms and snapshots: the health score's alarm history per asset.
+    subscribe: ['processedTelemetry', 'storeCommits', 'alarmSync', 'controlResult', 'alarms', 'alarmSnapshot'],
   }),
   declare({
     name: 'com.dcmms.edge.MLInference',
