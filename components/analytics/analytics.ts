@@ -134,6 +134,7 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
     issuedBy: deps.component,
     config: () => config,
     onCurve: (f) => publishFigures([f]),
+    conditions: (assetId) => model.conditionsFor(assetId, deps.clock.now()),
   });
 
   // --- the store --------------------------------------------------------------------------------

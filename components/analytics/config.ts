@@ -78,6 +78,12 @@ export interface Thresholds {
   lowHealthBelow: number;
 }
 
+/** A string's modules and wiring (iv.ts IvStringConfig): the expected curve a scan is compared with. */
+export interface IvStringModel {
+  module: { iscA: number; vocV: number; impA: number; vmpV: number; cellsInSeries: number; alphaIscPctPerK: number; betaVocPctPerK?: number; idealityFactor?: number; bypassDiodes?: number };
+  layout: { modulesInSeries: number; stringsInParallel?: number };
+}
+
 export interface IvScanConfig {
   /** Local times (HH:MM, site time zone) at which every configured string is scanned; [] none. */
   times: string[];
@@ -85,6 +91,8 @@ export interface IvScanConfig {
   strings: Record<string, number[]>;
   /** How long the adapter may take for one scan (the command expires after it). */
   timeoutMs: number;
+  /** The strings' modules and wiring, per scanned asset (a combiner's strings alike); absent: figures without an expected curve. */
+  models: Record<string, IvStringModel>;
 }
 
 export interface AnalyticsConfig extends BaseConfig {
@@ -221,8 +229,37 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
     ivScan: {
       type: 'object',
       additionalProperties: false,
-      required: ['times', 'strings', 'timeoutMs'],
+      required: ['times', 'strings', 'timeoutMs', 'models'],
       properties: {
+        models: ASSETS({
+          type: 'object',
+          additionalProperties: false,
+          required: ['module', 'layout'],
+          properties: {
+            module: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['iscA', 'vocV', 'impA', 'vmpV', 'cellsInSeries', 'alphaIscPctPerK'],
+              properties: {
+                iscA: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+                vocV: { type: 'number', exclusiveMinimum: 0, maximum: 200 },
+                impA: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+                vmpV: { type: 'number', exclusiveMinimum: 0, maximum: 200 },
+                cellsInSeries: { type: 'integer', minimum: 1, maximum: 300 },
+                alphaIscPctPerK: { type: 'number', minimum: 0, maximum: 1 },
+                betaVocPctPerK: { type: 'number', minimum: -1, maximum: 0 },
+                idealityFactor: { type: 'number', minimum: 0.5, maximum: 3 },
+                bypassDiodes: { type: 'integer', minimum: 1, maximum: 12 },
+              },
+            },
+            layout: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['modulesInSeries'],
+              properties: { modulesInSeries: { type: 'integer', minimum: 1, maximum: 100 }, stringsInParallel: { type: 'integer', minimum: 1, maximum: 100 } },
+            },
+          },
+        }),
         times: { type: 'array', maxItems: 24, uniqueItems: true, items: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' } },
         strings: ASSETS({ type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 64 } }),
         timeoutMs: { type: 'integer', minimum: 1000, maximum: 600000 },
@@ -274,7 +311,7 @@ export const ANALYTICS_DEFAULTS: AnalyticsConfig = {
   currency: 'EUR',
   soilingBaselineRatio: 1,
   cleaningHorizonDays: 30,
-  ivScan: { times: [], strings: {}, timeoutMs: 30000 },
+  ivScan: { times: [], strings: {}, timeoutMs: 30000, models: {} },
   alarmJournalRetentionMs: 7 * DAY,
   alarmSnapshotIntervalMs: 60000,
 };
@@ -305,6 +342,11 @@ export function checkAnalyticsConfig(c: Readonly<AnalyticsConfig>): void {
   const scannable = new Set([...Object.keys(c.inverters), ...Object.values(c.inverters).map((i) => i.combiner).filter((x) => x !== '')]);
   for (const asset of Object.keys(c.ivScan.strings)) {
     if (!scannable.has(asset)) throw new ConfigError(`ivScan.strings.${asset}`, `ivScan.strings.${asset}: not a configured inverter or an inverter's combiner; allowed: ${[...scannable].join(', ') || '(none)'}`);
+  }
+  for (const [asset, m] of Object.entries(c.ivScan.models)) {
+    if (!scannable.has(asset)) throw new ConfigError(`ivScan.models.${asset}`, `ivScan.models.${asset}: not a configured inverter or an inverter's combiner; allowed: ${[...scannable].join(', ') || '(none)'}`);
+    const d = m.module;
+    if (!(d.impA < d.iscA && d.vmpV < d.vocV)) throw new ConfigError(`ivScan.models.${asset}.module`, `ivScan.models.${asset}.module: a datasheet needs impA < iscA and vmpV < vocV (got Imp ${d.impA}, Isc ${d.iscA}, Vmp ${d.vmpV}, Voc ${d.vocV})`);
   }
   if (c.ivScan.times.length > 0 && Object.keys(c.ivScan.strings).length === 0) {
     throw new ConfigError('ivScan.strings', 'ivScan.times is set but ivScan.strings names no string to scan; allowed: an object of asset id -> [string numbers]');

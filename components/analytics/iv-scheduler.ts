@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { Zone } from '../aggregator/tz';
 import type { Bus } from '../lib/bus-types';
 import type { Clock } from '../lib/clock';
-import { CONTRACT_VERSION, CONTROL_ACTIONS, topics, type ControlCommand, type ControlResult } from '../lib/contract';
+import { CONTRACT_VERSION, topics, type ControlCommand, type ControlResult } from '../lib/contract';
 import { errorMessage } from '../lib/errors';
 import type { LimitedLog } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
@@ -24,7 +24,7 @@ import type { AnalyticsDb } from './db';
 import { analyseCurve } from './iv-analysis';
 import type { Figure } from './site-model';
 
-export const IV_SCAN_ACTION = 'iv_scan';
+export const IV_SCAN_ACTION = 'iv_scan' satisfies ControlCommand['action'];
 
 interface Scan {
   commandId: string;
@@ -43,6 +43,8 @@ export interface IvSchedulerDeps {
   issuedBy: string;
   config: () => Readonly<AnalyticsConfig>;
   onCurve: (f: Figure) => void;
+  /** Irradiance and cell temperature at the scanned asset now (its inverter's weather station). */
+  conditions: (assetId: string) => { irradiance: number; temperature: number } | null;
 }
 
 const STATE_KEY = 'ivScan.lastRun';
@@ -56,10 +58,6 @@ export class IvScheduler {
 
   constructor(private readonly d: IvSchedulerDeps) {}
 
-  /** The contract's control actions include the scan (the adapter can be asked for it). */
-  static supported(): boolean {
-    return (CONTROL_ACTIONS as readonly string[]).includes(IV_SCAN_ACTION);
-  }
 
   load(db: AnalyticsDb): void {
     this.db = db;
@@ -110,8 +108,7 @@ export class IvScheduler {
     this.d.metrics.incIn();
     if (r.status !== 'succeeded') this.d.onCurve(this.nullFigure(s, `scan_${r.status}`, r.message ?? ''));
     else {
-      const data = (r as ControlResult & { data?: unknown }).data;
-      const a = analyseCurve(data, this.d.config(), s.assetId, s.string);
+      const a = analyseCurve(r.data, this.d.config(), s.assetId, this.d.conditions(s.assetId));
       this.d.onCurve({ assetId: s.assetId, kind: 'iv_curve', ts: r.ts, value: a.value, ...(a.u ? { u: a.u } : {}), details: { string: s.string, trigger: s.why, commandId: s.commandId, ...a.details } });
     }
     this.pump();
@@ -141,17 +138,13 @@ export class IvScheduler {
   private send(s: Scan): void {
     const c = this.d.config();
     const now = this.d.clock.now();
-    if (!IvScheduler.supported()) {
-      this.d.onCurve(this.nullFigure(s, 'iv_scan_unsupported', 'the contract has no iv_scan control action'));
-      return;
-    }
     const cmd = {
       schemaVersion: CONTRACT_VERSION,
       siteId: c.siteId,
       assetId: s.assetId,
       commandId: s.commandId,
       ts: now,
-      action: IV_SCAN_ACTION as ControlCommand['action'],
+      action: IV_SCAN_ACTION,
       params: { string: s.string },
       issuedBy: this.d.issuedBy,
       reason: s.why === 'scheduled' ? 'scheduled IV-curve scan' : 'IV-curve scan on demand',

@@ -48,8 +48,9 @@ const QUIET = new Set(['ok', 'bad_quality', 'no_value', 'duplicate']);
 interface Station {
   id: string;
   acc: WeatherAccumulator;
-  /** Newest accepted POA (the string detector's irradiance condition). */
+  /** Newest accepted POA (the string detector's irradiance condition) and module temperature. */
   poa: { ts: number; v: number } | null;
+  moduleC: { ts: number; v: number } | null;
 }
 
 interface Inverter {
@@ -95,7 +96,7 @@ export class SiteModel {
     for (const [id, w] of Object.entries(c.weatherStations)) {
       if (!want(id)) continue;
       // A week of bins: the weather-corrected PR's trailing T_cell reference (performance.ts).
-      this.stations.set(id, { id, acc: new WeatherAccumulator({ binMs: BIN_MS, retentionMs: 8 * DAY_MS }), poa: null });
+      this.stations.set(id, { id, acc: new WeatherAccumulator({ binMs: BIN_MS, retentionMs: 8 * DAY_MS }), poa: null, moduleC: null });
       this.interest.set(id, new Set([w.poaPoint, w.ambientPoint, w.modulePoint, w.windPoint].filter((p) => p !== '')));
     }
     for (const [id, inv] of Object.entries(c.inverters)) {
@@ -149,7 +150,11 @@ export class SiteModel {
         if (r === 'ok' && typeof poa.v === 'number') st.poa = { ts, v: poa.v };
       }
       const tm = get(w.modulePoint);
-      if (tm) note(st.acc.addModuleTemp(ts, tm.v, tm.q, tm.u));
+      if (tm) {
+        const r = st.acc.addModuleTemp(ts, tm.v, tm.q, tm.u);
+        note(r);
+        if (r === 'ok' && typeof tm.v === 'number' && (tm.u === undefined || tm.u === 'Cel' || tm.u === 'C')) st.moduleC = { ts, v: tm.v };
+      }
       const ta = get(w.ambientPoint);
       if (ta) note(st.acc.addAmbientTemp(ts, ta.v, ta.q, ta.u));
       const wi = get(w.windPoint);
@@ -370,6 +375,17 @@ export class SiteModel {
     let h = this.alarmHistory.get(a.assetId);
     if (!h) this.alarmHistory.set(a.assetId, (h = new AlarmHistory()));
     h.add(a);
+  }
+
+  /**
+   * Irradiance and cell temperature at an inverter's or its combiner's strings at `now`: its
+   * weather station's newest POA and module temperature (T_cell = T_m + G/1000 x 3 °C), if fresh.
+   */
+  conditionsFor(assetId: string, now: number): { irradiance: number; temperature: number } | null {
+    const inv = [...this.inverters.values()].find((i) => i.id === assetId || this.c.inverters[i.id]?.combiner === assetId);
+    const st = inv ? this.stations.get(inv.station) : undefined;
+    if (!st?.poa || !st.moduleC || now - st.poa.ts > 5 * 60_000 || now - st.moduleC.ts > 5 * 60_000) return null;
+    return { irradiance: st.poa.v, temperature: st.moduleC.v + (st.poa.v / 1000) * 3 };
   }
 
   /** What a reconfiguration keeps from the model it replaces: alarm history and daily soiling ratios. */

@@ -12,7 +12,9 @@
  *  - string-fault on one input: string_imbalance names it with the truth's current ratio,
  *    string_underperformance raised for that string only;
  *  - soiling on one inverter's array: its PR falls by the lost share (the reference cell stays
- *    clean) while its peers' do not, and low_pr is raised for it alone.
+ *    clean) while its peers' do not, and low_pr is raised for it alone;
+ *  - IV scans on demand through the adapter's iv_scan command: a healthy string is `normal`, one
+ *    with the simulator's series-resistance fault `high_series_resistance`.
  *
  * The simulator runs in real time with the gateway's clock (time scale 1), at a longitude where
  * the sun stands at about 10:30 local solar time now, whatever the hour the test runs: the adapter
@@ -221,4 +223,25 @@ test('soiling on one array: its PR falls by the lost share against its clean pee
   expect(soiled.value! / clean.value!).toBeGreaterThan(0.5);
   expect(soiled.value! / clean.value!).toBeLessThan(0.7);
   expect(alarms.filter((a) => a.type === 'low_pr').map((a) => a.assetId)).toEqual(['INV-01']);
+});
+
+test('IV scans on demand: a healthy string is normal, a string with high series resistance is classified so', async () => {
+  const mark = results.length;
+  const healthyId = analytics!.requestIvScan('CB-03', 1);
+  const healthy = await until(() => results.slice(mark).find((r) => r.kind === 'iv_curve' && r.details?.['commandId'] === healthyId), 30_000, 'the healthy scan');
+  expect(healthy).toMatchObject({ assetId: 'CB-03', u: '%', details: expect.objectContaining({ classification: 'normal', string: 1, trigger: 'on_demand' }) });
+  expect(healthy.value!).toBeGreaterThan(93);
+
+  const fault = sim.injectFault({ kind: 'series-resistance', unit: 3, string: 2, factor: 6 });
+  const id = analytics!.requestIvScan('CB-03', 2);
+  const bad = await until(() => results.slice(mark).find((r) => r.kind === 'iv_curve' && r.details?.['commandId'] === id), 30_000, 'the faulty string\'s scan');
+  expect(bad.details).toMatchObject({ classification: 'high_series_resistance', string: 2 });
+  // The truth: that string's series resistance is 6 x the healthy one; the analysis's Rs ratio says about as much.
+  const truth = sim.state().combiners[2]!.strings[1]!.iv;
+  expect(truth.seriesFactor).toBe(6);
+  const rsRatio = (bad.details?.['ratios'] as { rs: number }).rs;
+  expect(rsRatio).toBeGreaterThan(2);
+  const healthyTruth = sim.state().combiners[2]!.strings[0]!.iv;
+  expect([healthyTruth.seriesFactor, healthyTruth.shuntFactor, healthyTruth.degradation]).toEqual([1, 1, 0]);
+  sim.clearFault(fault);
 });

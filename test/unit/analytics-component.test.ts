@@ -398,3 +398,32 @@ describe('an inverter and its weather station', () => {
     expect(rig.alarms().map((a) => a.state)).toEqual(['raised', 'cleared']);
   });
 });
+
+test('IV scans at the configured local time: one command per string, one at a time per asset; a lost result is given up; a restart does not scan the day again', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'analytics-unit-'));
+  const ws = { 'WS-01': { poaPoint: 'poa', ambientPoint: '', modulePoint: '', windPoint: '' } };
+  const inv = { 'INV-01': { pStcKw: 72, gammaPerK: -0.0035, weatherStation: 'WS-01', combiner: 'CB-01', tracker: '' } };
+  rig = new Rig(dir, config(dir, { trackers: {}, weatherStations: ws, inverters: inv, timeZone: 'Europe/Madrid', ivScan: { times: ['12:05'], strings: { 'CB-01': [1, 2] }, timeoutMs: 5000, models: {} } }));
+  await rig.start(); // 10:00 UTC = 12:00 in Madrid (CEST)
+  const commands = (): Array<{ commandId: string; action: string; params: Record<string, unknown>; assetId: string; expiresAt?: number }> => rig.bus.of('controlCommand');
+  await rig.clock.advanceAsync(4 * MIN);
+  expect(commands()).toHaveLength(0);
+  await rig.clock.advanceAsync(MIN);
+  expect(commands().map((c) => [c.assetId, c.action, c.params['string']])).toEqual([['CB-01', 'iv_scan', 1]]);
+  expect(commands()[0]!.expiresAt).toBe(rig.clock.now() + 5000);
+  // The curve of string 1 comes back; then string 2 is asked for.
+  const v = Array.from({ length: 20 }, (_, k) => k * 40);
+  const i = v.map((x) => Math.max(0, 30 * (1 - Math.exp((x - 760) / 40))));
+  await rig.bus.deliver('controlResult', `site/${SITE}/control/CB-01/result`, { schemaVersion: 1, siteId: SITE, assetId: 'CB-01', commandId: commands()[0]!.commandId, ts: rig.clock.now(), status: 'succeeded', data: { kind: 'iv_curve', string: 1, v, i } }, { strict: true });
+  const curve = rig.figures('iv_curve');
+  expect(curve).toHaveLength(1);
+  expect(curve[0]).toMatchObject({ assetId: 'CB-01', u: 'W', details: { string: 1, trigger: 'scheduled', reason: 'no_string_model' } });
+  expect(curve[0]!.value!).toBeGreaterThan(0);
+  expect(commands().map((c) => c.params['string'])).toEqual([1, 2]);
+  // No answer for string 2: given up after twice the timeout, published null with the reason.
+  await rig.clock.advanceAsync(MIN);
+  expect(rig.figures('iv_curve').at(-1)).toMatchObject({ value: null, details: { reason: 'no_result', string: 2 } });
+  await rig.restart();
+  await rig.clock.advanceAsync(10 * MIN);
+  expect(commands()).toHaveLength(0);
+});

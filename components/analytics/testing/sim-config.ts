@@ -6,11 +6,12 @@
  * north-south axis with the simulator's rotation limit and ground coverage ratio; each inverter's
  * strings are in its combiner box. The location is the plant's.
  */
+import { SIM_LAYOUT, SIM_MODULE } from '../../../scripts/simulator/combiner';
 import { PLANT_DEFAULTS, type PlantOptions } from '../../../scripts/simulator/plant';
 import type { SimulatedDevice } from '../../../scripts/simulator/site';
-import type { AnalyticsConfig, InverterConfig, TrackerConfig, WeatherStationConfig } from '../config';
+import type { AnalyticsConfig, InverterConfig, IvStringModel, TrackerConfig, WeatherStationConfig } from '../config';
 
-export type SimulatorAnalyticsConfig = Pick<AnalyticsConfig, 'latitude' | 'longitude' | 'timeZone' | 'weatherStations' | 'inverters' | 'trackers'>;
+export type SimulatorAnalyticsConfig = Pick<AnalyticsConfig, 'latitude' | 'longitude' | 'timeZone' | 'weatherStations' | 'inverters' | 'trackers'> & { ivScan: Pick<AnalyticsConfig['ivScan'], 'models'> & Partial<AnalyticsConfig['ivScan']> };
 
 export function simulatorAnalyticsConfig(devices: readonly SimulatedDevice[], plant: Partial<PlantOptions> = {}): SimulatorAnalyticsConfig {
   const o = { ...PLANT_DEFAULTS, ...plant };
@@ -51,5 +52,8 @@ export function simulatorAnalyticsConfig(devices: readonly SimulatedDevice[], pl
         acRatingKw: o.inverterRatedW / 1000,
       };
     });
-  return { latitude: o.latitude, longitude: o.longitude, timeZone: 'UTC', weatherStations, inverters, trackers };
+  // Every combiner box has an IV tracer (its strings: the simulator's module, 15 in series, 3 in parallel).
+  const models: Record<string, IvStringModel> = {};
+  for (const cb of combiners) models[cb.assetId] = { module: { ...SIM_MODULE }, layout: { ...SIM_LAYOUT } };
+  return { latitude: o.latitude, longitude: o.longitude, timeZone: 'UTC', weatherStations, inverters, trackers, ivScan: { times: [], strings: {}, timeoutMs: 30000, models } };
 }
