@@ -8,6 +8,7 @@
  *   dcmms-edge simulator ...                      the site simulator (Modbus TCP solar plant) and its faults
  *   dcmms-edge query --db FILE ...                read the time-series store
  *   dcmms-edge control manual|automatic|ack|log   an operator's hand on LocalControl, its audit log
+ *   dcmms-edge analytics --db FILE|--root DIR     Analytics's latest results and active alarms
  *   dcmms-edge demo                               what `npm start` runs: the bundle on the demo site
  */
 import { CliUsageError } from './cli/args';
@@ -42,6 +43,8 @@ commands:
       Take an asset out of automation or give it back; acknowledge an alarm (silences the horn).
   control log --db FILE [--asset A] [--since ISO] [--limit N] [--json]
       LocalControl's audit log (read-only; safe while it writes).
+  analytics --db FILE | --root DIR [--asset A] [--kind K] [--json]
+      Analytics's latest result per asset and kind, and its active alarms (read-only; safe while it writes).
   modbus scan --host H [--port P] [--unit U] | --serial PATH [--baud B] [--parity none|even|odd] [--stop-bits 1|2]
       Discover a SunSpec device and print every model and decoded point as JSON.
   demo [--root DIR] [--build DIR]
@@ -69,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/query')).runQuery(rest);
     case 'control':
       return (await import('./cli/control')).runControl(rest);
+    case 'analytics':
+      return (await import('./cli/analytics')).runAnalytics(rest);
     case undefined:
     case 'help':
     case '--help':
