@@ -190,7 +190,7 @@ function circuitOf(ref: ReferenceDiode, g: number, tc: number, shade: number): S
 export function stringCircuit(plant: Plant, inv: InverterState, index: number): StringCircuit {
   const b = boxState(inv);
   const ref = stringReference(inv.strings[index].stcW, b.iv.get(index) ?? HEALTHY);
-  return circuitOf(ref, plant.weather.poa * (1 - inv.faults.soiling), plant.moduleTempFor(inv), b.shade.get(index) ?? 1);
+  return circuitOf(ref, plant.poaFor(inv), plant.moduleTempFor(inv), b.shade.get(index) ?? 1);
 }
 
 /** Maximum power of a circuit from a fine curve (W). */
@@ -341,7 +341,7 @@ function ivTruth(plant: Plant, inv: InverterState, index: number): StringIvTruth
     ...iv,
     shade: b.shade.get(index) ?? 1,
     diode: { il: p.il, i0: p.i0, rs: p.rs * n, rsh: p.rsh * n, a: p.a * n },
-    irradiance: plant.weather.poa * (1 - inv.faults.soiling),
+    irradiance: plant.poaFor(inv),
     cellTempC: plant.moduleTempFor(inv),
     scan: sc && sc.string === index + 1 ? sc.state : 'idle',
   };
