@@ -28,11 +28,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { applyFaults, type FaultSpec } from '../simulator/faults';
-import { irradiance, mulberry32, planeOfArray, sunPosition, trackerIdealAngle } from '../simulator/physics';
+import { mulberry32 } from '../simulator/physics';
 import { PLANT_DEFAULTS, Plant, type PlantOptions } from '../simulator/plant';
 import { inverterModels } from '../simulator/sunspec-device';
+import { clearSkyPoa } from './features';
 
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 export const MINUTES_PER_DAY = 1440;
 const MINUTE_MS = 60000;
 
@@ -176,12 +177,6 @@ export function planDays(o: GenerateOptions): DaySpec[] {
   return days;
 }
 
-/** Clear-sky plane-of-array irradiance on an ideally tracking row (the forecast's clear-sky feature). */
-export function clearSkyPoa(timeMs: number, latitude: number, longitude: number, trackerLimitDeg: number): number {
-  const sun = sunPosition(timeMs, latitude, longitude);
-  return planeOfArray(sun, irradiance(sun, timeMs, 0, 0), trackerIdealAngle(sun, trackerLimitDeg));
-}
-
 function round(v: number, digits: number): number {
   const k = 10 ** digits;
   return Math.round(v * k) / k;
@@ -281,8 +276,8 @@ export function simulateDay(day: DaySpec, plantOpts: Partial<PlantOptions> = {})
         observable =
           missing && f.kind === 'comm_dropout'
             ? true
-            : Math.abs(a.values[0] - b.values[0]) > 0.01 * rated ||
-              a.values.slice(7).some((v, k) => Math.abs(v - b.values[7 + k]) > 0.5) ||
+            : Math.abs(a.values[0] - b.values[0]) > 0.03 * rated ||
+              a.values.slice(7).some((v, k) => Math.abs(v - b.values[7 + k]) > 1) ||
               Math.abs(a.values[4] - b.values[4]) >= 2 ||
               a.st !== b.st ||
               a.evt !== b.evt ||

@@ -4,8 +4,6 @@ Every feature is plain float64 arithmetic over one-minute samples, in the order 
 gateway (TypeScript) reproduces it to 1e-5. A one-minute sample of a point is the latest value the
 gateway received within that minute; a minute without one is missing (NaN here).
 """
-import datetime
-import functools
 import math
 
 import numpy as np
@@ -21,7 +19,7 @@ FAULT_FEATURES = [
     'heatsink_rise', 'cabinet_rise', 'heatsink_minus_cabinet', 'heatsink_slope', 'module_minus_ref',
     'string_min_ratio', 'string_max_ratio', 'st_fault_frac', 'evt_overtemp_frac', 'evt_groundfault_frac',
     'missing_frac', 'tracker_error', 'poa_mean', 'poa_std', 'poa_ghi_ratio', 'ghi_mean', 'ambient',
-    'wind', 'sun_elevation',
+    'wind', 'sun_elevation', 'pr_dc_tc', 'at_cap_frac',
 ]
 
 # The anomaly detector's inputs: the features that stay near a constant in normal operation whatever
@@ -30,12 +28,19 @@ ANOMALY_FEATURES = [
     'efficiency', 'pr_dc', 'pr_ac', 'peer_ratio', 'heatsink_minus_cabinet', 'heatsink_slope',
     'module_minus_ref', 'string_min_ratio', 'string_max_ratio', 'st_fault_frac', 'evt_overtemp_frac',
     'evt_groundfault_frac', 'missing_frac', 'tracker_error', 'heatsink_excess', 'cabinet_excess',
+    'pr_dc_tc', 'at_cap_frac',
 ]
 ALL_WINDOW_FEATURES = FAULT_FEATURES + ['heatsink_excess', 'cabinet_excess']
 
 
 def _mean(x):
     return float(sum(x) / len(x))
+
+
+def _median(x):
+    v = sorted(x)
+    k = len(v) // 2
+    return v[k] if len(v) % 2 else (v[k - 1] + v[k]) / 2
 
 
 def _std(x):
@@ -83,7 +88,7 @@ def window_features(site, inverters, i, rated_w):
         ws = [v for v in other['W'] if v is not None]
         if len(ws) >= MIN_SAMPLES:
             peers.append(_mean(ws))
-    peer = _mean(peers)
+    peer = _median(peers)
     f['peer_ratio'] = _mean(w) / peer if peer >= 0.01 * r else 1.0
     snk = s('TmpSnk')
     cab = s('TmpCab')
@@ -114,6 +119,11 @@ def window_features(site, inverters, i, rated_w):
     f['ambient'] = (_mean(site['ambientTemp']) - 20) / 10
     f['wind'] = _mean(site['windSpeed']) / 10
     f['sun_elevation'] = _mean(site['sunElevation']) / 90
+    # DC performance ratio corrected to 25 C with the modules' temperature coefficient (-0.35 %/K).
+    f['pr_dc_tc'] = _mean(dcw) / (r * poa_floor * (1 - 0.0035 * (_mean(s('Tmp')) - 25)))
+    # Share of the minutes at the window's maximum (within 0.2 % of WRtg): an output held flat by a cap.
+    wmax = max(w)
+    f['at_cap_frac'] = sum(1 for v in w if v >= wmax - 0.002 * r) / n if wmax > 0.05 * r else 0.0
     # Heat sink and cabinet against what the output explains: TmpSnk - ambient - 30 W / WRtg and
     # TmpCab - ambient - 10 W / WRtg (the inverter's thermal design, as seen in normal operation).
     f['heatsink_excess'] = _mean([a - b - 30 * x / r for a, b, x in zip(snk, amb_s, w)]) / 10
@@ -137,48 +147,17 @@ def forecast_feature_names():
     return names
 
 
-DEG = math.pi / 180
-
-
-def sun_position(time_ms, lat, lon):
-    """Cooper's declination, hour angle from local solar time (no equation of time); east, north, up."""
-    days = math.floor(time_ms / 86400000)
-    # Day of year of the UTC date.
-    d = datetime.datetime.fromtimestamp(time_ms / 1000, tz=datetime.timezone.utc)
-    doy = d.timetuple().tm_yday
-    decl = 23.45 * DEG * math.sin(2 * math.pi / 365 * (284 + doy))
-    utc_hours = (time_ms - days * 86400000) / 3600000
-    h = (utc_hours + lon / 15 - 12) * 15 * DEG
-    phi = lat * DEG
-    e = -math.cos(decl) * math.sin(h)
-    u = math.sin(decl) * math.sin(phi) + math.cos(decl) * math.cos(h) * math.cos(phi)
-    return e, u
-
-
-@functools.lru_cache(maxsize=None)
-def clear_sky_poa(time_ms, lat, lon, limit_deg):
-    """Haurwitz clear-sky GHI, 12 % diffuse, on a north-south single-axis tracker at its ideal angle."""
-    e, u = sun_position(time_ms, lat, lon)
-    if u <= 0.01:
-        return 0.0
-    ghi = 1098 * u * math.exp(-0.057 / u)
-    dhi = 0.12 * ghi
-    dni = (ghi - dhi) / u
-    r_deg = 0.0 if u <= 0 else max(-limit_deg, min(limit_deg, -math.atan2(e, u) / DEG))
-    r = -r_deg * DEG
-    cos_inc = max(0.0, e * math.sin(r) + u * math.cos(r))
-    return dni * cos_inc + dhi * (1 + math.cos(r)) / 2
-
-
-def forecast_features(minutes, origin_ms, capacity_w, lat, lon, limit_deg):
+def forecast_features(minutes, origin_ms, capacity_w, lon):
     """Inputs for a forecast made at origin_ms (the end of a 15-minute block).
 
-    minutes: the PAST_STEPS * BLOCK_MIN one-minute samples before origin_ms (oldest first):
-      'W' -> a list per inverter of floats or None, 'ghi', 'poa', 'ambientTemp' -> lists of floats.
+    minutes: one-minute samples, oldest first: 'W' -> per inverter the PAST_STEPS * BLOCK_MIN values
+      before origin_ms (floats or None); 'ghi', 'poa', 'ambientTemp' -> the same minutes (floats);
+      'clearSkyPoa' -> the clear-sky POA at each minute from PAST_STEPS blocks before the origin to
+      HORIZON blocks after it ((PAST_STEPS + HORIZON) * BLOCK_MIN values: a known function of time,
+      features.ts clearSkyPoa).
     Site power per block: the sum over inverters of each one's block mean of 103.W over the minutes
     with a sample; a block without one takes that inverter's previous block (0 for the first).
     """
-    n = PAST_STEPS * BLOCK_MIN
     power = [0.0] * PAST_STEPS
     for w in minutes['W']:
         last = 0.0
@@ -187,16 +166,15 @@ def forecast_features(minutes, origin_ms, capacity_w, lat, lon, limit_deg):
             if vals:
                 last = _mean(vals)
             power[k] += last
+    cs = minutes['clearSkyPoa']
     f = []
     for k in range(PAST_STEPS):
         sl = slice(k * BLOCK_MIN, (k + 1) * BLOCK_MIN)
-        start = origin_ms - n * 60000 + k * BLOCK_MIN * 60000
-        cs = _mean([clear_sky_poa(start + j * 60000, lat, lon, limit_deg) for j in range(BLOCK_MIN)])
         f += [power[k] / capacity_w, _mean(minutes['ghi'][sl]) / 1000, _mean(minutes['poa'][sl]) / 1000,
-              (_mean(minutes['ambientTemp'][sl]) - 20) / 10, cs / 1000]
+              (_mean(minutes['ambientTemp'][sl]) - 20) / 10, _mean(cs[sl]) / 1000]
     for h in range(HORIZON):
-        start = origin_ms + h * BLOCK_MIN * 60000
-        f.append(_mean([clear_sky_poa(start + j * 60000, lat, lon, limit_deg) for j in range(BLOCK_MIN)]) / 1000)
+        k = PAST_STEPS + h
+        f.append(_mean(cs[k * BLOCK_MIN:(k + 1) * BLOCK_MIN]) / 1000)
     solar_h = ((origin_ms / 3600000 + lon / 15) % 24 + 24) % 24
     f += [math.sin(2 * math.pi * solar_h / 24), math.cos(2 * math.pi * solar_h / 24)]
     return f

@@ -177,7 +177,8 @@ def train_anomaly(X, y, split):
     from sklearn.ensemble import IsolationForest
     from sklearn.metrics import roc_auc_score
     idx = [F.ALL_WINDOW_FEATURES.index(n) for n in F.ANOMALY_FEATURES]
-    tr = (split == 'train') & (y == 0)
+    # Unsupervised: every training window, labels unused (faulty ones included, as in a fleet's logs).
+    tr = split == 'train'
     t0 = time.time()
     iforest = IsolationForest(**IF_PARAMS, random_state=11).fit(X[tr][:, idx])
     fit_s = time.time() - t0
@@ -193,7 +194,10 @@ def train_anomaly(X, y, split):
     res = {'params': IF_PARAMS, 'fit_seconds': fit_s, 'roc_auc': auc, 'roc_auc_per_fault': per_kind,
            'train_windows': int(tr.sum()), 'test_normal': int((~anomalous).sum()), 'test_anomalous': int(anomalous.sum()),
            'score_quantiles_normal': np.quantile(score[~anomalous], [0.01, 0.5, 0.99]).tolist(),
-           'score_quantiles_anomalous': np.quantile(score[anomalous], [0.01, 0.5, 0.99]).tolist()}
+           'score_quantiles_anomalous': np.quantile(score[anomalous], [0.01, 0.5, 0.99]).tolist(),
+           # Alarm thresholds: share of normal windows (false positives) and of fault windows below each.
+           'below_threshold': {str(t): {'normal': float(np.mean(score[~anomalous] < t)), 'anomalous': float(np.mean(score[anomalous] < t))}
+                               for t in (-0.5, 0.0, 0.1, 0.2)}}
     return iforest, idx, res
 
 
@@ -206,8 +210,10 @@ def forecast_minutes(d, day, origin_min):
     for i in range(d.n_inv):
         miss = d.inv(day, i, 'missing')[sl]
         w.append([None if miss[k] else float(v) for k, v in enumerate(d.inv(day, i, 'W')[sl])])
+    cs = slice(origin_min - F.PAST_STEPS * F.BLOCK_MIN, origin_min + F.HORIZON * F.BLOCK_MIN)
     return {'W': w, 'ghi': [float(v) for v in d.site(day, 'ghi')[sl]], 'poa': [float(v) for v in d.site(day, 'poa')[sl]],
-            'ambientTemp': [float(v) for v in d.site(day, 'ambientTemp')[sl]]}
+            'ambientTemp': [float(v) for v in d.site(day, 'ambientTemp')[sl]],
+            'clearSkyPoa': [float(v) for v in d.site(day, 'clearSkyPoa')[cs]]}
 
 
 def site_power_targets(d, day):
@@ -218,8 +224,7 @@ def site_power_targets(d, day):
 
 
 def build_forecast(d):
-    p = d.m['plant']
-    lat, lon, lim = p['latitude'], p['longitude'], p['trackerLimitDeg']
+    lon = d.m['plant']['longitude']
     cap = d.rated * d.n_inv
     X, Y, meta = [], [], []
     blocks_per_day = d.m['minutesPerDay'] // F.BLOCK_MIN
@@ -231,7 +236,7 @@ def build_forecast(d):
             origin_min = ob * F.BLOCK_MIN
             if elev[origin_min - 1] < -5:
                 continue
-            f = F.forecast_features(forecast_minutes(d, day, origin_min), start_ms + origin_min * 60000, cap, lat, lon, lim)
+            f = F.forecast_features(forecast_minutes(d, day, origin_min), start_ms + origin_min * 60000, cap, lon)
             X.append(f)
             Y.append(target[ob:ob + F.HORIZON])
             meta.append((day, origin_min, elev[origin_min - 1]))
@@ -374,33 +379,30 @@ def main():
     split_of_day = np.array(d.splits)
     log(f"data: {m['days']} days ({', '.join(f'{s} {int((split_of_day == s).sum())}' for s in ('train', 'validation', 'test'))}), sha256 {m['sha256'][:16]}…")
 
-    # Check the generator's clear-sky column against this implementation (the forecast's feature).
-    p = m['plant']
-    for day in (0, m['days'] // 2):
-        t = m['dayPlans'][day]['startMs']
-        ours = np.array([F.clear_sky_poa(t + k * 60000, p['latitude'], p['longitude'], p['trackerLimitDeg']) for k in range(1440)])
-        diff = np.max(np.abs(ours - d.site(day, 'clearSkyPoa')))
-        if diff > 0.01:
-            raise SystemExit(f'clear-sky POA differs from the simulator physics by {diff} W/m2')
-
     t0 = time.time()
     X, y, meta = build_windows(d)
     timings['window_features_s'] = time.time() - t0
     wsplit = split_of_day[meta[:, 0]]
     log(f'windows: {len(X)} ({int((y < 0).sum())} excluded: fault starting or ending inside, or not observable) in {timings["window_features_s"]:.0f} s')
 
+    t0 = time.time()
     rf, fidx, fault_res = train_fault(X, y, wsplit, F.FAULT_FEATURES, classes)
+    timings['fault_total_s'] = time.time() - t0
+    log(f"fault: final fit {fault_res['fit_seconds']:.0f} s, with model selection {timings['fault_total_s']:.0f} s")
     log(f"fault: test macro-F1 over fault classes {fault_res['macro_f1_fault_classes']:.4f} (all classes {fault_res['macro_f1_all_classes']:.4f})")
     for c, v in fault_res['f1_per_class'].items():
         log(f"  {c:17s} F1 {v:.3f}  ({fault_res['test_windows_per_class'][c]} test windows)")
     iforest, aidx, anom_res = train_anomaly(X, y, wsplit)
+    log(f"anomaly: fit {anom_res['fit_seconds']:.1f} s")
     log(f"anomaly: test ROC-AUC {anom_res['roc_auc']:.4f}; per fault {', '.join(f'{classes[c]} {v:.3f}' for c, v in anom_res['roc_auc_per_fault'].items())}")
 
     t0 = time.time()
     XF, YF, fmeta = build_forecast(d)
     timings['forecast_features_s'] = time.time() - t0
     fsplit = split_of_day[fmeta[:, 0].astype(int)]
+    log(f'forecast: {len(XF)} origins, features in {timings["forecast_features_s"]:.0f} s')
     fc_model, fc_train = train_forecast(XF, YF, fsplit, args.seed % 100000)
+    log(f"forecast: GRU trained in {fc_train['fit_seconds']:.0f} s")
     fc_res = evaluate_forecast(fc_model, XF, YF, fsplit, fmeta)
     r4 = fc_res['rmse_4h']
     log(f"forecast: RMSE at 4 h {r4['model']:.4f} (persistence {r4['persistence']:.4f}, smart persistence {r4['smart_persistence']:.4f}): "
@@ -513,6 +515,12 @@ def write_golden(out, d, X, y, meta, wsplit, XF, fmeta, fsplit, fidx, aidx, path
         })
     tef = np.where(fsplit == 'test')[0]
     fpicks = [int(v) for v in rng.choice(tef[fmeta[tef, 2] >= 5], size=4, replace=False)]
+    # And one whose history has a 15-minute block without a sample of an inverter (carried forward).
+    for r in tef[fmeta[tef, 2] >= 5]:
+        w = forecast_minutes(d, int(fmeta[r][0]), int(fmeta[r][1]))['W']
+        if any(all(v is None for v in x[k * F.BLOCK_MIN:(k + 1) * F.BLOCK_MIN]) for x in w for k in range(F.PAST_STEPS)):
+            fpicks.append(int(r))
+            break
     fco, _ = ort_run(paths['forecast'], XF[fpicks])
     p = d.m['plant']
     forecasts = []
