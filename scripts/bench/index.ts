@@ -15,6 +15,7 @@ import { describeMachine, formatMachine } from './machine';
 import { formatModbusReport, modbusProblems, runModbusBench } from './modbus';
 import { runLoggerBench } from './logger';
 import { runAggregatorBench } from './aggregator';
+import { runAnalyticsBench } from './analytics';
 import { controlProblems, formatControlReport, runControlBench } from './control';
 import { runProcessorBench } from './processor';
 import { runStoreBench } from './store';
@@ -23,7 +24,7 @@ import { formatUplinkReport, runUplinkBench, uplinkProblems } from './uplink';
 
 const USAGE = `usage: node dist/bench.js [--only NAME] [--seconds N] [--window N] [--json] [--cpu-prof-dir DIR]
 
-  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, uplink, logger, control)
+  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, analytics, uplink, logger, control)
   --seconds N    load duration of each scenario, >= 1 (default 5)
   --window N     ipc: PublishToTopic calls kept in flight by the publisher (default 64)
   --long MINUTES modbus: the memory run lasts MINUTES (default 12 x --seconds; at least 10 for
@@ -70,6 +71,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   store: figuresOnly((seconds) => runStoreBench({ seconds, json: true })),
   processor: figuresOnly((seconds) => runProcessorBench({ seconds, json: true })),
   aggregator: figuresOnly((seconds) => runAggregatorBench({ seconds, json: true })),
+  analytics: figuresOnly((seconds) => runAnalyticsBench({ seconds })),
   logger: {
     async run(ctx) {
       const { figures, problems } = await runLoggerBench({ projectRoot: ctx.projectRoot, seconds: ctx.seconds });
