@@ -272,7 +272,7 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
 
 export const THRESHOLD_DEFAULTS: Thresholds = {
   minPoaWm2: 50,
-  lowPrBelow: 70,
+  lowPrBelow: 80,
   lowPrHysteresis: 5,
   lowPrForMs: 1800000,
   trackerDeviationDeg: 5,
