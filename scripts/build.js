@@ -97,6 +97,46 @@ function betterSqlite3(nodeArch) {
 }
 
 /**
+ * onnxruntime-node's binding and the onnxruntime library it links against, as the package ships
+ * them prebuilt per architecture (bin/napi-v6/linux/<arch>). The binding finds the library through
+ * its RUNPATH $ORIGIN, so both lie side by side and the library keeps its soname
+ * (libonnxruntime.so.1); the binding is loaded from DCMMS_ONNXRUNTIME_BINDING (onnxRuntimePlugin).
+ * @param {string} nodeArch @returns {NativeFile[]}
+ */
+function onnxRuntime(nodeArch) {
+  let dir;
+  try {
+    dir = path.dirname(require.resolve('onnxruntime-node/package.json', { paths: [ROOT] }));
+  } catch (err) {
+    return fail(`cannot resolve onnxruntime-node (run npm ci): ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const bin = path.join(dir, 'bin', 'napi-v6', 'linux', nodeArch);
+  return [
+    { from: path.join(bin, 'onnxruntime_binding.node'), to: `onnxruntime-binding-linux-${nodeArch}.node` },
+    { from: path.join(bin, 'libonnxruntime.so.1'), to: 'libonnxruntime.so.1' },
+  ];
+}
+
+/**
+ * onnxruntime-node requires its binding by a path built from process.platform and process.arch
+ * relative to its own folder, which the bundle does not have: the bundle loads the file named by
+ * DCMMS_ONNXRUNTIME_BINDING instead (the recipe sets it to the binding shipped beside main.js).
+ * @type {import('esbuild').Plugin}
+ */
+const onnxRuntimePlugin = {
+  name: 'onnxruntime-binding',
+  setup(build) {
+    build.onLoad({ filter: /onnxruntime-node[\\/]dist[\\/]binding\.js$/ }, (args) => {
+      const src = fs.readFileSync(args.path, 'utf8');
+      const pattern = /require\(`\.\.\/bin\/napi-v\d+\/\$\{process\.platform\}\/\$\{process\.arch\}\/onnxruntime_binding\.node`\)/;
+      if (!pattern.test(src)) fail(`${args.path}: the binding require is not where the build expects it (onnxruntime-node changed; update onnxRuntimePlugin)`);
+      const load = `(() => { const f = process.env.DCMMS_ONNXRUNTIME_BINDING; if (!f) throw new Error('DCMMS_ONNXRUNTIME_BINDING is not set: it names the onnxruntime-node binding shipped beside main.js, which the recipe sets'); return require(f); })()`;
+      return { contents: src.replace(pattern, load), loader: 'js' };
+    });
+  },
+};
+
+/**
  * Native addons loaded through node-gyp-build look for their binary relative to their package
  * folder, which does not exist once esbuild has bundled the JavaScript. For each such package
  * this plugin hands the bundle a node-gyp-build that loads the file named by an environment
@@ -170,12 +210,31 @@ const COMPONENTS = () => [
     natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
   },
   {
+    dir: 'ml-inference',
+    name: 'com.dcmms.edge.MLInference',
+    // amd64 only, as the Processor: the alarm journal and the store reader are better-sqlite3
+    // (docs/build.md). onnxruntime-node ships arm64 binaries too; docs/ml-inference.md says how an
+    // aarch64 manifest would carry them once better-sqlite3 exists for aarch64.
+    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64'), ...onnxRuntime('x64')] },
+  },
+  {
     dir: 'local-control',
     name: 'com.dcmms.edge.LocalControl',
     // amd64 only, as the Processor: the audit log and holds are better-sqlite3 (docs/build.md);
     // serialport's addon for the SMS alarm output's modem, as the ModbusAdapter ships it.
     natives: { amd64: [awsCrt('x64'), betterSqlite3('x64'), serialport('x64')] },
   },
+];
+
+/**
+ * Components that carry files and nothing else (no code, no lifecycle, not in the contract): the ML
+ * models. A new version of one is how a site gets new models (docs/ml-inference.md "Models"). Its
+ * version is the models' own (the `version` in every file's ONNX metadata, which must agree), not
+ * the code's: MLInference depends on it by a range of one major version (the features' layout).
+ * @type {() => Array<{ name: string, from: string, files: string[], dependent: string }>}
+ */
+const ARTIFACT_COMPONENTS = () => [
+  { name: 'com.dcmms.edge.Models', from: path.join(ROOT, 'models'), files: ['fault.onnx', 'anomaly.onnx', 'forecast.onnx'], dependent: 'com.dcmms.edge.MLInference' },
 ];
 
 /** Extra bundles for the repo's own tools, built only if their entry exists. */
@@ -208,6 +267,7 @@ async function loadProjectModules() {
           "export { accessControlFor, COMPONENTS, IMPLEMENTED_COMPONENTS } from './components/lib/contract';",
           "export { CONFIG_SPECS } from './components/registry';",
           "export { validateConfig } from './components/lib/config';",
+          "export { readOnnxMetadata } from './components/ml-inference/onnx-meta';",
         ].join('\n'),
         resolveDir: ROOT,
         loader: 'ts',
@@ -302,7 +362,7 @@ async function buildComponent(c, version, project) {
     await esbuild.build({
       entryPoints: [entry],
       bundle: true,
-      plugins: [nativeBindingPlugin],
+      plugins: [nativeBindingPlugin, onnxRuntimePlugin],
       platform: 'node',
       target: 'node20',
       format: 'cjs',
@@ -337,6 +397,50 @@ async function buildComponent(c, version, project) {
   checkArtifacts(recipe, c, artifactDir);
   writeRecipe(path.join(OUT, 'recipes', `${c.name}-${version}.yaml`), recipe, `recipes/${c.name}.yaml`);
   return Date.now() - started;
+}
+
+/**
+ * An artifacts-only component: its files copied as they are, its recipe checked (no lifecycle, the
+ * files and nothing else on every manifest) and written under the version its files carry.
+ * @param {{ name: string, from: string, files: string[], dependent: string }} c @param {any} project @returns {string} the version
+ */
+function buildArtifactComponent(c, project) {
+  const versions = new Set();
+  for (const f of c.files) {
+    const file = path.join(c.from, f);
+    if (!fs.existsSync(file)) fail(`${c.name}: ${path.relative(ROOT, file)} not found (the training pipeline writes it: docs/ml-models.md)`);
+    let meta;
+    try {
+      meta = project.readOnnxMetadata(fs.readFileSync(file));
+    } catch (err) {
+      fail(`${c.name}: ${path.relative(ROOT, file)} is not a readable ONNX model: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const v = meta.get('version');
+    if (typeof v !== 'string' || !/^\d+\.\d+\.\d+$/.test(v)) fail(`${c.name}: ${path.relative(ROOT, file)} has no semantic version in its metadata (found ${JSON.stringify(v ?? null)})`);
+    versions.add(v);
+  }
+  if (versions.size !== 1) fail(`${c.name}: the model files carry different versions [${[...versions].join(', ')}]; a models version ships one set`);
+  const version = [...versions][0];
+  const artifactDir = path.join(OUT, 'artifacts', c.name, version);
+  fs.mkdirSync(artifactDir, { recursive: true });
+  for (const f of c.files) fs.copyFileSync(path.join(c.from, f), path.join(artifactDir, f));
+  const recipe = readRecipe(c.name, version);
+  if (recipe.Lifecycle || recipe.Manifests.some((/** @type {any} */ m) => m.Lifecycle)) fail(`recipes/${c.name}.yaml: an artifacts-only component has no lifecycle`);
+  if (recipe.ComponentConfiguration) fail(`recipes/${c.name}.yaml: an artifacts-only component has no configuration`);
+  for (const [i, m] of recipe.Manifests.entries()) {
+    const named = (Array.isArray(m.Artifacts) ? m.Artifacts : []).map((/** @type {any} */ a) => String(a?.URI ?? '')).map((/** @type {string} */ u) => {
+      if (!u.startsWith(URI_PREFIX)) fail(`recipes/${c.name}.yaml Manifests[${i}]: artifact URI ${u} must start with ${URI_PREFIX}`);
+      return u.slice(URI_PREFIX.length);
+    });
+    if (JSON.stringify(named.sort()) !== JSON.stringify([...c.files].sort())) fail(`recipes/${c.name}.yaml Manifests[${i}]: artifacts are [${named.join(', ')}], expected [${c.files.join(', ')}]`);
+  }
+  // The dependent must accept this version: a range over its major version.
+  const dep = readRecipe(c.dependent, readJson(path.join(ROOT, 'package.json')).version).ComponentDependencies?.[c.name];
+  const major = Number(version.split('.')[0]);
+  const want = `>=${major}.0.0 <${major + 1}.0.0`;
+  if (!dep || dep.VersionRequirement !== want || (dep.DependencyType ?? 'HARD') !== 'HARD') fail(`recipes/${c.dependent}.yaml: needs a HARD dependency on ${c.name} with VersionRequirement '${want}' (the models built are ${version})`);
+  writeRecipe(path.join(OUT, 'recipes', `${c.name}-${version}.yaml`), recipe, `recipes/${c.name}.yaml`);
+  return version;
 }
 
 /** @param {string} version @param {string[]} implemented @returns {any} */
@@ -419,12 +523,13 @@ async function main() {
 
   const timings = await Promise.all(table.map((c) => buildComponent(c, version, project)));
   const site = buildSite(version, implemented);
+  const artifactsOnly = ARTIFACT_COMPONENTS().map((c) => ({ name: c.name, version: buildArtifactComponent(c, project) }));
   if (gdk) writeRecipe(path.join(OUT, 'recipes', 'recipe.yaml'), site, `recipes/${SITE}.yaml`);
   const toolsBuilt = tools ? await buildTools() : [];
 
   const lines = table.map((c, i) => `  ${c.name}@${version} (${timings[i]} ms)`);
   process.stdout.write(
-    [`built ${table.length + 1} components into ${path.relative(ROOT, OUT)}/ in ${Date.now() - t0} ms:`, ...lines, `  ${SITE}@${version} (meta)`, ...(gdk ? ['  recipes/recipe.yaml (gdk root)'] : []), ...toolsBuilt.map((t) => `  ${t}`)].join('\n') + '\n',
+    [`built ${table.length + 1 + artifactsOnly.length} components into ${path.relative(ROOT, OUT)}/ in ${Date.now() - t0} ms:`, ...lines, `  ${SITE}@${version} (meta)`, ...artifactsOnly.map((a) => `  ${a.name}@${a.version} (artifacts only)`), ...(gdk ? ['  recipes/recipe.yaml (gdk root)'] : []), ...toolsBuilt.map((t) => `  ${t}`)].join('\n') + '\n',
   );
 }
 

@@ -1,6 +1,5 @@
 /**
- * The eight components of dCMMS Edge (README.md "Components"; seven are implemented, one declared
- * for later) and, as data, what each publishes and subscribes on local pub/sub and IoT Core. The
+ * The eight components of dCMMS Edge (README.md "Components"; all eight implemented) and, as data, what each publishes and subscribes on local pub/sub and IoT Core. The
  * recipes' accessControl is generated from this table (access-control.ts), and a test keeps the two
  * equal, so a component can reach exactly the topics declared here and nothing else (least
  * privilege; docs/conventions.md "Avoid": wildcard accessControl).
@@ -119,7 +118,7 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
   declare({
     name: 'com.dcmms.edge.MLInference',
     short: 'ml-inference',
-    implemented: false,
+    implemented: true,
     description: 'ONNX fault probability, anomaly score and 4-hour generation forecast.',
     publish: ['mlResult', 'alarms', ['alarmSnapshot', { source: 'ml-inference' }]],
     subscribe: ['processedTelemetry', 'storeCommits', 'alarmSync'],
