@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { CONFIG_SPECS } from '../../components/registry';
 import { IMPLEMENTED_COMPONENTS, SITE_COMPONENT_NAME, accessControlFor, type ComponentName } from '../../components/lib/contract';
 import { validateConfig } from '../../components/lib/config';
+import { readOnnxMetadata } from '../../components/ml-inference/onnx-meta';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -15,6 +16,9 @@ const ROOT = path.resolve(__dirname, '../..');
 const SCHEMAS = path.join(ROOT, 'schemas');
 const pkgVersion = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const URI_PREFIX = 's3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/';
+/** The artifacts-only models component is versioned by the models' own metadata (docs/ml-inference.md). */
+const MODELS_COMPONENT = 'com.dcmms.edge.Models';
+const modelsVersion = readOnnxMetadata(fs.readFileSync(path.join(ROOT, 'models', 'fault.onnx'))).get('version');
 
 /**
  * gdk's schemas are validated by Python's jsonschema, where a pattern may start with the inline
@@ -49,7 +53,7 @@ function elfMachine(file: string): number {
   return b.readUInt16LE(18);
 }
 const EM = { amd64: 62, aarch64: 183 } as const;
-const AMD64_ONLY: ReadonlySet<string> = new Set(['com.dcmms.edge.Processor', 'com.dcmms.edge.Uplink', 'com.dcmms.edge.Aggregator', 'com.dcmms.edge.LocalControl', 'com.dcmms.edge.Analytics']);
+const AMD64_ONLY: ReadonlySet<string> = new Set(['com.dcmms.edge.Processor', 'com.dcmms.edge.Uplink', 'com.dcmms.edge.Aggregator', 'com.dcmms.edge.LocalControl', 'com.dcmms.edge.Analytics', 'com.dcmms.edge.MLInference']);
 
 describe('build', () => {
   let out: string;
@@ -67,7 +71,7 @@ describe('build', () => {
 
   test('reports what it built', () => {
     expect(stdout).toContain(`com.dcmms.edge.Health@${pkgVersion}`);
-    const expected = [...IMPLEMENTED_COMPONENTS.map((c) => `${c.name}-${pkgVersion}.yaml`), `${SITE_COMPONENT_NAME}-${pkgVersion}.yaml`, 'recipe.yaml'];
+    const expected = [...IMPLEMENTED_COMPONENTS.map((c) => `${c.name}-${pkgVersion}.yaml`), `${SITE_COMPONENT_NAME}-${pkgVersion}.yaml`, `${MODELS_COMPONENT}-${modelsVersion}.yaml`, 'recipe.yaml'];
     expect(fs.readdirSync(path.join(out, 'recipes')).sort()).toEqual(expected.sort());
   });
 
@@ -95,7 +99,7 @@ describe('build', () => {
       // The nucleus (SnakeYAML) and gdk (PyYAML) read YAML 1.1: dates and versions must stay strings.
       const as11 = YAML.parse(text, { version: '1.1' }) as Record<string, unknown>;
       expect(as11['RecipeFormatVersion']).toBe('2020-01-25');
-      expect(as11['ComponentVersion']).toBe(pkgVersion);
+      expect(as11['ComponentVersion']).toBe(f.startsWith(`${MODELS_COMPONENT}-`) ? modelsVersion : pkgVersion);
     }
   });
 
