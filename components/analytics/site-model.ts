@@ -228,6 +228,8 @@ export class SiteModel {
         }
       }
       for (const ts of [...msgs.keys()].sort((a, b) => a - b)) this.feed(assetId, ts, msgs.get(ts)!);
+      // The interval mean is of live samples since the last evaluation, not of the replayed day.
+      this.trackers.get(assetId)?.resetInterval();
     }
     return { samples, series, ms: performance.now() - t0 };
   }

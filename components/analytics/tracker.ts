@@ -90,6 +90,15 @@ export class TrackerMonitor {
     return null;
   }
 
+  /**
+   * Forget the interval's samples: after a store replay, whose samples span the day and would make
+   * the first evaluation judge the day's mean instead of the row's position now.
+   */
+  resetInterval(): void {
+    this.absSum = 0;
+    this.absN = 0;
+  }
+
   /** The figure now; resets the interval's mean. */
   evaluate(now: number, maxAgeMs: number): TrackerFigure {
     const meanAbs = this.absN > 0 ? round(this.absSum / this.absN) : null;

@@ -233,6 +233,17 @@ test('at start the day so far is read from the store; late data announced by a c
   expect(after.value).toBeCloseTo(3, 0);
 });
 
+test('the day replayed at start does not dilute the first judgement: the newest angle decides, not the mean of the day', async () => {
+  rig = new Rig();
+  rig.cfg = config(rig.dir, { thresholds: { ...analyticsConfigSpec.defaults.thresholds, trackerDeviationDeg: 5, trackerForMs: 0 } });
+  // 50 minutes on the ideal angle, then 10 minutes 15° off, all in the store (Analytics was stopped).
+  for (let k = 60; k > 10; k--) rig.stored(0, T0 - k * MIN);
+  for (let k = 10; k >= 1; k--) rig.stored(15, T0 - k * MIN);
+  await rig.start();
+  await rig.clock.advanceAsync(MIN);
+  expect(rig.alarms().map((a) => [a.type, a.state])).toEqual([['tracker_misalignment', 'raised']]);
+});
+
 test('bad input is counted and dropped, never fatal: another site, a topic naming another asset, a non-number angle', async () => {
   rig = new Rig();
   await rig.start();
