@@ -27,6 +27,8 @@ export function classOf(family: LocalFamily, interval?: AggregateInterval): Reco
     case 'deviceStatus':
     // Analytics results (PR, soiling, tracker deviation...): a few per asset a minute, with the events.
     case 'analytics':
+    // MLInference's site forecast (one every 15 minutes); fault and anomaly scores stay local (their alarms travel).
+    case 'mlResult':
       return 'events';
     case 'aggregates':
       return interval;

@@ -17,7 +17,7 @@ import type { Bus, Subscription } from '../lib/bus-types';
 import type { Clock, TimerHandle } from '../lib/clock';
 import type { ComponentInstance } from '../lib/component';
 import { deepEqual } from '../lib/config';
-import { CONTRACT_VERSION, filters, iotTopics, type AggregateMessage, type AlarmMessage, type AlarmSnapshot, type DeviceStatus, type UplinkStatus } from '../lib/contract';
+import { CONTRACT_VERSION, filters, iotTopics, type AggregateMessage, type AlarmMessage, type AlarmSnapshot, type DeviceStatus, type MlResult, type UplinkStatus } from '../lib/contract';
 import { errorMessage } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
@@ -69,7 +69,7 @@ const EXPIRE_TICK_MS = 60000;
 const SEEN_RETENTION_MS = 8 * 86_400_000;
 
 /** A subscription of the Uplink: which family (and interval) it takes in. */
-type SubKey = 'alarms' | 'alarmSnapshot' | 'controlResult' | 'controlDecision' | 'analytics' | 'deviceStatus' | 'aggregates/1m' | 'aggregates/15m' | 'aggregates/1d' | 'dailySummary' | 'healthSummary';
+type SubKey = 'alarms' | 'alarmSnapshot' | 'controlResult' | 'controlDecision' | 'analytics' | 'mlResult' | 'deviceStatus' | 'aggregates/1m' | 'aggregates/15m' | 'aggregates/1d' | 'dailySummary' | 'healthSummary';
 
 export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>): Uplink {
   const log = deps.logger.child({ module: 'uplink' });
@@ -190,6 +190,12 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
       // LocalControl's audit: every decision step goes to the cloud with the events.
       out.set('controlDecision', () => deps.bus.subscribe(filters.controlDecision(site), siteGuard((p) => ingest(classOf('controlDecision') as RecordClass, p))));
       out.set('analytics', () => deps.bus.subscribe(filters.analytics(site), siteGuard((p) => ingest(classOf('analytics') as RecordClass, p))));
+      out.set('mlResult', () =>
+        deps.bus.subscribe(filters.mlResult(site), siteGuard((r: MlResult) => {
+          if (r.model !== 'forecast') return void deps.metrics.incIn();
+          ingest(classOf('mlResult') as RecordClass, r);
+        })),
+      );
       out.set('deviceStatus', () =>
         deps.bus.subscribe(filters.deviceStatus(site), siteGuard((p: DeviceStatus) => {
           // A heartbeat repeats an unchanged status: the cloud gets changes only.

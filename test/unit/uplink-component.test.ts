@@ -80,7 +80,7 @@ test('subscribes to exactly the contract topics of its classes, once each', asyn
   const r = await rig();
   const subscribed = r.nucleus.topicStreams().map((s) => String(s.request['topic'])).sort();
   expect(subscribed).toEqual(
-    [filters.alarms(SITE), filters.alarmSnapshot(SITE), filters.controlResult(SITE), filters.controlDecision(SITE), filters.analytics(SITE), filters.deviceStatus(SITE), filters.aggregates(SITE, '1m'), filters.aggregates(SITE, '15m'), filters.aggregates(SITE, '1d'), filters.dailySummary(SITE), filters.healthSummary(SITE)]
+    [filters.alarms(SITE), filters.alarmSnapshot(SITE), filters.controlResult(SITE), filters.controlDecision(SITE), filters.analytics(SITE), filters.mlResult(SITE), filters.deviceStatus(SITE), filters.aggregates(SITE, '1m'), filters.aggregates(SITE, '15m'), filters.aggregates(SITE, '1d'), filters.dailySummary(SITE), filters.healthSummary(SITE)]
       .map((f) => f.filter)
       .sort(),
   );

@@ -147,7 +147,7 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
     implemented: true,
     description: 'Durable store-and-forward to the cloud: priorities, batching, gzip, backoff; IoT Core and S3 exporters (Stream Manager can be added behind the same interface).',
     publish: ['alarmSync'],
-    subscribe: ['alarms', 'alarmSnapshot', 'aggregates', 'dailySummary', 'controlResult', 'controlDecision', 'deviceStatus', 'healthSummary', 'analytics'],
+    subscribe: ['alarms', 'alarmSnapshot', 'aggregates', 'dailySummary', 'controlResult', 'controlDecision', 'deviceStatus', 'healthSummary', 'analytics', 'mlResult'],
     iotPublish: ['alarms', 'telemetry', 'events', 'uplinkStatus'],
   }),
 ]);
