@@ -354,9 +354,11 @@ def ort_run(model_path, X):
         name = fh.name
     try:
         out = subprocess.run(['node', os.path.join(HERE, 'run-onnx.js'), model_path, name, str(X.shape[0]), str(X.shape[1])],
-                             cwd=ROOT, check=True, capture_output=True, text=True)
+                             cwd=ROOT, capture_output=True, text=True)
     finally:
         os.unlink(name)
+    if out.returncode != 0:
+        raise SystemExit(f'onnxruntime-node check of {os.path.basename(model_path)} failed: {out.stderr.strip()}')
     r = json.loads(out.stdout)
     return {k: np.array(v['data']).reshape(v['dims']) for k, v in r['outputs'].items()}, r
 
