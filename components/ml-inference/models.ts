@@ -178,7 +178,7 @@ export async function loadModel(kind: MlModel, file: string, sample: readonly nu
 
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+    session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', enableCpuMemArena: false });
   } catch (err) {
     return reject('corrupt', `onnxruntime cannot load it: ${(err as Error).message}`);
   }

@@ -16,6 +16,7 @@ import { formatModbusReport, modbusProblems, runModbusBench } from './modbus';
 import { runLoggerBench } from './logger';
 import { runAggregatorBench } from './aggregator';
 import { runAnalyticsBench } from './analytics';
+import { runMlBench } from './ml';
 import { controlProblems, formatControlReport, runControlBench } from './control';
 import { runProcessorBench } from './processor';
 import { runStoreBench } from './store';
@@ -24,7 +25,7 @@ import { formatUplinkReport, runUplinkBench, uplinkProblems } from './uplink';
 
 const USAGE = `usage: node dist/bench.js [--only NAME] [--seconds N] [--window N] [--json] [--cpu-prof-dir DIR]
 
-  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, analytics, uplink, logger, control)
+  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, analytics, ml, uplink, logger, control)
   --seconds N    load duration of each scenario, >= 1 (default 5)
   --window N     ipc: PublishToTopic calls kept in flight by the publisher (default 64)
   --long MINUTES modbus: the memory run lasts MINUTES (default 12 x --seconds; at least 10 for
@@ -72,6 +73,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   processor: figuresOnly((seconds) => runProcessorBench({ seconds, json: true })),
   aggregator: figuresOnly((seconds) => runAggregatorBench({ seconds, json: true })),
   analytics: figuresOnly((seconds) => runAnalyticsBench({ seconds })),
+  ml: figuresOnly((seconds) => runMlBench({ seconds })),
   logger: {
     async run(ctx) {
       const { figures, problems } = await runLoggerBench({ projectRoot: ctx.projectRoot, seconds: ctx.seconds });
