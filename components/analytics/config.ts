@@ -135,6 +135,8 @@ export interface AnalyticsConfig extends BaseConfig {
   soilingBaselineRatio: number;
   /** Days until the next natural cleaning (rain) assumed by the cleaning advice. */
   cleaningHorizonDays: number;
+  /** The day's soiling ratio needs this much strong light (POA >= 500 W/m2) with data, ms. */
+  soilingMinUsedMs: number;
   ivScan: IvScanConfig;
   alarmJournalRetentionMs: number;
   alarmSnapshotIntervalMs: number;
@@ -165,7 +167,7 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
   required: [
     'siteId', 'metricsIntervalMs', 'logLevel', 'storePath', 'dbPath', 'evaluateIntervalMs', 'windowMs', 'latitude', 'longitude', 'elevationM', 'timeZone',
     'weatherStations', 'inverters', 'trackers', 'powerPoint', 'energyPoint', 'statePoint', 'temperaturePoint', 'thermalLimitC',
-    'thresholds', 'assetThresholds', 'energyPrice', 'cleaningCost', 'currency', 'soilingBaselineRatio', 'cleaningHorizonDays', 'ivScan', 'alarmJournalRetentionMs', 'alarmSnapshotIntervalMs',
+    'thresholds', 'assetThresholds', 'energyPrice', 'cleaningCost', 'currency', 'soilingBaselineRatio', 'cleaningHorizonDays', 'soilingMinUsedMs', 'ivScan', 'alarmJournalRetentionMs', 'alarmSnapshotIntervalMs',
   ],
   properties: {
     ...BASE_CONFIG_PROPERTIES,
@@ -226,6 +228,7 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
     currency: { type: 'string', pattern: '^[A-Z]{3}$' },
     soilingBaselineRatio: { type: 'number', minimum: 0.5, maximum: 1.5 },
     cleaningHorizonDays: { type: 'number', exclusiveMinimum: 0, maximum: 365 },
+    soilingMinUsedMs: { type: 'integer', minimum: 60000, maximum: 86400000 },
     ivScan: {
       type: 'object',
       additionalProperties: false,
@@ -311,6 +314,7 @@ export const ANALYTICS_DEFAULTS: AnalyticsConfig = {
   currency: 'EUR',
   soilingBaselineRatio: 1,
   cleaningHorizonDays: 30,
+  soilingMinUsedMs: 1800000,
   ivScan: { times: [], strings: {}, timeoutMs: 30000, models: {} },
   alarmJournalRetentionMs: 7 * DAY,
   alarmSnapshotIntervalMs: 60000,

@@ -438,7 +438,7 @@ export class SiteModel {
           excluded: a.producingMs < BIN_MS * 0.5,
         });
       }
-      const r = soilingRatio(intervals, { pStcW: ic.pStcKw * 1000, gammaPerK: ic.gammaPerK, baselineRatio: c.soilingBaselineRatio, ...(ic.acRatingKw ? { clipW: ic.acRatingKw * 1000 } : {}) });
+      const r = soilingRatio(intervals, { pStcW: ic.pStcKw * 1000, gammaPerK: ic.gammaPerK, baselineRatio: c.soilingBaselineRatio, minUsedMs: c.soilingMinUsedMs, ...(ic.acRatingKw ? { clipW: ic.acRatingKw * 1000 } : {}) });
       const details: Record<string, unknown> = { period: 'day', day: day.day, ...roundAll(r.details) };
       if (r.value !== null) {
         const sr = r.value / 100;

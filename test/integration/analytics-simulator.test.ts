@@ -129,7 +129,10 @@ beforeAll(async () => {
       evaluateIntervalMs: 1000,
       // One minute: the shortest rolling window, so the soiling phase fits in a test.
       windowMs: 60000,
-      thresholds: { ...analyticsConfigSpec.defaults.thresholds, trackerDeviationDeg: 4, trackerForMs: 2000, stringForMs: 2000, lowPrBelow: 65, lowPrForMs: 0 },
+      thresholds: { ...analyticsConfigSpec.defaults.thresholds, trackerDeviationDeg: 4, trackerForMs: 2000, stringForMs: 2000, lowPrBelow: 65, lowPrForMs: 0, soilingRatioBelow: 80 },
+      // Soiling from a minute of light (30 min by default), and cleaning worth it at once.
+      soilingMinUsedMs: 60000,
+      cleaningCost: 0.01,
     }),
   );
   await analytics.start();
@@ -223,6 +226,19 @@ test('soiling on one array: its PR falls by the lost share against its clean pee
   expect(soiled.value! / clean.value!).toBeGreaterThan(0.5);
   expect(soiled.value! / clean.value!).toBeLessThan(0.7);
   expect(alarms.filter((a) => a.type === 'low_pr').map((a) => a.assetId)).toEqual(['INV-01']);
+
+  // The soiling figure: the day's ratio of INV-01 against a clean peer's is what reaches its cells
+  // (the truth's soilingRatio, the weather station's cell clean); soiling_loss for INV-01 alone.
+  await until(() => alarms.find((a) => a.type === 'soiling_loss' && a.state === 'raised'), 150_000, 'soiling_loss raised');
+  const st2 = sim.state();
+  const s1 = latest('INV-01', 'soiling')!;
+  const s3 = latest('INV-03', 'soiling')!;
+  const truth = (st2.inverters[0] as unknown as { soilingRatio: number }).soilingRatio / (st2.inverters[2] as unknown as { soilingRatio: number }).soilingRatio;
+  // The day's figure mixes the clean minutes before the fault with the soiled ones: between the two.
+  expect(s1.value! / s3.value!).toBeLessThan(0.95);
+  expect(s1.value! / s3.value!).toBeGreaterThan(truth - 0.05);
+  expect(s1.details).toMatchObject({ cleaning: expect.objectContaining({ recommend: true }), currency: 'EUR' });
+  expect(alarms.filter((a) => a.type === 'soiling_loss').map((a) => a.assetId)).toEqual(['INV-01']);
 });
 
 test('IV scans on demand: a healthy string is normal, a string with high series resistance is classified so', async () => {
