@@ -161,13 +161,13 @@ export function createMlInference(deps: MlInferenceDeps, initial: Readonly<MlInf
     now: () => deps.clock.now(),
     onLoaded: (m: LoadedModel, prev: LoadedModel | undefined, from) => {
       deps.metrics.observeLatency(m.loadMs);
-      log.info('model in service', { model: m.kind, version: m.version, file: m.file, sha256: m.sha256, from, loadMs: Math.round(m.loadMs * 10) / 10, previous: prev ? prev.version : null });
+      log.info('model in service', { model: m.kind, modelVersion: m.version, file: m.file, sha256: m.sha256, from, loadMs: Math.round(m.loadMs * 10) / 10, previousVersion: prev ? prev.version : null });
     },
     onRejected: (e: ModelRejected) => {
       deps.metrics.reject(`model_${e.reason}`);
       deps.metrics.recordError(e);
       const cur = models.get(e.kind);
-      log.error('model rejected; the previous model stays in service', { model: e.kind, file: e.file, reason: e.reason, error: e.message, inService: cur ? cur.version : null });
+      log.error('model rejected; the previous model stays in service', { model: e.kind, file: e.file, reason: e.reason, error: e.message, versionInService: cur ? cur.version : null });
     },
   });
 
