@@ -70,6 +70,7 @@ export interface Analytics extends ComponentInstance<AnalyticsConfig> {
 }
 
 const SOILING_KEY = 'soiling.days';
+const REPLAY_BUFFER_MAX = 3600;
 
 /** Late-log entries read per commit notice (more wait for the next notice or evaluation). */
 const LATE_BATCH = 500;
@@ -95,6 +96,10 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
   let started = false;
   let closed = false;
   const latest = new Map<string, Figure>();
+  /** Assets whose day is being replayed, and live telemetry that arrived for them meanwhile. */
+  const replayPending = new Set<string>();
+  const replayBuffer = new Map<string, TelemetryMessage[]>();
+  let replayChain: Promise<void> = Promise.resolve();
   const openStoreFile = deps.openStore ?? ((f: string) => openStoreReader(f, deps.nativeBinding ? { nativeBinding: deps.nativeBinding } : {}));
 
   const alarms = new AlarmConditions({
@@ -159,33 +164,69 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
     return true;
   };
 
-  /** Feeds the site's local day so far from the store (all assets, or some), then live telemetry goes on. */
-  const replayDay = (assets?: readonly string[]): void => {
-    if (!ensureStore() || !store) return;
+  /**
+   * Feeds the site's local day so far from the store (all assets, or some), one asset per
+   * event-loop turn so a long day does not hold the loop (a full day of 100 inverters at 1 Hz is
+   * about a minute of replay). Live telemetry of an asset not replayed yet waits in a buffer and is
+   * fed after its replay (only what is newer than the replayed samples); evaluations wait for the
+   * replay. Replays run one after the other.
+   */
+  const replayDay = (assets?: readonly string[]): Promise<void> => {
+    const run = replayChain.then(() => replayNow(assets)).catch((err: unknown) => void guarded('replay', () => { throw err; }));
+    replayChain = run;
+    return run;
+  };
+
+  const replayNow = async (assets?: readonly string[]): Promise<void> => {
+    const m = model;
     const now = deps.clock.now();
-    const r = model.replay(store, model.replayFrom(now), now, assets);
-    deps.metrics.observeLatency(r.ms);
-    log.info('history replayed from the store', { assets: assets ?? 'all', samples: r.samples, series: r.series, ms: Math.round(r.ms) });
+    const from = m.replayFrom(now);
+    const order = m.replayOrder(assets ?? m.assets());
+    for (const a of order) replayPending.add(a);
+    let samples = 0;
+    let ms = 0;
+    try {
+      if (closed || !ensureStore()) return;
+      for (const a of order) {
+        // Closed, or a reconfiguration made a new model (which replays for itself): stop.
+        if (closed || model !== m || !store) break;
+        const r = m.replay(store, from, now, [a]);
+        samples += r.samples;
+        ms += r.ms;
+        replayPending.delete(a);
+        for (const msg of replayBuffer.get(a) ?? []) if (msg.ts > r.lastTs) feedLive(msg);
+        replayBuffer.delete(a);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      for (const a of order) {
+        replayPending.delete(a);
+        for (const msg of replayBuffer.get(a) ?? []) feedLive(msg);
+        replayBuffer.delete(a);
+      }
+    }
+    deps.metrics.observeLatency(ms);
+    log.info('history replayed from the store', { assets: assets ?? 'all', samples, ms: Math.round(ms) });
   };
 
   /** Late data: rebuild the assets the store's late log names (only those of the current day matter). */
-  const onNotice = (n: StoreCommitNotice): void => {
-    if (n.siteId !== config.siteId) return reject('site_mismatch', `store notice of site ${n.siteId}`);
+  const onNotice = (n: StoreCommitNotice): Promise<void> | undefined => {
+    if (n.siteId !== config.siteId) return void reject('site_mismatch', `store notice of site ${n.siteId}`);
     deps.metrics.incIn();
-    if ((n.lateLogId ?? 0) <= lateSeen) return;
-    readLate();
+    if ((n.lateLogId ?? 0) <= lateSeen) return undefined;
+    return readLate();
   };
 
-  const readLate = (): void => {
-    if (!ensureStore() || !store) return;
+  const readLate = (): Promise<void> | undefined => {
+    if (replayPending.size > 0 || !ensureStore() || !store) return undefined;
     const entries = store.lateLog(lateSeen, LATE_BATCH);
-    if (entries.length === 0) return;
+    if (entries.length === 0) return undefined;
     lateSeen = entries[entries.length - 1]!.id;
     const dayStart = model.replayFrom(deps.clock.now());
     const assets = [...new Set(entries.filter((e) => e.to >= dayStart && model.isAsset(e.assetId)).map((e) => e.assetId))];
-    if (assets.length === 0) return;
+    if (assets.length === 0) return undefined;
     model.resetAssets(assets);
-    replayDay(assets);
+    return replayDay(assets);
   };
 
   // --- evaluation ---------------------------------------------------------------------------------
@@ -214,7 +255,8 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
   };
 
   const evaluate = (): Figure[] => {
-    if (!db) return [];
+    // During a replay the figures of assets not replayed yet would be of part of the day.
+    if (!db || replayPending.size > 0) return [];
     const t0 = performance.now();
     // Late-log entries a lost notice did not announce.
     guarded('late log', readLate);
@@ -243,6 +285,21 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
     const t = parseTopic(topic);
     if (t && t.vars['assetId'] !== msg.assetId) return reject('topic_mismatch', `${msg.assetId} on ${topic}`);
     if (!model.isAsset(msg.assetId)) return;
+    if (replayPending.has(msg.assetId)) {
+      const buf = replayBuffer.get(msg.assetId) ?? [];
+      replayBuffer.set(msg.assetId, buf);
+      buf.push(msg);
+      // Bounded: an hour of 1 Hz polls per asset; older messages then go (the store has them).
+      if (buf.length > REPLAY_BUFFER_MAX) {
+        buf.shift();
+        deps.metrics.drop('replay_buffer_full');
+      }
+      return;
+    }
+    feedLive(msg);
+  };
+
+  const feedLive = (msg: TelemetryMessage): void => {
     const r = model.feed(msg.assetId, msg.ts, msg.points);
     // Samples refused by a formula (out of order, unknown unit, a counter jump) are counted by reason.
     for (const [reason, n] of Object.entries(r.refused)) {
@@ -329,8 +386,10 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
       if (started || closed) return;
       started = true;
       await openWork();
-      guarded('replay', () => replayDay());
+      // Subscribed first, so nothing live is missed while the day is replayed (it is buffered).
+      for (const a of model.assets()) replayPending.add(a);
       subs = await subscribe(config.siteId);
+      await replayDay();
       startTimer();
       deps.metrics.registerQueue('ivScans', () => ivs.pending);
     },
@@ -353,7 +412,7 @@ export function createAnalytics(deps: AnalyticsDeps, initial: Readonly<Analytics
       model = new SiteModel(next);
       model.adopt(prevModel);
       latest.clear();
-      guarded('replay', () => replayDay());
+      await replayDay();
       guarded('alarm cleanup', () => alarms.clearUnless(configuredKeep(next), 'asset no longer configured in Analytics'));
       if (changed('evaluateIntervalMs')) startTimer();
     },

@@ -176,13 +176,28 @@ export class SiteModel {
       for (const p of Object.values(points)) inv.comms.add(ts, p.q);
       const sc = stringCurrents(points);
       if (Object.keys(sc.currents).length > 0) {
-        const poa = this.stations.get(inv.station)?.poa;
-        const fresh = poa && Math.abs(ts - poa.ts) <= 5 * 60_000 ? poa.v : null;
-        const u = inv.strings.update(ts, sc.currents, fresh, sc.names);
+        const u = inv.strings.update(ts, sc.currents, this.poaAt(inv.station, ts), sc.names);
         if (u.result.details['ignored'] === undefined) inv.lastStrings = { ts, r: u.result };
       }
     }
     return fed;
+  }
+
+  /**
+   * POA at the station at `ts`: its newest sample when within 5 min of `ts` (live), else the mean of
+   * the 1-minute bin holding `ts` (a replayed inverter sample from the morning, whose station was
+   * replayed to the end of the day first).
+   */
+  private poaAt(stationId: string, ts: number): number | null {
+    const st = this.stations.get(stationId);
+    if (!st) return null;
+    if (st.poa && Math.abs(ts - st.poa.ts) <= 5 * 60_000) return st.poa.v;
+    return st.acc.means(Math.floor(ts / BIN_MS), 0.25).poaWm2;
+  }
+
+  /** Assets in the order a replay feeds them: weather stations first (the string detector reads their POA). */
+  replayOrder(assets: readonly string[]): string[] {
+    return [...assets].sort((a, b) => (this.stations.has(a) ? 0 : 1) - (this.stations.has(b) ? 0 : 1));
   }
 
   /** Start of the local day holding `now`: what a start or a rebuild replays from the store. */
@@ -201,7 +216,7 @@ export class SiteModel {
    * it classifies; the string detector wants a poll's inputs together). Weather stations first, so
    * the string detector of an inverter replayed after them sees their irradiance.
    */
-  replay(store: StoreReader, from: number, to: number, assets?: readonly string[]): { samples: number; series: number; ms: number } {
+  replay(store: StoreReader, from: number, to: number, assets?: readonly string[]): { samples: number; series: number; ms: number; lastTs: number } {
     const t0 = performance.now();
     const bySeries = new Map<string, string[]>();
     const units = new Map<string, string | null>();
@@ -212,9 +227,10 @@ export class SiteModel {
       l.push(s.point);
       bySeries.set(s.assetId, l);
     }
-    const order = (assets ?? this.assets()).slice().sort((a, b) => rank(this, a) - rank(this, b));
+    const order = this.replayOrder(assets ?? this.assets());
     let samples = 0;
     let series = 0;
+    let lastTs = -Infinity;
     for (const assetId of order) {
       const msgs = new Map<number, Record<string, Point>>();
       for (const point of bySeries.get(assetId) ?? []) {
@@ -227,11 +243,14 @@ export class SiteModel {
           samples++;
         }
       }
-      for (const ts of [...msgs.keys()].sort((a, b) => a - b)) this.feed(assetId, ts, msgs.get(ts)!);
+      for (const ts of [...msgs.keys()].sort((a, b) => a - b)) {
+        this.feed(assetId, ts, msgs.get(ts)!);
+        if (ts > lastTs) lastTs = ts;
+      }
       // The interval mean is of live samples since the last evaluation, not of the replayed day.
       this.trackers.get(assetId)?.resetInterval();
     }
-    return { samples, series, ms: performance.now() - t0 };
+    return { samples, series, ms: performance.now() - t0, lastTs };
   }
 
   evaluate(now: number): { figures: Figure[]; judgements: Judgement[] } {
@@ -359,7 +378,9 @@ export class SiteModel {
           assetId: inv.id,
           type: 'string_underperformance',
           subject: id,
-          active: s.flagged ? true : s.ratio !== null && r.value !== null ? false : null,
+          // Cleared only when judged back at the clear ratio: a string not (yet) flagged by a detector
+          // that started again (a restart, a new day's replay) keeps an alarm the journal holds.
+          active: s.flagged ? true : s.ratio !== null && r.value !== null && s.ratio >= Math.min(1, th.stringFraction + 0.1) ? false : null,
           forMs: 0,
           value: s.ratio === null ? null : round(s.ratio * 100),
           threshold: th.stringFraction * 100,
@@ -531,10 +552,6 @@ export class SiteModel {
       });
     }
   }
-}
-
-function rank(m: SiteModel, assetId: string): number {
-  return (m as unknown as { stations: Map<string, unknown> }).stations.has(assetId) ? 0 : 1;
 }
 
 function judgeAbs(f: { value: number | null; details: Record<string, unknown> }, limit: number): boolean {
