@@ -40,10 +40,17 @@ export async function runDemo(args: string[]): Promise<number> {
   }
   const version = site.slice(SITE_COMPONENT.length + 1).replace(/\.ya?ml$/, '');
 
-  // The plant's day starts at 10:00 UTC so there is sun to see whatever the hour here.
+  // There must be sun to see whatever the hour here. In real time (time scale 1) the plant runs on
+  // the gateway's clock at a longitude where the sun stands at 10:00 local solar time now: Analytics
+  // computes the sun for the samples' (gateway) time, and its tracker and PR figures must see the
+  // sun the simulated plant sees. Faster than real time, the plant's day starts at 10:00 UTC and
+  // its time runs ahead of the gateway's, so tracker deviations are not meaningful then.
+  const now = new Date();
+  const sunPlace = timeScale === 1 ? { startTime: now, longitude: ((((10 - (now.getUTCHours() + now.getUTCMinutes() / 60)) * 15 + 540) % 360) - 180) } : {};
   const simulator = await createSiteSimulator({
     host: '127.0.0.1',
     timeScale,
+    ...sunPlace,
     logger: createLogger({ component: 'simulator' }, { level: 'warn' }),
   });
   // The control socket the printed `simulator fault --port` command talks to.
@@ -104,7 +111,7 @@ export async function runDemo(args: string[]): Promise<number> {
       // The site's assets are declared, so their telemetry is taken whichever component starts first.
       'com.dcmms.edge.Processor': { merge: { assets: devices.devices.map((d) => d.assetId) }, reset: [] },
       // Analytics with the simulated plant: its location, inverters, weather station and tracker.
-      'com.dcmms.edge.Analytics': { merge: { ...simulatorAnalyticsConfig(simulator.devices()) }, reset: [] },
+      'com.dcmms.edge.Analytics': { merge: { ...simulatorAnalyticsConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}) }, reset: [] },
     },
     recipeDirectoryPath: recipeDir,
     artifactsDirectoryPath: artifactDir,
