@@ -177,6 +177,27 @@ test('tracker deviation every evaluation; tracker_misalignment raised after forM
   expect(cleared[1]).toMatchObject({ alarmId: raised[0]!.alarmId, state: 'cleared', transition: 'cleared', transitionSeq: 1 });
 });
 
+test('a stuck row: the deviation grows as the sun moves on, and tracker_misalignment is raised once it has been past the limit for forMs', async () => {
+  rig = new Rig();
+  await rig.start();
+  const stuckAt = Math.round(rig.monitor.ideal(rig.clock.now()).angle * 10) / 10;
+  const deviations: number[] = [];
+  let raisedAfter: number | undefined;
+  for (let k = 0; k < 90 && raisedAfter === undefined; k++) {
+    const ts = rig.clock.now();
+    await rig.bus.deliver('processedTelemetry', `site/${SITE}/processed/TRK-01/telemetry`, { schemaVersion: 1, siteId: SITE, assetId: 'TRK-01', ts, seq: ++rig.seq, points: { actualAngle: { v: stuckAt, u: 'deg', q: 'good' }, status: { v: '', q: 'good' }, mode: { v: 0, q: 'good' } } }, { strict: true });
+    await rig.clock.advanceAsync(MIN);
+    deviations.push(Math.abs(rig.figures().at(-1)!.value!));
+    if (rig.alarms().length > 0) raisedAfter = k;
+  }
+  // 10:00 UTC at 37 N in June: the ideal angle moves about 0.25° a minute; 5° after ~20 min, raised 10 min later.
+  expect(deviations[5]!).toBeLessThan(deviations[25]!);
+  const firstPast = deviations.findIndex((d) => d > 5);
+  expect(firstPast).toBeGreaterThan(5);
+  expect(raisedAfter).toBe(firstPast + 10);
+  expect(rig.alarms()[0]).toMatchObject({ type: 'tracker_misalignment', state: 'raised' });
+});
+
 test('no figure from a stale angle, and none at night', async () => {
   rig = new Rig();
   await rig.start();
