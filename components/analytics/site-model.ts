@@ -172,8 +172,10 @@ export class SiteModel {
       if (e) note(inv.acc.addEnergy(ts, e.v, e.q, e.u));
       const tp = c.temperaturePoint === '' ? undefined : points[c.temperaturePoint];
       if (tp) inv.thermal.add(ts, tp.v, tp.q, tp.u);
-      // Communication quality: the quality of what the inverter sent, sample by sample.
-      for (const p of Object.values(points)) inv.comms.add(ts, p.q);
+      // Communication quality: one sample per poll, the power point's quality. Not every point of
+      // every message: the static models (1, 120) are read once per connection and their points
+      // interpolated between heartbeats, which would count as bad communication on a healthy link.
+      if (w) inv.comms.add(ts, w.q);
       const sc = stringCurrents(points);
       if (Object.keys(sc.currents).length > 0) {
         const u = inv.strings.update(ts, sc.currents, this.poaAt(inv.station, ts), sc.names);

@@ -349,7 +349,8 @@ describe('an inverter and its weather station', () => {
     const w = pr * 10_000 * 0.8;
     wh += (w * 30) / 3600;
     const ws: TelemetryMessage = { schemaVersion: 1, siteId: SITE, assetId: 'WS-01', ts, seq: ++r.seq, points: { poa: { v: 800, u: 'W/m2', q: 'good' }, moduleTemp: { v: 45, u: 'Cel', q: 'good' }, ambientTemp: { v: 25, u: 'Cel', q: 'good' }, windSpeed: { v: 2, u: 'm/s', q: 'good' } } };
-    const points: TelemetryMessage['points'] = { '103.W': { v: w, u: 'W', q: 'good' }, '103.WH': { v: Math.round(wh), u: 'Wh', q: 'good' }, '103.St': { v: 'MPPT', q: 'good' } };
+    // 120.WRtg as the Processor sends a static model's point between the adapter's heartbeats: interpolated.
+    const points: TelemetryMessage['points'] = { '103.W': { v: w, u: 'W', q: 'good' }, '103.WH': { v: Math.round(wh), u: 'Wh', q: 'good' }, '103.St': { v: 'MPPT', q: 'good' }, '120.WRtg': { v: 10000, u: 'W', q: 'interpolated' } };
     share.forEach((s, i) => {
       points[`160.module.${i + 1}.DCA`] = { v: Math.round(s * 4 * 100) / 100, u: 'A', q: 'good' };
       points[`160.module.${i + 1}.IDStr`] = { v: `MPPT${i + 1}`, q: 'good' };
@@ -409,7 +410,9 @@ describe('an inverter and its weather station', () => {
     // our own soiling_loss (low: 1 of 20 penalty points), every sample good;
     // no peers and no temperature point: those two factors are left out and their weight shared.
     expect(h.details).toMatchObject({ missing: ['prVsPeers', 'thermal'] });
-    const factors = h.details?.['factors'] as Record<string, { points: number | null }>;
+    const factors = h.details?.['factors'] as Record<string, { points: number | null; subscore: number | null }>;
+    // Comms: one sample per poll (the power point's quality), not the static model's interpolated points.
+    expect(factors['comms']!.subscore).toBe(1);
     expect(Object.values(factors).reduce((a, x) => a + (x.points ?? 0), 0)).toBeCloseTo(h.value!, 3);
     expect(h.value!).toBeGreaterThan(90);
     expect(h.value!).toBeLessThan(100);
