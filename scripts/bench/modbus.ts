@@ -24,7 +24,8 @@
  *    heap after a forced GC every 10 s, the least-squares slope over the run and over its second
  *    half, CPU seconds per 1000 polls, and the mean interval between each device's polls. It runs
  *    12 x --seconds (1 minute at the default), or `--long MINUTES` (at least 10 for the figure in
- *    docs/modbus-adapter.md).
+ *    docs/modbus-adapter.md), with node's options and MALLOC_ARENA_MAX as the recipe runs the
+ *    adapter; then 12 x --seconds at node's defaults, the side-by-side baseline.
  * 4. Burst: the same 200 inverters for --seconds, with the start times spread across the interval
  *    (as the adapter does) and without (every device starting at once, as before): requests sent
  *    per 10 ms window (on loopback they reach the simulator within a fraction of a millisecond).
@@ -46,6 +47,7 @@ import { modbusConfigSpec, type DeviceConfig, type RegisterMap } from '../../com
 import { startPymodbus } from '../../components/modbus-adapter/testing/pymodbus';
 import { BITS_PER_CHAR } from '../../components/modbus-adapter/testing/serial-line';
 import { modbusSerialTransport, type Transport, type TransportFactory } from '../../components/modbus-adapter/transport';
+import YAML from 'yaml';
 import { NucleusProcess, bundleWorker, delay, runCli, shellQuote, workerRecipe } from './nucleus-process';
 import { ProcSampler, sampleProcess } from './proc-sampler';
 import { RESULT_FILE } from './ipc-protocol';
@@ -113,6 +115,10 @@ export interface SeriesFigures {
 }
 
 export interface MemoryRun {
+  /** `as the recipe runs it` or `baseline` (node's defaults). */
+  runtime: string;
+  nodeArgs: string[];
+  env: Record<string, string>;
   devices: number;
   readsPerPoll: number;
   pollIntervalMs: number;
@@ -377,9 +383,9 @@ interface Fleet {
 }
 
 /** Runs a worker role to its end; resolves with the one JSON line it prints. */
-function runWorker<T>(worker: string, nodeArgs: string[], args: string[], timeoutMs: number): Promise<T> {
+function runWorker<T>(worker: string, nodeArgs: string[], args: string[], timeoutMs: number, env: Record<string, string> = {}): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, worker, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, worker, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let out = '';
     let err = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -437,11 +443,31 @@ function writeConfig(devices: DeviceConfig[]): string {
   return file;
 }
 
-async function memoryRun(worker: string, fleet: Fleet, seconds: number, log: (l: string) => void): Promise<MemoryRun> {
-  log(`modbus: memory, ${fleet.devices.length} inverters (a connection each) every second, 2 reads a poll, ${round(seconds / 60, 1)} min ...`);
-  const r = await runWorker<ModbusWorkerResult>(worker, ['--expose-gc'], ['adapter', '--config', writeConfig(fleet.devices), '--seconds', String(seconds), '--sample-ms', '10000'], (seconds + 240) * 1000);
+/** How the recipe runs the adapter on this architecture: node's options before main.js, and MALLOC_ARENA_MAX. */
+export interface AdapterRuntime {
+  nodeArgs: string[];
+  env: Record<string, string>;
+}
+
+export function adapterRuntimeOf(projectRoot: string): AdapterRuntime {
+  const recipe = YAML.parse(fs.readFileSync(path.join(projectRoot, 'recipes', 'com.dcmms.edge.ModbusAdapter.yaml'), 'utf8')) as {
+    Manifests: { Platform?: { architecture?: string }; Lifecycle?: { Run?: { Script?: string; Setenv?: Record<string, string> } } }[];
+  };
+  const arch = process.arch === 'arm64' ? 'aarch64' : 'amd64';
+  const run = recipe.Manifests.find((m) => m.Platform?.architecture === arch)?.Lifecycle?.Run;
+  const words = (run?.Script ?? '').split(/\s+/);
+  const env = run?.Setenv?.['MALLOC_ARENA_MAX'];
+  return { nodeArgs: words.filter((w) => w.startsWith('--')), env: env !== undefined ? { MALLOC_ARENA_MAX: env } : {} };
+}
+
+async function memoryRun(worker: string, fleet: Fleet, seconds: number, rt: AdapterRuntime, label: string, log: (l: string) => void): Promise<MemoryRun> {
+  log(`modbus: memory (${label}: ${[...rt.nodeArgs, ...Object.entries(rt.env).map(([k, v]) => `${k}=${v}`)].join(' ') || 'node defaults'}), ${fleet.devices.length} inverters (a connection each) every second, 2 reads a poll, ${round(seconds / 60, 1)} min ...`);
+  const r = await runWorker<ModbusWorkerResult>(worker, ['--expose-gc', ...rt.nodeArgs], ['adapter', '--config', writeConfig(fleet.devices), '--seconds', String(seconds), '--sample-ms', '10000'], (seconds + 240) * 1000, rt.env);
   const withGc = r.samples.every((s) => s.heapAfterGcBytes !== undefined);
   const run: MemoryRun = {
+    runtime: label,
+    nodeArgs: rt.nodeArgs,
+    env: rt.env,
     devices: r.devices,
     readsPerPoll: 2,
     pollIntervalMs: fleet.devices[0]?.pollIntervalMs ?? 0,
@@ -635,10 +661,14 @@ export async function runModbusBench(opts: { seconds: number; json: boolean; pro
   const worker = bundleWorker(projectRoot, 'modbus-worker.ts', 'bench-modbus-worker.js');
   const fleet = await startFleet(worker, FLEET);
   let memory: MemoryRun;
+  let memoryBaseline: MemoryRun;
   const burst: BurstRun[] = [];
   let runtime: RuntimePathRun;
   try {
-    memory = await memoryRun(worker, fleet, opts.longMinutes !== undefined ? opts.longMinutes * 60 : 12 * opts.seconds, log);
+    // As the recipe runs it (the figure in the docs), then at node's defaults for the side-by-side
+    // baseline (12 x --seconds: the level, not the long-run slope).
+    memory = await memoryRun(worker, fleet, opts.longMinutes !== undefined ? opts.longMinutes * 60 : 12 * opts.seconds, adapterRuntimeOf(projectRoot), 'as the recipe runs it', log);
+    memoryBaseline = await memoryRun(worker, fleet, 12 * opts.seconds, { nodeArgs: [], env: {} }, 'baseline', log);
     for (const spread of [false, true]) burst.push(await burstRun(worker, fleet, Math.max(5, opts.seconds), spread, log));
     runtime = await runtimePath(projectRoot, worker, fleet, 12 * opts.seconds, log);
   } finally {
@@ -655,6 +685,7 @@ export async function runModbusBench(opts: { seconds: number; json: boolean; pro
     maxSustainedPollsPerSOneConnection: bestOne?.pollsPerS ?? 0,
     rtu,
     memory,
+    memoryBaseline,
     burst,
     runtime,
   };
@@ -664,22 +695,21 @@ export async function runModbusBench(opts: { seconds: number; json: boolean; pro
 export function formatModbusReport(f: Record<string, unknown>): string {
   const tcp = (f['tcp'] ?? []) as TcpStep[];
   const rtu = (f['rtu'] ?? []) as RtuRun[];
-  const mem = f['memory'] as MemoryRun | undefined;
+  const mems = [f['memory'], f['memoryBaseline']].filter((m): m is MemoryRun => m !== undefined);
+  const mem = mems[0];
   const burst = (f['burst'] ?? []) as BurstRun[];
   const rt = f['runtime'] as RuntimePathRun | undefined;
   const sf = (x: SeriesFigures | undefined): string => (x ? `${x.firstMiB} -> ${x.lastMiB} MiB (max ${x.maxMiB}), slope ${x.slopeMiBPerMin} MiB/min, second half ${x.slopeSecondHalfMiBPerMin} MiB/min` : '-');
   const extra = [
     '',
-    ...(mem
-      ? [
-          `Memory: ${mem.devices} inverters (a connection each), every ${mem.pollIntervalMs} ms, ${mem.readsPerPoll} reads a poll, adapter alone in a process, ${mem.minutes} min:`,
+    ...mems.flatMap((mem) => [
+          `Memory, ${mem.runtime} (${[...mem.nodeArgs, ...Object.entries(mem.env).map(([k, v]) => `${k}=${v}`)].join(' ') || 'node defaults'}): ${mem.devices} inverters (a connection each), every ${mem.pollIntervalMs} ms, ${mem.readsPerPoll} reads a poll, adapter alone in a process, ${mem.minutes} min:`,
           `  polls/s ${mem.pollsPerS} (${mem.polls} polls, ${mem.failures} failed, ${mem.overruns} overruns), ${mem.cpuSPer1000Polls} CPU s per 1000 polls, mean interval ${mem.meanIntervalMs.mean} ms (devices ${mem.meanIntervalMs.min}-${mem.meanIntervalMs.max})`,
           `  RSS        ${sf(mem.rss)}; at the end ${mem.rssEndSplitMiB.anon} MiB anonymous + ${mem.rssEndSplitMiB.file} MiB mapped files`,
           `  heap used  ${sf(mem.heapUsed)}`,
           `  heap after forced GC ${sf(mem.heapAfterGc)}`,
           `  RSS every 10 s (MiB): ${mem.rssEvery10sMiB.join(' ')}`,
-        ]
-      : []),
+        ]),
     ...(burst.length
       ? ['', 'Burst: requests sent per 10 ms window, 200 inverters every second (2 reads a poll):', 'start times                 max  p99  median  idle windows %', ...burst.map((b) => `${(b.spread ? 'spread over the interval' : 'all at once').padEnd(26)}  ${String(b.maxPer10Ms).padStart(3)}  ${String(b.p99Per10Ms).padStart(3)}  ${String(b.p50Per10Ms).padStart(6)}  ${String(b.idleWindowsPercent).padStart(14)}`)]
       : []),

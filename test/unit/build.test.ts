@@ -139,8 +139,8 @@ describe('build', () => {
       const crt = `aws-crt-nodejs-linux-${arch === 'amd64' ? 'x64' : 'arm64'}.node`;
       expect(natives).toContain(crt);
       for (const n of natives) expect(elfMachine(path.join(dir, n))).toBe(EM[arch]);
-      // A component may cap its heap (--max-old-space-size); it always runs its bundled main.js.
-      expect(m.Lifecycle?.Run?.Script).toMatch(/^node (--max-old-space-size=\d+ )?\{artifacts:path\}\/main\.js$/);
+      // A component may size its heap (--max-old-space-size, --max-semi-space-size); it always runs its bundled main.js.
+      expect(m.Lifecycle?.Run?.Script).toMatch(/^node (--max-(old|semi)-space-size=\d+ )*\{artifacts:path\}\/main\.js$/);
       expect(m.Lifecycle?.Run?.Setenv).toMatchObject({ AWS_CRT_NODEJS_BINARY_ABSOLUTE_PATH: `{artifacts:path}/${crt}` });
     }
     expect(fs.statSync(path.join(dir, 'main.js')).size).toBeGreaterThan(10000);
