@@ -25,6 +25,8 @@ export interface BuiltManifest {
   readonly name: string;
   /** File names (no folders) this manifest's artifacts name. */
   readonly files: readonly string[];
+  /** Platform.architecture (amd64, aarch64...); undefined for a manifest of any architecture. */
+  readonly architecture: string | undefined;
 }
 
 export interface BuiltComponent {
@@ -82,7 +84,9 @@ function readOne(buildDir: string, recipePath: string): BuiltComponent {
       artifacts[file] ??= sha256(full);
       return file;
     });
-    return { index, name: typeof m['Name'] === 'string' ? m['Name'] : `manifest-${index}`, files };
+    const platform = m['Platform'];
+    const architecture = isObject(platform) && typeof platform['architecture'] === 'string' ? platform['architecture'] : undefined;
+    return { index, name: typeof m['Name'] === 'string' ? m['Name'] : `manifest-${index}`, files, architecture };
   });
   const deps: Record<string, string> = {};
   const depsRaw = recipe['ComponentDependencies'];

@@ -9,7 +9,9 @@
  * URI segment, so `main.js` would arrive as `<hash>.js`. With `Unarchive: ZIP` the files keep their
  * names under `{artifacts:decompressedPath}/<zip name without .zip>/` (awsdocs greengrass v2
  * component-recipe-reference.md, "Unarchive"), so `{artifacts:path}` in the lifecycle is rewritten
- * to that folder.
+ * to that folder. A component that reads a dependency's artifacts (MLInference names
+ * `{com.dcmms.edge.Models:artifacts:path}`) gets that dependency's folder the same way:
+ * `{<dependency>:artifacts:decompressedPath}/<its zip name>`, so dependencies are published first.
  *
  * InlineRecipe is create-only: any change replaces the resource, and re-creating an existing
  * name@version fails (ConflictException). So the construct id carries the version, and versions are
@@ -36,6 +38,8 @@ export interface PublishedComponent {
   /** S3 object keys of the artifact assets (plain strings: `<hash>.zip`). */
   readonly assetKeys: readonly string[];
   readonly dependencies: Readonly<Record<string, string>>;
+  /** The unzipped folder (`<zip name>`) of the manifest for this architecture. */
+  folderFor(architecture: string | undefined): string | undefined;
 }
 
 export interface ComponentsProps {
@@ -59,7 +63,18 @@ export class Components extends Construct {
   constructor(scope: Construct, id: string, props: ComponentsProps) {
     super(scope, id);
     const published = new Map<string, PublishedComponent>();
-    for (const c of props.built) published.set(c.name, this.publish(c));
+    const byName = new Map(props.built.map((c) => [c.name, c]));
+    // Dependencies first: a dependent's recipe names their unzipped folders.
+    const visit = (c: BuiltComponent, path: string[]): void => {
+      if (published.has(c.name)) return;
+      if (path.includes(c.name)) throw new Error(`component dependency cycle: ${[...path, c.name].join(' -> ')}`);
+      for (const dep of Object.keys(c.dependencies)) {
+        const d = byName.get(dep);
+        if (d) visit(d, [...path, c.name]);
+      }
+      published.set(c.name, this.publish(c, published));
+    };
+    for (const c of props.built) visit(c, []);
     // A bundle's dependencies are created first, so the Site version never names a missing one.
     for (const p of published.values()) {
       for (const dep of Object.keys(p.dependencies)) {
@@ -70,7 +85,7 @@ export class Components extends Construct {
     this.published = published;
   }
 
-  private publish(c: BuiltComponent): PublishedComponent {
+  private publish(c: BuiltComponent, before: ReadonlyMap<string, PublishedComponent>): PublishedComponent {
     const scope = new Construct(this, `${c.name}-${c.version}`);
     const recipe = structuredClone(c.recipe) as Recipe;
     if (JSON.stringify(recipe['Lifecycle'] ?? null).includes(ARTIFACTS_PATH)) {
@@ -79,6 +94,7 @@ export class Components extends Construct {
     const present = fs.existsSync(c.artifactDir) ? fs.readdirSync(c.artifactDir) : [];
     const objectArns: string[] = [];
     const keys: string[] = [];
+    const folders: { architecture: string | undefined; folder: string }[] = [];
     const manifests = Array.isArray(recipe['Manifests']) ? recipe['Manifests'] : [];
     for (const m of c.manifests) {
       if (m.files.length === 0) continue;
@@ -91,7 +107,15 @@ export class Components extends Construct {
       const key = asset.s3ObjectKey;
       if (Token.isUnresolved(key) || !key.endsWith('.zip')) throw new Error(`${c.name}: unexpected asset key ${key}`);
       const folder = path.posix.basename(key, '.zip');
-      const manifest = manifests[m.index] as { [k: string]: Json };
+      let manifest = manifests[m.index] as { [k: string]: Json };
+      for (const dep of Object.keys(c.dependencies)) {
+        const ref = `{${dep}:artifacts:path}`;
+        if (!JSON.stringify(manifest).includes(ref.replace(/"/g, '\\"'))) continue;
+        const depFolder = before.get(dep)?.folderFor(m.architecture);
+        if (depFolder === undefined) throw new Error(`${c.name}@${c.version} manifest ${m.name}: names ${ref}, but ${dep} has no artifacts published for ${m.architecture ?? 'this platform'}`);
+        manifest = rewrite(manifest, ref, `{${dep}:artifacts:decompressedPath}/${depFolder}`) as { [k: string]: Json };
+      }
+      folders.push({ architecture: m.architecture, folder });
       manifests[m.index] = {
         ...(rewrite(manifest, ARTIFACTS_PATH, `{artifacts:decompressedPath}/${folder}`) as { [k: string]: Json }),
         Artifacts: [{ URI: asset.s3ObjectUrl, Unarchive: 'ZIP', Permission: { Read: 'OWNER', Execute: 'NONE' } }],
@@ -107,6 +131,9 @@ export class Components extends Construct {
     });
     // Kept when a newer version replaces it in the template: devices and rollbacks still use it.
     resource.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    return { name: c.name, version: c.version, resource, recipe, artifactObjectArns: objectArns, assetKeys: keys, dependencies: c.dependencies };
+    // A manifest for any architecture (no `architecture` in its platform) serves every one.
+    const folderFor = (architecture: string | undefined): string | undefined =>
+      (folders.find((f) => f.architecture === architecture) ?? folders.find((f) => f.architecture === undefined))?.folder;
+    return { name: c.name, version: c.version, resource, recipe, artifactObjectArns: objectArns, assetKeys: keys, dependencies: c.dependencies, folderFor };
   }
 }

@@ -30,9 +30,16 @@ describe('component versions', () => {
       expect(art.URI).toMatch(/^s3:\/\/.+\/([0-9a-f]{64})\.zip$/);
       expect(art.Unarchive).toBe('ZIP');
       const hash = /([0-9a-f]{64})\.zip$/.exec(art.URI)![1]!;
-      const lifecycle = JSON.stringify(manifest.Lifecycle);
+      const lifecycle = JSON.stringify(manifest.Lifecycle ?? null);
       expect(lifecycle).not.toContain('{artifacts:path}');
-      expect(lifecycle).toContain(`{artifacts:decompressedPath}/${hash}/main.js`);
+      // A component that runs (Models carries files only, and has no lifecycle).
+      if (manifest.Lifecycle !== undefined) expect(lifecycle).toContain(`{artifacts:decompressedPath}/${hash}/main.js`);
+      // A dependency's artifacts are named by their unzipped folder too.
+      expect(lifecycle).not.toMatch(/\{[A-Za-z0-9.]+:artifacts:path\}/);
+      for (const [, dep, folder] of lifecycle.matchAll(/\{([A-Za-z0-9.]+):artifacts:decompressedPath\}\/([0-9a-f]{64})/g)) {
+        const d = recipes.find((r) => r.recipe.ComponentName === dep)!;
+        expect(d.recipe.Manifests.map((dm: { Artifacts: { URI: string }[] }) => /([0-9a-f]{64})\.zip$/.exec(dm.Artifacts[0]!.URI)![1])).toContain(folder);
+      }
       // The staged asset holds this platform's files and nothing else, byte for byte.
       // CDK 2.27x stages a directory asset as `asset.<hash>.<n>`.
       const out = path.join(dir, 'cdk.out');
@@ -42,6 +49,13 @@ describe('component versions', () => {
       expect(fs.readdirSync(staged).sort()).toEqual([...m.files].sort());
       for (const f of m.files) expect(fs.readFileSync(path.join(staged, f)).equals(fs.readFileSync(path.join(c.artifactDir, f)))).toBe(true);
     }
+  });
+
+  test("MLInference finds the models in the unzipped folder of com.dcmms.edge.Models's asset", () => {
+    const ml = recipes.find((x) => x.recipe.ComponentName === 'com.dcmms.edge.MLInference')!;
+    const models = recipes.find((x) => x.recipe.ComponentName === 'com.dcmms.edge.Models')!;
+    const folder = /([0-9a-f]{64})\.zip$/.exec(models.recipe.Manifests[0].Artifacts[0].URI)![1];
+    for (const m of ml.recipe.Manifests) expect(m.Lifecycle.Run.Setenv.DCMMS_MODELS_DIR).toBe(`{com.dcmms.edge.Models:artifacts:decompressedPath}/${folder}`);
   });
 
   test('the Site bundle is created after the components it depends on', () => {
