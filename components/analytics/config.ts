@@ -120,7 +120,7 @@ export interface AnalyticsConfig extends BaseConfig {
   /** Inverter temperature for the health score's thermal stress. */
   temperaturePoint: string;
   thermalLimitC: number;
-  thresholds: Thresholds;
+  alarmThresholds: Thresholds;
   /** Overrides of thresholds for single assets (asset id -> some threshold keys). */
   assetThresholds: Record<string, Partial<Thresholds>>;
   /** Energy price (currency per kWh) and the cost of one cleaning of the whole plant (currency). */
@@ -167,7 +167,7 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
   required: [
     'siteId', 'metricsIntervalMs', 'logLevel', 'storePath', 'dbPath', 'evaluateIntervalMs', 'windowMs', 'latitude', 'longitude', 'elevationM', 'timeZone',
     'weatherStations', 'inverters', 'trackers', 'powerPoint', 'energyPoint', 'statePoint', 'temperaturePoint', 'thermalLimitC',
-    'thresholds', 'assetThresholds', 'energyPrice', 'cleaningCost', 'currency', 'soilingBaselineRatio', 'cleaningHorizonDays', 'soilingMinUsedMs', 'ivScan', 'alarmJournalRetentionMs', 'alarmSnapshotIntervalMs',
+    'alarmThresholds', 'assetThresholds', 'energyPrice', 'cleaningCost', 'currency', 'soilingBaselineRatio', 'cleaningHorizonDays', 'soilingMinUsedMs', 'ivScan', 'alarmJournalRetentionMs', 'alarmSnapshotIntervalMs',
   ],
   properties: {
     ...BASE_CONFIG_PROPERTIES,
@@ -221,7 +221,7 @@ export const ANALYTICS_CONFIG_SCHEMA: JsonSchema = {
     statePoint: POINT,
     temperaturePoint: POINT,
     thermalLimitC: { type: 'number', minimum: 0, maximum: 150 },
-    thresholds: { type: 'object', additionalProperties: false, required: Object.keys(THRESHOLD_PROPS), properties: THRESHOLD_PROPS },
+    alarmThresholds: { type: 'object', additionalProperties: false, required: Object.keys(THRESHOLD_PROPS), properties: THRESHOLD_PROPS },
     assetThresholds: ASSETS({ type: 'object', additionalProperties: false, properties: THRESHOLD_PROPS }),
     energyPrice: { type: 'number', minimum: 0, maximum: 100 },
     cleaningCost: { type: 'number', minimum: 0, maximum: 1e9 },
@@ -307,7 +307,7 @@ export const ANALYTICS_DEFAULTS: AnalyticsConfig = {
   statePoint: '103.St',
   temperaturePoint: '103.TmpSnk',
   thermalLimitC: 70,
-  thresholds: THRESHOLD_DEFAULTS,
+  alarmThresholds: THRESHOLD_DEFAULTS,
   assetThresholds: {},
   energyPrice: 0.1,
   cleaningCost: 300,
@@ -370,7 +370,7 @@ export function checkAnalyticsConfig(c: Readonly<AnalyticsConfig>): void {
 /** The thresholds in force for one asset. */
 export function thresholdsFor(c: Readonly<AnalyticsConfig>, assetId: string): Thresholds {
   const o = c.assetThresholds[assetId];
-  return o ? { ...c.thresholds, ...o } : c.thresholds;
+  return o ? { ...c.alarmThresholds, ...o } : c.alarmThresholds;
 }
 
 export const analyticsConfigSpec: ConfigSpec<AnalyticsConfig> = { schema: ANALYTICS_CONFIG_SCHEMA, defaults: ANALYTICS_DEFAULTS, check: checkAnalyticsConfig };

@@ -342,7 +342,7 @@ export class SiteModel {
       const fn = kind === 'performance_ratio' ? performanceRatio : weatherCorrectedPr;
       if (stations.size === 1) {
         const st = this.stations.get(list[0]!.station)!;
-        const o = { minIrradianceWm2: this.c.thresholds.minPoaWm2, isDaylight: this.isDaylight };
+        const o = { minIrradianceWm2: this.c.alarmThresholds.minPoaWm2, isDaylight: this.isDaylight };
         const r = fn(list.map((i) => i.acc), st.acc, rolling, o);
         const d = fn(list.map((i) => i.acc), st.acc, day, o);
         figures.push({

@@ -86,7 +86,7 @@ beforeAll(async () => {
       [ADAPTER]: { merge: { siteId: SITE, metricsIntervalMs: 1000, ...devices }, reset: [] },
       [PROCESSOR]: { merge: { siteId: SITE, metricsIntervalMs: 1000, assets: devices.devices.map((d) => d.assetId) }, reset: [] },
       [ANALYTICS]: {
-        merge: { siteId: SITE, metricsIntervalMs: 1000, ...plant, evaluateIntervalMs: 1000, windowMs: 60000, thresholds: { trackerDeviationDeg: 4, trackerForMs: 2000 } },
+        merge: { siteId: SITE, metricsIntervalMs: 1000, ...plant, evaluateIntervalMs: 1000, windowMs: 60000, alarmThresholds: { trackerDeviationDeg: 4, trackerForMs: 2000 } },
         reset: [],
       },
     },

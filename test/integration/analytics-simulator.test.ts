@@ -129,7 +129,7 @@ beforeAll(async () => {
       evaluateIntervalMs: 1000,
       // One minute: the shortest rolling window, so the soiling phase fits in a test.
       windowMs: 60000,
-      thresholds: { ...analyticsConfigSpec.defaults.thresholds, trackerDeviationDeg: 4, trackerForMs: 2000, stringForMs: 2000, lowPrBelow: 65, lowPrForMs: 0, soilingRatioBelow: 80 },
+      alarmThresholds: { ...analyticsConfigSpec.defaults.alarmThresholds, trackerDeviationDeg: 4, trackerForMs: 2000, stringForMs: 2000, lowPrBelow: 65, lowPrForMs: 0, soilingRatioBelow: 80 },
       // Soiling from a minute of light (30 min by default), and cleaning worth it at once.
       soilingMinUsedMs: 60000,
       cleaningCost: 0.01,

@@ -46,7 +46,7 @@ function config(dir: string, over: Partial<AnalyticsConfig> = {}): Readonly<Anal
     storePath: path.join(dir, 'raw.db'),
     dbPath: path.join(dir, 'analytics.db'),
     trackers: { 'TRK-01': TRACKER },
-    thresholds: { ...analyticsConfigSpec.defaults.thresholds, trackerDeviationDeg: 5, trackerForMs: 10 * MIN },
+    alarmThresholds: { ...analyticsConfigSpec.defaults.alarmThresholds, trackerDeviationDeg: 5, trackerForMs: 10 * MIN },
     ...over,
   });
 }
@@ -258,7 +258,7 @@ test('at start the day so far is read from the store; late data announced by a c
 
 test('the day replayed at start does not dilute the first judgement: the newest angle decides, not the mean of the day', async () => {
   rig = new Rig();
-  rig.cfg = config(rig.dir, { thresholds: { ...analyticsConfigSpec.defaults.thresholds, trackerDeviationDeg: 5, trackerForMs: 0 } });
+  rig.cfg = config(rig.dir, { alarmThresholds: { ...analyticsConfigSpec.defaults.alarmThresholds, trackerDeviationDeg: 5, trackerForMs: 0 } });
   // 50 minutes on the ideal angle, then 10 minutes 15° off, all in the store (Analytics was stopped).
   for (let k = 60; k > 10; k--) rig.stored(0, T0 - k * MIN);
   for (let k = 10; k >= 1; k--) rig.stored(15, T0 - k * MIN);
@@ -315,7 +315,7 @@ test('live reconfiguration: a new threshold applies at once; a tracker removed f
   await rig.minutes(2, 4);
   expect(rig.alarms()).toHaveLength(0);
   const prev = rig.cfg;
-  rig.cfg = config(rig.dir, { thresholds: { ...prev.thresholds, trackerDeviationDeg: 2, trackerForMs: 0 } });
+  rig.cfg = config(rig.dir, { alarmThresholds: { ...prev.alarmThresholds, trackerDeviationDeg: 2, trackerForMs: 0 } });
   await rig.a.reconfigure!(rig.cfg, prev);
   await rig.minutes(1, 4);
   expect(rig.alarms().map((a) => [a.type, a.state, a.threshold])).toEqual([['tracker_misalignment', 'raised', 2]]);
@@ -366,7 +366,7 @@ describe('an inverter and its weather station', () => {
 
   test('performance ratio per inverter and per site from live telemetry; low_pr raised after lowPrForMs and cleared above the hysteresis', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'analytics-unit-'));
-    rig = new Rig(dir, config(dir, { trackers: {}, weatherStations: WS, inverters: INV, thresholds: { ...analyticsConfigSpec.defaults.thresholds, lowPrBelow: 70, lowPrHysteresis: 5, lowPrForMs: 10 * MIN } }));
+    rig = new Rig(dir, config(dir, { trackers: {}, weatherStations: WS, inverters: INV, alarmThresholds: { ...analyticsConfigSpec.defaults.alarmThresholds, lowPrBelow: 70, lowPrHysteresis: 5, lowPrForMs: 10 * MIN } }));
     await rig.start();
     await steps(rig, 40, 0.85); // 20 min at PR 85 %
     const pr = latestOf(rig, 'INV-01', 'performance_ratio');
@@ -458,7 +458,7 @@ describe('an inverter and its weather station', () => {
 
   test('string imbalance names the weak string; string_underperformance raised once the detector flags it, and cleared', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'analytics-unit-'));
-    rig = new Rig(dir, config(dir, { trackers: {}, weatherStations: WS, inverters: INV, thresholds: { ...analyticsConfigSpec.defaults.thresholds, stringFraction: 0.8, stringForMs: 10 * MIN } }));
+    rig = new Rig(dir, config(dir, { trackers: {}, weatherStations: WS, inverters: INV, alarmThresholds: { ...analyticsConfigSpec.defaults.alarmThresholds, stringFraction: 0.8, stringForMs: 10 * MIN } }));
     await rig.start();
     await steps(rig, 6, 0.85);
     expect(latestOf(rig, 'INV-01', 'string_imbalance').value).toBeCloseTo(100, 0);
