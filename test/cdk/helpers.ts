@@ -14,8 +14,19 @@ import { projectPaths } from '../../cdk/lib/paths';
 
 export const paths = projectPaths();
 
+/** Temporary folders of this test file; a synth stages every asset in its own (about 140 MB). */
+const made: string[] = [];
+
+// Jest evaluates this module once per test file: its folders go when that file is done (left behind,
+// a full run of test/cdk filled 120 GB of /tmp).
+afterAll(() => {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `dcmms-cdk-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dcmms-cdk-${prefix}-`));
+  made.push(dir);
+  return dir;
 }
 
 export function realConfig(): AppConfig {
