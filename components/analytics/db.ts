@@ -8,6 +8,7 @@
  * here: it is read through its read-only reader.
  */
 import Database from 'better-sqlite3';
+import { openOwnDb } from '../lib/own-db';
 import type { AnalyticsKind } from '../lib/contract';
 
 export interface StoredResult {
@@ -40,10 +41,7 @@ export class AnalyticsDb {
   private readonly st;
 
   constructor(file: string, nativeBinding?: string) {
-    this.db = new Database(file, nativeBinding ? { nativeBinding } : {});
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openOwnDb(file, nativeBinding);
     this.db.exec(DDL);
     this.st = {
       put: this.db.prepare(

@@ -10,6 +10,7 @@
  * `readAuditLog` opens its own read-only connection, for `dcmms-edge control log`.
  */
 import Database from 'better-sqlite3';
+import { openOwnDb } from '../lib/own-db';
 
 export const AUDIT_KINDS = ['decision', 'operator', 'acknowledge', 'mode'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
@@ -99,10 +100,7 @@ export class LocalControlDb {
   private readonly st;
 
   constructor(file: string, nativeBinding?: string) {
-    this.db = new Database(file, nativeBinding ? { nativeBinding } : {});
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openOwnDb(file, nativeBinding);
     this.db.exec(DDL);
     const db = this.db;
     this.st = {

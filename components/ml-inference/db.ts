@@ -5,6 +5,7 @@
  * Processor's store is never written here: it is read through its read-only reader.
  */
 import Database from 'better-sqlite3';
+import { openOwnDb } from '../lib/own-db';
 import type { MlModel } from '../lib/contract';
 
 const DDL = `CREATE TABLE IF NOT EXISTS samples (kind TEXT PRIMARY KEY, ts INTEGER NOT NULL, features TEXT NOT NULL);`;
@@ -14,10 +15,7 @@ export class MlDb {
   private readonly st;
 
   constructor(file: string, nativeBinding?: string) {
-    this.db = new Database(file, nativeBinding ? { nativeBinding } : {});
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openOwnDb(file, nativeBinding);
     this.db.exec(DDL);
     this.st = {
       put: this.db.prepare('INSERT INTO samples (kind, ts, features) VALUES (?, ?, ?) ON CONFLICT(kind) DO UPDATE SET ts = excluded.ts, features = excluded.features'),
