@@ -12,6 +12,7 @@ import { IMPLEMENTED_COMPONENTS, IOT_ALL_TOPICS_FILTER, filters, validateDeviceS
 import { createLogger } from '../../components/lib/logger';
 import { createNucleus } from '../runtime/nucleus';
 import { simulatorAnalyticsConfig } from '../../components/analytics/testing/sim-config';
+import { simulatorMlInferenceConfig } from '../../components/ml-inference/testing/sim-config';
 import { createSiteSimulator } from '../simulator';
 import { startControlServer } from '../simulator/control';
 import { CliUsageError, parse } from './args';
@@ -112,6 +113,9 @@ export async function runDemo(args: string[]): Promise<number> {
       'com.dcmms.edge.Processor': { merge: { assets: devices.devices.map((d) => d.assetId) }, reset: [] },
       // Analytics with the simulated plant: its location, inverters, weather station and tracker.
       'com.dcmms.edge.Analytics': { merge: { ...simulatorAnalyticsConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}) }, reset: [] },
+      // MLInference with the simulated plant: its inverters, weather station, tracker and location
+      // (its first scores come once 5 minutes of a 15-minute window have been seen).
+      'com.dcmms.edge.MLInference': { merge: { ...simulatorMlInferenceConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}) }, reset: [] },
     },
     recipeDirectoryPath: recipeDir,
     artifactsDirectoryPath: artifactDir,
