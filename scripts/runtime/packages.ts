@@ -79,6 +79,11 @@ export class PackageStore {
     const visit = (name: string, requirement: string, requiredBy: string): void => {
       // A built-in as a dependency, with no recipe of it in the store, is satisfied by the runtime.
       if (BUILTIN_COMPONENTS.has(name) && requiredBy !== 'the deployment' && this.versions(name).length === 0) return;
+      // A component the deployment names itself is pinned to that version before a dependent's
+      // requirement is checked against it, whichever root is visited first (Greengrass gathers
+      // every requirement on a component before it picks): a new version of a dependency deployed
+      // as a root must not lose to the version running now.
+      if (requiredBy !== 'the deployment' && roots.has(name) && !chosen.has(name)) visit(name, roots.get(name)!, 'the deployment');
       const reqs = requirements.get(name) ?? [];
       reqs.push(`${requiredBy} requires ${requirement}`);
       requirements.set(name, reqs);
