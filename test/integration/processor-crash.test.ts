@@ -49,8 +49,11 @@ test('kill -9 under load: committed samples all there, nothing twice, loss withi
       for (let k = 0; k < POINTS; k++) {
         const key = { assetId: 'INV-01', point: `p${k}` };
         const raw = store.rawTimestamps(key);
-        const all = [...raw.chunk, ...raw.head];
-        expect(new Set(all).size).toBe(all.length); // nothing stored twice
+        // Nothing stored twice in the chunks, nor in the head. A re-delivered message whose samples
+        // were sealed before the kill may sit in the head beside its chunk copy until the next seal
+        // drops it (the stored sample wins; docs/store.md "Sealing"); reads never show it (below).
+        expect(new Set(raw.chunk).size).toBe(raw.chunk.length);
+        expect(new Set(raw.head).size).toBe(raw.head.length);
         const got = store.range(key, base, 2 ** 46);
         // Contiguous from message 0, each value as first written (re-deliveries carried -1).
         got.forEach((x, i) => {
