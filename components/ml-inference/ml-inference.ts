@@ -494,6 +494,11 @@ export function createMlInference(deps: MlInferenceDeps, initial: Readonly<MlInf
       subs = await subscribe(config.siteId);
       startTimers();
       deps.metrics.registerQueue('series', () => samples.seriesCount);
+      // Scores from the stored history at once, not one interval after a restart (a window with too
+      // few minutes is left unscored, as at any evaluation).
+      if ((n ?? 0) > 0) {
+        for (const kind of ['fault', 'anomaly', 'forecast'] as const) if (config[kind].enabled) await guarded(`${kind} inference`, () => evaluate(kind));
+      }
     },
 
     async reconfigure(next, prev) {

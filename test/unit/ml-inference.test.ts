@@ -113,6 +113,9 @@ describe('MLInference', () => {
     r.store.append(rows);
     r.store.flush();
     await r.start();
+    // Scored at start from the history, before any timer fired (not one interval after a restart).
+    expect(r.results('fault').map((x) => x.assetId)).toEqual(['INV-01', 'INV-02']);
+    expect(r.results('anomaly').map((x) => x.assetId)).toEqual(['INV-01', 'INV-02']);
     const rep = await r.ml.evaluate('fault');
     expect(rep.results.map((x) => x.assetId)).toEqual(['INV-01', 'INV-02']);
     expect(rep.results[0]!.score).toBeLessThan(0.01);
