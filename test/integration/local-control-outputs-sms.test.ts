@@ -168,8 +168,10 @@ test('a +CMGS slower than sendTimeoutMs: sent again after the timeout (at least 
   await modem.waitForMessages(2);
   await waitFor(() => o.status().queued === 0, 10_000, 'queue empty');
   expect(modem.messages.map((m) => m.text)).toEqual([modem.messages[0]!.text, modem.messages[0]!.text]);
-  // The modem got our re-initialisation while it still owed the first answer (what a real one would get too).
-  expect(modem.violations).toEqual(['command "AT" while an answer to a message was due']);
+  // Our re-initialisation usually reaches the modem while it still owes the first answer (what a
+  // real one would get too); on a busy machine the retry's backoff can outlast the late answer. No
+  // other protocol violation either way.
+  expect(modem.violations.filter((v) => v !== 'command "AT" while an answer to a message was due')).toEqual([]);
 });
 
 test('split into numbered parts (maxParts 2); a part already accepted is not sent again after a failure', async () => {
