@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages of the real test peers (mosquitto, pymodbus, aiosmtpd, socat, and
+# Installs the Debian packages of the real test peers (mosquitto, pymodbus, aiosmtpd, socat, chromium
+# for the LocalHmi browser test (driven by playwright-core, never its own browser download), and
 # PyEphem for the solar position check; see docs/conventions.md "Tests"), once. Debian's python3-*
 # packages are seen only by /usr/bin/python3, so the tests start their pymodbus servers and the
 # ephem script with that interpreter.
 # Needs root (or sudo). Skips the install when every package is already there.
 set -euo pipefail
-PACKAGES=(mosquitto python3-pymodbus python3-serial python3-serial-asyncio python3-aiosmtpd python3-ephem socat)
+PACKAGES=(mosquitto python3-pymodbus python3-serial python3-serial-asyncio python3-aiosmtpd python3-ephem socat chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
