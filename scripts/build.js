@@ -28,8 +28,8 @@ const os = require('node:os');
 const path = require('node:path');
 const esbuild = require('esbuild');
 const YAML = require('yaml');
-// LocalHmi's web app, embedded in its main.js through `import 'hmi-web-assets'` (components/local-hmi/web/bundle.js).
-const { webAssetsPlugin } = require('../components/local-hmi/web/bundle');
+// LocalHmi's web app, embedded in its main.js in place of components/local-hmi/web-embedded.ts (web/bundle.js).
+const { hmiWebPlugin } = require('../components/local-hmi/web/bundle');
 
 const ROOT = path.resolve(__dirname, '..');
 /** Output root; `--out` overrides it (set in main before anything is written). */
@@ -364,7 +364,7 @@ async function buildComponent(c, version, project) {
     await esbuild.build({
       entryPoints: [entry],
       bundle: true,
-      plugins: [nativeBindingPlugin, onnxRuntimePlugin, webAssetsPlugin],
+      plugins: [nativeBindingPlugin, onnxRuntimePlugin, hmiWebPlugin],
       platform: 'node',
       target: 'node20',
       format: 'cjs',

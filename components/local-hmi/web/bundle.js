@@ -5,10 +5,11 @@
  * style (the server's CSP allows 'self' only).
  *
  * The built component carries the files inside its main.js (one flat artifact like every other
- * component's): scripts/build.js bundles components with `webAssetsPlugin`, which answers the
- * import of `hmi-web-assets` (typed in assets.d.ts) with { '<file>': '<base64>' } of a fresh
- * bundle written to web/dist. `node components/local-hmi/web/bundle.js [DIR]` writes the files to
- * DIR (default web/dist) for serving from a folder (DCMMS_HMI_WEB_DIR) while working on the pages.
+ * component's): scripts/build.js bundles components with `hmiWebPlugin`, which replaces LocalHmi's
+ * `./web-embedded` module (an empty stand-in for tests and the type check) with
+ * `WEB_FILES = { '<file>': '<base64>' }` of a fresh bundle written to web/dist.
+ * `node components/local-hmi/web/bundle.js [DIR]` writes the files to DIR (default web/dist) for
+ * serving from a folder (DCMMS_HMI_WEB_DIR) while working on the pages.
  */
 'use strict';
 
@@ -47,28 +48,29 @@ async function bundleWeb(outDir) {
 
 /** Where the build writes the files it embeds (git-ignored, as every dist/). */
 const DIST = path.join(__dirname, 'dist');
-const MODULE = 'hmi-web-assets';
+/** LocalHmi's stand-in module the plugin replaces (components/local-hmi/web-embedded.ts). */
+const EMBEDDED = path.resolve(__dirname, '..', 'web-embedded.ts');
 
 /**
- * esbuild plugin: `import files from 'hmi-web-assets'` -> the freshly bundled web app as
- * { 'index.html': '<base64>', 'app.js': ..., 'app.css': ... }. Other bundles never import it.
+ * esbuild plugin: LocalHmi's `import { WEB_FILES } from './web-embedded'` gets the freshly bundled
+ * web app, { 'index.html': '<base64>', 'app.js': ..., 'app.css': ... }. Other bundles never import it.
  * @type {import('esbuild').Plugin}
  */
-const webAssetsPlugin = {
-  name: 'hmi-web-assets',
+const hmiWebPlugin = {
+  name: 'hmi-web',
   setup(build) {
-    build.onResolve({ filter: new RegExp(`^${MODULE}$`) }, () => ({ path: MODULE, namespace: MODULE }));
-    build.onLoad({ filter: /.*/, namespace: MODULE }, async () => {
+    build.onLoad({ filter: /[\\/]web-embedded\.ts$/ }, async (args) => {
+      if (path.resolve(args.path) !== EMBEDDED) return undefined;
       const files = await bundleWeb(DIST);
       /** @type {Record<string, string>} */
       const out = {};
       for (const f of files) out[f] = fs.readFileSync(path.join(DIST, f)).toString('base64');
-      return { contents: `module.exports = ${JSON.stringify(out)};`, loader: 'js', watchFiles: [] };
+      return { contents: `export const WEB_FILES = ${JSON.stringify(out)};`, loader: 'js' };
     });
   },
 };
 
-module.exports = { bundleWeb, webAssetsPlugin, WEB_FILES, DIST };
+module.exports = { bundleWeb, hmiWebPlugin, WEB_FILES, DIST };
 
 if (require.main === module) {
   const dir = path.resolve(process.argv[2] ?? DIST);
