@@ -1,0 +1,7 @@
+/** The part of `cbor` 5.0.1 (no bundled types) the Stream Manager uses. */
+declare module 'cbor' {
+  export function encode(...objs: unknown[]): Buffer;
+  export function decodeFirstSync(input: Buffer | string, options?: object): unknown;
+  const cbor: { encode: typeof encode; decodeFirstSync: typeof decodeFirstSync };
+  export default cbor;
+}
