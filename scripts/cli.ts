@@ -1,58 +1,21 @@
 /**
- * `dcmms-edge`: the project's one command line.
- *
- *   dcmms-edge nucleus --root DIR                 run the local Greengrass runtime in the foreground
- *   dcmms-edge deployment create|status|list ...  local deployments, as `greengrass-cli deployment`
- *   dcmms-edge component list|details|restart|stop ...  as `greengrass-cli component`
- *   dcmms-edge cloud online|offline --root DIR    make IoT Core reachable or not
- *   dcmms-edge simulator ...                      the site simulator (Modbus TCP solar plant) and its faults
- *   dcmms-edge query --db FILE ...                read the time-series store
- *   dcmms-edge control manual|automatic|ack|log   an operator's hand on LocalControl, its audit log
- *   dcmms-edge analytics --db FILE|--root DIR     Analytics's latest results and active alarms
- *   dcmms-edge demo                               what `npm start` runs: the bundle on the demo site
+ * `dcmms-edge`: the project's one command line. `dcmms-edge --help` lists the commands,
+ * `dcmms-edge <command> --help` a command's options; both are generated from scripts/cli/commands.ts,
+ * the same definitions the commands parse their arguments with.
  */
-import { CliUsageError } from './cli/args';
+import { CliHelp, CliUsageError, quietOnClosedStdout } from './cli/args';
+import { commandFor, commandGroup, groupHelp, topUsage } from './cli/commands';
 
 // Each command is loaded when it runs, so that e.g. the nucleus does not carry the Modbus, SQLite
 // and simulator libraries in its memory (docs/benchmarks.md: idle RSS).
-const USAGE = `usage: dcmms-edge <command> [options]
-
-commands:
-  nucleus --root DIR [--thing-name NAME] [--mqtt-url URL] [--offline] [--offline-behaviour spool|fail]
-          [--log-level debug|info|warn|error]
-      Run the local Greengrass runtime in the foreground (IPC socket at DIR/ipc.socket).
-  deployment create --root DIR [--recipeDir D] [--artifactDir A] [--merge Name=Version ...]
-          [--remove Name ...] [--update-config JSON|FILE] [--failure-handling-policy ROLLBACK|DO_NOTHING] [--wait]
-  deployment status --root DIR -i ID
-  deployment list --root DIR
-  component list --root DIR
-  component details --root DIR -n NAME
-  component restart --root DIR -n NAME[,NAME]
-  component stop --root DIR -n NAME[,NAME]
-  cloud online|offline --root DIR
-      Make the simulated IoT Core reachable or unreachable for a running nucleus.
-  simulator --port P [--time-scale N] [--seed S] [--inverters N] [--strings N] [--start ISO] ...
-      Run the site simulator (a Modbus TCP solar plant) in the foreground; prints the adapter's device config.
-  simulator fault|clear|operate|state|devices|config|faults --port P ...
-      Inject or clear faults, operate switches by hand, read the true plant state (see docs/simulator.md).
-  query --db FILE --asset A --point P --from ISO --to ISO [--downsample 1m:avg] [--json|--csv]
-  query --db FILE --list
-      Read the gateway's time-series store (read-only; safe while the Processor writes).
-  control manual|automatic --root DIR --asset A [--site S] [--reason TEXT] [--operator NAME]
-  control ack --root DIR --alarm ID [--site S] [--operator NAME]
-      Take an asset out of automation or give it back; acknowledge an alarm (silences the horn).
-  control log --db FILE [--asset A] [--since ISO] [--limit N] [--json]
-      LocalControl's audit log (read-only; safe while it writes).
-  analytics --db FILE | --root DIR [--asset A] [--kind K] [--json]
-      Analytics's latest result per asset and kind, and its active alarms (read-only; safe while it writes).
-  modbus scan --host H [--port P] [--unit U] | --serial PATH [--baud B] [--parity none|even|odd] [--stop-bits 1|2]
-      Discover a SunSpec device and print every model and decoded point as JSON.
-  demo [--root DIR] [--build DIR]
-      Run the runtime with the built bundle deployed on the demo site (what 'npm start' does).
-`;
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `component`, `component --help`: the subcommands of a command that has them.
+  const group = command ? commandGroup(command) : [];
+  if (group.length > 1 && (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') && !(command === 'simulator' && rest.length === 0)) {
+    process.stdout.write(groupHelp(command!));
+    return rest.length === 0 ? 2 : 0;
+  }
   switch (command) {
     case 'nucleus':
       return (await import('./cli/nucleus')).runNucleus(rest);
@@ -74,25 +37,42 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./cli/control')).runControl(rest);
     case 'analytics':
       return (await import('./cli/analytics')).runAnalytics(rest);
+    case 'status':
+      return (await import('./cli/status')).runStatus(rest);
+    case 'alarms':
+      return (await import('./cli/status')).runAlarms(rest);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(USAGE);
+      process.stdout.write(topUsage());
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`dcmms-edge: unknown command '${command}'\n\n${USAGE}`);
-      return 2;
+      throw new CliUsageError(`unknown command '${command}'`);
   }
 }
 
-main(process.argv.slice(2)).then(
+/** The command whose --help a usage error points to: `component list`, `query`, or none. */
+function helpHint(argv: string[]): string {
+  const spec = commandFor(argv);
+  if (spec) return `dcmms-edge ${spec.path} --help`;
+  if (argv[0] && commandGroup(argv[0]).length > 0) return `dcmms-edge ${argv[0]} --help`;
+  return 'dcmms-edge --help';
+}
+
+quietOnClosedStdout();
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof CliUsageError) {
-      process.stderr.write(`dcmms-edge: ${err.message}\n\n${USAGE}`);
+    if (err instanceof CliHelp) {
+      process.stdout.write(err.text);
+      process.exitCode = 0;
+    } else if (err instanceof CliUsageError) {
+      // One line and where to read more: a wall of help hides the message.
+      process.stderr.write(`dcmms-edge: ${err.message}\nsee '${helpHint(argv)}'\n`);
       process.exitCode = 2;
     } else {
       process.stderr.write(`dcmms-edge: ${err instanceof Error ? err.message : String(err)}\n`);

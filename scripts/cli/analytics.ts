@@ -10,7 +10,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliUsageError, parse } from './args';
+import { CliUsageError, parseCommand } from './args';
+import { ANALYTICS } from './commands';
 
 const DB_IN_ROOT = ['work', 'com.dcmms.edge.Analytics', 'analytics.db'];
 
@@ -57,7 +58,7 @@ function note(kind: string, value: number | null, d: Record<string, unknown>): s
 }
 
 export async function runAnalytics(args: string[]): Promise<number> {
-  const { values } = parse(args, { db: { type: 'string' }, root: { type: 'string' }, asset: { type: 'string' }, kind: { type: 'string' }, json: { type: 'boolean' } });
+  const { values } = parseCommand(ANALYTICS, args);
   const db = (values['db'] as string | undefined) ?? (values['root'] ? path.join(values['root'] as string, ...DB_IN_ROOT) : undefined);
   if (!db) throw new CliUsageError('analytics needs --db FILE (Analytics\'s database) or --root DIR (a local nucleus: DIR/work/com.dcmms.edge.Analytics/analytics.db)');
   if (!fs.existsSync(db)) {

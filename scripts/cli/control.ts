@@ -13,23 +13,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CONTRACT_VERSION, topics, validateOperatorRequest, type OperatorRequest } from '../../components/lib/contract';
-import { CliUsageError, parse, requireRoot } from './args';
+import { CliUsageError, parseCommand, requireRoot } from './args';
+import { CONTROL_ACK, CONTROL_AUTOMATIC, CONTROL_LOG, CONTROL_MANUAL } from './commands';
 import { describeError, withNucleus } from './session';
 
 export async function runControl(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values } = parse(rest, {
-    root: { type: 'string' },
-    site: { type: 'string' },
-    asset: { type: 'string' },
-    alarm: { type: 'string' },
-    reason: { type: 'string' },
-    operator: { type: 'string' },
-    db: { type: 'string' },
-    since: { type: 'string' },
-    limit: { type: 'string' },
-    json: { type: 'boolean' },
-  });
+  const spec = { manual: CONTROL_MANUAL, automatic: CONTROL_AUTOMATIC, ack: CONTROL_ACK, log: CONTROL_LOG }[sub ?? ''];
+  if (!spec) throw new CliUsageError(`control takes manual, automatic, ack or log, not '${sub ?? ''}'`);
+  const { values } = parseCommand(spec, rest);
   switch (sub) {
     case 'manual':
     case 'automatic':

@@ -8,23 +8,56 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { IMPLEMENTED_COMPONENTS, IOT_ALL_TOPICS_FILTER, filters, validateDeviceStatus, validateTelemetry } from '../../components/lib/contract';
+import { IMPLEMENTED_COMPONENTS, IOT_ALL_TOPICS_FILTER, filters, validateAlarm, validateDeviceStatus, validateTelemetry } from '../../components/lib/contract';
 import { createLogger } from '../../components/lib/logger';
 import { createNucleus } from '../runtime/nucleus';
 import { simulatorAnalyticsConfig } from '../../components/analytics/testing/sim-config';
 import { simulatorMlInferenceConfig } from '../../components/ml-inference/testing/sim-config';
 import { createSiteSimulator } from '../simulator';
 import { startControlServer } from '../simulator/control';
-import { CliUsageError, parse } from './args';
+import { CliUsageError, parseCommand } from './args';
+import { DEMO } from './commands';
+import { HMI_FIRST_START_MSG, alarmText, describeCloudMessage, readHmiCredential } from './demo-view';
+import { serveCloudSwitch } from './nucleus';
+import { storePaths } from './status';
 
 const SITE_COMPONENT = 'com.dcmms.edge.Site';
+const LOCAL_HMI = 'com.dcmms.edge.LocalHmi';
+/**
+ * Analytics raises string_underperformance after a string has been low this long. The component's
+ * default is 15 minutes (a cloud's shadow must not raise it); the demo shortens it to 1 minute so
+ * that the fault the demo suggests shows as an alarm while one watches (README, docs/simulator.md).
+ */
+const DEMO_STRING_FOR_MS = 60_000;
 
 function out(line: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
 }
 
+/**
+ * LocalHmi logs its address and the admin credential once, at its first start. The demo prints
+ * them when the line appears (watched for a minute after LocalHmi is RUNNING); a later run finds the
+ * line of the first start still in the log and prints it again, since the password is unchanged
+ * until someone changes it in the HMI.
+ */
+function watchHmi(logFile: string): NodeJS.Timeout {
+  const until = Date.now() + 60_000;
+  const timer = setInterval(() => {
+    const c = readHmiCredential(logFile);
+    if (c) {
+      out(`local HMI at ${c.url}  user ${c.username}  password ${c.password}  (created at its first start${c.at ? ` ${c.at}` : ''}; change it after logging in)`);
+      clearInterval(timer);
+    } else if (Date.now() > until) {
+      out(`local HMI is running; its first-start credential is not in ${logFile} (no '${HMI_FIRST_START_MSG}' line)`);
+      clearInterval(timer);
+    }
+  }, 1000);
+  timer.unref();
+  return timer;
+}
+
 export async function runDemo(args: string[]): Promise<number> {
-  const { values } = parse(args, { root: { type: 'string' }, build: { type: 'string' }, 'time-scale': { type: 'string' } });
+  const { values } = parseCommand(DEMO, args);
   const timeScale = Number(values['time-scale'] ?? 1);
   if (!Number.isFinite(timeScale) || timeScale <= 0) throw new CliUsageError('--time-scale must be a positive number');
   const projectRoot = process.cwd();
@@ -57,22 +90,34 @@ export async function runDemo(args: string[]): Promise<number> {
   // The control socket the printed `simulator fault --port` command talks to.
   const control = await startControlServer(simulator);
   out(`site simulator: ${simulator.devices().length} Modbus devices on 127.0.0.1:${simulator.port} (time scale ${timeScale})`);
-  out(`  inject a fault:  npx dcmms-edge simulator fault --port ${simulator.port} --kind string-fault --unit 1 --string 2`);
 
   const nucleus = createNucleus({ rootDir: root, deployment: { componentUpdateTimeoutMs: 5000 } });
   await nucleus.start();
+  // `dcmms-edge cloud offline|online --root <root>` reaches this nucleus as it reaches `dcmms-edge nucleus`.
+  const cloudSwitch = serveCloudSwitch(nucleus, root, (reachable) => out(`cloud: IoT Core is now ${reachable ? 'reachable again' : 'unreachable (simulated outage; `cloud online` ends it)'}`));
   out(`local Greengrass nucleus running: root ${root}`);
   out(`  IPC socket ${nucleus.socketPath}; nucleus log ${path.join(root, 'logs', 'greengrass.log')}`);
   out(`  IoT Core (embedded MQTT broker) at ${nucleus.iotCore.brokerUrl}`);
 
   const cloud = await mqtt.connectAsync(nucleus.iotCore.brokerUrl, { protocolVersion: 4, clientId: 'demo-cloud-view' });
+  // One readable line per message: batches summarised, health and the Uplink's status only when they change.
+  const lastKey = new Map<string, string>();
+  const logOf = (componentName: string): string => path.join(root, 'logs', `${componentName}.log`);
   cloud.on('message', (topic, payload) => {
-    const text = payload.toString();
-    out(`cloud <- ${topic}  ${text.length > 400 ? text.slice(0, 400) + '…' : text}`);
+    const { line, key } = describeCloudMessage(topic, payload, logOf);
+    if (key !== undefined) {
+      if (lastKey.get(topic) === key) return;
+      lastKey.set(topic, key);
+    }
+    out(`cloud <- ${topic}  ${line}`);
   });
   await cloud.subscribeAsync(IOT_ALL_TOPICS_FILTER, { qos: 1 });
 
-  nucleus.services.on('state', (name: string, state: string) => out(`component ${name} -> ${state}`));
+  let hmiWatch: NodeJS.Timeout | undefined;
+  nucleus.services.on('state', (name: string, state: string) => {
+    out(`component ${name} -> ${state}`);
+    if (name === LOCAL_HMI && state === 'RUNNING' && !hmiWatch) hmiWatch = watchHmi(path.join(root, 'logs', `${LOCAL_HMI}.log`));
+  });
 
   // A console view of the site's local bus: device status changes, and a telemetry digest.
   const siteId = 'demo-site';
@@ -81,6 +126,11 @@ export async function runDemo(args: string[]): Promise<number> {
     const s = 'jsonMessage' in m ? validateDeviceStatus(m.jsonMessage) : undefined;
     // Changes only: the adapter repeats every status on its heartbeat for late subscribers.
     if (s?.ok && s.value.heartbeat !== true) out(`device ${s.value.assetId}: ${s.value.state}${s.value.message ? ` (${s.value.message})` : ''}`);
+  });
+  // Alarms as they happen, one line each (the journal's replays and snapshots are not news).
+  nucleus.observe(filters.alarms(siteId).filter, (_topic, m) => {
+    const a = 'jsonMessage' in m ? validateAlarm(m.jsonMessage) : undefined;
+    if (a?.ok && a.value.replayed !== true) out(`ALARM ${alarmText(a.value)}`);
   });
   nucleus.observe(filters.rawTelemetry(siteId).filter, (_topic, m) => {
     const t = 'jsonMessage' in m ? validateTelemetry(m.jsonMessage) : undefined;
@@ -112,7 +162,7 @@ export async function runDemo(args: string[]): Promise<number> {
       // The site's assets are declared, so their telemetry is taken whichever component starts first.
       'com.dcmms.edge.Processor': { merge: { assets: devices.devices.map((d) => d.assetId) }, reset: [] },
       // Analytics with the simulated plant: its location, inverters, weather station and tracker.
-      'com.dcmms.edge.Analytics': { merge: { ...simulatorAnalyticsConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}) }, reset: [] },
+      'com.dcmms.edge.Analytics': { merge: { ...simulatorAnalyticsConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}), stringForMs: DEMO_STRING_FOR_MS }, reset: [] },
       // MLInference with the simulated plant: its inverters, weather station, tracker and location
       // (its first scores come once 5 minutes of a 15-minute window have been seen).
       'com.dcmms.edge.MLInference': { merge: { ...simulatorMlInferenceConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}) }, reset: [] },
@@ -124,7 +174,22 @@ export async function runDemo(args: string[]): Promise<number> {
   await nucleus.deployments.whenIdle();
   const status = nucleus.deployments.status(id);
   out(`deployment ${id}: ${status?.status} ${status?.deploymentStatusDetails?.deploymentErrorStack?.join('; ') ?? ''}`);
-  out(`try, in another terminal:  npx dcmms-edge component list --root ${path.relative(projectRoot, root) || '.'}`);
+  const rel = (p: string): string => path.relative(projectRoot, p) || '.';
+  const paths = storePaths(root);
+  out(`stores (SQLite, read them with the commands below while it runs):`);
+  out(`  telemetry store  ${rel(paths.store)}`);
+  out(`  rollups          ${rel(paths.rollups)}`);
+  out(`  cloud outbox     ${rel(paths.outbox)}`);
+  out(`  logs             ${rel(path.join(root, 'logs'))}/<component>.log`);
+  const r = rel(root);
+  out('try, in another terminal:');
+  out(`  npx dcmms-edge status --root ${r}`);
+  out(`  npx dcmms-edge component list --root ${r}`);
+  out(`  npx dcmms-edge simulator fault --port ${simulator.port} --kind string-fault --unit 1 --string 2   (an ALARM line about 1-2 minutes later)`);
+  out(`  npx dcmms-edge alarms --root ${r}`);
+  out(`  npx dcmms-edge analytics --root ${r}`);
+  out(`  npx dcmms-edge query --db ${rel(paths.store)} --asset INV-01 --point 103.W --from now-2m --to now`);
+  out(`  npx dcmms-edge cloud offline --root ${r}   (then: npx dcmms-edge cloud online --root ${r})`);
   out('Ctrl-C stops the nucleus and every component.');
 
   await new Promise<void>((resolve) => {
@@ -133,6 +198,8 @@ export async function runDemo(args: string[]): Promise<number> {
   });
   out('stopping');
   clearInterval(digest);
+  if (hmiWatch) clearInterval(hmiWatch);
+  cloudSwitch.close();
   await cloud.endAsync();
   await nucleus.close();
   await control.close();

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliUsageError, parse, requireRoot } from './args';
+import { CliUsageError, parseCommand, requireRoot } from './args';
+import { DEPLOYMENT_CREATE, DEPLOYMENT_LIST, DEPLOYMENT_STATUS } from './commands';
 import { describeError, withNucleus } from './session';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
@@ -45,18 +46,9 @@ function parseMerge(list: string[]): Map<string, string> {
 
 export async function runDeployment(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values } = parse(rest, {
-    root: { type: 'string' },
-    recipeDir: { type: 'string' },
-    artifactDir: { type: 'string' },
-    merge: { type: 'string', multiple: true },
-    remove: { type: 'string', multiple: true },
-    'update-config': { type: 'string' },
-    'failure-handling-policy': { type: 'string' },
-    wait: { type: 'boolean' },
-    'timeout-s': { type: 'string' },
-    deploymentId: { type: 'string', short: 'i' },
-  });
+  const spec = sub === 'create' ? DEPLOYMENT_CREATE : sub === 'status' ? DEPLOYMENT_STATUS : sub === 'list' ? DEPLOYMENT_LIST : undefined;
+  if (!spec) throw new CliUsageError(`deployment takes create, status or list, not '${sub ?? ''}'`);
+  const { values } = parseCommand(spec, rest);
   const root = requireRoot(values);
   switch (sub) {
     case 'create': {

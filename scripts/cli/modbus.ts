@@ -22,12 +22,9 @@ import { splitSpan } from '../../components/modbus-adapter/planner';
 import { discover, DiscoveryError } from '../../components/modbus-adapter/sunspec-profile';
 import { modbusSerialTransport, type TransportFactory } from '../../components/modbus-adapter/transport';
 import { decodeModel, toTree, type DecodedPoint, type GroupDef, type ModelDef, type TreeInstance } from '../../components/modbus-adapter/sunspec';
-import { CliUsageError, parse } from './args';
+import { CliUsageError, helpText, parseCommand } from './args';
+import { MODBUS_SCAN } from './commands';
 
-export const MODBUS_USAGE = `usage:
-  dcmms-edge modbus scan --host H [--port 502] [--unit 1] [--timeout MS] [--base 40000|0|50000]
-  dcmms-edge modbus scan --serial PATH [--baud 9600] [--parity none|even|odd] [--stop-bits 1|2] [--unit 1]
-`;
 
 type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
@@ -137,21 +134,11 @@ export async function scanDevice(conn: Connection, opts: { unitId: number; timeo
 export async function runModbus(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === undefined || sub === 'help' || sub === '--help') {
-    process.stdout.write(MODBUS_USAGE);
+    process.stdout.write(helpText(MODBUS_SCAN));
     return sub === undefined ? 2 : 0;
   }
-  if (sub !== 'scan') throw new CliUsageError(`unknown modbus command '${sub}'\n${MODBUS_USAGE}`);
-  const { values } = parse(rest, {
-    host: { type: 'string' },
-    port: { type: 'string' },
-    unit: { type: 'string' },
-    serial: { type: 'string' },
-    baud: { type: 'string' },
-    parity: { type: 'string' },
-    'stop-bits': { type: 'string' },
-    timeout: { type: 'string' },
-    base: { type: 'string' },
-  });
+  if (sub !== 'scan') throw new CliUsageError(`unknown modbus command '${sub}' (modbus scan is the one)`);
+  const { values } = parseCommand(MODBUS_SCAN, rest);
   const conn = connectionFrom(values);
   // Modbus over Serial Line v1.02 §2.2: serial unit addresses are 1..247; TCP also allows 0 and 255.
   const unitId = int(values['unit'], 'unit', 1, conn.type === 'rtu' ? 1 : 0, conn.type === 'rtu' ? 247 : 255);

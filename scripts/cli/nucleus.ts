@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isLogLevel } from '../../components/lib/logger';
-import { createNucleus } from '../runtime/nucleus';
-import { CliUsageError, parse, requireRoot } from './args';
+import { createNucleus, type Nucleus } from '../runtime/nucleus';
+import { CliUsageError, parseCommand, requireRoot } from './args';
+import { NUCLEUS } from './commands';
 
 export function pidFile(root: string): string {
   return path.join(path.resolve(root), 'nucleus.pid');
@@ -27,18 +28,39 @@ function readSecrets(file: string): Record<string, string> {
   return data as Record<string, string>;
 }
 
+/**
+ * The cloud switch of a running nucleus: `dcmms-edge cloud offline|online --root DIR` reads the pid
+ * in DIR/nucleus.pid and sends SIGUSR1 (unreachable) or SIGUSR2 (reachable). Both `nucleus` and
+ * `demo` serve it, so the command works on whichever runs.
+ */
+export function serveCloudSwitch(nucleus: Pick<Nucleus, 'iotCore' | 'logger'>, root: string, onChange?: (reachable: boolean) => void): { close(): void } {
+  const file = pidFile(root);
+  fs.writeFileSync(file, String(process.pid));
+  const set = (reachable: boolean): void => {
+    nucleus.iotCore.setReachable(reachable);
+    nucleus.logger.info(reachable ? 'IoT Core is reachable again' : 'IoT Core is now unreachable (simulated outage)');
+    onChange?.(reachable);
+  };
+  const off = (): void => set(false);
+  const on = (): void => set(true);
+  process.on('SIGUSR1', off);
+  process.on('SIGUSR2', on);
+  return {
+    close: () => {
+      process.off('SIGUSR1', off);
+      process.off('SIGUSR2', on);
+      // Only our own pid file: a second nucleus on the same root may have written its own since.
+      try {
+        if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.rmSync(file, { force: true });
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}
+
 export async function runNucleus(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    root: { type: 'string' },
-    'thing-name': { type: 'string' },
-    region: { type: 'string' },
-    'mqtt-url': { type: 'string' },
-    offline: { type: 'boolean' },
-    'offline-behaviour': { type: 'string' },
-    'spool-bytes': { type: 'string' },
-    'log-level': { type: 'string' },
-    secrets: { type: 'string' },
-  });
+  const { values } = parseCommand(NUCLEUS, args);
   const root = requireRoot(values);
   const behaviour = (values['offline-behaviour'] as string | undefined) ?? 'spool';
   if (behaviour !== 'spool' && behaviour !== 'fail') throw new CliUsageError(`--offline-behaviour must be spool or fail, not '${behaviour}'`);
@@ -63,17 +85,7 @@ export async function runNucleus(args: string[]): Promise<number> {
     },
   });
   await nucleus.start();
-  fs.writeFileSync(pidFile(root), String(process.pid));
-
-  // The cloud switch of a running nucleus: `dcmms-edge cloud offline|online` sends these.
-  process.on('SIGUSR1', () => {
-    nucleus.iotCore.setReachable(false);
-    nucleus.logger.info('IoT Core is now unreachable (simulated outage)');
-  });
-  process.on('SIGUSR2', () => {
-    nucleus.iotCore.setReachable(true);
-    nucleus.logger.info('IoT Core is reachable again');
-  });
+  const cloudSwitch = serveCloudSwitch(nucleus, root);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -83,7 +95,7 @@ export async function runNucleus(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  cloudSwitch.close();
   await nucleus.close();
-  fs.rmSync(pidFile(root), { force: true });
   return 0;
 }

@@ -5,8 +5,10 @@
  *   dcmms-edge query --db FILE --asset A --point P --from ISO --to ISO [--downsample 1m:avg] [--json|--csv]
  *   dcmms-edge query --db FILE --list
  */
-import { openStoreReader, type DownsampleAgg, type Sample } from '../../components/lib/store';
-import { CliUsageError, parse } from './args';
+import fs from 'node:fs';
+import { openStoreReader, type DownsampleAgg, type Sample, type StoreReader } from '../../components/lib/store';
+import { CliUsageError, parseCommand } from './args';
+import { QUERY } from './commands';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
 const AGGS: readonly DownsampleAgg[] = ['avg', 'min', 'max', 'last'];
@@ -19,10 +21,12 @@ export function parseDuration(text: string): number {
   return ms;
 }
 
-export function parseTime(text: string, flag: string): number {
-  // Accept ISO 8601 or plain epoch milliseconds (what the logs and payloads carry).
+export function parseTime(text: string, flag: string, now = Date.now()): number {
+  // ISO 8601, plain epoch milliseconds (what the logs and payloads carry), or now / now-10m (a person at a shell).
+  const rel = /^now(?:-(\d+(?:ms|s|m|h|d)))?$/.exec(text);
+  if (rel) return now - (rel[1] ? parseDuration(rel[1]) : 0);
   const t = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(t)) throw new CliUsageError(`--${flag}: '${text}' is not an ISO time or epoch ms`);
+  if (!Number.isFinite(t)) throw new CliUsageError(`--${flag}: '${text}' is not an ISO time, epoch ms, now or now-<duration> (e.g. now-10m)`);
   return t;
 }
 
@@ -31,39 +35,41 @@ function str(v: unknown, flag: string): string {
   return v;
 }
 
-function format(samples: Sample[], mode: 'json' | 'csv' | 'text', downsampled: boolean): string {
-  if (mode === 'json') return `${JSON.stringify(samples.map((s) => ({ time: new Date(s.ts).toISOString(), ...s })))}\n`;
+function format(samples: Sample[], mode: 'json' | 'csv' | 'text', downsampled: boolean, unit: string | null): string {
+  if (mode === 'json') return `${JSON.stringify(samples.map((s) => ({ time: new Date(s.ts).toISOString(), ...s, ...(unit ? { unit } : {}) })))}\n`;
   const lines: string[] = [];
   if (mode === 'csv') {
-    lines.push(downsampled ? 'time,ts,value,quality,count' : 'time,ts,value,quality');
+    const value = unit ? `value (${unit})` : 'value';
+    lines.push(downsampled ? `time,ts,${value},quality,count` : `time,ts,${value},quality`);
     for (const s of samples) lines.push([new Date(s.ts).toISOString(), s.ts, s.v ?? '', s.q, ...(downsampled ? [s.n ?? 0] : [])].join(','));
   } else {
-    for (const s of samples) lines.push(`${new Date(s.ts).toISOString()}  ${String(s.v ?? 'null').padStart(14)}  ${s.q}${downsampled ? `  n=${s.n ?? 0}` : ''}`);
-    lines.push(`${samples.length} ${downsampled ? 'buckets' : 'samples'}`);
+    const u = unit ? ` ${unit}` : '';
+    for (const s of samples) lines.push(`${new Date(s.ts).toISOString()}  ${`${String(s.v ?? 'null')}${s.v === null ? '' : u}`.padStart(16)}  ${s.q}${downsampled ? `  n=${s.n ?? 0}` : ''}`);
+    lines.push(`${samples.length} ${downsampled ? 'buckets' : 'samples'}${unit ? ` (unit ${unit})` : ''}`);
   }
   return `${lines.join('\n')}\n`;
 }
 
+/** Opens the store read-only, or says which file could not be opened and why. */
+function open(db: string): StoreReader {
+  if (!fs.existsSync(db)) throw new Error(`cannot open the store ${db}: no such file (the demo's is .nucleus/work/com.dcmms.edge.Processor/raw.db)`);
+  try {
+    return openStoreReader(db);
+  } catch (e) {
+    throw new Error(`cannot open the store ${db}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 export async function runQuery(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    db: { type: 'string' },
-    asset: { type: 'string' },
-    point: { type: 'string' },
-    from: { type: 'string' },
-    to: { type: 'string' },
-    downsample: { type: 'string' },
-    json: { type: 'boolean' },
-    csv: { type: 'boolean' },
-    list: { type: 'boolean' },
-  });
+  const { values } = parseCommand(QUERY, args);
   const db = str(values.db, 'db');
   if (values.json && values.csv) throw new CliUsageError('--json and --csv exclude each other');
   const mode = values.json ? 'json' : values.csv ? 'csv' : 'text';
   if (values.list) {
-    const reader = openStoreReader(db);
+    const reader = open(db);
     try {
       const list = reader.listSeries();
-      process.stdout.write(mode === 'json' ? `${JSON.stringify(list)}\n` : list.map((s) => `${s.assetId}\t${s.point}`).join('\n') + (list.length ? '\n' : ''));
+      process.stdout.write(mode === 'json' ? `${JSON.stringify(list)}\n` : list.map((s) => `${s.assetId}\t${s.point}${s.unit ? `\t${s.unit}` : ''}`).join('\n') + (list.length ? '\n' : ''));
     } finally {
       reader.close();
     }
@@ -79,10 +85,18 @@ export async function runQuery(args: string[]): Promise<number> {
     if (!AGGS.includes(agg as DownsampleAgg)) throw new CliUsageError(`--downsample aggregate must be one of ${AGGS.join(', ')}`);
     downsample = { bucketMs: parseDuration(d ?? ''), agg: agg as DownsampleAgg };
   }
-  const reader = openStoreReader(db);
+  const reader = open(db);
   try {
+    const series = reader.listSeries().find((s) => s.assetId === key.assetId && s.point === key.point);
+    if (!series) {
+      const points = reader.listSeries().filter((s) => s.assetId === key.assetId).map((s) => s.point);
+      process.stderr.write(
+        `no series ${key.assetId} ${key.point} in ${db}: ${points.length ? `${key.assetId} has ${points.slice(0, 12).join(', ')}${points.length > 12 ? ', …' : ''}` : `no asset ${key.assetId}`} ('dcmms-edge query --db ${db} --list' lists every series)\n`,
+      );
+      return 1;
+    }
     const samples = reader.range(key, from, to, downsample ? { downsample } : {});
-    process.stdout.write(format(samples, mode, downsample !== undefined));
+    process.stdout.write(format(samples, mode, downsample !== undefined, series.unit));
   } finally {
     reader.close();
   }

@@ -16,7 +16,10 @@
 import { createLogger, isLogLevel } from '../../components/lib/logger';
 import { createSiteSimulator, type FaultSpec } from '../simulator';
 import { controlRequest, controlSocketPath, startControlServer } from '../simulator/control';
-import { CliUsageError, parse } from './args';
+import { CliUsageError, parseCommand } from './args';
+import { SIMULATOR, SIMULATOR_CLEAN, SIMULATOR_CLEAR, SIMULATOR_CONFIG, SIMULATOR_DEVICES, SIMULATOR_FAULT, SIMULATOR_FAULTS, SIMULATOR_OPERATE, SIMULATOR_STATE } from './commands';
+
+const SUBCOMMANDS = { fault: SIMULATOR_FAULT, clear: SIMULATOR_CLEAR, operate: SIMULATOR_OPERATE, clean: SIMULATOR_CLEAN, state: SIMULATOR_STATE, devices: SIMULATOR_DEVICES, config: SIMULATOR_CONFIG, faults: SIMULATOR_FAULTS } as const;
 
 const num = (v: unknown, name: string): number | undefined => {
   if (v === undefined) return undefined;
@@ -26,11 +29,7 @@ const num = (v: unknown, name: string): number | undefined => {
 };
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    host: { type: 'string' }, port: { type: 'string' }, 'time-scale': { type: 'string' }, seed: { type: 'string' }, start: { type: 'string' },
-    inverters: { type: 'string' }, strings: { type: 'string' }, cloudiness: { type: 'string' }, latitude: { type: 'string' }, longitude: { type: 'string' },
-    'poll-ms': { type: 'string' }, 'log-level': { type: 'string' }, control: { type: 'string' },
-  });
+  const { values } = parseCommand(SIMULATOR, args);
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new CliUsageError('--log-level is debug, info, warn or error');
   // Logs go to stderr so that stdout carries only the device configuration.
@@ -77,14 +76,28 @@ function faultFrom(values: Record<string, unknown>): FaultSpec {
 export async function runSimulator(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === undefined || sub.startsWith('-')) return serve(args);
-  const { values } = parse(rest, {
-    port: { type: 'string' }, control: { type: 'string' }, kind: { type: 'string' }, unit: { type: 'string' }, string: { type: 'string' },
-    factor: { type: 'string' }, 'delta-c': { type: 'string' }, loss: { type: 'string' }, input: { type: 'string' }, value: { type: 'string' }, id: { type: 'string' },
-    closed: { type: 'string' }, 'offset-deg': { type: 'string' },
-  });
+  const spec = SUBCOMMANDS[sub as keyof typeof SUBCOMMANDS];
+  if (!spec) throw new CliUsageError(`unknown simulator command '${sub}' (${Object.keys(SUBCOMMANDS).join(', ')}; without one it serves the plant)`);
+  const { values } = parseCommand(spec, rest);
   const port = num(values.port, 'port');
   const socket = typeof values.control === 'string' ? values.control : port !== undefined ? controlSocketPath(port) : undefined;
   if (socket === undefined) throw new CliUsageError('--port P (the simulator\'s Modbus port) or --control PATH is required');
+  let r: { status: number; body: unknown };
+  try {
+    r = await send(sub, socket, values);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      const which = port !== undefined ? `with Modbus port ${port} ` : '';
+      throw new Error(`no simulator ${which}is running on this machine (nothing answers on ${socket}). Start one with 'npm start' or 'dcmms-edge simulator --port P', and use the port it prints${typeof values.control === 'string' ? '' : '; if it runs with another TMPDIR, pass --control PATH'}`);
+    }
+    throw e;
+  }
+  process.stdout.write(JSON.stringify(r.body, null, 2) + '\n');
+  return r.status < 300 ? 0 : 1;
+}
+
+async function send(sub: string, socket: string, values: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
   let r: { status: number; body: unknown };
   switch (sub) {
     case 'fault':
@@ -112,6 +125,5 @@ export async function runSimulator(args: string[]): Promise<number> {
     default:
       throw new CliUsageError(`unknown simulator command '${sub}'`);
   }
-  process.stdout.write(JSON.stringify(r.body, null, 2) + '\n');
-  return r.status < 300 ? 0 : 1;
+  return r;
 }
