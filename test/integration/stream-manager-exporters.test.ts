@@ -193,6 +193,30 @@ describe('s3TaskExecutor against s3rver', () => {
     expect(list.KeyCount).toBe(3);
     await ex.close();
   });
+
+  it('expired credentials reject (not a Failure), and the retry asks the Token Exchange Service again', async () => {
+    proxy.checkTokenExpiry(true);
+    try {
+      const env = testEnv({ s3: proxy.url });
+      let asked = 0;
+      // The TES's session tokens carry their expiry (local-<expiresAtMs>-<n>); the first one has already expired.
+      env.credentials = () => {
+        asked++;
+        const expiresAt = asked === 1 ? Date.now() - 1000 : Date.now() + 3_600_000;
+        return Promise.resolve({ accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', sessionToken: `local-${expiresAt}-${asked}` });
+      };
+      const ex = createS3TaskExporter({ identifier: 'tes', statusConfig: { statusStreamName: 'status', statusLevel: 0 } }, 'tasks', env);
+      const batch = [msg(JSON.stringify({ inputUrl: `file:${file('tes.txt', 'tes')}`, bucket: s3.bucket, key: 'tes/tes.txt' }))];
+      await expect(ex.send(batch)).rejects.toThrow(/ExpiredToken/);
+      await ex.send(batch);
+      expect(asked).toBe(2);
+      expect((await body('tes/tes.txt')).toString()).toBe('tes');
+      expect(env.statuses.get('status')).toEqual([]);
+      await ex.close();
+    } finally {
+      proxy.checkTokenExpiry(false);
+    }
+  });
 });
 
 /** kinesalite on a loopback port, and a front that can fail every other record of the next PutRecords. */

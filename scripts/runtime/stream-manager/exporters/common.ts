@@ -31,19 +31,59 @@ export function stringField(config: ExportConfig, key: string, pattern: RegExp, 
   return v;
 }
 
+/** How long credentials from the environment are used before it is asked again (the TES caches them itself). */
+const REASK_AFTER_MS = 30_000;
+
 /** Placeholder keys for a loopback test peer (s3rver's defaults; kinesalite takes any). */
 const LOOPBACK_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+type AwsIdentity = { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date };
+
+export interface CredentialSource {
+  /** For the AWS client's `credentials`. */
+  provider: () => Promise<AwsIdentity>;
+  /** After a credentials error (ExpiredToken ...): the next request asks the environment again. */
+  invalidate(): void;
+}
 
 /**
  * The credentials an AWS client signs with: the environment's (the runtime's Token Exchange Service)
  * if it has them. Without them, placeholder keys only when the destination is an endpoint override
  * (a test peer); towards AWS itself the request fails with a message saying why, rather than the
  * SDK's default chain signing with whatever keys the developer's shell holds.
+ *
+ * The SDK would keep credentials without an expiration for the client's lifetime, but the TES
+ * rotates them (hourly by default): they are handed to the SDK as already due (so it asks on every
+ * request) and cached here for 30 s, or until a credentials error drops them.
  */
-export function awsCredentials(env: ExportEnvironment, endpoint: string | undefined, service: string): () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }> {
-  if (env.credentials) return env.credentials;
-  if (endpoint) return () => Promise.resolve(LOOPBACK_CREDENTIALS);
-  return () => Promise.reject(new Error(`no AWS credentials for ${service}: the Stream Manager has no Token Exchange Service credentials and no ${service} endpoint override`));
+export function awsCredentials(env: ExportEnvironment, endpoint: string | undefined, service: string): CredentialSource {
+  const from = env.credentials;
+  if (!from) {
+    const fixed = endpoint
+      ? () => Promise.resolve<AwsIdentity>(LOOPBACK_CREDENTIALS)
+      : () => Promise.reject<AwsIdentity>(new Error(`no AWS credentials for ${service}: the Stream Manager has no Token Exchange Service credentials and no ${service} endpoint override`));
+    return { provider: fixed, invalidate: () => undefined };
+  }
+  let cached: { at: number; c: Promise<AwsIdentity> } | undefined;
+  return {
+    provider: async () => {
+      if (!cached || Date.now() - cached.at > REASK_AFTER_MS) {
+        const c = from().then((x) => ({ accessKeyId: x.accessKeyId, secretAccessKey: x.secretAccessKey, ...(x.sessionToken ? { sessionToken: x.sessionToken } : {}) }));
+        cached = { at: Date.now(), c };
+        // A failed lookup is not kept.
+        c.catch(() => {
+          if (cached?.c === c) cached = undefined;
+        });
+      }
+      return { ...(await cached.c), expiration: new Date() };
+    },
+    invalidate: () => void (cached = undefined),
+  };
+}
+
+/** True for an error that says the credentials are expired or not accepted. */
+export function isCredentialError(err: unknown): boolean {
+  return CREDENTIAL_ERRORS.has(awsErrorName(err)) || awsHttpStatus(err) === 403;
 }
 
 /** HTTP/1.1 (Kinesis's client would otherwise try HTTP/2, which kinesalite does not speak) with bounded waits. */

@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import type { ExportConfig, ExportEnvironment, Exporter, StoredMessage } from '../types';
-import { awsCredentials, describeAwsError, DeliveredSet, httpHandler, limitedLog, Rejections, stringField } from './common';
+import { awsCredentials, describeAwsError, DeliveredSet, httpHandler, isCredentialError, limitedLog, Rejections, stringField } from './common';
 
 /** PutRecords limits (Amazon Kinesis Data Streams Developer Guide, "Quotas and limits"). */
 export const KINESIS_MAX_RECORDS = 500;
@@ -57,10 +57,11 @@ export function chunkRecords<T extends { bytes: number }>(items: readonly T[], m
 export function createKinesisExporter(config: ExportConfig, streamName: string, env: ExportEnvironment): KinesisExporter {
   const kinesisStreamName = stringField(config, 'kinesisStreamName', STREAM_NAME, 'a Kinesis stream name (1-128 of letters, digits, _ . -)');
   const endpoint = env.endpoints.kinesis;
+  const creds = awsCredentials(env, endpoint, 'Kinesis');
   const client = new KinesisClient({
     region: env.region,
     ...(endpoint ? { endpoint } : {}),
-    credentials: awsCredentials(env, endpoint, 'Kinesis'),
+    credentials: creds.provider,
     maxAttempts: 1,
     requestHandler: httpHandler(REQUEST_TIMEOUT_MS),
   });
@@ -104,6 +105,7 @@ export function createKinesisExporter(config: ExportConfig, streamName: string, 
         try {
           answer = await client.send(new PutRecordsCommand({ StreamName: kinesisStreamName, Records: chunk.map((c) => c.entry) }));
         } catch (e) {
+          if (isCredentialError(e)) creds.invalidate();
           // The whole request failed: nothing of this chunk is in the stream.
           throw new Error(`PutRecords to ${kinesisStreamName}: ${describeAwsError(e)}`, { cause: e });
         }

@@ -30,7 +30,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ConfigError, errorMessage } from '../../../../components/lib/errors';
 import type { ExportConfig, ExportEnvironment, Exporter, StoredMessage } from '../types';
-import { awsCredentials, describeAwsError, DeliveredSet, httpHandler, intField, isObject, isRefusal, limitedLog, Rejections } from './common';
+import { awsCredentials, describeAwsError, DeliveredSet, httpHandler, intField, isCredentialError, isObject, isRefusal, limitedLog, Rejections } from './common';
 import { KeyPatternError, resolveKey } from './key-pattern';
 
 export const MIB = 1024 * 1024;
@@ -146,10 +146,11 @@ export interface S3TaskExporter extends Exporter {
 export function createS3TaskExporter(config: ExportConfig, streamName: string, env: ExportEnvironment): S3TaskExporter {
   const o = s3TaskOptions(config);
   const endpoint = env.endpoints.s3;
+  const creds = awsCredentials(env, endpoint, 'S3');
   const client = new S3Client({
     region: env.region,
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    credentials: awsCredentials(env, endpoint, 'S3'),
+    credentials: creds.provider,
     // The server's backoff owns retries.
     maxAttempts: 1,
     // S3-compatible stores (s3rver) refuse the aws-chunked CRC32 bodies the SDK sends by default since 3.729 (aws/aws-sdk-js-v3#6810).
@@ -267,6 +268,7 @@ export function createS3TaskExporter(config: ExportConfig, streamName: string, e
         }
       } catch (e) {
         if (e instanceof TaskFailure) throw e;
+        if (isCredentialError(e)) creds.invalidate();
         if (isRefusal(e)) throw new TaskFailure('s3_refused', `S3 refused the upload to s3://${def.bucket}/${key}: ${describeAwsError(e)}`);
         throw e;
       }
