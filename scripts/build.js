@@ -226,6 +226,13 @@ const COMPONENTS = () => [
     // serialport's addon for the SMS alarm output's modem, as the ModbusAdapter ships it.
     natives: { amd64: [awsCrt('x64'), betterSqlite3('x64'), serialport('x64')] },
   },
+  {
+    dir: 'local-hmi',
+    name: 'com.dcmms.edge.LocalHmi',
+    // amd64 only, as the Processor: users, sessions, audit and the store reader are better-sqlite3
+    // (docs/build.md); the web app is inside main.js (hmiWebPlugin).
+    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
+  },
 ];
 
 /**

@@ -93,7 +93,7 @@ function prepareValue(v: unknown, ancestors: object[]): unknown {
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       const x = o[k];
-      const c = x !== undefined && isSecretKey(k) ? REDACTED : prepareValue(x, ancestors);
+      const c = x instanceof ShownSecret ? x.value : x !== undefined && isSecretKey(k) ? REDACTED : prepareValue(x, ancestors);
       if (out === undefined && c !== x) {
         out = {};
         for (let j = 0; j < i; j++) setKey(out, keys[j]!, o[keys[j]!]);
@@ -118,6 +118,21 @@ function setKey(o: Record<string, unknown>, k: string, v: unknown): void {
 
 /** What a secret's value is written as. */
 export const REDACTED = '[redacted]';
+
+/**
+ * A secret the caller means to log, as it is: the one deliberate exception to redaction (LocalHmi's
+ * first-start admin password, logged once so the installer can read it: docs/local-hmi.md). Only a
+ * string wrapped with `showSecret` escapes; any other value under a secret-looking key is redacted.
+ */
+export class ShownSecret {
+  constructor(readonly value: string) {}
+  toJSON(): string {
+    return this.value;
+  }
+}
+export function showSecret(value: string): ShownSecret {
+  return new ShownSecret(value);
+}
 
 /**
  * Key names whose values never reach a log, matched case-insensitively at the end of the key, with

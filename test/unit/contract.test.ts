@@ -263,10 +263,10 @@ describe('validators', () => {
 });
 
 describe('components and accessControl', () => {
-  test('the eight components of dCMMS Edge are declared with unique short names', () => {
+  test('the nine components of dCMMS Edge are declared with unique short names', () => {
     expect(COMPONENTS.map((c) => c.name)).toEqual([...COMPONENT_NAMES]);
-    expect(COMPONENT_NAMES).toHaveLength(8);
-    expect(new Set(COMPONENTS.map((c) => c.short)).size).toBe(8);
+    expect(COMPONENT_NAMES).toHaveLength(9);
+    expect(new Set(COMPONENTS.map((c) => c.short)).size).toBe(9);
     expect(COMPONENTS.filter((c) => c.implemented).map((c) => c.name)).toContain('com.dcmms.edge.Health');
   });
 

@@ -1,5 +1,5 @@
 /**
- * The eight components of dCMMS Edge (README.md "Components"; all eight implemented) and, as data, what each publishes and subscribes on local pub/sub and IoT Core. The
+ * The nine components of dCMMS Edge (README.md "Components"; all nine implemented) and, as data, what each publishes and subscribes on local pub/sub and IoT Core. The
  * recipes' accessControl is generated from this table (access-control.ts), and a test keeps the two
  * equal, so a component can reach exactly the topics declared here and nothing else (least
  * privilege; docs/conventions.md "Avoid": wildcard accessControl).
@@ -15,6 +15,7 @@ export const COMPONENT_NAMES = [
   'com.dcmms.edge.LocalControl',
   'com.dcmms.edge.Health',
   'com.dcmms.edge.Uplink',
+  'com.dcmms.edge.LocalHmi',
 ] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
@@ -149,6 +150,19 @@ export const COMPONENTS: readonly ComponentDecl[] = Object.freeze([
     publish: ['alarmSync'],
     subscribe: ['alarms', 'alarmSnapshot', 'aggregates', 'dailySummary', 'controlResult', 'controlDecision', 'deviceStatus', 'healthSummary', 'analytics', 'mlResult'],
     iotPublish: ['alarms', 'telemetry', 'events', 'uplinkStatus'],
+  }),
+  declare({
+    name: 'com.dcmms.edge.LocalHmi',
+    short: 'local-hmi',
+    implemented: true,
+    description: 'The operator screen on the gateway (HTTPS, no cloud needed): live values, alarms, trends, health; acknowledge and control through LocalControl.',
+    // Publishes operator requests only (LocalControl decides and acts) and asks the alarm sources
+    // for their state at start. Reads the live picture, the alarm sources' snapshots, LocalControl's
+    // decisions (a control request's outcome) and other operators' requests (an acknowledge from the
+    // CLI or a push-button shows on the screen). The Processor's store and the Aggregator's
+    // rollups it reads from their files, read-only.
+    publish: ['operatorRequest', 'alarmSync'],
+    subscribe: ['processedTelemetry', 'alarms', 'alarmSnapshot', 'deviceStatus', 'componentHealth', 'healthSummary', 'controlDecision', 'operatorRequest'],
   }),
 ]);
 

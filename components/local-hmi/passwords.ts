@@ -1,0 +1,82 @@
+/**
+ * Password hashes: scrypt (RFC 7914) through Node's crypto.scrypt, stored as
+ *
+ *   scrypt$<N>$<r>$<p>$<salt, base64>$<derived key, base64>
+ *
+ * so the cost parameters travel with each hash and can be raised later without invalidating old
+ * ones. Defaults N = 2^15, r = 8, p = 1, 16-byte salt, 32-byte key (OWASP Password Storage Cheat
+ * Sheet's scrypt minimum is N = 2^17 with r = 8, p = 1 at 128 MiB; a 2-vCPU gateway that must stay
+ * responsive under a login burst gets 2^15, about 32 MiB and 60-90 ms per hash here; the login rate
+ * limit caps guessing online). Comparison is constant-time. A hash for the configuration:
+ * docs/local-hmi.md "Setting a password hash".
+ */
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+export const DEFAULT_SCRYPT: ScryptParams = { N: 32768, r: 8, p: 1 };
+const KEY_BYTES = 32;
+const SALT_BYTES = 16;
+
+function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** Memory scrypt needs (128 * N * r bytes) plus headroom: Node's default maxmem (32 MiB) is just too small for N = 2^15. */
+function maxmem(p: ScryptParams): number {
+  return 128 * p.N * p.r * (p.p + 1) + 1024 * 1024;
+}
+
+export interface ParsedHash extends ScryptParams {
+  salt: Buffer;
+  key: Buffer;
+}
+
+const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+export function parsePasswordHash(s: string): ParsedHash | undefined {
+  const parts = s.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
+  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  // Bounds: N a power of two from 2^10 to 2^20, r 1..32, p 1..16 (a typo must not make a login take minutes).
+  if (!Number.isInteger(N) || N < 1024 || N > 1 << 20 || (N & (N - 1)) !== 0) return undefined;
+  if (!Number.isInteger(r) || r < 1 || r > 32 || !Number.isInteger(p) || p < 1 || p > 16) return undefined;
+  const [salt, key] = [parts[4] ?? '', parts[5] ?? ''];
+  if (!B64.test(salt) || !B64.test(key)) return undefined;
+  const saltBuf = Buffer.from(salt, 'base64');
+  const keyBuf = Buffer.from(key, 'base64');
+  if (saltBuf.length < 8 || keyBuf.length < 16 || keyBuf.length > 128) return undefined;
+  return { N, r, p, salt: saltBuf, key: keyBuf };
+}
+
+export async function hashPassword(password: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  const key = await scrypt(password, salt, KEY_BYTES, { ...params, maxmem: maxmem(params) });
+  return ['scrypt', params.N, params.r, params.p, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const h = parsePasswordHash(stored);
+  if (!h) return false;
+  const key = await scrypt(password, h.salt, h.key.length, { N: h.N, r: h.r, p: h.p, maxmem: maxmem(h) });
+  return timingSafeEqual(key, h.key);
+}
+
+/**
+ * A hash no password matches, checked against when the user does not exist, so a login for an
+ * unknown name costs the same time as one for a known name (no user enumeration by timing).
+ */
+let dummy: Promise<string> | undefined;
+export function dummyHash(): Promise<string> {
+  dummy ??= hashPassword(randomBytes(16).toString('hex'));
+  return dummy;
+}
+
+/** A random password for the first start: 18 bytes, base64url (24 characters). */
+export function randomPassword(): string {
+  return randomBytes(18).toString('base64url');
+}
