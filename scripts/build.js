@@ -7,6 +7,8 @@
  *   greengrass-build/recipes/recipe.yaml                         with --gdk: the gdk root (Site)
  *   greengrass-build/artifacts/<ComponentName>/<version>/main.js  esbuild bundle
  *   greengrass-build/artifacts/<ComponentName>/<version>/*.node   native modules per platform
+ *   greengrass-build/artifacts/<ComponentName>/<version>/*.zip    a platform's native files that
+ *                                                                 share a name with another's (Unarchive: ZIP)
  *   dist/cli.js, dist/bench.js                                   if scripts/cli.ts, scripts/bench/index.ts exist
  *
  * Like `gdk component build`, it deletes greengrass-build/ first. For each recipe it substitutes
@@ -16,7 +18,14 @@
  * artifact the recipe names was produced and every produced file is named. Any failure exits 1
  * with a message saying what is wrong.
  *
- * Usage: node scripts/build.js [--gdk] [--out DIR] [--no-tools]
+ * Architectures (docs/build.md "Architectures", docs/aarch64.md): linux-x64 always; linux-arm64 with
+ * `--arch all`, from the cross-compiled addons scripts/arm64/toolchain.js makes (or finds cached)
+ * outside the repository. Without them (`--arch x64`, the default, or no cross toolchain) every
+ * recipe is written with its linux/amd64 manifest only, and the build says what it left out: a
+ * recipe never claims a platform whose files were not built.
+ *
+ * Usage: node scripts/build.js [--arch x64|all] [--gdk] [--out DIR] [--no-tools]
+ *   --arch A    x64 (default): linux-x64 only; all: linux-x64 and linux-arm64
  *   --gdk       also write recipes/recipe.yaml for gdk-config.json's root component (gdk custom build)
  *   --out DIR   write the greengrass-build layout to DIR instead (tests build into a temp dir)
  *   --no-tools  skip dist/cli.js and dist/bench.js
@@ -30,6 +39,8 @@ const esbuild = require('esbuild');
 const YAML = require('yaml');
 // LocalHmi's web app, embedded in its main.js in place of components/local-hmi/web-embedded.ts (web/bundle.js).
 const { hmiWebPlugin } = require('../components/local-hmi/web/bundle');
+const yazl = require('yazl');
+const arm64 = require('./arm64/toolchain');
 
 const ROOT = path.resolve(__dirname, '..');
 /** Output root; `--out` overrides it (set in main before anything is written). */
@@ -38,6 +49,12 @@ const RECIPES_SRC = path.join(ROOT, 'recipes');
 const SITE = 'com.dcmms.edge.Site';
 /** gdk's artifact URI convention; `gdk component publish` rewrites BUCKET_NAME etc. (docs/build.md). */
 const URI_PREFIX = 's3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/';
+/**
+ * The cross-installed linux-arm64 tree whose addons the aarch64 manifests ship; undefined when
+ * linux-arm64 is not built (set in main before any component is built).
+ * @type {import('./arm64/toolchain').Arm64Tree | undefined}
+ */
+let ARM64;
 
 class BuildError extends Error {}
 
@@ -57,9 +74,20 @@ function awsCrtDir() {
 }
 
 /**
- * @typedef {{ from: string, to: string }} NativeFile
+ * A native file beside main.js: a copy of `from`, or a zip of `zip` (a platform's files whose
+ * names another platform's files also use; the recipe unarchives it into its own folder).
+ * @typedef {{ from: string, to: string } | { zip: Array<{ from: string, name: string }>, to: string }} NativeFile
  * @typedef {{ dir: string, name: string, natives: Record<string, NativeFile[]> }} ComponentBuild
  */
+
+/**
+ * The natives of each Greengrass platform architecture this build makes, from one list per Node
+ * arch: amd64 always, aarch64 when linux-arm64 is built.
+ * @param {(nodeArch: 'x64' | 'arm64') => NativeFile[]} list @returns {Record<string, NativeFile[]>}
+ */
+function perArch(list) {
+  return { amd64: list('x64'), ...(ARM64 ? { aarch64: list('arm64') } : {}) };
+}
 
 /** aws-crt's prebuilt binary for a Node arch (x64 | arm64), renamed per platform beside main.js. */
 /** @param {string} nodeArch @returns {NativeFile} */
@@ -67,9 +95,14 @@ function awsCrt(nodeArch) {
   return { from: path.join(awsCrtDir(), 'dist', 'bin', `linux-${nodeArch}-glibc`, 'aws-crt-nodejs.node'), to: `aws-crt-nodejs-linux-${nodeArch}.node` };
 }
 
-/** @serialport/bindings-cpp's N-API prebuild (glibc) for a Node arch, flat beside main.js (see nativeBindingPlugin). */
-/** @param {string} nodeArch @returns {NativeFile} */
+/**
+ * @serialport/bindings-cpp's addon for a Node arch, flat beside main.js (see nativeBindingPlugin):
+ * x64 the package's N-API prebuild (glibc), arm64 the one compiled for the arm64 tree (the
+ * package's armv8 prebuild would do too; compiling it here keeps one glibc floor for every addon).
+ * @param {string} nodeArch @returns {NativeFile}
+ */
 function serialport(nodeArch) {
+  if (nodeArch === 'arm64') return { from: arm64Tree().serialport, to: 'serialport-bindings-linux-arm64.node' };
   let dir;
   try {
     const ms = path.dirname(require.resolve('modbus-serial/package.json', { paths: [ROOT] }));
@@ -78,17 +111,22 @@ function serialport(nodeArch) {
   } catch (err) {
     return fail(`cannot resolve @serialport/bindings-cpp from modbus-serial (run npm ci): ${err instanceof Error ? err.message : String(err)}`);
   }
-  const file = nodeArch === 'arm64' ? '@serialport+bindings-cpp.armv8.glibc.node' : '@serialport+bindings-cpp.glibc.node';
-  return { from: path.join(dir, 'prebuilds', `linux-${nodeArch}`, file), to: `serialport-bindings-linux-${nodeArch}.node` };
+  return { from: path.join(dir, 'prebuilds', `linux-${nodeArch}`, '@serialport+bindings-cpp.glibc.node'), to: `serialport-bindings-linux-${nodeArch}.node` };
+}
+
+/** @returns {import('./arm64/toolchain').Arm64Tree} */
+function arm64Tree() {
+  if (!ARM64) return fail('internal: a linux-arm64 native was asked for while linux-arm64 is not built');
+  return ARM64;
 }
 
 /**
- * better-sqlite3's addon as npm installed it (built from source by its install script: there is
- * no prebuilt binary in node_modules). Only the build machine's own architecture exists, so only
- * that platform can be shipped; see docs/build.md "better-sqlite3 and aarch64".
+ * better-sqlite3's addon: x64 as npm built it here from source (node_modules holds no prebuilt
+ * binary), arm64 as npm cross-compiled it in the arm64 tree (scripts/arm64/toolchain.js).
  * @param {string} nodeArch @returns {NativeFile}
  */
 function betterSqlite3(nodeArch) {
+  if (nodeArch === 'arm64') return { from: arm64Tree().betterSqlite3, to: 'better-sqlite3-linux-arm64.node' };
   let dir;
   try {
     dir = path.dirname(require.resolve('better-sqlite3/package.json', { paths: [ROOT] }));
@@ -103,6 +141,10 @@ function betterSqlite3(nodeArch) {
  * them prebuilt per architecture (bin/napi-v6/linux/<arch>). The binding finds the library through
  * its RUNPATH $ORIGIN, so both lie side by side and the library keeps its soname
  * (libonnxruntime.so.1); the binding is loaded from DCMMS_ONNXRUNTIME_BINDING (onnxRuntimePlugin).
+ * Both architectures' libraries are libonnxruntime.so.1 and a version's artifacts share one
+ * folder, so the arm64 pair ships zipped (onnxruntime-linux-arm64.zip, `Unarchive: ZIP`) and is
+ * unpacked into {artifacts:decompressedPath}/onnxruntime-linux-arm64/; the x64 pair stays flat, as
+ * the amd64 manifest has always shipped it.
  * @param {string} nodeArch @returns {NativeFile[]}
  */
 function onnxRuntime(nodeArch) {
@@ -113,6 +155,9 @@ function onnxRuntime(nodeArch) {
     return fail(`cannot resolve onnxruntime-node (run npm ci): ${err instanceof Error ? err.message : String(err)}`);
   }
   const bin = path.join(dir, 'bin', 'napi-v6', 'linux', nodeArch);
+  if (nodeArch === 'arm64') {
+    return [{ zip: [{ from: path.join(bin, 'onnxruntime_binding.node'), name: 'onnxruntime_binding.node' }, { from: path.join(bin, 'libonnxruntime.so.1'), name: 'libonnxruntime.so.1' }], to: 'onnxruntime-linux-arm64.zip' }];
+  }
   return [
     { from: path.join(bin, 'onnxruntime_binding.node'), to: `onnxruntime-binding-linux-${nodeArch}.node` },
     { from: path.join(bin, 'libonnxruntime.so.1'), to: 'libonnxruntime.so.1' },
@@ -172,67 +217,20 @@ const nativeBindingPlugin = {
 /**
  * The components this build ships: folder under components/, Greengrass name, and the native
  * files each Greengrass platform architecture needs beside main.js (keys are recipe
- * `Platform.architecture` values). Later components add better-sqlite3 / onnxruntime-node here.
+ * `Platform.architecture` values; perArch leaves aarch64 out when linux-arm64 is not built).
  * @type {() => ComponentBuild[]}
  */
 const COMPONENTS = () => [
-  {
-    dir: 'health',
-    name: 'com.dcmms.edge.Health',
-    natives: { amd64: [awsCrt('x64')], aarch64: [awsCrt('arm64')] },
-  },
-  {
-    dir: 'modbus-adapter',
-    name: 'com.dcmms.edge.ModbusAdapter',
-    natives: { amd64: [awsCrt('x64'), serialport('x64')], aarch64: [awsCrt('arm64'), serialport('arm64')] },
-  },
-  {
-    dir: 'processor',
-    name: 'com.dcmms.edge.Processor',
-    // amd64 only until a cross-built aarch64 better-sqlite3 exists: a recipe must not claim a
-    // platform it cannot run on (docs/build.md "better-sqlite3 and aarch64").
-    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
-  },
-  {
-    dir: 'aggregator',
-    name: 'com.dcmms.edge.Aggregator',
-    // amd64 only, as the Processor: rollups and the store reader are better-sqlite3 (docs/build.md).
-    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
-  },
-  {
-    dir: 'analytics',
-    name: 'com.dcmms.edge.Analytics',
-    // amd64 only, as the Processor: the alarm journal and the store reader are better-sqlite3 (docs/build.md).
-    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
-  },
-  {
-    dir: 'uplink',
-    name: 'com.dcmms.edge.Uplink',
-    // amd64 only, as the Processor: the outbox is better-sqlite3 (docs/build.md "better-sqlite3 and aarch64").
-    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
-  },
-  {
-    dir: 'ml-inference',
-    name: 'com.dcmms.edge.MLInference',
-    // amd64 only, as the Processor: the alarm journal and the store reader are better-sqlite3
-    // (docs/build.md). onnxruntime-node ships arm64 binaries too; docs/ml-inference.md says how an
-    // aarch64 manifest would carry them once better-sqlite3 exists for aarch64.
-    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64'), ...onnxRuntime('x64')] },
-  },
-  {
-    dir: 'local-control',
-    name: 'com.dcmms.edge.LocalControl',
-    // amd64 only, as the Processor: the audit log and holds are better-sqlite3 (docs/build.md);
-    // serialport's addon for the SMS alarm output's modem, as the ModbusAdapter ships it.
-    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64'), serialport('x64')] },
-  },
-  {
-    dir: 'local-hmi',
-    name: 'com.dcmms.edge.LocalHmi',
-    // amd64 only, as the Processor: users, sessions, audit and the store reader are better-sqlite3
-    // (docs/build.md); the web app is inside main.js (hmiWebPlugin).
-    natives: { amd64: [awsCrt('x64'), betterSqlite3('x64')] },
-  },
+  { dir: 'health', name: 'com.dcmms.edge.Health', natives: perArch((a) => [awsCrt(a)]) },
+  { dir: 'modbus-adapter', name: 'com.dcmms.edge.ModbusAdapter', natives: perArch((a) => [awsCrt(a), serialport(a)]) },
+  // The store, the outbox, the rollups, the alarm journals, the audit log: better-sqlite3.
+  { dir: 'processor', name: 'com.dcmms.edge.Processor', natives: perArch((a) => [awsCrt(a), betterSqlite3(a)]) },
+  { dir: 'aggregator', name: 'com.dcmms.edge.Aggregator', natives: perArch((a) => [awsCrt(a), betterSqlite3(a)]) },
+  { dir: 'analytics', name: 'com.dcmms.edge.Analytics', natives: perArch((a) => [awsCrt(a), betterSqlite3(a)]) },
+  { dir: 'uplink', name: 'com.dcmms.edge.Uplink', natives: perArch((a) => [awsCrt(a), betterSqlite3(a)]) },
+  { dir: 'ml-inference', name: 'com.dcmms.edge.MLInference', natives: perArch((a) => [awsCrt(a), betterSqlite3(a), ...onnxRuntime(a)]) },
+  // serialport's addon for the SMS alarm output's modem, as the ModbusAdapter ships it.
+  { dir: 'local-control', name: 'com.dcmms.edge.LocalControl', natives: perArch((a) => [awsCrt(a), betterSqlite3(a), serialport(a)]) },
 ];
 
 /**
@@ -336,6 +334,42 @@ function writeRecipe(file, recipe, source) {
 }
 
 /**
+ * A zip that is the same bytes for the same files (fixed times and modes): artifacts are hashed
+ * into cdk/artifacts.lock.json, so an unchanged build must not change them.
+ * @param {string} file @param {Array<{ from: string, name: string }>} entries @returns {Promise<void>}
+ */
+function writeZip(file, entries) {
+  return new Promise((resolve, reject) => {
+    const zip = new yazl.ZipFile();
+    for (const e of entries) zip.addBuffer(fs.readFileSync(e.from), e.name, { mtime: new Date(Date.UTC(2020, 0, 1)), mode: 0o100644 });
+    const out = fs.createWriteStream(file);
+    out.on('close', () => resolve());
+    out.on('error', reject);
+    zip.outputStream.on('error', reject).pipe(out);
+    zip.end();
+  });
+}
+
+/**
+ * Every component runs the same way on every architecture: the recipe has a linux/amd64 and a
+ * linux/aarch64 manifest whose lifecycles are the same once the environment variables that name a
+ * native file (which differ per architecture) are set aside.
+ * @param {any} recipe @param {string} name
+ */
+function checkSameLifecycle(recipe, name) {
+  const byArch = (/** @type {string} */ arch) => recipe.Manifests.find((/** @type {any} */ m) => m?.Platform?.os === 'linux' && m?.Platform?.architecture === arch);
+  const amd64 = byArch('amd64');
+  const aarch64 = byArch('aarch64');
+  if (!amd64 || !aarch64) fail(`recipes/${name}.yaml: needs a linux/amd64 and a linux/aarch64 manifest to build linux-arm64 (found ${recipe.Manifests.map((/** @type {any} */ m) => `${m?.Platform?.os}/${m?.Platform?.architecture}`).join(', ')})`);
+  const NATIVE = /\{artifacts:(path|decompressedPath)\}\/.*\.(node|so(\.\d+)*)$/;
+  const shape = (/** @type {any} */ lc) =>
+    JSON.stringify(lc ?? null, (k, v) => (typeof v === 'string' && NATIVE.test(v) ? '<native file>' : v));
+  if (shape(amd64.Lifecycle) !== shape(aarch64.Lifecycle)) {
+    fail(`recipes/${name}.yaml: the linux/aarch64 lifecycle differs from the linux/amd64 one beyond the native files it names:\n  amd64:   ${shape(amd64.Lifecycle)}\n  aarch64: ${shape(aarch64.Lifecycle)}`);
+  }
+}
+
+/**
  * Check that each manifest names exactly the files produced for its platform.
  * @param {any} recipe @param {ComponentBuild} c @param {string} artifactDir
  */
@@ -382,11 +416,17 @@ async function buildComponent(c, version, project) {
     fail(`${c.name}: bundling ${path.relative(ROOT, entry)} failed:\n  ${describeEsbuildError(err)}`);
   }
   for (const n of Object.values(c.natives).flat()) {
-    if (!fs.existsSync(n.from)) fail(`${c.name}: native file ${n.from} not found`);
-    fs.copyFileSync(n.from, path.join(artifactDir, n.to));
+    const sources = 'zip' in n ? n.zip.map((z) => z.from) : [n.from];
+    for (const f of sources) if (!fs.existsSync(f)) fail(`${c.name}: native file ${f} not found`);
+    if ('zip' in n) await writeZip(path.join(artifactDir, n.to), n.zip);
+    else fs.copyFileSync(n.from, path.join(artifactDir, n.to));
   }
 
   const recipe = readRecipe(c.name, version);
+  if (ARM64) checkSameLifecycle(recipe, c.name);
+  // Not built for linux-arm64: the recipe does not claim aarch64 (Greengrass then refuses the
+  // deployment on an aarch64 core instead of starting a component without its files).
+  else recipe.Manifests = recipe.Manifests.filter((/** @type {any} */ m) => m?.Platform?.architecture !== 'aarch64');
   const conf = (recipe.ComponentConfiguration ??= {});
   const defaults = (conf.DefaultConfiguration ??= {});
   if ('accessControl' in defaults) fail(`recipes/${c.name}.yaml: remove DefaultConfiguration.accessControl; the build writes it from the contract`);
@@ -502,12 +542,27 @@ async function main() {
   const args = process.argv.slice(2);
   let gdk = false;
   let tools = true;
+  let arch = 'x64';
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--gdk') gdk = true;
     else if (a === '--no-tools') tools = false;
     else if (a === '--out' && args[i + 1]) OUT = path.resolve(String(args[++i]));
-    else fail(`unknown argument ${JSON.stringify(a)} (usage: node scripts/build.js [--gdk] [--out DIR] [--no-tools])`);
+    else if (a === '--arch' && args[i + 1]) arch = String(args[++i]);
+    else fail(`unknown argument ${JSON.stringify(a)} (usage: node scripts/build.js [--arch x64|all] [--gdk] [--out DIR] [--no-tools])`);
+  }
+  if (arch !== 'x64' && arch !== 'all') fail(`--arch must be x64 or all (got ${JSON.stringify(arch)})`);
+  /** Why linux-arm64 was not built, if it was not. */
+  let skipped;
+  if (arch === 'x64') skipped = 'linux-arm64 not built (--arch x64, the default; `npm run build -- --arch all` builds it)';
+  else {
+    try {
+      ARM64 = arm64.ensureArm64Tree((m) => process.stderr.write(`build: ${m}\n`));
+    } catch (err) {
+      if (!(err instanceof arm64.Arm64Unavailable)) throw err;
+      skipped = `linux-arm64 SKIPPED: ${err.message}`;
+      process.stderr.write(`build: ${skipped}\n`);
+    }
   }
 
   const version = readJson(path.join(ROOT, 'package.json')).version;
@@ -536,7 +591,8 @@ async function main() {
   if (gdk) writeRecipe(path.join(OUT, 'recipes', 'recipe.yaml'), site, `recipes/${SITE}.yaml`);
   const toolsBuilt = tools ? await buildTools() : [];
 
-  const lines = table.map((c, i) => `  ${c.name}@${version} (${timings[i]} ms)`);
+  const lines = table.map((c, i) => `  ${c.name}@${version} [${Object.keys(c.natives).join(', ')}] (${timings[i]} ms)`);
+  if (skipped) lines.push(`  ${skipped}: every recipe has its linux/amd64 manifest only`);
   process.stdout.write(
     [`built ${table.length + 1 + artifactsOnly.length} components into ${path.relative(ROOT, OUT)}/ in ${Date.now() - t0} ms:`, ...lines, `  ${SITE}@${version} (meta)`, ...artifactsOnly.map((a) => `  ${a.name}@${a.version} (artifacts only)`), ...(gdk ? ['  recipes/recipe.yaml (gdk root)'] : []), ...toolsBuilt.map((t) => `  ${t}`)].join('\n') + '\n',
   );
