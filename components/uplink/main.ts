@@ -19,13 +19,16 @@ const nativeBinding = process.env['DCMMS_BETTER_SQLITE3_BINDING'];
 const awsRegion = process.env['AWS_REGION'];
 const thingName = process.env['AWS_IOT_THING_NAME'];
 const tes = { fullUri: process.env['AWS_CONTAINER_CREDENTIALS_FULL_URI'], authorizationToken: process.env['AWS_CONTAINER_AUTHORIZATION_TOKEN'] };
+// Stream Manager: its port when the nucleus sets it, and the same component token (Greengrass developer guide, "Stream manager").
+const smPortEnv = process.env['STREAM_MANAGER_SERVER_PORT'];
+const smToken = process.env['AWS_CONTAINER_AUTHORIZATION_TOKEN'];
 
 runComponent(
   {
     name: 'com.dcmms.edge.Uplink',
     version,
     config: uplinkConfigSpec,
-    create: (deps, config) => createUplink({ ...deps, workDir: process.cwd(), tes, ...(nativeBinding ? { nativeBinding } : {}), ...(awsRegion ? { awsRegion } : {}), ...(thingName ? { thingName } : {}) }, config),
+    create: (deps, config) => createUplink({ ...deps, workDir: process.cwd(), tes, ...(smPortEnv ? { streamManagerPortEnv: smPortEnv } : {}), ...(smToken ? { streamManagerToken: smToken } : {}), ...(nativeBinding ? { nativeBinding } : {}), ...(awsRegion ? { awsRegion } : {}), ...(thingName ? { thingName } : {}) }, config),
   },
   { process, createIpcClient: () => greengrasscoreipc.createClient() },
 );

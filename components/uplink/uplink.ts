@@ -23,9 +23,11 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
 import { AlarmSync, alarmKey } from './alarm-sync';
 import { CLASSES, classOf, type RecordClass } from './classes';
-import { checkUplinkConfig, EXPORTER_NAMES, type ExporterName, type UplinkConfig } from './config';
+import { checkUplinkConfig, EXPORTER_NAMES, exporterEnabled, exporterSettings, smDestination, type ExporterName, type UplinkConfig } from './config';
 import { createIotCoreExporter } from './exporters/iotcore';
 import { createS3Exporter, type TesEndpoint } from './exporters/s3';
+import { createStreamManagerExporter, StreamManagerHub, type SmStatusReport } from './exporters/stream-manager';
+import { SM_DEFAULT_PORT } from './exporters/stream-manager-client';
 import type { Exporter } from './exporters/types';
 import { Outbox, type AppendItem, type BatchMeta } from './outbox';
 import { TokenBucket } from './pacing';
@@ -45,6 +47,10 @@ export interface UplinkDeps {
   thingName?: string;
   /** The nucleus's Token Exchange Service (the only source of S3 credentials). */
   tes?: TesEndpoint;
+  /** STREAM_MANAGER_SERVER_PORT as the nucleus gives it, if set (used when `streamManager.port` is 0). */
+  streamManagerPortEnv?: string;
+  /** The component's token for Stream Manager (AWS_CONTAINER_AUTHORIZATION_TOKEN). */
+  streamManagerToken?: string;
   /** Replace an exporter (tests, benchmarks); default: built from the configuration. */
   exporters?: Partial<Record<ExporterName, Exporter>>;
   random?: () => number;
@@ -75,8 +81,8 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
   const log = deps.logger.child({ module: 'uplink' });
   checkUplinkConfig(initial);
   let config = initial;
-  const enabledNow = (): ExporterName[] => EXPORTER_NAMES.filter((n) => config.exporters[n].enabled);
-  const routeIdx = (cls: RecordClass): number[] => config.routes[cls].filter((e) => config.exporters[e].enabled).map((e) => EXPORTER_NAMES.indexOf(e));
+  const enabledNow = (): ExporterName[] => EXPORTER_NAMES.filter((n) => exporterEnabled(config, n));
+  const routeIdx = (cls: RecordClass): number[] => config.routes[cls].filter((e) => exporterEnabled(config, e)).map((e) => EXPORTER_NAMES.indexOf(e));
   const unroutedNow = (): Set<RecordClass> => new Set(CLASSES.filter((c) => routeIdx(c).length === 0));
 
   let outbox: Outbox | undefined;
@@ -90,10 +96,12 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
   let urgent = false;
   let closed = false;
   let unrouted = unroutedNow();
+  /** The Stream Manager connection the streammanager-* exporters share (while any of them runs). */
+  let hub: StreamManagerHub | undefined;
 
   const alarmSync = new AlarmSync({ bus: deps.bus, clock: deps.clock, logger: log, metrics: deps.metrics, siteId: config.siteId, requester: 'uplink' });
 
-  const status = (): UplinkStatus => ({
+  const status = (): UplinkStatus & { streamManager?: SmStatusReport } => ({
     schemaVersion: CONTRACT_VERSION,
     siteId: config.siteId,
     ts: deps.clock.now(),
@@ -103,6 +111,8 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
     backlog: outbox?.backlog() ?? {},
     dropped: outbox?.droppedCounts() ?? {},
     compressionRatio: outbox?.compressionRatio() ?? null,
+    // Stream Manager's own export status (DescribeMessageStream): what it still has to export, and errors.
+    ...(hub ? { streamManager: hub.report() } : {}),
   });
 
   const seal = (force = false): void => {
@@ -232,9 +242,50 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
     });
   };
 
+  /** Stream Manager's port: configured, else STREAM_MANAGER_SERVER_PORT, else its `port` over IPC, else 8088 (Greengrass developer guide, "Stream manager"). */
+  const smPort = async (): Promise<number> => {
+    const configured = config.exporters.streamManager.port;
+    if (configured > 0) return configured;
+    const env = Number(deps.streamManagerPortEnv);
+    if (Number.isInteger(env) && env > 0 && env < 65536) return env;
+    try {
+      const v = await deps.bus.getConfiguration(['port'], 'aws.greengrass.StreamManager');
+      const p = Number(typeof v === 'object' && v !== null ? (v as Record<string, unknown>)['port'] : v);
+      if (Number.isInteger(p) && p > 0 && p < 65536) return p;
+    } catch (err) {
+      log.debug('Stream Manager port not read over IPC', { err: errorMessage(err) });
+    }
+    return SM_DEFAULT_PORT;
+  };
+
+  const smHub = (ob: Outbox): StreamManagerHub => {
+    hub ??= new StreamManagerHub({
+      config: config.exporters.streamManager,
+      routes: config.routes,
+      maxOutboxBytes: config.maxOutboxBytes,
+      maxAgeMs: config.maxAgeMs,
+      siteId: config.siteId,
+      thingName: deps.thingName ?? '',
+      outboxId: ob.id,
+      fileDir: path.resolve(deps.workDir ?? '.', 'streammanager-s3'),
+      clock: deps.clock,
+      logger: log,
+      metrics: deps.metrics,
+      resolvePort: smPort,
+      authToken: deps.streamManagerToken,
+      backoffInitialMs: config.backoffInitialMs,
+      backoffMaxMs: config.backoffMaxMs,
+      statusIntervalMs: config.statusIntervalMs,
+      ...(deps.random ? { random: deps.random } : {}),
+    });
+    return hub;
+  };
+
   const buildExporter = (name: ExporterName, ob: Outbox): Exporter => {
     const given = deps.exporters?.[name];
     if (given) return given;
+    const dest = smDestination(name);
+    if (dest !== undefined) return createStreamManagerExporter(smHub(ob), dest);
     if (name === 'iotcore') return createIotCoreExporter({ bus: deps.bus, clock: deps.clock, siteId: config.siteId, outboxId: ob.id, probeIntervalMs: config.exporters.iotcore.probeIntervalMs, status });
     const s3 = config.exporters.s3;
     return createS3Exporter({
@@ -255,6 +306,8 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
     const ex = buildExporter(name, ob);
     exporters.set(name, ex);
     const iot = config.exporters.iotcore;
+    const smc = config.exporters.streamManager;
+    const isSm = smDestination(name) !== undefined;
     const now = deps.clock.now();
     senders.set(
       name,
@@ -265,10 +318,10 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
         clock: deps.clock,
         logger: log,
         metrics: deps.metrics,
-        concurrency: name === 'iotcore' ? iot.concurrency : config.exporters.s3.concurrency,
+        concurrency: name === 'iotcore' ? iot.concurrency : isSm ? smc.concurrency : config.exporters.s3.concurrency,
         backoffInitialMs: config.backoffInitialMs,
         backoffMaxMs: config.backoffMaxMs,
-        probeIntervalMs: name === 'iotcore' ? iot.probeIntervalMs : config.exporters.s3.probeIntervalMs,
+        probeIntervalMs: name === 'iotcore' ? iot.probeIntervalMs : isSm ? smc.probeIntervalMs : config.exporters.s3.probeIntervalMs,
         ...(name === 'iotcore'
           ? { buckets: { publishes: new TokenBucket(iot.publishesPerSecond, Math.max(1, Math.ceil(iot.publishesPerSecond / 10)), now), bytes: new TokenBucket(iot.bytesPerSecond, iot.bytesPerSecond / 4, now) } }
           : {}),
@@ -288,6 +341,8 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
     const ex = exporters.get(name);
     exporters.delete(name);
     await ex?.close().catch(() => undefined);
+    // The last Stream Manager exporter closed the shared connection: the next one opens a new one.
+    if (![...exporters.keys()].some((n) => smDestination(n) !== undefined && !deps.exporters?.[n])) hub = undefined;
   };
 
   const expireTick = (): void => {
@@ -348,11 +403,14 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
       if (changed((c) => c.outboxPath)) log.warn('outboxPath changes take effect at the next start (the outbox holds undelivered data)', { outboxPath: prev.outboxPath });
       // Senders: rebuilt for an exporter whose settings changed, added or removed with `enabled`.
       const shared = (c: Readonly<UplinkConfig>) => [c.backoffInitialMs, c.backoffMaxMs, c.siteId];
+      // The Stream Manager streams follow the routes and the outbox's bounds too.
+      const smShared = (c: Readonly<UplinkConfig>) => [c.routes, c.maxOutboxBytes, c.maxAgeMs, c.statusIntervalMs];
+      const smChanged = EXPORTER_NAMES.some((n) => smDestination(n) !== undefined && (changed((c) => exporterSettings(c, n)) || changed(smShared)));
       for (const name of EXPORTER_NAMES) {
-        const differs = changed((c) => c.exporters[name]) || changed(shared);
-        if (senders.has(name) && (differs || !next.exporters[name].enabled)) await stopSender(name);
-        if (!senders.has(name) && next.exporters[name].enabled) startSender(name, ob);
+        const differs = changed((c) => exporterSettings(c, name)) || changed(shared) || (smDestination(name) !== undefined && smChanged);
+        if (senders.has(name) && (differs || !exporterEnabled(next, name))) await stopSender(name);
       }
+      for (const name of EXPORTER_NAMES) if (!senders.has(name) && exporterEnabled(next, name)) startSender(name, ob);
       const alarmsWereRouted = !unrouted.has('alarms');
       unrouted = unroutedNow();
       await syncSubscriptions(changed((c) => c.siteId));
@@ -366,7 +424,8 @@ export function createUplink(deps: UplinkDeps, initial: Readonly<UplinkConfig>):
       for (const s of senders.values()) s.kick(true);
     },
     healthState() {
-      return [...senders.values()].every((s) => s.isOnline) ? 'running' : 'degraded';
+      // A Stream Manager export that reports an error is degraded too (its name and error are the metrics' lastError).
+      return [...senders.values()].every((s) => s.isOnline) && (hub?.failing().length ?? 0) === 0 ? 'running' : 'degraded';
     },
     async close() {
       if (closed) return;
