@@ -231,6 +231,8 @@ const COMPONENTS = () => [
   { dir: 'ml-inference', name: 'com.dcmms.edge.MLInference', natives: perArch((a) => [awsCrt(a), betterSqlite3(a), ...onnxRuntime(a)]) },
   // serialport's addon for the SMS alarm output's modem, as the ModbusAdapter ships it.
   { dir: 'local-control', name: 'com.dcmms.edge.LocalControl', natives: perArch((a) => [awsCrt(a), betterSqlite3(a), serialport(a)]) },
+  // Users, sessions and audit, and the store reader; the web app is inside main.js (hmiWebPlugin).
+  { dir: 'local-hmi', name: 'com.dcmms.edge.LocalHmi', natives: perArch((a) => [awsCrt(a), betterSqlite3(a)]) },
 ];
 
 /**
