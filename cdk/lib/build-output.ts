@@ -27,6 +27,12 @@ export interface BuiltManifest {
   readonly files: readonly string[];
   /** Platform.architecture (amd64, aarch64...); undefined for a manifest of any architecture. */
   readonly architecture: string | undefined;
+  /**
+   * The files of `files` the recipe unarchives (`Unarchive: ZIP`): a platform's natives that share
+   * names with another platform's (the arm64 onnxruntime pair). Each lands in
+   * `{artifacts:decompressedPath}/<zip name without .zip>/`.
+   */
+  readonly unarchive: readonly string[];
 }
 
 export interface BuiltComponent {
@@ -72,6 +78,7 @@ function readOne(buildDir: string, recipePath: string): BuiltComponent {
   const manifests = manifestsRaw.map((m, index): BuiltManifest => {
     if (!isObject(m)) throw new BuildOutputError(`${rel}: Manifests[${index}] is not an object`);
     const list = Array.isArray(m['Artifacts']) ? m['Artifacts'] : [];
+    const unarchive: string[] = [];
     const files = list.map((a, i) => {
       const uri = isObject(a) ? a['URI'] : undefined;
       if (typeof uri !== 'string' || !uri.startsWith(GDK_URI_PREFIX)) {
@@ -82,11 +89,16 @@ function readOne(buildDir: string, recipePath: string): BuiltComponent {
       const full = path.join(artifactDir, file);
       if (!fs.existsSync(full)) throw new BuildOutputError(`${rel}: artifact ${file} is missing from ${path.relative(buildDir, artifactDir)}; run npm run build`);
       artifacts[file] ??= sha256(full);
+      const how = isObject(a) ? a['Unarchive'] : undefined;
+      if (typeof how === 'string' && how.toUpperCase() === 'ZIP') {
+        if (!file.endsWith('.zip')) throw new BuildOutputError(`${rel}: Manifests[${index}] unarchives ${file}, which is not a .zip`);
+        unarchive.push(file);
+      }
       return file;
     });
     const platform = m['Platform'];
     const architecture = isObject(platform) && typeof platform['architecture'] === 'string' ? platform['architecture'] : undefined;
-    return { index, name: typeof m['Name'] === 'string' ? m['Name'] : `manifest-${index}`, files, architecture };
+    return { index, name: typeof m['Name'] === 'string' ? m['Name'] : `manifest-${index}`, files, architecture, unarchive };
   });
   const deps: Record<string, string> = {};
   const depsRaw = recipe['ComponentDependencies'];

@@ -40,6 +40,8 @@ export interface PublishedComponent {
   readonly dependencies: Readonly<Record<string, string>>;
   /** The unzipped folder (`<zip name>`) of the manifest for this architecture. */
   folderFor(architecture: string | undefined): string | undefined;
+  /** Platform.architecture of each manifest (undefined: a manifest for every architecture). */
+  readonly architectures: readonly (string | undefined)[];
 }
 
 export interface ComponentsProps {
@@ -98,16 +100,34 @@ export class Components extends Construct {
     const manifests = Array.isArray(recipe['Manifests']) ? recipe['Manifests'] : [];
     for (const m of c.manifests) {
       if (m.files.length === 0) continue;
+      // The zips the recipe unarchives go as they are, each its own asset (below); the rest in one.
+      const flat = m.files.filter((f) => !m.unarchive.includes(f));
       const asset = new Asset(scope, `Artifacts-${m.name}`, {
         path: c.artifactDir,
         // Only this platform's files: an aarch64 gateway does not download the amd64 binaries.
-        exclude: present.filter((f) => !m.files.includes(f)),
+        exclude: present.filter((f) => !flat.includes(f)),
       });
       this.assetBucket ??= asset.bucket;
       const key = asset.s3ObjectKey;
       if (Token.isUnresolved(key) || !key.endsWith('.zip')) throw new Error(`${c.name}: unexpected asset key ${key}`);
       const folder = path.posix.basename(key, '.zip');
       let manifest = manifests[m.index] as { [k: string]: Json };
+      // A zip the recipe unarchives (the arm64 onnxruntime pair, whose names the amd64 files share)
+      // is published as its own asset, `<hash>.zip`, so Greengrass unpacks it into
+      // {artifacts:decompressedPath}/<hash>/: the recipe's folder (the zip's own name) is rewritten to that.
+      const zips: Json[] = [];
+      for (const z of m.unarchive) {
+        const zipAsset = new Asset(scope, `Unarchive-${m.name}-${z}`, { path: path.join(c.artifactDir, z) });
+        const zipKey = zipAsset.s3ObjectKey;
+        if (Token.isUnresolved(zipKey) || !zipKey.endsWith('.zip')) throw new Error(`${c.name}: unexpected asset key ${zipKey} for ${z}`);
+        const from = `{artifacts:decompressedPath}/${path.posix.basename(z, '.zip')}/`;
+        manifest = rewrite(manifest, from, `{artifacts:decompressedPath}/${path.posix.basename(zipKey, '.zip')}/`) as { [k: string]: Json };
+        zips.push({ URI: zipAsset.s3ObjectUrl, Unarchive: 'ZIP', Permission: { Read: 'OWNER', Execute: 'NONE' } });
+        if (!keys.includes(zipKey)) {
+          keys.push(zipKey);
+          objectArns.push(zipAsset.bucket.arnForObjects(zipKey));
+        }
+      }
       for (const dep of Object.keys(c.dependencies)) {
         const ref = `{${dep}:artifacts:path}`;
         if (!JSON.stringify(manifest).includes(ref.replace(/"/g, '\\"'))) continue;
@@ -118,7 +138,7 @@ export class Components extends Construct {
       folders.push({ architecture: m.architecture, folder });
       manifests[m.index] = {
         ...(rewrite(manifest, ARTIFACTS_PATH, `{artifacts:decompressedPath}/${folder}`) as { [k: string]: Json }),
-        Artifacts: [{ URI: asset.s3ObjectUrl, Unarchive: 'ZIP', Permission: { Read: 'OWNER', Execute: 'NONE' } }],
+        Artifacts: [{ URI: asset.s3ObjectUrl, Unarchive: 'ZIP', Permission: { Read: 'OWNER', Execute: 'NONE' } }, ...zips],
       };
       if (!keys.includes(key)) {
         keys.push(key);
@@ -134,6 +154,6 @@ export class Components extends Construct {
     // A manifest for any architecture (no `architecture` in its platform) serves every one.
     const folderFor = (architecture: string | undefined): string | undefined =>
       (folders.find((f) => f.architecture === architecture) ?? folders.find((f) => f.architecture === undefined))?.folder;
-    return { name: c.name, version: c.version, resource, recipe, artifactObjectArns: objectArns, assetKeys: keys, dependencies: c.dependencies, folderFor };
+    return { name: c.name, version: c.version, resource, recipe, artifactObjectArns: objectArns, assetKeys: keys, dependencies: c.dependencies, folderFor, architectures: c.manifests.map((m) => m.architecture) };
   }
 }

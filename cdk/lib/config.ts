@@ -60,7 +60,17 @@ export interface FleetConfig {
   readonly dataRetentionDays: number;
   /** Optional: id of a claim certificate made outside CDK, to attach the claim policy to. */
   readonly claimCertificateId?: string;
+  /**
+   * The CPU architectures of the fleet's gateways, as Greengrass names them (recipe
+   * `Platform.architecture`): default `["amd64"]`. The synth refuses a fleet whose bundle has a
+   * component without a manifest for one of them (docs/aarch64.md, docs/cdk.md "Fleet settings").
+   */
+  readonly architectures: readonly GatewayArchitecture[];
 }
+
+/** Gateway CPU architectures the bundle is built for (scripts/build.js `--arch all` adds aarch64). */
+export const GATEWAY_ARCHITECTURES = ['amd64', 'aarch64'] as const;
+export type GatewayArchitecture = (typeof GATEWAY_ARCHITECTURES)[number];
 
 export interface SiteConfig {
   readonly siteId: string;
@@ -144,6 +154,7 @@ const fleetSchema = {
     logLevel: { enum: ['DEBUG', 'INFO', 'WARN', 'ERROR'] },
     dataRetentionDays: { type: 'integer', minimum: 1, maximum: 3650 },
     claimCertificateId: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    architectures: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...GATEWAY_ARCHITECTURES] } },
   },
 } as const;
 
@@ -221,7 +232,7 @@ export function parseConfig(fleetsDoc: unknown, sitesDoc: unknown, names = { fle
   if (!validateFleets(fleetsDoc)) throw new ConfigFileError(explain(names.fleets, validateFleets.errors));
   if (!validateSites(sitesDoc)) throw new ConfigFileError(explain(names.sites, validateSites.errors));
   const fleetsRaw = (fleetsDoc as { fleets: Record<string, Omit<FleetConfig, 'name'>> }).fleets;
-  const fleets: FleetConfig[] = Object.entries(fleetsRaw).map(([name, f]) => ({ ...f, name }));
+  const fleets: FleetConfig[] = Object.entries(fleetsRaw).map(([name, f]) => ({ ...f, architectures: f.architectures ?? ['amd64'], name }));
   const sites = (sitesDoc as { sites: SiteConfig[] }).sites;
   const fleetNames = new Set(fleets.map((f) => f.name));
   const seen = new Set<string>();

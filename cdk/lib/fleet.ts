@@ -18,7 +18,7 @@ import { bucketArnRef } from './cloud';
 import { Construct } from 'constructs';
 import { names, type FleetConfig, type SiteConfig } from './config';
 import type { PublishedComponent } from './components';
-import { deploymentComponents, deploymentPolicies, iotJobConfiguration, resolveBundle } from './deployment';
+import { DeploymentConfigError, deploymentComponents, deploymentPolicies, iotJobConfiguration, resolveBundle, type BundleMember } from './deployment';
 import { PreProvisioningHook } from './hook';
 import { claimPolicyDocument, corePolicyDocument } from './iot-policies';
 import { lockKey, type LockFile } from './lock';
@@ -34,6 +34,30 @@ export interface FleetProps {
   readonly assetBucket?: s3.IBucket;
   /** Each site's checked notification secrets, by site id (default: siteSecrets of each site). */
   readonly secrets?: ReadonlyMap<string, SiteSecrets>;
+}
+
+/**
+ * Every component a site deploys must have a manifest for each of the fleet's gateway
+ * architectures: Greengrass fails the deployment on a core device whose platform no manifest of a
+ * component matches, so a missing aarch64 build is refused at synth instead of on the gateways.
+ * A version pinned from the lock (not built now) was checked when it was built and released.
+ */
+export function checkArchitectures(fleet: FleetConfig, site: SiteConfig, bundle: readonly BundleMember[]): void {
+  const missing: string[] = [];
+  for (const m of bundle) {
+    if (!m.published) continue;
+    const archs = m.published.architectures;
+    // No manifests (an empty recipe) or one for any architecture serve every gateway.
+    if (archs.length === 0 || archs.includes(undefined)) continue;
+    const lacking = fleet.architectures.filter((a) => !archs.includes(a));
+    if (lacking.length) missing.push(`${m.name}@${m.published.version} (no ${lacking.join(', ')} manifest)`);
+  }
+  if (missing.length) {
+    throw new DeploymentConfigError(
+      `fleet ${fleet.name} has ${fleet.architectures.join(' and ')} gateways, but site ${site.siteId}'s bundle has ${missing.join(', ')}: ` +
+        'build every architecture with `npm run build -- --arch all` (docs/aarch64.md)',
+    );
+  }
 }
 
 export interface SiteResources {
@@ -223,6 +247,7 @@ export class Fleet extends Construct {
       policyDocument: corePolicyDocument(names.thingPrefix(fleet.name, site.siteId), site.siteId, this.roleAlias.attrRoleAliasArn),
     });
     const bundle = resolveBundle(props.published, props.lock, site.bundleVersion ?? fleet.bundleVersion);
+    checkArchitectures(fleet, site, bundle);
     const deployment = new CfnDeployment(scope, 'Deployment', {
       targetArn: group.attrArn,
       deploymentName: `${names.siteGroup(fleet.name, site.siteId)} bundle`,

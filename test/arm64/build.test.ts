@@ -14,9 +14,8 @@ import { promisify } from 'node:util';
 import yauzl from 'yauzl';
 import YAML from 'yaml';
 import { IMPLEMENTED_COMPONENTS } from '../../components/lib/contract';
+import * as toolchain from '../../scripts/arm64/toolchain';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const toolchain = require('../../scripts/arm64/toolchain') as typeof import('../../scripts/arm64/toolchain');
 
 jest.setTimeout(600_000);
 
