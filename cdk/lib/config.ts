@@ -42,7 +42,14 @@ export interface FleetConfig {
   /** Pin the fleet to a recorded bundle version (rollback); default: the version just built. */
   readonly bundleVersion?: string;
   readonly awsComponents: { readonly [K in AwsComponent]?: string };
+  /**
+   * Deploy aws.greengrass.StreamManager and send the Uplink's exports through it: S3 (when
+   * `uplinkS3Export`) as Stream Manager S3 tasks, IoT SiteWise, Kinesis (streamManagerExports).
+   * Only these fleets' Uplink depends on Stream Manager (docs/uplink.md "Stream Manager").
+   */
   readonly streamManager: boolean;
+  /** What Stream Manager exports besides S3 (only with `streamManager`); default: SiteWise on, no Kinesis. */
+  readonly streamManagerExports?: StreamManagerExports;
   /**
    * The Uplink's S3 exporter on, writing to the data bucket under `fleets/<fleet>/<thing>/`; only
    * then does the fleet's Token Exchange role get its per-thing PutObject grant.
@@ -71,6 +78,13 @@ export interface FleetConfig {
 /** Gateway CPU architectures the bundle is built for (scripts/build.js `--arch all` adds aarch64). */
 export const GATEWAY_ARCHITECTURES = ['amd64', 'aarch64'] as const;
 export type GatewayArchitecture = (typeof GATEWAY_ARCHITECTURES)[number];
+
+export interface StreamManagerExports {
+  /** 1-minute and 15-minute means to IoT SiteWise (property aliases `/dcmms/<site>/<asset>/<point>`). Default true. */
+  readonly sitewise?: boolean;
+  /** An existing Kinesis data stream (in the stack's account and region) to export records to; none: no Kinesis. */
+  readonly kinesisStreamName?: string;
+}
 
 export interface SiteConfig {
   readonly siteId: string;
@@ -117,6 +131,15 @@ const fleetSchema = {
       properties: Object.fromEntries(AWS_COMPONENTS.map((c) => [c, { type: 'string', pattern: VERSION }])),
     },
     streamManager: { type: 'boolean' },
+    streamManagerExports: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        sitewise: { type: 'boolean' },
+        // Kinesis Data Streams stream names (Kinesis API Reference, CreateStream).
+        kinesisStreamName: { type: 'string', pattern: '^[a-zA-Z0-9_.-]{1,128}$' },
+      },
+    },
     uplinkS3Export: { type: 'boolean' },
     // 1 MiB to 4 GiB; the nucleus's default in-memory spool is 2.5 MB.
     mqttSpoolMaxBytes: { type: 'integer', minimum: 1048576, maximum: 4294967296 },
@@ -252,6 +275,9 @@ export function parseConfig(fleetsDoc: unknown, sitesDoc: unknown, names = { fle
   for (const f of fleets) {
     if (f.streamManager && !f.awsComponents['aws.greengrass.StreamManager']) {
       throw new ConfigFileError(`${names.fleets}: fleet ${f.name} enables streamManager but gives no aws.greengrass.StreamManager version`);
+    }
+    if (!f.streamManager && f.streamManagerExports !== undefined) {
+      throw new ConfigFileError(`${names.fleets}: fleet ${f.name} sets streamManagerExports but not streamManager; Stream Manager exports need streamManager: true`);
     }
     const nucleus = f.awsComponents['aws.greengrass.Nucleus'];
     if (nucleus && semver.lt(nucleus, DISK_SPOOLER_MIN_NUCLEUS)) {

@@ -21,6 +21,7 @@ import type { PublishedComponent } from './components';
 import type { LockFile } from './lock';
 import { lockKey } from './lock';
 import { LOCAL_CONTROL_COMPONENT, SECRET_MANAGER_COMPONENT, SECRET_POLICY_RESET, secretManagerMerge, siteSecrets, type SiteSecrets } from './secrets';
+import { switchVersion, UPLINK_SM_SWITCH, uplinkStreamManagerConfig } from './stream-manager';
 
 export const MAX_MERGE_CHARS = 65535;
 
@@ -104,14 +105,26 @@ export interface FleetCloud {
  * Configuration the fleet sets on a dCMMS component, per component. The Uplink's S3 exporter where
  * the fleet has `uplinkS3Export`: the data bucket and `fleets/<fleet>/` are where the Token Exchange
  * role's per-thing grant is (the exporter adds the thing name), so a site must not change them.
+ * On a `streamManager` fleet the Uplink exports through Stream Manager instead (S3 tasks to the same
+ * bucket, prefix and keys; SiteWise; Kinesis), with routes naming those exports (stream-manager.ts).
  */
 export function fleetComponentConfig(fleet: FleetConfig, cloud: FleetCloud): Record<string, Record<string, unknown>> {
+  if (fleet.streamManager) return { [UPLINK_COMPONENT_NAME]: uplinkStreamManagerConfig(fleet, { dataBucketName: cloud.dataBucketName }) };
   if (!fleet.uplinkS3Export) return {};
   return { [UPLINK_COMPONENT_NAME]: { exporters: { s3: { enabled: true, bucket: cloud.dataBucketName, prefix: names.dataPrefix(fleet.name), region: cloud.region } } } };
 }
 
-/** Leaves a site may still set under the fleet's configuration (a site on a metered link may turn S3 export off). */
-const SITE_MAY_OVERRIDE = new Set(['exporters.s3.enabled']);
+/**
+ * Leaves a site may still set under the fleet's configuration: a site on a metered link may turn S3
+ * export off, or SiteWise, or route a class elsewhere. Never the bucket, prefix, region or Kinesis
+ * stream: the fleet's grants are on exactly those.
+ */
+const SITE_MAY_OVERRIDE = new Set([
+  'exporters.s3.enabled',
+  'exporters.streamManager.s3.enabled',
+  'exporters.streamManager.sitewise.enabled',
+  ...['alarms', 'events', '1m', '15m', '1d', 'health'].map((c) => `routes.${c}`),
+]);
 
 function leafPaths(v: unknown, at: string[] = []): string[] {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return [at.join('.')];
@@ -131,7 +144,7 @@ function mergeFor(site: SiteConfig, fleet: FleetConfig, cloud: FleetCloud, membe
   for (const leaf of leafPaths(fromFleet)) {
     if (!SITE_MAY_OVERRIDE.has(leaf) && valueAt(fromSite, leaf) !== undefined) {
       throw new DeploymentConfigError(
-        `site ${site.siteId}: componentConfig.${member.name} sets ${leaf}, which fleet ${fleet.name} sets (uplinkS3Export: the data bucket, prefix ${names.dataPrefix(fleet.name)} and the stack's region, where the gateways' per-thing S3 grant is); remove it from sites.json`,
+        `site ${site.siteId}: componentConfig.${member.name} sets ${leaf}, which fleet ${fleet.name} sets (${fleet.streamManager ? 'streamManager' : 'uplinkS3Export'}: the data bucket, prefix ${names.dataPrefix(fleet.name)}, the stack's region and the export destinations, where the gateways' grants are); remove it from sites.json`,
       );
     }
   }
@@ -223,6 +236,8 @@ export function deploymentComponents(
     const reset = m.name === LOCAL_CONTROL_COMPONENT ? { reset: [SECRET_POLICY_RESET] } : {};
     out[m.name] = merge === undefined ? { componentVersion: m.version } : { componentVersion: m.version, configurationUpdate: { merge, ...reset } };
   }
+  // The Uplink's published recipe depends on the switch; its version decides whether Stream Manager comes with it (stream-manager.ts).
+  if (bundle.some((m) => m.name === UPLINK_COMPONENT_NAME)) out[UPLINK_SM_SWITCH] = { componentVersion: switchVersion(fleet) };
   const aws: AwsComponent[] = ['aws.greengrass.Nucleus', 'aws.greengrass.TokenExchangeService', 'aws.greengrass.LogManager', 'aws.greengrass.DiskSpooler'];
   if (fleet.streamManager) aws.push('aws.greengrass.StreamManager');
   // Only where the site names secrets: a gateway without them runs no secret manager (a nucleus

@@ -16,6 +16,7 @@ import { sitesOf, type AppConfig } from './config';
 import { Fleet } from './fleet';
 import { checkLock, type LockFile, type LockMode } from './lock';
 import { allNamedArns, holdStackToSecrets, siteSecrets, type SiteSecrets } from './secrets';
+import { StreamManagerSwitch, UPLINK_COMPONENT } from './stream-manager';
 
 export interface DcmmsEdgeStackProps extends StackProps {
   readonly config: AppConfig;
@@ -29,6 +30,8 @@ export class DcmmsEdgeStack extends Stack {
   readonly cloud: CloudData;
   readonly fleets = new Map<string, Fleet>();
   readonly lock: LockFile;
+  /** com.dcmms.edge.UplinkStreamManager 1.0.0 and 2.0.0: whether a fleet's Uplink brings Stream Manager (stream-manager.ts). */
+  readonly streamManagerSwitch: StreamManagerSwitch;
 
   constructor(scope: Construct, id: string, props: DcmmsEdgeStackProps) {
     super(scope, id, props);
@@ -40,6 +43,9 @@ export class DcmmsEdgeStack extends Stack {
       (_keys, message) => Annotations.of(this).addWarning(message),
     );
     this.cloud = new CloudData(this, 'Cloud', { fleets: props.config.fleets });
+    this.streamManagerSwitch = new StreamManagerSwitch(this, 'UplinkStreamManager');
+    // The Uplink's recipe names the switch: the switch versions exist first.
+    this.components.published.get(UPLINK_COMPONENT)?.resource.node.addDependency(this.streamManagerSwitch);
     // Notification secrets of every site, checked before any fleet is built; all of them in the
     // stack's partition and region (docs/cdk.md "Notifications and secrets").
     const secrets = new Map<string, SiteSecrets>();
@@ -61,6 +67,7 @@ export class DcmmsEdgeStack extends Stack {
           ...(this.components.assetBucket ? { assetBucket: this.components.assetBucket } : {}),
         }),
       );
+      for (const s of this.fleets.get(fleet.name)!.sites.values()) s.deployment.node.addDependency(this.streamManagerSwitch);
     }
   }
 }

@@ -159,7 +159,7 @@ test('a full outbox applies the overflow policy: lowest class and oldest first, 
 });
 
 test('a class routed to no enabled exporter is not subscribed to, not stored, and not counted as dropped', async () => {
-  const r = await rig({ exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: 'us-east-1', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 1000, probeIntervalMs: 5000 } } });
+  const r = await rig({ exporters: { iotcore: { enabled: true, publishesPerSecond: 50, bytesPerSecond: 262144, concurrency: 8, probeIntervalMs: 1000 }, s3: { enabled: false, bucket: '', prefix: 'edge/', endpoint: '', region: 'us-east-1', forcePathStyle: false, concurrency: 4, requestTimeoutMs: 1000, probeIntervalMs: 5000 }, streamManager: UPLINK_DEFAULTS.exporters.streamManager } });
   for (const x of [...siteDay({ site: SITE, dayStart: DAY, assets: 1, classes: ['1m', 'health'] })].slice(0, 20)) inject(r.nucleus, x);
   await settle();
   r.uplink.flush(true);
