@@ -4,9 +4,12 @@
 # PyEphem for the solar position check; see docs/conventions.md "Tests"), once. Debian's python3-*
 # packages are seen only by /usr/bin/python3, so the tests start their pymodbus servers and the
 # ephem script with that interpreter.
+# The aarch64 build and tests (docs/aarch64.md) need the cross compilers, which bring the arm64 C
+# library under /usr/aarch64-linux-gnu, and QEMU user mode. Never add the multiarch libc6:arm64
+# beside them: with both, node under QEMU spins at full CPU forever.
 # Needs root (or sudo). Skips the install when every package is already there.
 set -euo pipefail
-PACKAGES=(mosquitto python3-pymodbus python3-serial python3-serial-asyncio python3-aiosmtpd python3-ephem socat chromium)
+PACKAGES=(mosquitto python3-pymodbus python3-serial python3-serial-asyncio python3-aiosmtpd python3-ephem socat chromium g++-aarch64-linux-gnu qemu-user)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
