@@ -18,6 +18,7 @@ import { runAggregatorBench } from './aggregator';
 import { runAnalyticsBench } from './analytics';
 import { runMlBench } from './ml';
 import { controlProblems, formatControlReport, runControlBench } from './control';
+import { formatHmiReport, hmiProblems, runHmiBench } from './hmi';
 import { runProcessorBench } from './processor';
 import { runStoreBench } from './store';
 import { killAllNucleiNow, stopAllNuclei } from './nucleus-process';
@@ -25,7 +26,7 @@ import { formatUplinkReport, runUplinkBench, uplinkProblems } from './uplink';
 
 const USAGE = `usage: node dist/bench.js [--only NAME] [--seconds N] [--window N] [--json] [--cpu-prof-dir DIR]
 
-  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, analytics, ml, uplink, logger, control)
+  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, analytics, ml, uplink, logger, control, hmi)
   --seconds N    load duration of each scenario, >= 1 (default 5)
   --window N     ipc: PublishToTopic calls kept in flight by the publisher (default 64)
   --long MINUTES modbus: the memory run lasts MINUTES (default 12 x --seconds; at least 10 for
@@ -80,10 +81,17 @@ const BENCHMARKS: Record<string, Benchmark> = {
       return { figures, text: formatTree(figures, ''), problems };
     },
   },
+  streammanager: { run: async (ctx) => { const m = await import('./stream-manager'); const r = await m.runStreamManagerBench(ctx); return { figures: r.figures, text: m.formatStreamManagerReport(r.figures), problems: r.problems }; } },
   control: {
     async run(ctx) {
       const figures = await runControlBench({ projectRoot: ctx.projectRoot, log: ctx.log });
       return { figures, text: formatControlReport(figures), problems: controlProblems(figures) };
+    },
+  },
+  hmi: {
+    async run(ctx) {
+      const figures = await runHmiBench({ projectRoot: ctx.projectRoot, log: ctx.log, seconds: ctx.seconds });
+      return { figures, text: formatHmiReport(figures), problems: hmiProblems(figures) };
     },
   },
 };

@@ -50,9 +50,9 @@ export const trendsPage: Page = {
     let closed = false;
     let chart: uPlot | undefined;
     let current: Trend | undefined;
-    let range: TrendRange = '1h';
     let series: Series[] = [];
     const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
+    let range: TrendRange = RANGES.find((r) => r.id === params.get('range'))?.id ?? '1h';
     let selected = params.get('asset') && params.get('point') ? `${params.get('asset')}|${params.get('point')}` : '';
 
     const select = h('select', { id: 'series', 'aria-label': 'Series' });
@@ -71,6 +71,8 @@ export const trendsPage: Page = {
     const load = async (): Promise<void> => {
       if (!selected) return;
       const [assetId, point] = selected.split('|') as [string, string];
+      // The link names what is shown, so a reload or a bookmark comes back to it (no hashchange: no re-mount).
+      history.replaceState(null, '', `#/trends?${new URLSearchParams({ asset: assetId, point, range }).toString()}`);
       const seq = ++loadSeq;
       status.textContent = 'Loading…';
       holder.dataset.state = 'loading';
@@ -116,7 +118,16 @@ export const trendsPage: Page = {
       }
       if (closed) return;
       series.sort((a, b) => key(a).localeCompare(key(b), 'en', { numeric: true }));
-      if (!series.some((s) => key(s) === selected)) selected = series.find((s) => /(^|\.)W$/.test(s.point))?.assetId ? key(series.find((s) => /(^|\.)W$/.test(s.point))!) : series[0] ? key(series[0]) : '';
+      // A series named in the link (#/trends?asset=INV-01&point=103.W) is offered even when the raw
+      // store does not list it (yet): its rollups may exist. Otherwise the first power series.
+      if (selected && !series.some((s) => key(s) === selected)) {
+        const [assetId, point] = selected.split('|') as [string, string];
+        series.push({ assetId, point });
+      }
+      if (!selected) {
+        const power = series.find((s) => /(^|\.)W$/.test(s.point)) ?? series[0];
+        selected = power ? key(power) : '';
+      }
       replace(select, series.map((s) => h('option', { value: key(s), ...(key(s) === selected ? { selected: true } : {}) }, `${s.assetId} ${s.point}${s.unit ? ` (${s.unit})` : ''}`)));
       if (!selected) {
         status.textContent = 'No series stored yet.';
