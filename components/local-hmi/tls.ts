@@ -9,7 +9,6 @@ import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generate } from 'selfsigned';
 import { ConfigError, FatalError } from '../lib/errors';
 
 export interface TlsMaterial {
@@ -71,6 +70,9 @@ export async function loadOrCreateTls(o: { certPath: string; keyPath: string; wo
   const now = Date.now();
   let pems;
   try {
+    // Loaded only when a certificate is made (first start): its X.509 code stays out of memory otherwise.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { generate } = require('selfsigned') as typeof import('selfsigned');
     pems = await generate([{ name: 'commonName', value: o.hostnames[0] ?? host ?? 'localhost' }, { name: 'organizationName', value: 'dCMMS Edge LocalHmi' }], {
       keyType: 'ec',
       curve: 'P-256',

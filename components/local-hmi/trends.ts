@@ -86,7 +86,8 @@ export class TrendReader {
       let samples = store.range(key, from, now);
       let bucket = 0;
       if (samples.length > MAX_POINTS) {
-        bucket = Math.ceil(span / MAX_POINTS);
+        // Epoch-aligned buckets over an inclusive range: ceil(span / bucket) + 1 of them at most.
+        bucket = Math.ceil(span / (MAX_POINTS - 1));
         samples = store.range(key, from, now, { downsample: { bucketMs: bucket, agg: 'avg' } });
       }
       for (const s of samples) {
