@@ -26,6 +26,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import type { BuiltComponent, Json, Recipe } from './build-output';
+import { UPLINK_COMPONENT, withStreamManagerSwitch } from './stream-manager';
 
 export interface PublishedComponent {
   readonly name: string;
@@ -89,7 +90,8 @@ export class Components extends Construct {
 
   private publish(c: BuiltComponent, before: ReadonlyMap<string, PublishedComponent>): PublishedComponent {
     const scope = new Construct(this, `${c.name}-${c.version}`);
-    const recipe = structuredClone(c.recipe) as Recipe;
+    // The Uplink depends on aws.greengrass.StreamManager on Stream Manager fleets only, through a switch component (stream-manager.ts).
+    const recipe = (c.name === UPLINK_COMPONENT ? withStreamManagerSwitch(structuredClone(c.recipe)) : structuredClone(c.recipe)) as Recipe;
     if (JSON.stringify(recipe['Lifecycle'] ?? null).includes(ARTIFACTS_PATH)) {
       throw new Error(`${c.name}@${c.version}: a recipe-level Lifecycle uses ${ARTIFACTS_PATH}; put lifecycles in the manifests, whose artifacts differ per platform`);
     }

@@ -23,6 +23,7 @@ import { PreProvisioningHook } from './hook';
 import { claimPolicyDocument, corePolicyDocument } from './iot-policies';
 import { lockKey, type LockFile } from './lock';
 import { siteSecrets, type SiteSecrets } from './secrets';
+import { grantStreamManagerExports } from './stream-manager';
 
 export interface FleetProps {
   readonly fleet: FleetConfig;
@@ -160,8 +161,9 @@ export class Fleet extends Construct {
     }
     if (objects.size > 0) role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadComponentArtifacts', actions: ['s3:GetObject'], resources: [...objects] }));
     // Only where the fleet turns the Uplink's S3 exporter on: a fleet that does not export to S3
-    // has no S3 write grant at all.
-    if (fleet.uplinkS3Export) {
+    // has no S3 write grant at all. A Stream Manager fleet uploads through Stream Manager instead
+    // (its grant: grantStreamManagerExports).
+    if (fleet.uplinkS3Export && !fleet.streamManager) {
       role.addToPolicy(
         new iam.PolicyStatement({
           sid: 'UploadOwnData',
@@ -196,6 +198,7 @@ export class Fleet extends Construct {
       reason: 'LogManager creates one log group per component and region under /aws/greengrass/ on demand; their names are not known at deploy time. Scoped to that path, log actions only.',
     });
     this.grantSecrets(role, props.sites);
+    grantStreamManagerExports(role, fleet, props.dataBucket);
     return role;
   }
 

@@ -74,6 +74,11 @@ describe.each(config.sites.map((s) => [s.siteId, s] as const))('deployment of si
       expect(merge).not.toHaveProperty('exporters');
       return;
     }
+    // A Stream Manager fleet uploads through Stream Manager instead (test/cdk/stream-manager.test.ts).
+    if (fleet.streamManager) {
+      expect(merge.exporters.s3).toEqual({ enabled: false });
+      return;
+    }
     expect(merge.exporters).toEqual({ s3: { enabled: true, bucket: expect.stringMatching(/^<CloudData\w+>$/), prefix: `fleets/${fleet.name}/`, region: '<AWS::Region>' } });
     // The bucket is the data bucket, the one the Token Exchange role's per-thing grant is on.
     const bucketId = merge.exporters.s3.bucket.slice(1, -1) as string;
@@ -139,6 +144,8 @@ describe('configuration is data, validated before synth', () => {
   test('a site cannot move the fleet-managed S3 bucket, prefix or region; its other S3 settings merge deep and are validated against the Uplink schema', () => {
     const doc = raw();
     const fleetName = config.fleets.find((f) => f.uplinkS3Export)!.name;
+    // The direct S3 exporter: a fleet that does not go through Stream Manager.
+    doc.fleets[fleetName].streamManager = false;
     const site = doc.sites.find((x: { fleet: string }) => x.fleet === fleetName);
     const withUplink = (s3: Record<string, unknown>) => parseConfig({ fleets: doc.fleets }, { sites: [{ ...site, componentConfig: { 'com.dcmms.edge.Uplink': { exporters: { s3 } } } }] });
     for (const key of ['bucket', 'prefix', 'region']) {
@@ -157,6 +164,7 @@ describe('configuration is data, validated before synth', () => {
     for (const on of [false, true]) {
       const fleets = structuredClone(doc.fleets);
       fleets[name].uplinkS3Export = on;
+      fleets[name].streamManager = false; // the direct exporter (Stream Manager fleets: test/cdk/stream-manager.test.ts)
       const t = synthTemplate({ config: parseConfig({ fleets }, { sites: doc.sites }) }).template;
       for (const d of Object.values(resourcesOf(t, 'AWS::GreengrassV2::Deployment')).filter((x) => (x.Properties!['Tags'] as Record<string, string>)['dcmms:fleet'] === name)) {
         const merge = JSON.parse(render((d.Properties!['Components'] as any)['com.dcmms.edge.Uplink'].ConfigurationUpdate.Merge));

@@ -239,9 +239,10 @@ test("each fleet's Token Exchange role writes only under the calling gateway's o
       continue;
     }
     // One write statement, PutObject only, on the data bucket's fleet prefix + the IAM policy variable
-    // the AWS IoT credentials provider fills with the calling thing's name: nothing broader.
+    // the AWS IoT credentials provider fills with the calling thing's name: nothing broader. Through
+    // Stream Manager also the two multipart actions its S3 export needs (test/cdk/stream-manager.test.ts).
     expect(writes).toHaveLength(1);
-    expect(asArray(writes[0]!.Action)).toEqual(['s3:PutObject']);
+    expect(asArray(writes[0]!.Action)).toEqual(f.streamManager ? ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'] : ['s3:PutObject']);
     const resources = asArray(writes[0]!.Resource).map(render);
     expect(resources).toHaveLength(1);
     expect(resources[0]).toMatch(new RegExp(`^<Cloud\\w*Data\\w*\\.Arn>/fleets/${f.name}/\\$\\{credentials-iot:ThingName\\}/\\*$`));
