@@ -41,6 +41,7 @@ export const DEPLOYMENT_CREATE: CommandSpec = {
     merge: { type: 'string', multiple: true, value: 'Name=Version', help: 'add or update a root component' },
     remove: { type: 'string', multiple: true, value: 'Name[,Name]', help: 'remove a root component' },
     'update-config': { type: 'string', value: 'JSON|FILE', help: '{"<component>": {"MERGE": {...}, "RESET": ["/pointer"]}}' },
+    site: { type: 'string', value: 'ID', help: 'the site id, merged as siteId into every dCMMS component\'s configuration (as the CDK site deployment does)' },
     'failure-handling-policy': { type: 'string', value: 'ROLLBACK|DO_NOTHING', help: 'what a failed deployment does (default DO_NOTHING)' },
     wait: { type: 'boolean', help: 'wait for the result; exit 1 if the deployment failed' },
     'timeout-s': { type: 'string', value: 'S', help: 'how long --wait waits (default 600)' },

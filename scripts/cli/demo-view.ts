@@ -36,12 +36,25 @@ export function alarmText(a: AlarmMessage): string {
 
 const isAlarm = (x: unknown): x is AlarmMessage => typeof x === 'object' && x !== null && typeof (x as AlarmMessage).alarmId === 'string' && typeof (x as AlarmMessage).type === 'string';
 
+/** What a batch item is, by the contract payload's own fields (components/lib/contract/payloads.ts). */
+function itemKind(item: unknown): string {
+  if (isAlarm(item)) return 'alarm';
+  const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+  if (typeof o['decisionId'] === 'string') return 'control decision';
+  if (typeof o['commandId'] === 'string' && typeof o['status'] === 'string') return 'control result';
+  if (typeof o['model'] === 'string') return 'ML result';
+  if (typeof o['kind'] === 'string' && 'value' in o) return 'analytics';
+  if (typeof o['state'] === 'string' && 'consecutiveFailures' in o) return 'device status';
+  if (typeof o['interval'] === 'string' && 'series' in o) return 'rollup';
+  if (typeof o['day'] === 'string') return 'daily summary';
+  return 'other';
+}
+
 /** `kind`, item count and what the items are; the first alarm of an alarm batch in full. */
 export function batchSummary(b: UplinkBatch, bytes: number, gzip: boolean): string {
   const kinds = new Map<string, number>();
   for (const item of b.items) {
-    const o = item as Record<string, unknown>;
-    const k = isAlarm(item) ? 'alarm' : typeof o['kind'] === 'string' ? String(o['kind']) : 'state' in o && 'assetId' in o && !('points' in o) ? 'device status' : 'points' in o ? 'aggregate' : typeof o['action'] === 'string' ? 'control' : 'other';
+    const k = itemKind(item);
     kinds.set(k, (kinds.get(k) ?? 0) + 1);
   }
   const what = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
@@ -56,6 +69,11 @@ export function degradedReason(summary: SiteHealthSummary['components'][number],
   if (!logFile) return undefined;
   const line = lastWarning(logFile);
   return line;
+}
+
+/** A component log line: the runtime prefixes the component's JSON with its time and stream. */
+function jsonOf(line: string): Record<string, unknown> {
+  return JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>;
 }
 
 /** The newest warn or error line of a component's log (its last 64 KiB), as msg and its detail. */
@@ -79,9 +97,10 @@ export function lastWarning(logFile: string): string | undefined {
   for (const l of lines) {
     if (!l.includes('"level":"warn"') && !l.includes('"level":"error"')) continue;
     try {
-      const r = JSON.parse(l) as Record<string, unknown>;
+      const r = jsonOf(l);
       const detail = r['err'] ?? r['reason'] ?? r['file'];
-      return `${String(r['msg'])}${detail !== undefined ? ` (${typeof detail === 'string' ? detail : JSON.stringify(detail)})` : ''}`;
+      const at = typeof r['time'] === 'string' ? ` [logged ${r['time'].slice(11, 19)}]` : '';
+      return `${String(r['msg'])}${detail !== undefined ? ` (${typeof detail === 'string' ? detail : JSON.stringify(detail)})` : ''}${at}`;
     } catch {
       continue;
     }
@@ -134,32 +153,36 @@ export function describeCloudMessage(_topic: string, payload: Buffer, logFileOf?
 /** LocalHmi's first-start line (components/local-hmi): where it listens and the admin credential, shown once. */
 export const HMI_FIRST_START_MSG = 'first start: admin credential created (shown once)';
 
-export interface HmiCredential {
+export interface HmiInfo {
+  /** Where it listens (its newest `listening` or first-start line). */
   url: string;
-  username: string;
-  password: string;
-  at: string;
+  /** The first-start credential, when its line is in the log. */
+  credential?: { username: string; password: string; at: string };
 }
 
-/** The newest first-start line in LocalHmi's log, if any. */
-export function readHmiCredential(logFile: string): HmiCredential | undefined {
+/** LocalHmi's address and first-start credential from its log, if it has logged them. */
+export function readHmiInfo(logFile: string): HmiInfo | undefined {
   let text: string;
   try {
     text = fs.readFileSync(logFile, 'utf8');
   } catch {
     return undefined;
   }
-  let found: HmiCredential | undefined;
+  let url: string | undefined;
+  let credential: HmiInfo['credential'];
   for (const l of text.split('\n')) {
-    if (!l.includes(HMI_FIRST_START_MSG)) continue;
+    if (!l.includes('"url"')) continue;
+    let r: Record<string, unknown>;
     try {
-      const r = JSON.parse(l) as Record<string, unknown>;
-      if (r['msg'] === HMI_FIRST_START_MSG && typeof r['url'] === 'string' && typeof r['username'] === 'string' && typeof r['password'] === 'string') {
-        found = { url: r['url'], username: r['username'], password: r['password'], at: typeof r['time'] === 'string' ? r['time'] : '' };
-      }
+      r = jsonOf(l);
     } catch {
       continue;
     }
+    if (typeof r['url'] !== 'string') continue;
+    if (r['msg'] === HMI_FIRST_START_MSG && typeof r['username'] === 'string' && typeof r['password'] === 'string') {
+      credential = { username: r['username'], password: r['password'], at: typeof r['time'] === 'string' ? r['time'] : '' };
+      url = r['url'];
+    } else if (r['msg'] === 'listening') url = r['url'];
   }
-  return found;
+  return url === undefined ? undefined : { url, ...(credential ? { credential } : {}) };
 }

@@ -17,7 +17,7 @@ import { createSiteSimulator } from '../simulator';
 import { startControlServer } from '../simulator/control';
 import { CliUsageError, parseCommand } from './args';
 import { DEMO } from './commands';
-import { HMI_FIRST_START_MSG, alarmText, describeCloudMessage, readHmiCredential } from './demo-view';
+import { alarmText, describeCloudMessage, readHmiInfo } from './demo-view';
 import { serveCloudSwitch } from './nucleus';
 import { storePaths } from './status';
 
@@ -35,23 +35,24 @@ function out(line: string): void {
 }
 
 /**
- * LocalHmi logs its address and the admin credential once, at its first start. The demo prints
- * them when the line appears (watched for a minute after LocalHmi is RUNNING); a later run finds the
- * line of the first start still in the log and prints it again, since the password is unchanged
- * until someone changes it in the HMI.
+ * LocalHmi logs where it listens, and at its first start the admin credential, once. The demo
+ * prints both when they appear (watched for a minute after LocalHmi is RUNNING). A later run finds
+ * the first start's line still in the log and prints it again: the password stays valid until
+ * someone changes it in the HMI. Nothing is printed when LocalHmi is not deployed.
  */
 function watchHmi(logFile: string): NodeJS.Timeout {
   const until = Date.now() + 60_000;
   const timer = setInterval(() => {
-    const c = readHmiCredential(logFile);
-    if (c) {
-      out(`local HMI at ${c.url}  user ${c.username}  password ${c.password}  (created at its first start${c.at ? ` ${c.at}` : ''}; change it after logging in)`);
-      clearInterval(timer);
-    } else if (Date.now() > until) {
-      out(`local HMI is running; its first-start credential is not in ${logFile} (no '${HMI_FIRST_START_MSG}' line)`);
-      clearInterval(timer);
+    const hmi = readHmiInfo(logFile);
+    const listening = hmi !== undefined;
+    if (listening || Date.now() > until) clearInterval(timer);
+    if (!hmi) {
+      if (!listening && Date.now() > until) out(`local HMI is running but has not logged its address yet (${logFile})`);
+      return;
     }
-  }, 1000);
+    const c = hmi.credential;
+    out(`local HMI at ${hmi.url}${c ? `  user ${c.username}  password ${c.password}  (created at its first start${c.at ? ` ${c.at}` : ''}: change it after logging in)` : `  (its first-start credential is not in ${logFile})`}`);
+  }, 500);
   timer.unref();
   return timer;
 }
@@ -162,7 +163,7 @@ export async function runDemo(args: string[]): Promise<number> {
       // The site's assets are declared, so their telemetry is taken whichever component starts first.
       'com.dcmms.edge.Processor': { merge: { assets: devices.devices.map((d) => d.assetId) }, reset: [] },
       // Analytics with the simulated plant: its location, inverters, weather station and tracker.
-      'com.dcmms.edge.Analytics': { merge: { ...simulatorAnalyticsConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}), stringForMs: DEMO_STRING_FOR_MS }, reset: [] },
+      'com.dcmms.edge.Analytics': { merge: { ...simulatorAnalyticsConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}), alarmThresholds: { stringForMs: DEMO_STRING_FOR_MS } }, reset: [] },
       // MLInference with the simulated plant: its inverters, weather station, tracker and location
       // (its first scores come once 5 minutes of a 15-minute window have been seen).
       'com.dcmms.edge.MLInference': { merge: { ...simulatorMlInferenceConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}) }, reset: [] },

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { IMPLEMENTED_COMPONENTS } from '../../components/lib/contract';
 import { CliUsageError, parseCommand, requireRoot } from './args';
 import { DEPLOYMENT_CREATE, DEPLOYMENT_LIST, DEPLOYMENT_STATUS } from './commands';
 import { describeError, withNucleus } from './session';
@@ -34,6 +35,21 @@ function parseUpdateConfig(text: string | undefined): Map<string, unknown> | und
   return out;
 }
 
+/**
+ * `--site ID`: the site id in one place for the whole bundle. It merges `siteId` into the
+ * configuration of every dCMMS component (as the CDK's site deployment does), under what
+ * --update-config says for each; a component whose MERGE names its own siteId keeps it.
+ */
+export function withSiteId(update: Map<string, unknown> | undefined, siteId: string): Map<string, unknown> {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(siteId)) throw new CliUsageError(`--site must be 1-64 letters, digits, _ or -, not '${siteId}'`);
+  const out = new Map(update ?? []);
+  for (const c of IMPLEMENTED_COMPONENTS) {
+    const prev = (out.get(c.name) ?? {}) as { MERGE?: Record<string, unknown>; RESET?: string[] };
+    out.set(c.name, { ...prev, MERGE: { siteId, ...(prev.MERGE ?? {}) } });
+  }
+  return out;
+}
+
 function parseMerge(list: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const item of list) {
@@ -54,13 +70,14 @@ export async function runDeployment(args: string[]): Promise<number> {
     case 'create': {
       const merge = parseMerge((values.merge as string[] | undefined) ?? []);
       const remove = ((values.remove as string[] | undefined) ?? []).flatMap((s) => s.split(','));
-      const updateConfig = parseUpdateConfig(values['update-config'] as string | undefined);
+      const parsedConfig = parseUpdateConfig(values['update-config'] as string | undefined);
+      const updateConfig = typeof values.site === 'string' ? withSiteId(parsedConfig, values.site) : parsedConfig;
       const policy = values['failure-handling-policy'] as string | undefined;
       if (policy !== undefined && policy !== 'ROLLBACK' && policy !== 'DO_NOTHING') {
         throw new CliUsageError('--failure-handling-policy must be ROLLBACK or DO_NOTHING');
       }
       if (merge.size === 0 && remove.length === 0 && !updateConfig) {
-        throw new CliUsageError('deployment create needs --merge, --remove or --update-config');
+        throw new CliUsageError('deployment create needs --merge, --remove, --update-config or --site');
       }
       const timeoutMs = Number(values['timeout-s'] ?? 600) * 1000;
       return withNucleus(root, async (client) => {

@@ -187,7 +187,7 @@ export async function runStatus(args: string[]): Promise<number> {
   else {
     const waiting = Object.values(outbox.pending).reduce((a, b) => a + b, 0);
     const age = outbox.oldestPendingAt === null ? 0 : now - outbox.oldestPendingAt;
-    const link = waiting === 0 ? 'up to date (nothing waiting)' : age > STUCK_MS ? `NOT DELIVERING: a batch has waited ${formatDuration(age)}` : `delivering (${waiting} batch${waiting === 1 ? '' : 'es'} in flight)`;
+    const link = waiting === 0 ? 'nothing waiting to be sent' : age > STUCK_MS ? `NOT DELIVERING: a batch has waited ${formatDuration(age)}` : `delivering (${waiting} batch${waiting === 1 ? '' : 'es'} in flight)`;
     lines.push(`cloud link: ${link}`);
     const recs = Object.entries(outbox.records).map(([c, n]) => `${n} ${c}`).join(', ');
     const dropped = Object.entries(outbox.dropped).filter(([, n]) => n > 0);
