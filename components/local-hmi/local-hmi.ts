@@ -147,7 +147,8 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
   };
 
   // --- sessions ----------------------------------------------------------------------------------
-  const sessionOf = (idHash: string): Session | undefined => {
+  /** The valid session with this id hash; `touch`: a request, which resets the idle clock (the housekeeping's check does not). */
+  const sessionOf = (idHash: string, touch = true): Session | undefined => {
     const d = db;
     if (!d) return undefined;
     const s = d.getSession(idHash);
@@ -159,7 +160,7 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
       return undefined;
     }
     // A write per request would be a write per poll: refresh the idle clock at most every 5 s.
-    if (t - s.lastSeen > 5000) d.touchSession(idHash, t);
+    if (touch && t - s.lastSeen > 5000) d.touchSession(idHash, t);
     if (!isRole(s.role)) return undefined;
     return { idHash, username: s.username, role: s.role, csrf: s.csrf };
   };
@@ -313,7 +314,7 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
       log.info('login', { username: user.username, role: user.role, address });
       return s;
     },
-    session: sessionOf,
+    session: (idHash) => sessionOf(idHash),
     logout(s, address) {
       theDb().deleteSession(s.idHash);
       sse?.endSession(s.idHash);
@@ -524,6 +525,8 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
     const t = now();
     try {
       d.expireSessions(t, config.idleTimeoutMs);
+      // A live stream lives only as long as its session (idle, expired, password changed).
+      sse?.pruneSessions((h) => sessionOf(h, false) !== undefined);
       for (const sh of [...live.shelves.values()]) if (sh.until <= t) live.setShelve(sh.alarmId, undefined);
       d.expireShelves(t);
       for (const c of controls.values()) {

@@ -106,6 +106,19 @@ export class SseHub {
     }
   }
 
+  /** Ends every stream whose session is no longer valid (expired, idle, logged out elsewhere). */
+  pruneSessions(valid: (sessionHash: string) => boolean): void {
+    const verdict = new Map<string, boolean>();
+    for (const c of [...this.clients.values()]) {
+      let ok = verdict.get(c.sessionHash);
+      if (ok === undefined) verdict.set(c.sessionHash, (ok = valid(c.sessionHash)));
+      if (!ok) {
+        this.clients.delete(c.id);
+        c.res.end();
+      }
+    }
+  }
+
   close(): void {
     this.opts.clock.clearInterval(this.ping);
     this.ping = undefined;

@@ -4,6 +4,7 @@
  * points per answer; missing files give empty trends. And the configuration's own checks, and
  * password hashes.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -127,4 +128,18 @@ describe('password hashes', () => {
     expect(parsePasswordHash('scrypt$1000$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==')).toBeUndefined(); // N not a power of two
     expect(await verifyPassword('x', 'garbage')).toBe(false);
   });
+});
+
+test('docs/local-hmi.md: the hash one-liner makes a hash the component reads and verifies', async () => {
+  const doc = fs.readFileSync(path.resolve(__dirname, '../../docs/local-hmi.md'), 'utf8');
+  const block = /<!-- hash-one-liner -->\s*```sh\n([^\n]+)\n```/.exec(doc)?.[1];
+  expect(block).toBeDefined();
+  // The node part of the line, fed the password on stdin as `printf %s "$PW" |` does.
+  const script = /node -e '([^']+)'/.exec(block!)?.[1];
+  expect(script).toBeDefined();
+  const out = execFileSync(process.execPath, ['-e', script!], { input: 'my secret pass 1' }).toString().trim();
+  expect(parsePasswordHash(out)).toMatchObject({ N: 16384, r: 8, p: 5 });
+  expect(await verifyPassword('my secret pass 1', out)).toBe(true);
+  expect(await verifyPassword('my secret pass 2', out)).toBe(false);
+  expect(() => validateConfig(localHmiConfigSpec, { ...LOCAL_HMI_DEFAULTS, adminPasswordHash: out })).not.toThrow();
 });
