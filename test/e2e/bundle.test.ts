@@ -65,8 +65,8 @@ describe('the built bundle in the local runtime, through the dcmms-edge CLI', ()
       expect(stdout).toContain('SUCCEEDED (SUCCESSFUL)');
 
       const list = (await cli('component', 'list', '--root', root)).stdout;
-      expect(list).toMatch(/Component Name: com\.dcmms\.edge\.Health\n\s+Version: [\d.]+\n\s+State: RUNNING/);
-      expect(list).toMatch(/Component Name: com\.dcmms\.edge\.Site\n\s+Version: [\d.]+\n\s+State: FINISHED/);
+      expect(list).toMatch(/^com\.dcmms\.edge\.Health +[\d.]+ +RUNNING /m);
+      expect(list).toMatch(/^com\.dcmms\.edge\.Site +[\d.]+ +FINISHED /m);
 
       await waitFor(() => received.some((m) => m.topic === iotTopics.health(SITE)), 20_000, 'health summary at IoT Core');
       const summary = validateSiteHealthSummary(JSON.parse(received.find((m) => m.topic === iotTopics.health(SITE))!.payload));
@@ -82,7 +82,7 @@ describe('the built bundle in the local runtime, through the dcmms-edge CLI', ()
   it('restarts a component on request and it comes back RUNNING', async () => {
     const { stdout } = await cli('component', 'restart', '--root', root, '-n', 'com.dcmms.edge.Health');
     expect(stdout).toContain('com.dcmms.edge.Health: restart SUCCEEDED');
-    await waitFor(async () => /com\.dcmms\.edge\.Health\n\s+Version: [\d.]+\n\s+State: RUNNING/.test((await cli('component', 'list', '--root', root)).stdout), 30_000);
+    await waitFor(async () => /^com\.dcmms\.edge\.Health +[\d.]+ +RUNNING /m.test((await cli('component', 'list', '--root', root)).stdout), 30_000);
     const log = fs.readFileSync(path.join(root, 'logs', 'greengrass.log'), 'utf8');
     const running = log
       .split('\n')
