@@ -137,7 +137,9 @@ test('a ground fault injected in the plant is on the alarms page within 2 s and 
 test('devices show their communication state and SunSpec models', async () => {
   await goto('devices');
   await page.waitForSelector('article.device[data-asset="INV-01"]');
-  expect(await page.textContent('article.device[data-asset="INV-01"] [data-field="models"]')).toMatch(/103/);
+  // The models come with the adapter's device status (discovery, then its heartbeat): a device event
+  // updates the card in place.
+  await page.waitForFunction(() => /\b103\b/.test(document.querySelector('article.device[data-asset="INV-01"] [data-field="models"]')?.textContent ?? ''), undefined, { timeout: 15_000 });
   expect(await page.textContent('article.device[data-asset="INV-01"] .pill')).toBe('online');
   await docScreenshot(page, 'devices');
 });
@@ -167,6 +169,8 @@ test('a curtailment from the control page is confirmed and read back on the inve
   await page.click('.dialog button[data-action="confirm"]');
   await page.waitForSelector(`${card} [data-field="outcome"][data-state="done"]`, { timeout: 30_000 });
   await waitFor(() => inverter('INV-03').limitEnabled && inverter('INV-03').limitPct === 40, 10_000, 'INV-03 limited to 40 % in the simulator');
+  // ... and the page shows the limit the inverter reports (model 123 read back by the adapter).
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '40 %', `${card} [data-field="limit"]`, { timeout: 10_000 });
   await docScreenshot(page, 'control');
 });
 

@@ -103,5 +103,5 @@ export function toast(text: string, kind: 'ok' | 'error' | 'info' = 'info'): voi
   }
   const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
   host.append(t);
-  setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
+  setTimeout(() => t.remove(), kind === 'error' ? 8000 : 3000);
 }

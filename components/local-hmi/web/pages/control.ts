@@ -8,7 +8,7 @@
 import { api, ApiError } from '../api';
 import { confirmDialog } from '../dialog';
 import { h, kw, pill, replace } from '../dom';
-import type { Page, PageContext } from '../page';
+import { throttle, type Page, type PageContext } from '../page';
 import type { ControlAction, ControlStatus, Device } from '../types';
 
 /** SunSpec inverter models (101-103 integer, 111-113 float): curtailment applies to these. */
@@ -86,27 +86,42 @@ async function act(d: Device, action: ControlAction, out: HTMLElement): Promise<
   }
 }
 
-function card(d: Device, ctx: PageContext): HTMLElement {
+const POWER_POINTS = ['103.W', '101.W', '102.W', '111.W', '112.W', '113.W'];
+
+/**
+ * SunSpec model 123: WMaxLimPct with WMaxLim_Ena, the enumeration the adapter gives by its symbol
+ * (ENABLED / DISABLED; a raw 1 / 0 also counts).
+ */
+function limitText(d: Device): string {
+  const pct = num(d, '123.WMaxLimPct');
+  if (pct === undefined) return '–';
+  const ena = d.values?.['123.WMaxLim_Ena']?.value;
+  return ena === 'ENABLED' || ena === 1 ? `${pct} %` : 'none';
+}
+
+interface Card {
+  el: HTMLElement;
+  /** Re-renders the live figures from the device's values (telemetry events change them). */
+  refresh(): void;
+}
+
+function card(d: Device, ctx: PageContext): Card {
   const out = h('p', { class: 'outcome', role: 'status', 'data-field': 'outcome' });
   const inverter = isInverter(d);
-  const limitPct = num(d, '123.WMaxLimPct');
-  const limitOn = num(d, '123.WMaxLim_Ena');
+  const power = h('dd', { 'data-field': 'power' });
+  const limit = h('dd', { 'data-field': 'limit' });
+  const refresh = (): void => {
+    power.textContent = kw(num(d, ...POWER_POINTS));
+    limit.textContent = limitText(d);
+  };
+  refresh();
   const button = (action: ControlAction, label: string, cls: string): HTMLElement =>
     h('button', { class: cls, 'data-action': action, onclick: () => void act(d, action, out) }, label);
-  return h(
+  const el = h(
     'article',
     { class: 'control-card', 'data-asset': d.assetId },
     h('header', {}, h('h3', {}, d.assetId), pill(d.status)),
-    inverter
-      ? h(
-          'dl',
-          {},
-          h('dt', {}, 'AC power'),
-          h('dd', {}, kw(num(d, '103.W', '101.W', '102.W', '111.W', '112.W', '113.W'))),
-          h('dt', {}, 'Power limit'),
-          h('dd', { 'data-field': 'limit' }, limitPct === undefined ? '–' : limitOn === 1 ? `${limitPct} % (on)` : 'none'),
-        )
-      : null,
+    inverter ? h('dl', {}, h('dt', {}, 'AC power'), power, h('dt', {}, 'Power limit'), limit) : null,
     ctx.canAct
       ? h(
           'div',
@@ -118,6 +133,7 @@ function card(d: Device, ctx: PageContext): HTMLElement {
       : null,
     out,
   );
+  return { el, refresh };
 }
 
 export const controlPage: Page = {
@@ -131,21 +147,47 @@ export const controlPage: Page = {
       ctx.canAct ? h('p', { class: 'note' }, 'Every action asks for confirmation and is recorded in the audit log with your name.') : h('p', { class: 'note readonly' }, `Your role (${ctx.session.role}) may look but not control the plant.`),
       list,
     );
+    const cards = new Map<string, { d: Device; c: Card }>();
     const load = async (): Promise<void> => {
       try {
         const devices = await api.devices();
         if (closed) return;
+        // The same assets: new values into the cards in place (an outcome on a card stays).
+        if (devices.length === cards.size && devices.every((d) => cards.has(d.assetId))) {
+          for (const d of devices) {
+            const x = cards.get(d.assetId)!;
+            x.d.values = d.values ?? {};
+            x.c.refresh();
+          }
+          return;
+        }
         // Inverters first: they are what curtailment acts on.
         devices.sort((a, b) => Number(isInverter(b)) - Number(isInverter(a)) || a.assetId.localeCompare(b.assetId, 'en', { numeric: true }));
-        replace(list, devices.length ? devices.map((d) => card(d, ctx)) : h('p', { class: 'note empty' }, 'No devices configured.'));
+        cards.clear();
+        for (const d of devices) cards.set(d.assetId, { d, c: card(d, ctx) });
+        replace(list, devices.length ? [...cards.values()].map((x) => x.c.el) : h('p', { class: 'note empty' }, 'No devices configured.'));
       } catch (err) {
         if (closed || (err instanceof ApiError && err.status === 401)) return;
         replace(list, h('p', { class: 'error' }, `Cannot read the devices: ${err instanceof Error ? err.message : String(err)}`));
       }
     };
     void load();
+    // Power and limit follow the plant: a curtailment shows once the inverter reports it. Live
+    // events carry the numbers; the enable flag is an enumeration, so the values are also re-read
+    // (at most every 2 s while telemetry flows).
+    const reread = throttle(() => void load(), 2000);
+    const off = ctx.live.on('telemetry', (t) => {
+      const x = cards.get(t.assetId);
+      if (!x) return;
+      x.d.values ??= {};
+      for (const [p, v] of Object.entries(t.values)) x.d.values[p] = { ...x.d.values[p], value: v, ts: t.ts };
+      x.c.refresh();
+      reread();
+    });
     return () => {
       closed = true;
+      reread.cancel();
+      off();
     };
   },
 };
