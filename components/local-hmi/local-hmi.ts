@@ -72,6 +72,15 @@ interface ControlTrack {
   decisions: Map<string, ControlDecision>;
 }
 
+/** SunSpec Information Model, inverter models 101-103 `St` (operating state) enumeration. */
+const SUNSPEC_INVERTER_STATES: Readonly<Record<number, string>> = { 1: 'OFF', 2: 'SLEEPING', 3: 'STARTING', 4: 'MPPT', 5: 'THROTTLED', 6: 'SHUTTING_DOWN', 7: 'FAULT', 8: 'STANDBY' };
+
+/** The state as the screen shows it: the enumeration's name, or the raw value when it is not one. */
+function inverterState(v: unknown): string | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return SUNSPEC_INVERTER_STATES[v] ?? String(v);
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
 function energyKWh(value: unknown, unit: string | undefined): number | undefined {
   if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
   switch (unit) {
@@ -215,7 +224,7 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
       const ac = valueOf(a, p.inverterPower);
       if (ac !== undefined) {
         const dc = valueOf(a, p.inverterDcPower);
-        const st = valueOf(a, p.inverterState);
+        const st = inverterState(a.values.get(p.inverterState)?.value);
         inverters.push({ assetId: a.assetId, acPowerW: ac, ...(dc !== undefined ? { dcPowerW: dc } : {}), ...(st !== undefined ? { state: st } : {}), updatedAt: a.ts });
         energy += energyToday(a, p.inverterEnergy) ?? 0;
       }

@@ -258,8 +258,23 @@ test('SSE: telemetry, alarm events to a logged-in client; 401 without a session'
   expect(sse.events.find((e) => e.event === 'telemetry')?.data).toEqual({ assetId: 'INV-02', ts: tm.ts, values: { '103.W': 41000, '103.WH': 5_000_000 } });
   expect(sse.events.find((e) => e.event === 'alarm')?.data).toMatchObject({ alarmId: 'a-2', state: 'active' });
   sse.close();
-  const ov = (await admin.request('GET', '/api/overview')).json as { inverters: Array<{ assetId: string; acPowerW: number }> };
-  expect(ov.inverters).toEqual([expect.objectContaining({ assetId: 'INV-02', acPowerW: 41000 })]);
+  // The overview: inverter power and state (SunSpec 103 St 4 = MPPT), energy today from the
+  // lifetime counter's increase (no store yet: since the first value seen), weather, meter.
+  expect(((await admin.request('GET', '/api/overview')).json as { energyTodayKWh: number }).energyTodayKWh).toBe(0);
+  run.nucleus.inject(topics.processedTelemetry(SITE, 'INV-02'), { ...tm, ts: tm.ts + 1000, seq: 2, points: { '103.W': { v: 42000, u: 'W', q: 'good' }, '103.St': { v: 4, q: 'good' }, '103.WH': { v: 5_002_500, u: 'Wh', q: 'good' } } });
+  run.nucleus.inject(topics.processedTelemetry(SITE, 'WS-01'), { ...tm, assetId: 'WS-01', points: { poa: { v: 850, u: 'W/m2', q: 'good' }, ambientTemp: { v: 21.5, u: 'Cel', q: 'good' } } });
+  run.nucleus.inject(topics.processedTelemetry(SITE, 'METER-01'), { ...tm, assetId: 'METER-01', points: { '203.W': { v: 80000, u: 'W', q: 'good' } } });
+  await waitFor(async () => ((await admin.request('GET', '/api/overview')).json as { meter?: unknown }).meter !== undefined, 5000, 'the meter in the overview');
+  const ov = (await admin.request('GET', '/api/overview')).json as Record<string, unknown>;
+  expect(ov).toMatchObject({
+    siteId: SITE,
+    inverters: [{ assetId: 'INV-02', acPowerW: 42000, state: 'MPPT', updatedAt: tm.ts + 1000 }],
+    energyTodayKWh: 2.5,
+    weather: { irradianceWm2: 850, ambientC: 21.5, updatedAt: tm.ts },
+    meter: { acPowerW: 80000 },
+    devices: { online: 3, total: 3 },
+    cloud: { state: 'unknown' },
+  });
 });
 
 test('logout ends the session (204, then 401)', async () => {
@@ -267,6 +282,25 @@ test('logout ends the session (204, then 401)', async () => {
   await c.login('admin', password);
   expect((await c.request('POST', '/api/logout')).status).toBe(204);
   expect((await c.request('GET', '/api/session')).status).toBe(401);
+});
+
+test('a password change: the current one is checked; every other session of the user ends, with its live stream', async () => {
+  const a = new HmiClient(run.port, run.ca);
+  const b = new HmiClient(run.port, run.ca);
+  expect((await a.login('vera', 'viewer-password-1')).status).toBe(200);
+  expect((await b.login('vera', 'viewer-password-1')).status).toBe(200);
+  const stream = await b.events();
+  expect(stream.status).toBe(200);
+  expect((await a.request('POST', '/api/password', { current: 'wrong-password', next: 'viewer-password-2' })).status).toBe(403);
+  expect((await a.request('POST', '/api/password', { current: 'viewer-password-1', next: 'short' })).status).toBe(400);
+  expect((await a.request('POST', '/api/password', { current: 'viewer-password-1', next: 'viewer-password-2' })).status).toBe(204);
+  expect((await b.request('GET', '/api/session')).status).toBe(401);
+  expect((await a.request('GET', '/api/session')).status).toBe(200);
+  expect((await new HmiClient(run.port, run.ca).login('vera', 'viewer-password-1')).status).toBe(401);
+  expect((await new HmiClient(run.port, run.ca).login('vera', 'viewer-password-2')).status).toBe(200);
+  stream.close();
+  const audit = (await admin.request('GET', '/api/audit')).json as Array<{ action: string; user: string; outcome: string }>;
+  expect(audit.filter((x) => x.action === 'password_change' && x.user === 'vera').map((x) => x.outcome)).toEqual(['success', 'failure']);
 });
 
 test('a second start with the same work folder logs no credential and keeps the users', async () => {

@@ -83,3 +83,17 @@ test('at most maxClients streams; a session\'s streams end with it', () => {
   expect(hub.size).toBe(1);
   hub.close();
 });
+
+test('pruneSessions ends the streams of sessions no longer valid, asking once per session', () => {
+  const hub = new SseHub({ clock: systemClock, metrics: createMetrics({ clock: systemClock }), maxClients: 10, maxQueue: 50 });
+  const [a1, a2, b] = [new FakeResponse(), new FakeResponse(), new FakeResponse()];
+  hub.add(res(a1), 'gone', []);
+  hub.add(res(a2), 'gone', []);
+  hub.add(res(b), 'kept', []);
+  const asked: string[] = [];
+  hub.pruneSessions((h) => (asked.push(h), h === 'kept'));
+  expect(asked.sort()).toEqual(['gone', 'kept']);
+  expect([a1.ended, a2.ended, b.ended]).toEqual([true, true, false]);
+  expect(hub.size).toBe(1);
+  hub.close();
+});
