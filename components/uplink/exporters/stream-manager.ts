@@ -652,8 +652,11 @@ export class StreamManagerHub {
       } catch (err) {
         throw asExportError(err, `append S3 task to ${stream}`);
       }
-      this.finals.delete(key); // an earlier Failure of this key is history now
-      this.pending.set(key, { stream, seq });
+      // The status reader may have seen this task's final status already (it reads on its own
+      // connection). A final status of an earlier task of this key (a Failure before this retry) is history.
+      const f = this.finals.get(key);
+      if (f && f.taskSequenceNumber !== null && f.taskSequenceNumber < seq) this.forget(key);
+      if (!this.finals.has(key)) this.pending.set(key, { stream, seq });
     }
     await this.waitFor(key);
     fs.rmSync(file, { force: true });
@@ -687,7 +690,7 @@ export class StreamManagerHub {
         // Stream Manager has exported past this task but its status never reached us (overwritten in the
         // status stream): forget the task, so the retry appends it again (same key: overwritten, not doubled).
         if (task && ex?.lastExportedSequenceNumber !== null && ex?.lastExportedSequenceNumber !== undefined && ex.lastExportedSequenceNumber >= task.seq) this.pending.delete(key);
-        reject(new ExportError('SM_S3_PENDING', `S3 task ${key} still queued in Stream Manager after ${this.o.config.taskTimeoutMs} ms${ex?.errorMessage ? `: ${ex.errorMessage}` : ''}`));
+        reject(new ExportError('SM_S3_PENDING', `S3 task ${key} still queued in Stream Manager after ${this.o.config.taskTimeoutMs} ms${ex?.errorMessage ? ` (export ${ex.exportId}: ${ex.errorMessage})` : ''}`));
       }, this.o.config.taskTimeoutMs);
     });
   }
