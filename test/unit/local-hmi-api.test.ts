@@ -147,12 +147,21 @@ test('login: 401 on a wrong password; the cookie is HttpOnly, Secure, SameSite=S
   expect(s.json).toEqual(ok.json);
 });
 
+/** What every response must carry (the API contract's list, spelled out here rather than taken from the server). */
+const REQUIRED_HEADERS = {
+  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': expect.stringMatching(/^max-age=\d{7,}/),
+};
+
 test('security headers (CSP and the rest) on every response: API, errors, the web app', async () => {
   const anon = new HmiClient(run.port, run.ca);
+  expect(SECURITY_HEADERS).toMatchObject(REQUIRED_HEADERS);
   for (const res of [await admin.request('GET', '/api/overview'), await anon.request('GET', '/api/overview'), await anon.request('GET', '/'), await anon.request('GET', '/nope.js'), await admin.request('GET', '/api/nope')]) {
+    expect(res.headers).toMatchObject(REQUIRED_HEADERS);
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) expect([k, res.headers[k]]).toEqual([k, v]);
   }
-  expect(SECURITY_HEADERS['content-security-policy']).toBe("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
   const page = await anon.request('GET', '/');
   expect(page.status).toBe(200);
   expect(page.headers['content-type']).toMatch(/^text\/html/);
@@ -250,7 +259,7 @@ test('SSE: telemetry, alarm events to a logged-in client; 401 without a session'
   const sse = await admin.events();
   expect(sse.status).toBe(200);
   expect(sse.res.headers['content-type']).toMatch(/^text\/event-stream/);
-  expect(sse.res.headers['content-security-policy']).toBe(SECURITY_HEADERS['content-security-policy']);
+  expect(sse.res.headers).toMatchObject(REQUIRED_HEADERS);
   const tm: TelemetryMessage = { schemaVersion: CONTRACT_VERSION, siteId: SITE, assetId: 'INV-02', ts: Date.now(), seq: 1, points: { '103.W': { v: 41000, u: 'W', q: 'good' }, '103.WH': { v: 5_000_000, u: 'Wh', q: 'good' } } };
   run.nucleus.inject(topics.processedTelemetry(SITE, 'INV-02'), tm);
   run.nucleus.inject(topics.alarms(SITE, 'INV-02'), alarm({ alarmId: 'a-2', assetId: 'INV-02' }));
@@ -275,6 +284,25 @@ test('SSE: telemetry, alarm events to a logged-in client; 401 without a session'
     devices: { online: 3, total: 3 },
     cloud: { state: 'unknown' },
   });
+});
+
+test('alarm sync at start; a source\'s snapshot (all pages) sets its active alarms, the ones missing from it move to history', async () => {
+  const sync = run.nucleus.published.filter((p) => p.topic === topics.alarmSync(SITE)).map((p) => p.message);
+  expect(sync).toEqual([{ schemaVersion: CONTRACT_VERSION, siteId: SITE, ts: expect.any(Number), requester: 'local-hmi' }]);
+  const t0 = Date.now();
+  const a = (id: string): AlarmMessage => alarm({ alarmId: id, assetId: 'INV-03', source: 'analytics', type: 'low_pr', severity: 'medium', replayed: true });
+  const snap = (ts: number, page: number, pages: number, active: AlarmMessage[]) => ({ schemaVersion: CONTRACT_VERSION, siteId: SITE, source: 'analytics', ts, journalId: 'j-1', headSeq: 5, oldestSeq: 1, active, page, pages, requestedBy: 'local-hmi' });
+  const ids = async (view: string): Promise<string[]> => ((await admin.request('GET', `/api/alarms?view=${view}`)).json as Array<{ alarmId: string; source: string }>).filter((r) => r.source === 'analytics').map((r) => r.alarmId).sort();
+  run.nucleus.inject(topics.alarmSnapshot(SITE, 'analytics'), snap(t0, 1, 2, [a('s-1')]));
+  run.nucleus.inject(topics.alarmSnapshot(SITE, 'analytics'), snap(t0, 2, 2, [a('s-2')]));
+  await waitFor(async () => (await ids('active')).length === 2, 5000, 'both pages applied');
+  expect(await ids('active')).toEqual(['s-1', 's-2']);
+  run.nucleus.inject(topics.alarmSnapshot(SITE, 'analytics'), snap(t0 + 1000, 1, 1, [a('s-2')]));
+  await waitFor(async () => (await ids('active')).length === 1, 5000, 's-1 gone from the active list');
+  expect(await ids('active')).toEqual(['s-2']);
+  expect(await ids('history')).toEqual(['s-1']);
+  // Another source's alarms are untouched by this source's snapshot.
+  expect(((await admin.request('GET', '/api/alarms')).json as Array<{ alarmId: string }>).map((r) => r.alarmId)).toEqual(expect.arrayContaining(['a-1', 'a-2']));
 });
 
 test('logout ends the session (204, then 401)', async () => {
