@@ -22,5 +22,7 @@ export function treeKey(): string;
 export function arm64TreeIfPresent(): Arm64Tree | undefined;
 export function ensureArm64Tree(log?: (msg: string) => void): Arm64Tree;
 export function qemuEnv(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+/** unshare + mount of an AArch64 /proc/cpuinfo + qemu-aarch64, running `args` (the arm64 program first). */
+export function qemuCommand(args: string[]): { file: string; args: string[] };
 export function writeNodeWrapper(dir: string, arm64Node: string): string;
 export function elfMachine(file: string): number;

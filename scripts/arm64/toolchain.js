@@ -37,7 +37,20 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+/**
+ * The project root: the nearest folder up from here whose package.json is this package's (this file
+ * also runs bundled into dist/bench.js, one level lower than its source).
+ */
+const ROOT = (() => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      if (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name === 'dcmms-edge') return dir;
+    } catch {
+      // no package.json here
+    }
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..');
+  }
+})();
 /** The arm64 Node is the build machine's own version: the addons' ABI and the tests' runtime match x64's. */
 const NODE_VERSION = process.versions.node;
 /** Cross compilers (Debian g++-aarch64-linux-gnu) the npm install needs, and the C library QEMU loads. */
@@ -71,7 +84,7 @@ function missingCrossTools() {
 
 /** What is missing to run arm64 programs (empty: nothing). */
 function missingQemu() {
-  const out = onPath(QEMU) ? [] : [QEMU];
+  const out = [QEMU, 'unshare'].filter((c) => !onPath(c));
   if (!fs.existsSync(path.join(QEMU_LD_PREFIX, 'lib', 'ld-linux-aarch64.so.1'))) out.push(`${QEMU_LD_PREFIX}/lib/ld-linux-aarch64.so.1`);
   return out;
 }
@@ -207,7 +220,36 @@ function qemuEnv(env = process.env) {
 }
 
 /**
- * A folder holding a `node` that runs the arm64 node under QEMU: put first on PATH, every recipe's
+ * /proc/cpuinfo of a 2-core Cortex-A72 (Raspberry Pi 4). QEMU 7.2 (Debian 12) passes the host's x86
+ * /proc/cpuinfo through to AArch64 programs (8.2 and later emulate it); onnxruntime's CPU detection
+ * (the cpuinfo library) finds no ARM cores in it and crashes on a NULL pointer when the library
+ * loads. So every arm64 program started here sees this file instead, bind-mounted over
+ * /proc/cpuinfo in a mount namespace of its own (`unshare -m`: needs root or CAP_SYS_ADMIN).
+ */
+const AARCH64_CPUINFO = [0, 1]
+  .map((n) => `processor\t: ${n}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n`)
+  .join('\n');
+
+function cpuinfoFile() {
+  const file = path.join(cacheDir(), 'arm64', 'cpuinfo-aarch64');
+  if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== AARCH64_CPUINFO) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, AARCH64_CPUINFO);
+  }
+  return file;
+}
+
+/**
+ * The command line that runs `args` (an arm64 program and its arguments) under qemu-aarch64 with
+ * the AArch64 /proc/cpuinfo above. The program keeps the process id (unshare and sh exec).
+ * @param {string[]} args @returns {{ file: string, args: string[] }}
+ */
+function qemuCommand(args) {
+  return { file: 'unshare', args: ['-m', 'sh', '-c', `mount --bind "$0" /proc/cpuinfo && exec ${QEMU} "$@"`, cpuinfoFile(), ...args] };
+}
+
+/**
+ * A folder holding a `node` that runs the arm64 node under QEMU (qemuCommand): put first on PATH, every recipe's
  * `node ...main.js` and every `#!/usr/bin/env node` runs on arm64 (the machine has no binfmt
  * registration, so an arm64 binary cannot be started directly).
  * @param {string} dir @param {string} arm64Node @returns {string} dir
@@ -215,7 +257,9 @@ function qemuEnv(env = process.env) {
 function writeNodeWrapper(dir, arm64Node) {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'node');
-  fs.writeFileSync(file, `#!/bin/sh\nQEMU_LD_PREFIX=${QEMU_LD_PREFIX} exec ${QEMU} ${arm64Node} "$@"\n`);
+  const q = qemuCommand([arm64Node]);
+  const quoted = [q.file, ...q.args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  fs.writeFileSync(file, `#!/bin/sh\nQEMU_LD_PREFIX=${QEMU_LD_PREFIX} exec ${quoted} "$@"\n`);
   fs.chmodSync(file, 0o755);
   return dir;
 }
@@ -234,6 +278,7 @@ module.exports = {
   arm64TreeIfPresent,
   ensureArm64Tree,
   qemuEnv,
+  qemuCommand,
   writeNodeWrapper,
   elfMachine,
 };

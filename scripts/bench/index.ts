@@ -81,6 +81,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
       return { figures, text: formatTree(figures, ''), problems };
     },
   },
+  arm64: { run: async (ctx) => (await import('./arm64')).runArm64Bench(ctx) },
   streammanager: { run: async (ctx) => { const m = await import('./stream-manager'); const r = await m.runStreamManagerBench(ctx); return { figures: r.figures, text: m.formatStreamManagerReport(r.figures), problems: r.problems }; } },
   control: {
     async run(ctx) {

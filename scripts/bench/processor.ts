@@ -48,7 +48,7 @@ function inverterMessage(asset: string, ts: number, seq: number, points: number)
   return { schemaVersion: 1, siteId: SITE, assetId: asset, ts, seq, points: pts };
 }
 
-async function hotPath(seconds: number): Promise<Record<string, unknown>> {
+export async function hotPath(seconds: number): Promise<Record<string, unknown>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-proc-'));
   const bus = new RecordingBus(false);
   const p = await makeProcessor(dir, bus, { alarmRules: [] });

@@ -33,7 +33,7 @@ function tmpDb(tag: string): { dir: string; file: string } {
 }
 
 /** Appends and commits as fast as possible: 10 000 series, 100-point messages, 50 000-sample commits. */
-function ingest(seconds: number, synchronous: Synchronous): Record<string, number> {
+export function ingest(seconds: number, synchronous: Synchronous): Record<string, number> {
   const { dir, file } = tmpDb('ingest');
   const clock = new FakeClock(DAY0);
   const store = openStore({ path: file, clock }, { synchronous, maxBatchSamples: 100_000 });

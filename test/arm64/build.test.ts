@@ -16,7 +16,6 @@ import YAML from 'yaml';
 import { IMPLEMENTED_COMPONENTS } from '../../components/lib/contract';
 import * as toolchain from '../../scripts/arm64/toolchain';
 
-
 jest.setTimeout(600_000);
 
 const run = promisify(execFile);
@@ -129,7 +128,8 @@ describe('build --arch all', () => {
     expect(node).toBeDefined();
     const dir = path.join(out, 'artifacts', 'com.dcmms.edge.Health', pkgVersion);
     const env = toolchain.qemuEnv({ PATH: process.env['PATH'], AWS_CRT_NODEJS_BINARY_ABSOLUTE_PATH: path.join(dir, 'aws-crt-nodejs-linux-arm64.node') });
-    const err = await run(toolchain.QEMU, [node!, '-e', 'console.log(JSON.stringify({arch: process.arch})); require(process.argv[1])', path.join(dir, 'main.js')], { cwd: out, env, timeout: 60_000 }).then(
+    const q = toolchain.qemuCommand([node!, '-e', 'console.log(JSON.stringify({arch: process.arch})); require(process.argv[1])', path.join(dir, 'main.js')]);
+    const err = await run(q.file, q.args, { cwd: out, env, timeout: 60_000 }).then(
       () => undefined,
       (e: unknown) => e as { code?: number; stdout?: string },
     );

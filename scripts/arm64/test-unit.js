@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// @ts-check
+/**
+ * The unit tests under the arm64 Node.js in QEMU user mode (docs/aarch64.md "What is tested"):
+ * this checkout's sources, copied into a temporary folder whose node_modules is the cross-installed
+ * arm64 tree (scripts/arm64/toolchain.js), run by Jest in that Node under qemu-aarch64. So every
+ * native addon the tests load (better-sqlite3, serialport, aws-crt, onnxruntime) is the AArch64 one.
+ *
+ * Each Jest runs in band (-i): its workers would be started from process.execPath, an AArch64
+ * binary the kernel cannot run without a binfmt registration, which CI machines do not have; one
+ * Jest per core takes a shard of the files instead. For the same reason the test files in
+ * EXCLUDED, which start process.execPath themselves, are left to the x64 run; each says why.
+ *
+ * Usage: node scripts/arm64/test-unit.js [extra jest arguments]   exit code: Jest's
+ */
+'use strict';
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const toolchain = require('./toolchain');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Unit test files not run under QEMU, and why (they run on x64 in the main test run). */
+const EXCLUDED = [
+  { file: 'test/unit/build.test.ts', why: 'runs scripts/build.js as process.execPath (and esbuild); the build runs on the x64 build machine' },
+  { file: 'test/unit/cli-help.test.ts', why: 'starts dist/cli.js as process.execPath' },
+  { file: 'test/unit/logger-backpressure.test.ts', why: 'starts a child logger as process.execPath' },
+  { file: 'test/unit/ml-models.test.ts', why: 'starts scripts/training/run-onnx.js as process.execPath' },
+  { file: 'test/unit/solar.test.ts', why: 'starts a fresh node as process.execPath to compare module state' },
+  { file: 'test/unit/standalone.test.ts', why: "reads the checkout's git index (git ls-files); the copy under test has none, and it checks text, not code" },
+];
+
+/** What the copy needs: sources, tests, models and the configuration Jest and ts-jest read. */
+const COPY = ['components', 'scripts', 'test', 'models', 'schemas', 'cdk', 'package.json', 'package-lock.json', 'tsconfig.json', 'jest.config.js', 'gdk-config.json'];
+
+async function main() {
+  const log = (/** @type {string} */ m) => process.stderr.write(`arm64 unit: ${m}\n`);
+  const missing = toolchain.missingQemu();
+  if (missing.length) {
+    log(`cannot run: missing ${missing.join(', ')} (scripts/install-test-peers.sh installs qemu-user and the cross toolchain)`);
+    return 1;
+  }
+  const tree = toolchain.ensureArm64Tree(log);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dcmms-arm64-unit-'));
+  try {
+    for (const e of COPY) {
+      const from = path.join(ROOT, e);
+      if (fs.existsSync(from)) fs.cpSync(from, path.join(work, e), { recursive: true, filter: (src) => !/[\\/](node_modules|cdk\.out)([\\/]|$)/.test(src) });
+    }
+    fs.symlinkSync(tree.nodeModules, path.join(work, 'node_modules'), 'dir');
+    for (const x of EXCLUDED) log(`excluded ${x.file}: ${x.why}`);
+    // One Jest per core, each a shard of the files (Jest's --shard): in band, a single Jest would
+    // leave the other core idle.
+    const shards = Math.max(1, Math.min(4, os.cpus().length));
+    const t0 = Date.now();
+    const codes = await Promise.all(
+      Array.from({ length: shards }, (_, i) => {
+        const args = [
+          tree.node,
+          path.join(work, 'node_modules', 'jest', 'bin', 'jest.js'),
+          '-i',
+          '--ci',
+          `--shard=${i + 1}/${shards}`,
+          // Under QEMU everything is several times slower than on x64.
+          '--testTimeout=120000',
+          '--testPathIgnorePatterns', ...EXCLUDED.map((x) => x.file.replace(/\./g, '\\.')),
+          '--', 'test/unit',
+          ...process.argv.slice(2),
+        ];
+        const q = toolchain.qemuCommand(args);
+        const child = spawn(q.file, q.args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], env: toolchain.qemuEnv({ ...process.env, CI: 'true' }) });
+        const prefix = `[arm64 ${i + 1}/${shards}] `;
+        for (const s of [child.stdout, child.stderr]) {
+          let rest = '';
+          s.on('data', (d) => {
+            const lines = (rest + d.toString()).split('\n');
+            rest = lines.pop() ?? '';
+            for (const l of lines) process.stdout.write(`${prefix}${l}\n`);
+          });
+          s.on('end', () => rest && process.stdout.write(`${prefix}${rest}\n`));
+        }
+        return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+      }),
+    );
+    log(`jest under qemu-aarch64 (${shards} shards) took ${Math.round((Date.now() - t0) / 1000)} s; exit codes ${codes.join(', ')}`);
+    return codes.every((c) => c === 0) ? 0 : 1;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (err) => {
+    process.stderr.write(`arm64 unit: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
