@@ -36,7 +36,8 @@ import { AggDb } from '../../components/aggregator/db';
 import { createSiteSimulator, type SiteSimulator } from '../simulator';
 import type { HmiObserved } from './hmi-worker';
 import { NucleusProcess, bundleWorker, delay, runCli, shellQuote, workerRecipe } from './nucleus-process';
-import { readRss } from './proc-sampler';
+import { readRss, sampleProcess } from './proc-sampler';
+import os from 'node:os';
 
 const SITE = 'demo-site';
 const ADAPTER = 'com.dcmms.edge.ModbusAdapter';
@@ -72,8 +73,10 @@ export interface HmiFigures {
   firstLoad: { trials: number; renderedMs: Dist; domContentLoadedMs: Dist; transferKiB: number; goalMs: number };
   trend7d: { trials: number; points: number; source: string; fetchMs: Dist; drawMs: Dist; totalMs: Dist; goalMs: number };
   sse: { clients: number; windowS: number; updates: number; receivedPerClient: { min: number; max: number }; missing: number; extra: number; delayMs: Dist };
-  rss: { idleMiB: number; maxMiB: number; endMiB: number; withClientsMiB: number; goalMiB: number };
+  rss: { idleMiB: number; afterLoadsMiB: number; afterTrendsMiB: number; maxMiB: number; endMiB: number; withClientsMiB: number; goalMiB: number };
   rollupRows: number;
+  /** How busy the whole machine was in each phase (every process, % of all cores), and the 1-minute load average at the end: the figures are only as quiet as the machine. */
+  machine: { firstLoadBusyPct: number; trendBusyPct: number; sseBusyPct: number; loadAvg1: number };
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;
@@ -473,9 +476,16 @@ export async function runHmiBench(opts: HmiBenchOptions): Promise<HmiFigures> {
   try {
     opts.log('hmi: starting the simulator, the nucleus, the observer and the built ModbusAdapter, Processor and LocalHmi');
     await rig.start();
+    const busy = (a: { sysBusy: number; sysTotal: number }, b: { sysBusy: number; sysTotal: number }): number => r1((100 * (b.sysBusy - a.sysBusy)) / Math.max(1, b.sysTotal - a.sysTotal));
+    const s0 = sampleProcess(rig.pid);
     const firstLoad = await firstLoads(rig, opts.loads ?? 10, opts.log);
+    const s1 = sampleProcess(rig.pid);
+    const afterLoads = readRss(rig.pid);
     const trend7d = await trends(rig, opts.trends ?? 10, opts.log);
+    const s2 = sampleProcess(rig.pid);
+    const afterTrends = readRss(rig.pid);
     const { sse, withClientsRss } = await fanOut(rig, opts.clients ?? 20, Math.max(15, opts.seconds * 3), opts.log);
+    const s3 = sampleProcess(rig.pid);
     const end = readRss(rig.pid);
     if (rig.errors.length) throw new Error(rig.errors.join('; '));
     ok = true;
@@ -483,8 +493,9 @@ export async function runHmiBench(opts: HmiBenchOptions): Promise<HmiFigures> {
       firstLoad,
       trend7d,
       sse,
-      rss: { idleMiB: mib(rig.rssIdle), maxMiB: mib(Math.max(rig.rssMax, end, withClientsRss)), endMiB: mib(end), withClientsMiB: mib(withClientsRss), goalMiB: mib(GOALS.rssBytes) },
+      rss: { idleMiB: mib(rig.rssIdle), afterLoadsMiB: mib(afterLoads), afterTrendsMiB: mib(afterTrends), maxMiB: mib(Math.max(rig.rssMax, end, withClientsRss)), endMiB: mib(end), withClientsMiB: mib(withClientsRss), goalMiB: mib(GOALS.rssBytes) },
       rollupRows: rig.rollupRows,
+      machine: { firstLoadBusyPct: busy(s0, s1), trendBusyPct: busy(s1, s2), sseBusyPct: busy(s2, s3), loadAvg1: r1(os.loadavg()[0] ?? 0) },
     };
   } finally {
     await rig.stop(ok);
@@ -503,7 +514,8 @@ export function formatHmiReport(f: HmiFigures): string {
     `  total ${d(f.trend7d.totalMs)}  (goal < ${f.trend7d.goalMs} ms)`,
     `SSE: ${f.sse.clients} clients, ${f.sse.updates} telemetry updates in ${f.sse.windowS} s: each received ${f.sse.receivedPerClient.min}..${f.sse.receivedPerClient.max}, missing ${f.sse.missing}, not on the bus ${f.sse.extra}`,
     `  bus -> client ${d(f.sse.delayMs)}`,
-    `LocalHmi RSS: before any client ${f.rss.idleMiB} MiB, max ${f.rss.maxMiB} MiB, with ${f.sse.clients} SSE clients ${f.rss.withClientsMiB} MiB, at the end ${f.rss.endMiB} MiB  (goal < ${f.rss.goalMiB} MiB)`,
+    `LocalHmi RSS: before any client ${f.rss.idleMiB} MiB, after the first loads ${f.rss.afterLoadsMiB} MiB, after the trends ${f.rss.afterTrendsMiB} MiB, max ${f.rss.maxMiB} MiB, with ${f.sse.clients} SSE clients ${f.rss.withClientsMiB} MiB, at the end ${f.rss.endMiB} MiB  (goal < ${f.rss.goalMiB} MiB)`,
+    `machine busy (all processes, % of all cores): first loads ${f.machine.firstLoadBusyPct} %, trends ${f.machine.trendBusyPct} %, SSE ${f.machine.sseBusyPct} %; load average ${f.machine.loadAvg1}${f.machine.loadAvg1 > 2 ? '  (warning: a busy machine; run again on a quiet one before quoting)' : ''}`,
   ].join('\n');
 }
 
