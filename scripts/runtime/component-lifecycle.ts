@@ -42,6 +42,11 @@ export interface ServiceDefinition {
   dependencies: { name: string; type: 'HARD' | 'SOFT' }[];
   /** Nucleus-provided environment (SVCUID, socket path, AWS_REGION...). Precedence, lowest first: process.env, env, Lifecycle.Setenv, step Setenv. */
   env: Record<string, string>;
+  /**
+   * Run by the runtime itself (the Stream Manager), not by a process: it stays STARTING until the
+   * runtime reports RUNNING or ERRORED for it (reportState), and stopping it has no process to end.
+   */
+  inProcess?: boolean;
 }
 
 export type TimeoutsSec = Record<'bootstrap' | 'install' | 'startup' | 'shutdown' | 'recover', number>;
@@ -404,6 +409,7 @@ export class ComponentLifecycle {
 
   /** Launch Startup, or Run when Startup is absent or skipped (GenericExternalService.startup / handleRunScript). */
   private launchMain(): void {
+    if (this.def.inProcess) return;
     const gen = this.startGen;
     const current = (): boolean => this.startGen === gen;
     const { startup, run } = this.def.lifecycle;

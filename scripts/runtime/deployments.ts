@@ -24,7 +24,7 @@ import type { Authorizer } from './authorization';
 import type { ComponentUpdates } from './component-updates';
 import { ConfigStore } from './config-store';
 import type { ConfigValidation } from './config-validation';
-import { BUILTIN_COMPONENTS, PackageStore, ResolutionError } from './packages';
+import { BUILTIN_COMPONENTS, IN_PROCESS_COMPONENTS, PackageStore, ResolutionError } from './packages';
 import { Platform, Recipe, RecipeError, ResolvedManifest, selectManifest } from './recipe';
 import type { ServiceDefinition, ServiceManager, ServiceState } from './services';
 import { VariableContext, VariableScope, interpolateLifecycle } from './variables';
@@ -328,6 +328,7 @@ export class DeploymentEngine {
         .filter(([n]) => !(BUILTIN_COMPONENTS.has(n) && !this.deployed.has(n)))
         .map(([n, dep]) => ({ name: n, type: dep.dependencyType })),
       env: this.d.envFor(name, Object.keys(recipe.dependencies)),
+      ...(IN_PROCESS_COMPONENTS.has(name) ? { inProcess: true } : {}),
     };
   }
 

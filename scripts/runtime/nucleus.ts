@@ -34,6 +34,7 @@ import { PubSub } from './pubsub';
 import { Platform, currentPlatform } from './recipe';
 import { ServiceManager } from './services';
 import { TokenRegistry } from './tokens';
+import { STREAM_MANAGER_COMPONENT_NAME, StreamManagerHost, StreamManagerRuntimeOptions } from './stream-manager/component';
 import { TES_COMPONENT_NAME, TesOptions, TokenExchangeService, createTes } from './tes';
 
 /** The nucleus version whose IPC semantics this runtime follows (wildcards, receive modes: ≥2.6). */
@@ -64,6 +65,11 @@ export interface NucleusOptions {
    * held in memory only (scripts/runtime/ops/secret-ops.ts; docs/local-runtime.md "Secrets").
    */
   secrets?: Readonly<Record<string, string>>;
+  /**
+   * The built-in Stream Manager (scripts/runtime/stream-manager; docs/stream-manager.md), which runs
+   * while a deployment includes aws.greengrass.StreamManager: exporter endpoint overrides, region.
+   */
+  streamManager?: StreamManagerRuntimeOptions;
 }
 
 export interface Nucleus {
@@ -73,6 +79,8 @@ export interface Nucleus {
   readonly iotCore: IotCore;
   /** The Token Exchange Service, when created with `tes`. */
   readonly tes: TokenExchangeService | undefined;
+  /** The built-in Stream Manager's host (its server runs while aws.greengrass.StreamManager is RUNNING). */
+  readonly streamManager: StreamManagerHost;
   readonly services: ServiceManager;
   readonly deployments: DeploymentEngine;
   readonly config: ConfigStore;
@@ -209,6 +217,19 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
     onCommitted: persist,
   });
 
+  const streamManager = new StreamManagerHost({
+    rootDir,
+    region,
+    services,
+    config,
+    logger,
+    // Any deployed component's token (the SVCUID every component process gets as
+    // AWS_CONTAINER_AUTHORIZATION_TOKEN), as AWS's Stream Manager accepts.
+    validateToken: (token) => tokens.componentFor(token),
+    tes: () => (tes?.url ? { url: tes.url, token: tokens.tokenFor(STREAM_MANAGER_COMPONENT_NAME) } : undefined),
+    options: opts.streamManager ?? {},
+  });
+
   const secrets = new SecretStore(opts.secrets);
   const counters = { localPublishes: 0, iotPublishes: 0 };
   const ctx: NucleusContext = {
@@ -251,6 +272,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
     thingName,
     iotCore,
     tes,
+    streamManager,
     services,
     deployments,
     config,
@@ -289,6 +311,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
         closing = (async () => {
           deployments.close();
           await services.close();
+          await streamManager.close();
           if (started) persist();
           await ipc!.close();
           await iotCore.close();
@@ -299,7 +322,7 @@ export function createNucleus(opts: NucleusOptions): Nucleus {
       }
       return closing;
     },
-    stats: () => ({ ...counters, ipc: ipc!.stats(), iotCore: iotCore.stats(), services: services.list() }),
+    stats: () => ({ ...counters, ipc: ipc!.stats(), iotCore: iotCore.stats(), services: services.list(), ...(streamManager.running ? { streamManager: streamManager.running.stats() } : {}) }),
   };
 }
 

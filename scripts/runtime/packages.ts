@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
 import { Recipe, RecipeError, loadRecipeDir, parseRecipe } from './recipe';
+import { STREAM_MANAGER_COMPONENT_NAME, streamManagerRecipe } from './stream-manager/component';
 
 export class ResolutionError extends Error {}
 
@@ -23,6 +24,13 @@ export class ResolutionError extends Error {}
  */
 export const BUILTIN_COMPONENTS: ReadonlySet<string> = new Set(['aws.greengrass.TokenExchangeService']);
 
+/**
+ * Components the runtime runs inside its own process, from a recipe of its own that the store always
+ * holds: aws.greengrass.StreamManager (scripts/runtime/stream-manager). They are part of the closure
+ * and the service graph like any component (state, HARD dependencies, configuration).
+ */
+export const IN_PROCESS_COMPONENTS: ReadonlySet<string> = new Set([STREAM_MANAGER_COMPONENT_NAME]);
+
 export class PackageStore {
   private readonly recipes = new Map<string, Map<string, Recipe>>();
   private readonly dir: string;
@@ -30,6 +38,7 @@ export class PackageStore {
   constructor(root: string) {
     this.dir = path.join(root, 'packages', 'recipes');
     fs.mkdirSync(this.dir, { recursive: true });
+    this.index(streamManagerRecipe());
     for (const file of fs.readdirSync(this.dir)) {
       const full = path.join(this.dir, file);
       try {

@@ -2,6 +2,9 @@
 declare module 'cbor' {
   export function encode(...objs: unknown[]): Buffer;
   export function decodeFirstSync(input: Buffer | string, options?: object): unknown;
-  const cbor: { encode: typeof encode; decodeFirstSync: typeof decodeFirstSync };
+  export class Encoder {
+    static encodeOne(obj: unknown, options?: { highWaterMark?: number; canonical?: boolean }): Buffer;
+  }
+  const cbor: { encode: typeof encode; decodeFirstSync: typeof decodeFirstSync; Encoder: typeof Encoder };
   export default cbor;
 }

@@ -225,7 +225,9 @@ export class ExportRunner {
   private ready(t: Task, now: number): { ready: boolean; due?: number } {
     if (t.retired || t.busy || t.config.disabled === true) return { ready: false };
     if (t.available() <= 0) return { ready: false };
-    if (t.retryAt > now) return { ready: false, due: t.retryAt };
+    // Retry delays run on the real clock (the injected one only stamps and ages messages).
+    const realNow = Date.now();
+    if (t.retryAt > realNow) return { ready: false, due: now + (t.retryAt - realNow) };
     const interval = t.config.batchIntervalMillis;
     if (interval === undefined || t.available() >= t.batchSize) return { ready: true };
     const seq = t.nextSeq();
@@ -295,7 +297,7 @@ export class ExportRunner {
         t.attempt += 1;
         t.errorMessage = err instanceof Error ? err.message : String(err);
         const delay = backoffDelay(t.attempt, { initialMs: this.retryInitialMs, maxMs: this.retryMaxMs });
-        t.retryAt = this.o.now() + delay;
+        t.retryAt = Date.now() + delay;
         this.o.log.warn('Stream Manager: export failed; retrying', {
           stream: t.stream.name,
           export: t.config.identifier,

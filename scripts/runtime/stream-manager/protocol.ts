@@ -87,7 +87,9 @@ export function encodeFrame(op: number, body: Record<string, unknown>): Buffer {
   // Absent fields are left out, not sent as null (the SDKs' asMap() does the same).
   const clean: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) if (v !== undefined && v !== null) clean[k] = v;
-  const payload = cbor.encode(clean);
+  // cbor 5's encode() returns at most its stream's high-water mark (16 KiB) and silently drops the
+  // rest; an explicit mark as large as any frame keeps large responses whole.
+  const payload = cbor.Encoder.encodeOne(clean, { highWaterMark: PROTOCOL_MAX_FRAME });
   const header = Buffer.alloc(5);
   header.writeInt32BE(payload.length + 1, 0);
   header.writeInt8(op, 4);
@@ -98,6 +100,28 @@ export function decodePayload(payload: Buffer): Record<string, unknown> {
   const v: unknown = payload.length === 0 ? {} : cbor.decodeFirstSync(payload);
   if (typeof v !== 'object' || v === null || Array.isArray(v) || Buffer.isBuffer(v)) throw new Error('the frame payload is not a CBOR map');
   return v as Record<string, unknown>;
+}
+
+/**
+ * The requestId of a request whose CBOR does not decode, found by its text key, so the request can
+ * still be answered (AWS's JS client 1.7.0 encodes with cbor 5's encode(), which cuts requests off
+ * at 16 KiB: an append of a larger payload arrives as a whole frame of truncated CBOR).
+ */
+export function salvageRequestId(payload: Buffer): string | undefined {
+  const key = Buffer.from([0x69, ...Buffer.from('requestId')]);
+  const at = payload.indexOf(key);
+  if (at < 0) return undefined;
+  let p = at + key.length;
+  const h = payload[p];
+  if (h === undefined) return undefined;
+  let len: number;
+  if (h >= 0x60 && h <= 0x77) len = h - 0x60;
+  else if (h === 0x78 && payload[p + 1] !== undefined) {
+    len = payload[p + 1]!;
+    p += 1;
+  } else return undefined;
+  const id = payload.subarray(p + 1, p + 1 + len).toString('utf8');
+  return id.length === len && NAME_PATTERN.test(id) ? id : undefined;
 }
 
 export class FrameTooLargeError extends Error {}

@@ -27,6 +27,7 @@ import {
   StatusCode,
   decodePayload,
   encodeFrame,
+  salvageRequestId,
 } from './protocol';
 import { StreamStore } from './store';
 
@@ -211,9 +212,21 @@ export class StreamManagerServer extends EventEmitter {
         try {
           body = decodePayload(f.payload);
         } catch (err) {
-          this.reject('payload is not a CBOR map; connection closed', { client: conn.client, op: f.op, reason: (err as Error).message });
-          socket.destroy();
-          return;
+          // The framing is intact, so the connection can go on; the request is answered if its id can be found.
+          const requestId = conn.connected ? salvageRequestId(f.payload) : undefined;
+          const responseOp = RESPONSE_OP[f.op];
+          this.reject('request payload is not a CBOR map', { client: conn.client, op: f.op, bytes: f.payload.length, reason: (err as Error).message, answered: requestId !== undefined });
+          if (requestId !== undefined && responseOp !== undefined) {
+            send(responseOp, {
+              requestId,
+              status: Status.InvalidRequest,
+              errorMessage: `the request's CBOR payload (${f.payload.length} bytes) does not decode: ${(err as Error).message} (a client that encodes with cbor 5's encode() cuts requests off at 16 KiB)`,
+            });
+          } else if (!conn.connected) {
+            socket.destroy();
+            return;
+          }
+          continue;
         }
         if (!conn.connected) {
           this.connect(socket, conn, f.op, body, send);
@@ -223,6 +236,7 @@ export class StreamManagerServer extends EventEmitter {
         this.dispatch(f.op, body, send, conn.cancels, conn.client);
       }
     });
+    socket.setNoDelay(true);
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.sockets.delete(socket);
