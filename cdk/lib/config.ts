@@ -70,7 +70,7 @@ export interface FleetConfig {
   /**
    * The CPU architectures of the fleet's gateways, as Greengrass names them (recipe
    * `Platform.architecture`): default `["amd64"]`. The synth refuses a fleet whose bundle has a
-   * component without a manifest for one of them (docs/aarch64.md, docs/cdk.md "Fleet settings").
+   * component without a manifest for one of them (docs/aarch64.md "Fleets").
    */
   readonly architectures: readonly GatewayArchitecture[];
 }
