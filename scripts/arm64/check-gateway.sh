@@ -14,9 +14,9 @@ bad() { printf 'FAIL  %s\n' "$1"; fail=1; }
 
 machine=$(uname -m)
 case "$machine" in
-  aarch64|arm64) ok "CPU architecture $machine (the recipes' linux/aarch64 manifest)" ;;
-  x86_64|amd64) ok "CPU architecture $machine (the recipes' linux/amd64 manifest)" ;;
-  *) bad "CPU architecture $machine: no manifest for it (aarch64 or x86_64 only; 32-bit ARM is not built)" ;;
+  aarch64|arm64) ok "CPU architecture $machine (the recipes' linux/aarch64 manifest)"; nodearch=arm64 ;;
+  x86_64|amd64) ok "CPU architecture $machine (the recipes' linux/amd64 manifest)"; nodearch=x64 ;;
+  *) bad "CPU architecture $machine: no manifest for it (aarch64 or x86_64 only; 32-bit ARM is not built)"; nodearch=none ;;
 esac
 
 glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
@@ -41,8 +41,8 @@ fi
 if command -v node >/dev/null 2>&1; then
   v=$(node -p 'process.version + " " + process.arch' 2>/dev/null)
   case "$v" in
-    v20.*" arm64"|v20.*" x64") ok "node $v on the PATH" ;;
-    *) bad "node $v on the PATH: Node.js 20 for this CPU needed" ;;
+    v20.*" $nodearch") ok "node $v on the PATH" ;;
+    *) bad "node $v on the PATH: Node.js 20 for this CPU ($nodearch) needed" ;;
   esac
 else
   bad "no node on the PATH (Node.js 20; the recipes run \`node\`)"
