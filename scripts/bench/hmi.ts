@@ -72,7 +72,18 @@ export interface Dist {
 export interface HmiFigures {
   firstLoad: { trials: number; renderedMs: Dist; domContentLoadedMs: Dist; transferKiB: number; goalMs: number };
   trend7d: { trials: number; points: number; source: string; fetchMs: Dist; drawMs: Dist; totalMs: Dist; goalMs: number };
-  sse: { clients: number; windowS: number; updates: number; receivedPerClient: { min: number; max: number }; missing: number; extra: number; delayMs: Dist };
+  sse: {
+    clients: number;
+    windowS: number;
+    /** Processed telemetry messages on the bus in the window that each client must receive. */
+    updates: number;
+    /** Messages older than one already seen for the asset (late, re-sent): LocalHmi shows the newest and sends no event for these (components/local-hmi/live.ts onTelemetry). */
+    olderSkipped: number;
+    receivedPerClient: { min: number; max: number };
+    missing: number;
+    extra: number;
+    delayMs: Dist;
+  };
   rss: { idleMiB: number; afterLoadsMiB: number; afterTrendsMiB: number; maxMiB: number; endMiB: number; withClientsMiB: number; goalMiB: number };
   rollupRows: number;
   /** How busy the whole machine was in each phase (every process, % of all cores), and the 1-minute load average at the end: the figures are only as quiet as the machine. */
@@ -439,7 +450,18 @@ async function fanOut(rig: Rig, clients: number, windowS: number, log: (l: strin
     const withClientsRss = readRss(rig.pid);
     // Let what was published by `to` arrive.
     await delay(2000);
-    const updates = rig.observed.filter((o) => o.at >= from && o.at < to);
+    // In bus order, a message older than the newest already seen for its asset is not news for
+    // the screen: LocalHmi keeps the newest and sends nothing for it. Only the others must arrive.
+    const newest = new Map<string, number>();
+    let olderSkipped = 0;
+    const updates: typeof rig.observed = [];
+    for (const o of rig.observed) {
+      const older = o.ts < (newest.get(o.a) ?? -Infinity);
+      if (!older) newest.set(o.a, o.ts);
+      if (o.at < from || o.at >= to) continue;
+      if (older) olderSkipped++;
+      else updates.push(o);
+    }
     let missing = 0;
     let extra = 0;
     const delays: number[] = [];
@@ -462,7 +484,7 @@ async function fanOut(rig: Rig, clients: number, windowS: number, log: (l: strin
     const lost = updates.filter((u) => list.every((c) => !c.seen.has(`${u.a}@${u.ts}`))).map((u) => `${u.a}@${new Date(u.ts).toISOString().slice(11, 23)} (bus ${u.at - u.ts} ms after)`);
     log(`hmi: ${clients} SSE clients x ${updates.length} updates in ${windowS} s: ${missing} missing${lost.length ? `; missed by every client: ${lost.slice(0, 5).join(', ')}` : ''}`);
     return {
-      sse: { clients, windowS, updates: updates.length, receivedPerClient: { min: Math.min(...received), max: Math.max(...received) }, missing, extra, delayMs: dist(delays) },
+      sse: { clients, windowS, updates: updates.length, olderSkipped, receivedPerClient: { min: Math.min(...received), max: Math.max(...received) }, missing, extra, delayMs: dist(delays) },
       withClientsRss,
     };
   } finally {
@@ -512,7 +534,7 @@ export function formatHmiReport(f: HmiFigures): string {
     `  fetch ${d(f.trend7d.fetchMs)}`,
     `  draw  ${d(f.trend7d.drawMs)}`,
     `  total ${d(f.trend7d.totalMs)}  (goal < ${f.trend7d.goalMs} ms)`,
-    `SSE: ${f.sse.clients} clients, ${f.sse.updates} telemetry updates in ${f.sse.windowS} s: each received ${f.sse.receivedPerClient.min}..${f.sse.receivedPerClient.max}, missing ${f.sse.missing}, not on the bus ${f.sse.extra}`,
+    `SSE: ${f.sse.clients} clients, ${f.sse.updates} telemetry updates in ${f.sse.windowS} s (and ${f.sse.olderSkipped} older than shown, not sent): each received ${f.sse.receivedPerClient.min}..${f.sse.receivedPerClient.max}, missing ${f.sse.missing}, not on the bus ${f.sse.extra}`,
     `  bus -> client ${d(f.sse.delayMs)}`,
     `LocalHmi RSS: before any client ${f.rss.idleMiB} MiB, after the first loads ${f.rss.afterLoadsMiB} MiB, after the trends ${f.rss.afterTrendsMiB} MiB, max ${f.rss.maxMiB} MiB, with ${f.sse.clients} SSE clients ${f.rss.withClientsMiB} MiB, at the end ${f.rss.endMiB} MiB  (goal < ${f.rss.goalMiB} MiB)`,
     `machine busy (all processes, % of all cores): first loads ${f.machine.firstLoadBusyPct} %, trends ${f.machine.trendBusyPct} %, SSE ${f.machine.sseBusyPct} %; load average ${f.machine.loadAvg1}${f.machine.loadAvg1 > 2 ? '  (warning: a busy machine; run again on a quiet one before quoting)' : ''}`,
