@@ -96,9 +96,18 @@ export async function runDeployment(args: string[]): Promise<number> {
           });
         process.stdout.write(`Local deployment submitted! Deployment Id: ${deploymentId}\n`);
         if (!values.wait) return 0;
-        const deadline = Date.now() + timeoutMs;
+        const start = Date.now();
+        const deadline = start + timeoutMs;
+        let shown = '';
+        let lastShownAt = start;
         for (;;) {
           const { deployment } = await client.getLocalDeploymentStatus({ deploymentId: deploymentId! });
+          // A deployment can take minutes (artifacts, a component's install step): say what it is doing.
+          if (!TERMINAL.has(deployment.status) && (deployment.status !== shown || Date.now() - lastShownAt >= 10_000)) {
+            process.stderr.write(`${deploymentId}: ${deployment.status} (${Math.round((Date.now() - start) / 1000)} s)\n`);
+            shown = deployment.status;
+            lastShownAt = Date.now();
+          }
           if (TERMINAL.has(deployment.status)) {
             const details = deployment.deploymentStatusDetails;
             process.stdout.write(`${deploymentId}: ${deployment.status}${details ? ` (${details.detailedDeploymentStatus})` : ''}\n`);
