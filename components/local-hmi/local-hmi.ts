@@ -59,6 +59,8 @@ const MAX_PASSWORD = 256;
 const SWEEP_MS = 30_000;
 const CONTROL_KEEP = 1000;
 const RATE_KEYS = 10_000;
+/** Acknowledgements are kept this long (an alarm active longer keeps its own in memory). */
+const ACK_KEEP_MS = 7 * 86_400_000;
 
 type ControlState = 'pending' | 'done' | 'refused' | 'failed';
 interface ControlTrack {
@@ -545,7 +547,12 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
           audit({ username: c.by, role: 'operator' }, 'control_failed', c.assetId, { requestId: c.requestId, action: c.action }, 'timeout');
         }
       }
-      if (t % 3600_000 < SWEEP_MS) d.pruneAudit(t);
+      if (t % 3600_000 < SWEEP_MS) {
+        d.pruneAudit(t);
+        // Acknowledgements of alarms long gone: out of memory and the file (bounded by time).
+        d.pruneAcks(t - ACK_KEEP_MS);
+        for (const a of [...live.acks.values()]) if (a.at < t - ACK_KEEP_MS && !live.activeAlarm(a.alarmId)) live.acks.delete(a.alarmId);
+      }
     } catch (err) {
       deps.metrics.recordError(err);
       limited('sweep', (suppressed) => log.warn('housekeeping failed', { err: errorMessage(err), suppressed }));
@@ -571,6 +578,7 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
     });
 
   let bound: AddressInfo | undefined;
+  let unregisterQueue: (() => void) | undefined;
 
   return {
     live,
@@ -585,13 +593,13 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
       db.pruneAudit(t);
       db.expireSessions(t, config.idleTimeoutMs);
       db.expireShelves(t);
-      db.pruneAcks(t - 7 * 86_400_000);
+      db.pruneAcks(t - ACK_KEEP_MS);
       for (const a of db.listAcks()) live.acks.set(a.alarmId, a);
       for (const s of db.listShelves(t)) live.shelves.set(s.alarmId, s);
       const tls = await loadOrCreateTls({ certPath: config.tls.certPath, keyPath: config.tls.keyPath, workDir: deps.workDir, hostnames: config.hostnames });
       log.info(tls.generated ? 'TLS certificate generated' : 'TLS certificate loaded', { file: tls.file, fingerprint256: tls.fingerprint256, subjectAltName: tls.subjectAltName });
       sse = new SseHub({ clock: deps.clock, metrics: deps.metrics, maxClients: config.maxSseClients, maxQueue: config.sseQueueEvents });
-      deps.metrics.registerQueue('sse_clients', () => sse?.size ?? 0);
+      unregisterQueue = deps.metrics.registerQueue('sse_clients', () => sse?.size ?? 0);
       app = await createServer({ cert: tls.cert, key: tls.key, sessionTtlMs: config.sessionTtlMs, logger: log, web: deps.web ?? NO_WEB_APP, backend, reject });
       try {
         await app.listen({ port: config.port, host: config.bindAddress });
@@ -636,6 +644,8 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
         await a.close().catch((err: unknown) => log.warn('server close failed', { err: errorMessage(err) }));
       }
       sse = undefined;
+      unregisterQueue?.();
+      unregisterQueue = undefined;
       trends.close();
       db?.close();
       db = undefined;

@@ -74,7 +74,8 @@ function hmiPid(): number {
     } catch {
       continue;
     }
-    if (cmd.startsWith(process.execPath) || cmd.startsWith('node ')) if (cmd.includes(`${HMI}`) && cmd.includes('main.js')) return Number(d);
+    // This harness's LocalHmi: its artifacts are under this nucleus's root (other tests may run one too).
+    if (cmd.includes(h.root) && cmd.includes(HMI) && cmd.includes('main.js') && !cmd.startsWith('sh ') && !cmd.startsWith('/bin/sh')) return Number(d);
   }
   throw new Error('LocalHmi process not found');
 }
