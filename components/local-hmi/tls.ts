@@ -71,7 +71,6 @@ export async function loadOrCreateTls(o: { certPath: string; keyPath: string; wo
   let pems;
   try {
     // Loaded only when a certificate is made (first start): its X.509 code stays out of memory otherwise.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { generate } = require('selfsigned') as typeof import('selfsigned');
     pems = await generate([{ name: 'commonName', value: o.hostnames[0] ?? host ?? 'localhost' }, { name: 'organizationName', value: 'dCMMS Edge LocalHmi' }], {
       keyType: 'ec',

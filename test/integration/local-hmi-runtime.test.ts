@@ -193,7 +193,6 @@ test('RSS with 20 live screens while 50 inverters report every second (goal < 10
   const health = (await admin.request('GET', '/api/health')).json as { hmi: { sseClients: number; sseDropped: number } };
   expect(health.hmi.sseClients).toBe(20);
   expect(health.hmi.sseDropped).toBe(0);
-  // eslint-disable-next-line no-console
   console.log(`LocalHmi RSS: ${idle.toFixed(1)} MiB running with one session, ${before.toFixed(1)} MiB after 20 logins with 20 screens open, peak ${peak.toFixed(1)} MiB, ${after.toFixed(1)} MiB after ${seconds} s of 50 inverters x 41 points at 1 Hz`);
   expect(peak).toBeLessThan(100);
   for (const s of screens) s.close();
