@@ -331,6 +331,23 @@ test('a password change: the current one is checked; every other session of the 
   expect(audit.filter((x) => x.action === 'password_change' && x.user === 'vera').map((x) => x.outcome)).toEqual(['success', 'failure']);
 });
 
+test('a configuration change restarts the server in place: new listener, sessions kept, no credential logged', async () => {
+  const before = run.lines.length;
+  run.nucleus.config = { ...run.nucleus.config, idleTimeoutMs: 20 * 60_000 };
+  run.nucleus.configChanged([]);
+  await waitFor(() => logs(run.lines.slice(before)).some((l) => l['msg'] === 'listening'), 10_000, 'listening again');
+  const again = logs(run.lines.slice(before));
+  expect(again.some((l) => l['msg'] === 'configuration applied by an internal restart')).toBe(true);
+  expect(again.some((l) => l['msg'] === 'first start: admin credential created (shown once)')).toBe(false);
+  const port = Number(again.find((l) => l['msg'] === 'listening')?.['port']);
+  const c = new HmiClient(port, run.ca);
+  c.cookie = admin.cookie;
+  c.csrf = admin.csrf;
+  expect((await c.request('GET', '/api/session')).json).toMatchObject({ user: 'admin', role: 'admin' });
+  admin = c;
+  run.port = port;
+});
+
 test('a second start with the same work folder logs no credential and keeps the users', async () => {
   await run.stop();
   const again = await start(dir);
