@@ -600,7 +600,7 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
       log.info(tls.generated ? 'TLS certificate generated' : 'TLS certificate loaded', { file: tls.file, fingerprint256: tls.fingerprint256, subjectAltName: tls.subjectAltName });
       sse = new SseHub({ clock: deps.clock, metrics: deps.metrics, maxClients: config.maxSseClients, maxQueue: config.sseQueueEvents });
       unregisterQueue = deps.metrics.registerQueue('sse_clients', () => sse?.size ?? 0);
-      app = await createServer({ cert: tls.cert, key: tls.key, sessionTtlMs: config.sessionTtlMs, logger: log, web: deps.web ?? NO_WEB_APP, backend, reject });
+      app = await createServer({ cert: tls.cert, key: tls.key, sessionTtlMs: config.sessionTtlMs, logger: log, web: deps.web ?? NO_WEB_APP, backend, reject, clock: deps.clock });
       try {
         await app.listen({ port: config.port, host: config.bindAddress });
       } catch (err) {

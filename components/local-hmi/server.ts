@@ -17,6 +17,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Clock } from '../lib/clock';
+import { createLogLimiter } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
 import { hashSessionId, roleAtLeast, type Role, type SessionRow } from './db';
 import type { WebAssets } from './web-assets';
@@ -85,6 +87,7 @@ export interface ServerOptions {
   backend: HmiBackend;
   /** Counts a rejected request (metrics.reject). */
   reject: (reason: string) => void;
+  clock: Pick<Clock, 'now'>;
 }
 
 declare module 'fastify' {
@@ -153,6 +156,7 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance<Se
     keepAliveTimeout: 10_000,
     return503OnClosing: true,
   }) as unknown as FastifyInstance<Server>;
+  const limited = createLogLimiter(o.clock, 10_000);
 
   app.addHook('onRequest', async (req, reply) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
@@ -178,13 +182,21 @@ export async function createServer(o: ServerOptions): Promise<FastifyInstance<Se
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof ApiError) {
+      // Bad input is counted and logged (at most once per 10 s per kind); 401/403/429 are counted where raised.
+      if (err.status === 400 || err.status === 404 || err.status === 409) {
+        o.reject(err.code);
+        limited(`api-${err.code}`, (suppressed) => o.logger.info('request refused', { method: req.method, url: req.url.split('?')[0], status: err.status, error: err.code, message: err.message, suppressed }));
+      }
       void reply.code(err.status).headers(err.headers).send({ error: err.code, message: err.message });
       return;
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
     const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
     if (status === 500) o.logger.error('request failed', { method: req.method, url: req.url.split('?')[0], err });
-    else o.reject('bad_request');
+    else {
+      o.reject('bad_request');
+      limited('api-bad_request', (suppressed) => o.logger.info('request refused', { method: req.method, url: req.url.split('?')[0], status, message: e.message, suppressed }));
+    }
     void reply.code(status).send({ error: status === 500 ? 'internal' : status === 415 ? 'unsupported_media_type' : status === 413 ? 'too_large' : 'bad_request', message: status === 500 ? 'internal error (logged)' : (e.message ?? 'bad request') });
   });
 

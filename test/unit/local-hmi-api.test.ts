@@ -350,6 +350,10 @@ test('a configuration change restarts the server in place: new listener, session
 
 test('a second start with the same work folder logs no credential and keeps the users', async () => {
   await run.stop();
+  // Refused requests are counted by reason in the health report (its last one, "stopping").
+  const last = run.nucleus.published.filter((p) => p.topic === topics.componentHealth(SITE, 'local-hmi')).at(-1)?.message as { state: string; metrics: { rejections: Record<string, number> } };
+  expect(last.state).toBe('stopping');
+  expect(Object.keys(last.metrics.rejections)).toEqual(expect.arrayContaining(['unauthenticated', 'csrf', 'login_failed', 'login_rate_limited', 'confirm_required', 'bad_request']));
   const again = await start(dir);
   try {
     expect(firstStartPassword(again.lines)).toBeUndefined();
