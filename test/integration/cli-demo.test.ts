@@ -62,6 +62,9 @@ test('every command the demo prints works, as printed', async () => {
     if (c.includes('component list')) expect(r.stdout).toMatch(/^NAME +VERSION +STATE +UPTIME\ncom\.dcmms\.edge\./);
     if (c.includes(' query ')) expect(r.stdout).toMatch(/ W +good/);
   }
+  // --json: the full records, configuration included.
+  const full = JSON.parse((await run('npx dcmms-edge component list --root .nucleus --json')).stdout) as Array<{ componentName: string; state: string; configuration: Record<string, unknown> }>;
+  expect(full.find((c) => c.componentName === 'com.dcmms.edge.Processor')).toMatchObject({ state: 'RUNNING', configuration: { siteId: 'demo-site' } });
 }, 120_000);
 
 test('the demo prints the store paths, and cloud messages decoded, one line each', async () => {
