@@ -56,7 +56,7 @@ let nucleus: FakeNucleus;
 let bus: Bus;
 let metrics: Metrics;
 let uplink: Uplink;
-const delivered: Array<{ exporter: ExporterName; b: BatchMeta; at: number }> = [];
+const delivered: Array<{ exporter: ExporterName; b: BatchMeta; at: number; ms: number }> = [];
 
 async function startSm(port = 0): Promise<StreamManagerServer> {
   const server = new StreamManagerServer({
@@ -149,7 +149,7 @@ beforeAll(async () => {
       workDir: path.join(dir, 'work'),
       thingName: THING,
       streamManagerToken: TOKEN,
-      onDelivered: (exporter, b) => delivered.push({ exporter, b, at: Date.now() }),
+      onDelivered: (exporter, b, ms) => delivered.push({ exporter, b, at: Date.now(), ms }),
     },
     config(),
   );
@@ -171,7 +171,9 @@ const hour = (h: number, classes?: SiteRecord['cls'][]): SiteRecord[] =>
 test('every batch reaches S3 under the direct exporter\'s key, each record once; task files go only after Success', async () => {
   const records = [...hour(9), ...hour(9, ['1d'])];
   feed(records);
-  await waitFor(() => pending() === 0 && outboxState(path.join(dir, 'work', 'outbox.db')).records === 0, 20_000, 'everything delivered');
+  await waitFor(() => pending() === 0 && outboxState(path.join(dir, 'work', 'outbox.db')).records === 0, 20_000, 'everything delivered').catch((e: unknown) => {
+    throw new Error(`${String(e)}: ${JSON.stringify(uplink.status())} ${JSON.stringify(metrics.snapshot())}`);
+  });
   const s3Batches = delivered.filter((d) => d.exporter === 'streammanager-s3');
   const outboxId = uplink.outbox!.id;
   const expectedKeys = s3Batches.map((d) => s3Key('edge/', THING, outboxId, { ...d.b, seq: d.b.id })).sort();
@@ -188,6 +190,13 @@ test('every batch reaches S3 under the direct exporter\'s key, each record once;
   expect(st.streamManager?.connected).toBe(true);
   await waitFor(() => ((uplink.status() as typeof st).streamManager?.exports ?? []).filter((e) => e.stream.endsWith('-s3')).every((e) => e.backlog === 0 && e.errorMessage === null), 5000, 'export status: nothing left, no error');
   expect(uplink.healthState!()).toBe('running');
+  // Diagnostics for docs/uplink.md: how long one send takes through Stream Manager (S3: append the
+  // task, the upload, the Success status read back; SiteWise: every entry appended).
+  const ms = (e: ExporterName): string => {
+    const v = delivered.filter((d) => d.exporter === e).map((d) => d.ms).sort((a, b) => a - b);
+    return `n=${v.length} median ${v[Math.floor(v.length / 2)]} ms max ${v.at(-1)} ms`;
+  };
+  process.stdout.write(`send through Stream Manager: s3 ${ms('streammanager-s3')}; sitewise ${ms('streammanager-sitewise')}\n`);
 });
 
 test('1-minute and 15-minute rollups are recorded as SiteWise entries: aliases /dcmms/{site}/{asset}/{point}, the mean at the bucket start', async () => {

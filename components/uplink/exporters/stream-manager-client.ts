@@ -196,7 +196,7 @@ export class SmConnection {
       const live: Live = { client: c, pending: new Set() };
       // From now on any error the client reports (socket, read loop) makes it unusable: drop it.
       c.onError((e) => this.drop(live, e));
-      this.live = live;
+      // Requests wait for this (they share `connecting`) until the streams are there.
       if (this.o.onConnect) {
         try {
           await this.o.onConnect(c);
@@ -205,6 +205,7 @@ export class SmConnection {
           throw err;
         }
       }
+      this.live = live;
       if (this.closed) {
         this.drop(live, new SmUnavailableError('closed'));
         throw new SmUnavailableError('the Stream Manager connection is closed');
@@ -231,7 +232,7 @@ export class SmConnection {
   }
 
   private drop(live: Live, why: unknown): void {
-    if (this.live === live) {
+    if (this.live === live || this.live === undefined) {
       this.live = undefined;
       this.stats.drops++;
       this.lastError = errorMessage(why);

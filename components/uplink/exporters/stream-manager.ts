@@ -361,12 +361,20 @@ export class StreamManagerHub {
   private readonly finalsByUrl = new Map<string, S3TaskStatus>();
   private readonly pending = new Map<string, PendingTask>();
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Keys whose append failed without an answer (a deadline, a lost connection): it may have been stored. */
+  private readonly uncertain = new Set<string>();
+  /** Per task stream: every task below this sequence number has been read back into `pending`. */
+  private readonly scanned = new Map<string, number>();
   private readonly exportsState = new Map<string, SmExportState>();
   private readonly reportedErrors = new Map<string, string>();
   /** Per OverwriteOldestData stream: messages up to here are accounted for (exported or counted overwritten). */
   private readonly lostUpTo = new Map<string, number>();
   private statusNext = 0;
   private statusCaughtUp = false;
+  /** When the status reader last found no newer status (it had read everything written before then). */
+  private statusCaughtUpAt = -Infinity;
+  /** When each stream's export status was last read (DescribeMessageStream). */
+  private readonly describedAt = new Map<string, number>();
   private reconciled = false;
   private closed = false;
   private timers: TimerHandle[] = [];
@@ -455,20 +463,25 @@ export class StreamManagerHub {
       }
     }
     if (!this.reconciled && this.hasS3) {
-      for (const p of this.plan.filter((x) => x.kind === 's3')) {
-        for (let from = 0; ; ) {
-          const msgs = await readPage(this.o.clock, c, p.name, from, READ_PAGE, t);
-          for (const m of msgs) {
-            const key = taskKey(m.payload);
-            if (key !== undefined) this.pending.set(key, { stream: p.name, seq: m.sequenceNumber });
-            from = m.sequenceNumber + 1;
-          }
-          if (msgs.length < READ_PAGE) break;
-        }
-      }
+      for (const p of this.plan.filter((x) => x.kind === 's3')) await this.readTasks(c, p.name);
       this.reconciled = true;
       this.log.info('S3 tasks read back', { tasks: this.pending.size });
       this.settleKnown();
+    }
+  }
+
+  /** Reads the tasks of a task stream not read yet into `pending` (at start, and after an append of unknown outcome). */
+  private async readTasks(c: SdkClient, stream: string): Promise<void> {
+    for (let from = this.scanned.get(stream) ?? 0; ; ) {
+      const msgs = await readPage(this.o.clock, c, stream, from, READ_PAGE, this.o.config.requestTimeoutMs);
+      for (const m of msgs) {
+        const key = taskKey(m.payload);
+        const f = key === undefined ? undefined : this.finals.get(key);
+        if (key !== undefined && !(f && f.taskSequenceNumber !== null && f.taskSequenceNumber >= m.sequenceNumber)) this.pending.set(key, { stream, seq: m.sequenceNumber });
+        from = m.sequenceNumber + 1;
+      }
+      this.scanned.set(stream, from);
+      if (msgs.length < READ_PAGE) break;
     }
   }
 
@@ -500,6 +513,7 @@ export class StreamManagerHub {
   }
 
   private caughtUp(): void {
+    this.statusCaughtUpAt = this.o.clock.now();
     if (this.statusCaughtUp) return;
     this.statusCaughtUp = true;
     this.settleKnown();
@@ -607,6 +621,7 @@ export class StreamManagerHub {
         overwritten,
       };
       this.exportsState.set(p.name, state);
+      this.describedAt.set(p.name, this.o.clock.now());
       const reported = this.reportedErrors.get(p.name);
       if (state.errorMessage && state.errorMessage !== reported) {
         this.reportedErrors.set(p.name, state.errorMessage);
@@ -642,14 +657,30 @@ export class StreamManagerHub {
       this.forget(key);
       return;
     }
+    const stream = this.streamOf(batch.cls, 's3');
+    if (this.uncertain.has(key)) {
+      // The last append of this key got no answer: look in the stream before appending it again.
+      try {
+        await this.conn.call(`ReadMessages ${stream}`, (c) => this.readTasks(c, stream));
+      } catch (err) {
+        throw asExportError(err, `read back the tasks of ${stream}`);
+      }
+      this.uncertain.delete(key);
+      this.settleKnown();
+    }
+    if (!this.pending.has(key) && this.finals.get(key)?.status === SM_STATUS.Success) {
+      fs.rmSync(file, { force: true });
+      this.forget(key);
+      return;
+    }
     if (!this.pending.has(key)) {
       await writeDurably(file, batch.body);
-      const stream = this.streamOf(batch.cls, 's3');
       const meta = { seq: String(batch.seq), class: batch.cls, count: String(batch.count), 'site-id': this.o.siteId, 'thing-name': this.o.thingName };
       let seq: number;
       try {
         seq = await this.conn.call(`AppendMessage ${stream}`, (c) => c.appendMessage(stream, s3TaskMessage(file, s3.bucket, key, meta)));
       } catch (err) {
+        if (!isServerAnswer(err)) this.uncertain.add(key);
         throw asExportError(err, `append S3 task to ${stream}`);
       }
       // The status reader may have seen this task's final status already (it reads on its own
@@ -687,9 +718,11 @@ export class StreamManagerHub {
         set!.delete(w);
         const task = this.pending.get(key);
         const ex = task ? this.exportsState.get(task.stream) : undefined;
-        // Stream Manager has exported past this task but its status never reached us (overwritten in the
-        // status stream): forget the task, so the retry appends it again (same key: overwritten, not doubled).
-        if (task && ex?.lastExportedSequenceNumber !== null && ex?.lastExportedSequenceNumber !== undefined && ex.lastExportedSequenceNumber >= task.seq) this.pending.delete(key);
+        // Stream Manager had exported past this task, and the status reader has since read to the end of
+        // the status stream without its final status (overwritten there): forget the task, so the retry
+        // appends it again (same key: overwritten, not doubled). A status merely not read yet is waited for.
+        const exportedAt = task ? this.describedAt.get(task.stream) : undefined;
+        if (task && exportedAt !== undefined && this.statusCaughtUpAt > exportedAt && ex?.lastExportedSequenceNumber != null && ex.lastExportedSequenceNumber >= task.seq) this.pending.delete(key);
         reject(new ExportError('SM_S3_PENDING', `S3 task ${key} still queued in Stream Manager after ${this.o.config.taskTimeoutMs} ms${ex?.errorMessage ? ` (export ${ex.exportId}: ${ex.errorMessage})` : ''}`));
       }, this.o.config.taskTimeoutMs);
     });
@@ -744,7 +777,7 @@ export function createStreamManagerExporter(hub: StreamManagerHub, kind: StreamM
 function asExportError(err: unknown, what: string): ExportError {
   if (err instanceof ExportError) return err;
   // A server answer: a full RejectNewData stream, a stream missing; not a refusal of the data by AWS.
-  const code = isServerAnswer(err) ? `SM_${String((err as { status?: unknown }).status ?? 'ERROR')}` : 'SM_ERROR';
+  const code = isServerAnswer(err) ? `SM_${(err as Error).constructor.name.replace(/Exception$/, '').toUpperCase()}` : 'SM_ERROR';
   return new ExportError(code, `${what}: ${errorMessage(err)}`, { cause: err });
 }
 
