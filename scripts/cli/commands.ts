@@ -28,6 +28,7 @@ export const NUCLEUS: CommandSpec = {
     'spool-bytes': { type: 'string', value: 'N', help: 'the offline spool\'s size in bytes (default 2621440, as mqtt.spooler)' },
     'log-level': logLevel,
     secrets: { type: 'string', value: 'FILE', help: 'JSON object of secret id -> value, served through GetSecretValue' },
+    'stream-manager-endpoints': { type: 'string', value: 'JSON', help: 'the built-in Stream Manager\'s exporter endpoints, e.g. {"s3":"http://127.0.0.1:4568","kinesis":"http://127.0.0.1:4567"} (docs/stream-manager.md)' },
   },
 };
 

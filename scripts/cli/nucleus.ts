@@ -59,6 +59,22 @@ export function serveCloudSwitch(nucleus: Pick<Nucleus, 'iotCore' | 'logger'>, r
   };
 }
 
+/** `--stream-manager-endpoints JSON`: {s3?, kinesis?, sitewiseFile?} for the built-in Stream Manager's exporters. */
+function readStreamManagerEndpoints(json: string | undefined): { s3?: string; kinesis?: string; sitewiseFile?: string } | undefined {
+  if (json === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new CliUsageError('--stream-manager-endpoints must be a JSON object, e.g. {"s3":"http://127.0.0.1:4568"}');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CliUsageError('--stream-manager-endpoints must be a JSON object');
+  for (const [k, x] of Object.entries(v)) {
+    if (!['s3', 'kinesis', 'sitewiseFile'].includes(k) || typeof x !== 'string') throw new CliUsageError(`--stream-manager-endpoints: keys are s3, kinesis and sitewiseFile, each a string (not ${JSON.stringify(k)})`);
+  }
+  return v as { s3?: string; kinesis?: string; sitewiseFile?: string };
+}
+
 export async function runNucleus(args: string[]): Promise<number> {
   const { values } = parseCommand(NUCLEUS, args);
   const root = requireRoot(values);
@@ -70,6 +86,7 @@ export async function runNucleus(args: string[]): Promise<number> {
   if (!isLogLevel(level)) throw new CliUsageError(`--log-level must be debug, info, warn or error, not '${level}'`);
   const url = values['mqtt-url'] as string | undefined;
   const secretsFile = values.secrets as string | undefined;
+  const smEndpoints = readStreamManagerEndpoints(values['stream-manager-endpoints'] as string | undefined);
 
   const nucleus = createNucleus({
     rootDir: root,
@@ -78,6 +95,7 @@ export async function runNucleus(args: string[]): Promise<number> {
     logLevel: level,
     logToStdout: true,
     ...(secretsFile !== undefined ? { secrets: readSecrets(secretsFile) } : {}),
+    ...(smEndpoints ? { streamManager: { endpoints: smEndpoints } } : {}),
     iot: {
       broker: url ? { kind: 'external', url } : { kind: 'embedded' },
       offline: { behaviour, maxSpoolBytes: spoolBytes, keepQos0WhenOffline: false },

@@ -136,7 +136,9 @@ export function parseDefinition(v: unknown, supportedKinds: ReadonlySet<ExportKi
   if (!isMap(v)) throw bad('definition is required and must be a map');
   const name = checkName(v['name'], 'definition.name');
   const maxSize = int(v['maxSize'], 'maxSize', MIN_SIZE, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_SIZE;
-  const streamSegmentSize = int(v['streamSegmentSize'], 'streamSegmentSize', MIN_SIZE, MAX_SEGMENT_SIZE) ?? DEFAULT_SEGMENT_SIZE;
+  // An unset segment size is the default, but never more than maxSize (a small stream asked for
+  // without a segment size is one segment rather than an error).
+  const streamSegmentSize = int(v['streamSegmentSize'], 'streamSegmentSize', MIN_SIZE, MAX_SEGMENT_SIZE) ?? Math.min(DEFAULT_SEGMENT_SIZE, maxSize);
   const timeToLiveMillis = int(v['timeToLiveMillis'], 'timeToLiveMillis', MIN_TTL, MAX_MILLIS);
   if (v['strategyOnFull'] === undefined || v['strategyOnFull'] === null) throw bad('strategyOnFull is required (0 RejectNewData, 1 OverwriteOldestData)');
   const strategyOnFull = int(v['strategyOnFull'], 'strategyOnFull (0 RejectNewData, 1 OverwriteOldestData)', 0, 1) as 0 | 1;
