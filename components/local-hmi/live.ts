@@ -5,7 +5,7 @@
  * at once: docs/alarms.md), a bounded history of cleared alarms, component health and the site
  * health summary. Every change is told to `listener` as an API event (sse.ts fans it out).
  */
-import type { AlarmMessage, AlarmSnapshot, ComponentHealth, DeviceStatus, SiteHealthSummary, TelemetryMessage } from '../lib/contract';
+import { IMPLEMENTED_COMPONENTS, type AlarmMessage, type AlarmSnapshot, type ComponentHealth, type DeviceStatus, type SiteHealthSummary, type TelemetryMessage } from '../lib/contract';
 import type { Metrics } from '../lib/metrics';
 import type { AckRow, ShelveRow } from './db';
 
@@ -288,6 +288,9 @@ export class LiveState {
 
   components(): ComponentRow[] {
     const rows = new Map<string, ComponentRow>();
+    // Every component of the bundle is listed from the start: `unknown` until its first report
+    // (each reports every metricsIntervalMs, Health's summary comes every few minutes).
+    for (const c of IMPLEMENTED_COMPONENTS) rows.set(c.short, { name: c.short, state: 'unknown', detail: 'no report since LocalHmi started' });
     for (const c of this.summary?.components ?? []) {
       rows.set(c.component, { name: c.component, state: c.stale ? 'stale' : c.state, ...(c.version ? { version: c.version } : {}), ...(c.metrics?.lastError ? { detail: c.metrics.lastError.message } : {}) });
     }

@@ -305,6 +305,21 @@ test('alarm sync at start; a source\'s snapshot (all pages) sets its active alar
   expect(((await admin.request('GET', '/api/alarms')).json as Array<{ alarmId: string }>).map((r) => r.alarmId)).toEqual(expect.arrayContaining(['a-1', 'a-2']));
 });
 
+test('health: every component of the bundle listed (unknown until it reports), reports and disk figures', async () => {
+  const t = Date.now();
+  const metrics = { messagesIn: 0, messagesOut: 0, errors: 0, lastError: null, latencyMs: { p50: 0, p99: 0, max: 0, samples: 0 }, queueDepth: 3, queues: { outbox_alarms: 1, outbox_telemetry: 2 }, connectionState: 'connected', rejections: {}, dropped: {} };
+  run.nucleus.inject(topics.componentHealth(SITE, 'uplink'), { schemaVersion: CONTRACT_VERSION, siteId: SITE, component: 'uplink', componentName: 'com.dcmms.edge.Uplink', version: '1.2.3', state: 'degraded', ts: t, uptimeMs: 1000, intervalMs: 10_000, metrics });
+  await waitFor(async () => ((await admin.request('GET', '/api/overview')).json as { cloud: { state: string } }).cloud.state === 'offline', 5000, 'the cloud link offline');
+  expect(((await admin.request('GET', '/api/overview')).json as { cloud: unknown }).cloud).toEqual({ state: 'offline', backlogRecords: 3 });
+  const h = (await admin.request('GET', '/api/health')).json as { components: Array<{ name: string; state: string; version?: string }>; disk: { freeBytes: number; totalBytes: number }; hmi: { version: string } };
+  expect(h.components.map((c) => c.name).sort()).toEqual(['aggregator', 'analytics', 'health', 'local-control', 'local-hmi', 'ml-inference', 'modbus-adapter', 'processor', 'uplink']);
+  expect(h.components.find((c) => c.name === 'uplink')).toMatchObject({ state: 'degraded', version: '1.2.3' });
+  expect(h.components.find((c) => c.name === 'processor')?.state).toBe('unknown');
+  expect(h.disk.totalBytes).toBeGreaterThan(h.disk.freeBytes);
+  expect(h.disk.freeBytes).toBeGreaterThan(0);
+  expect(h.hmi.version).toBe('9.9.9');
+});
+
 test('logout ends the session (204, then 401)', async () => {
   const c = new HmiClient(run.port, run.ca);
   await c.login('admin', password);
