@@ -7,6 +7,8 @@
  *
  *  - the first-start admin password is read from LocalHmi's log and used on the login page;
  *  - the overview shows each inverter's AC power as the simulator has it (within a poll);
+ *  - every page, landscape 1024x768 and portrait 768x1024, has controls of at least 44 px and
+ *    nothing wider than the screen;
  *  - a ground fault injected in the simulator is on the alarms page within 2 s (the Processor's
  *    ground_fault alarm through the bus and SSE) and is acknowledged through the dialog;
  *  - a trend of an inverter's power is drawn (uPlot canvas, non-empty series);
@@ -22,7 +24,7 @@ import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createSiteSimulator, type SiteSimulator } from '../../scripts/simulator';
 import { version } from '../../package.json';
-import { docScreenshot, firstStartCredential, launchChromium, login, tabletContext, watchPage } from '../helpers/browser';
+import { docScreenshot, firstStartCredential, launchChromium, login, tabletContext, tabletProblems, watchPage } from '../helpers/browser';
 import { startNucleus, type Harness } from '../helpers/nucleus';
 import { waitFor } from '../helpers/wait';
 
@@ -112,6 +114,18 @@ test('log in with the first-start credential from the LocalHmi log; the overview
   }
   await waitFor(async () => /\d/.test((await page.textContent('[data-field="irradianceWm2"] .tile-value')) ?? ''), 10_000, 'irradiance shown');
   await docScreenshot(page, 'overview');
+});
+
+test('every page is usable on a tablet: controls of at least 44 px, nothing wider than the screen, landscape and portrait', async () => {
+  for (const viewport of [{ width: 1024, height: 768 }, { width: 768, height: 1024 }]) {
+    await page.setViewportSize(viewport);
+    for (const id of ['overview', 'alarms', 'devices', 'trends', 'control', 'health']) {
+      await goto(id);
+      await page.waitForFunction(() => !document.querySelector('main#page')?.textContent?.includes('Loading…'), undefined, { timeout: 10_000 });
+      expect({ page: id, viewport, problems: await tabletProblems(page) }).toEqual({ page: id, viewport, problems: [] });
+    }
+  }
+  await page.setViewportSize({ width: 1024, height: 768 });
 });
 
 test('a ground fault injected in the plant is on the alarms page within 2 s and is acknowledged through the dialog', async () => {

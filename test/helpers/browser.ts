@@ -77,3 +77,21 @@ export async function docScreenshot(page: Page, name: string): Promise<boolean> 
   await page.screenshot({ path: file, fullPage: false });
   return true;
 }
+
+/**
+ * What a tablet needs of the page now: every visible control (button, link, input, select,
+ * summary) at least 44 x 44 CSS px (WCAG 2.5.5 target size), and nothing wider than the screen
+ * (wide tables scroll inside their own box). Returns what falls short, empty when all is well.
+ */
+export function tabletProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const out: string[] = [];
+    for (const el of Array.from(document.querySelectorAll<HTMLElement>('button, a[href], input, select, summary'))) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue; // not shown
+      if (r.width < 44 || r.height < 44) out.push(`${el.tagName.toLowerCase()} "${(el.textContent ?? '').trim().slice(0, 30)}" is ${Math.round(r.width)}x${Math.round(r.height)} px`);
+    }
+    if (document.documentElement.scrollWidth > window.innerWidth) out.push(`the page is ${document.documentElement.scrollWidth} px wide on a ${window.innerWidth} px screen`);
+    return out;
+  });
+}
