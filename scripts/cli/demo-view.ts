@@ -139,12 +139,16 @@ export function describeCloudMessage(_topic: string, payload: Buffer, logFileOf?
   const j = d.json as Record<string, unknown> | undefined;
   if (j && Array.isArray(j['items']) && typeof j['kind'] === 'string') return { line: batchSummary(j as unknown as UplinkBatch, d.bytes, d.gzip) };
   if (j && typeof j['status'] === 'string' && Array.isArray(j['issues'])) {
-    const line = healthSummary(j as unknown as SiteHealthSummary, logFileOf);
-    return { line, key: `health:${line}` };
+    const h = j as unknown as SiteHealthSummary;
+    // Printed when the status or the set of issues changes, not when a figure in them moves (CPU 97 % -> 98 %).
+    return { line: healthSummary(h, logFileOf), key: `health:${h.status}:${h.issues.map((i) => `${i.code}/${i.component ?? ''}`).join(',')}` };
   }
   if (j && typeof j['exporters'] === 'object' && j['exporters'] !== null) {
-    const line = uplinkStatusSummary(j as unknown as UplinkStatus);
-    return { line, key: `uplink:${line}` };
+    const u = j as unknown as UplinkStatus;
+    // Printed when an exporter's state changes, a backlog builds up (more than 10 batches, as in an
+    // outage) or drains, or something is dropped; not for each batch sent.
+    const key = Object.entries(u.exporters ?? {}).map(([n, e]) => `${n}:${e.state}:${e.backlogBatches > 10}`).join(',') + `:${Object.values(u.dropped ?? {}).reduce((a, b) => a + b, 0)}`;
+    return { line: uplinkStatusSummary(u), key: `uplink:${key}` };
   }
   if (d.text !== undefined && !d.gzip && /^[\x09\x0a\x0d\x20-\x7e\u00a0-\uffff]*$/.test(d.text)) return { line: d.text.length > MAX_RAW ? `${d.text.slice(0, MAX_RAW)}…` : d.text };
   return { line: `${d.bytes} bytes${d.gzip ? ' (gzip)' : ''} of binary data` };

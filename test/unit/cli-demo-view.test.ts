@@ -82,3 +82,15 @@ test('LocalHmi: address and first-start credential from its log line; nothing wh
   fs.appendFileSync(log, '2026-12-04T08:00:00.000Z [stdout] {"level":"info","time":"2026-12-04T08:00:00.000Z","url":"https://gw:9443/","msg":"listening"}\n');
   expect(readHmiInfo(log)).toEqual({ url: 'https://gw:9443/', credential: { username: 'admin', password: 'fake-Pw-123', at: '2026-12-03T17:15:52.512Z' } });
 });
+
+test('health and the Uplink status repeat every few seconds: their key changes with what matters only', () => {
+  const health = (cpu: number, status = 'degraded') => Buffer.from(JSON.stringify({ schemaVersion: 1, siteId: 's', ts: 1, status, components: [], system: null, issues: [{ severity: 'medium', code: 'CPU_HIGH', message: `CPU usage ${cpu} % > 90 %` }] }));
+  const k = (b: Buffer) => describeCloudMessage('dcmms/s/health', b).key;
+  expect(k(health(97))).toBe(k(health(98)));
+  expect(k(health(97))).not.toBe(k(health(97, 'critical')));
+  const uplink = (state: string, backlog: number) => Buffer.from(JSON.stringify({ schemaVersion: 1, siteId: 's', ts: 1, exporters: { iotcore: { state, lastSuccessAt: null, consecutiveFailures: 0, nextAttemptAt: null, lastError: null, backlogBatches: backlog } }, outboxBytes: 100, maxOutboxBytes: 1e6, backlog: {}, dropped: {}, compressionRatio: null }));
+  const u = (b: Buffer) => describeCloudMessage('dcmms/s/uplink/status', b);
+  expect(u(uplink('online', 0)).key).toBe(u(uplink('online', 1)).key);
+  expect(u(uplink('online', 0)).key).not.toBe(u(uplink('offline', 0)).key);
+  expect(u(uplink('offline', 40)).line).toBe('uplink: iotcore offline, 40 batches waiting; outbox 0.1 KiB');
+});
