@@ -191,7 +191,7 @@ describe('Stream Manager conformance with AWS client', () => {
     expect(await a.listStreams()).not.toEqual(expect.arrayContaining(['ex1', 'ex2', 'ex3', 'ex4', 'ex5']));
   });
 
-  test('create of an existing stream and a one-byte-less append are InvalidRequest', async () => {
+  test('create of an existing stream is InvalidRequest', async () => {
     await a.createMessageStream(definition('dup'));
     await expect(a.createMessageStream(definition('dup'))).rejects.toBeInstanceOf(sm.InvalidRequestException);
   });
@@ -305,10 +305,11 @@ describe('Stream Manager lifecycle and persistence in the local runtime', () => 
     for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
   });
 
-  async function nucleusAt(root: string): Promise<Nucleus> {
+  /** `fileLog`: log to <root>/logs/greengrass.log as the runtime does by default. */
+  async function nucleusAt(root: string, fileLog = false): Promise<Nucleus> {
     const n = createNucleus({
       rootDir: root,
-      logger: silentLogger,
+      ...(fileLog ? {} : { logger: silentLogger }),
       deployment: { componentUpdateTimeoutMs: 2000, configValidationTimeoutMs: 2000, deploymentTimeoutMs: 30_000, stableMs: 300 },
       lifecycle: { stopGraceMs: 1000 },
     });
@@ -329,7 +330,7 @@ describe('Stream Manager lifecycle and persistence in the local runtime', () => 
     expect(n.deployments.status(id)!.status).toBe('SUCCEEDED');
   }
 
-  test('File streams, their data, numbering and export progress survive a runtime restart; Memory streams do not', async () => {
+  test('File streams, their data and numbering survive a runtime restart; Memory streams do not', async () => {
     const root = fs.mkdtempSync('/tmp/gg-');
     roots.push(root);
     let n = await nucleusAt(root);
@@ -369,6 +370,29 @@ describe('Stream Manager lifecycle and persistence in the local runtime', () => 
     expect(n.services.state(SM)).toBeUndefined();
     expect(n.streamManager.running).toBeUndefined();
     await expect(connectClient(p, n.tokenFor(A))).rejects.toThrow(/ECONNREFUSED/);
+    await n.close();
+  });
+
+  test('configuration: a changed key restarts it on its new settings; a value not allowed keeps it from starting, naming the key', async () => {
+    const root = fs.mkdtempSync('/tmp/gg-');
+    roots.push(root);
+    const n = await nucleusAt(root, true);
+    await deploy(n, root);
+    const p1 = n.streamManager.running!.port;
+    const id = n.deployments.submit({ rootComponentsToAdd: {}, rootComponentsToRemove: [], configuration: { [SM]: { merge: { STREAM_MANAGER_AUTHENTICATE_CLIENT: 'false' }, reset: [] } }, failureHandlingPolicy: 'DO_NOTHING' });
+    await n.deployments.whenIdle();
+    expect(n.deployments.status(id)!.status).toBe('SUCCEEDED');
+    await waitFor(() => n.streamManager.running !== undefined && n.streamManager.running.port !== p1, 10000, 'restart');
+    // Authentication is off now: a client without a token is let in.
+    const open = await connectClient(await portOf(n, A), undefined);
+    expect(await open.listStreams()).toEqual([]);
+    open.close();
+
+    const bad = n.deployments.submit({ rootComponentsToAdd: {}, rootComponentsToRemove: [], configuration: { [SM]: { merge: { STREAM_MANAGER_SERVER_PORT: '70000' }, reset: [] } }, failureHandlingPolicy: 'DO_NOTHING' });
+    await n.deployments.whenIdle();
+    expect(n.deployments.status(bad)!.status).toBe('FAILED');
+    expect(n.services.state(SM)).toBe('BROKEN');
+    expect(fs.readFileSync(path.join(root, 'logs', 'greengrass.log'), 'utf8')).toMatch(/STREAM_MANAGER_SERVER_PORT must be an integer from 0 to 65535/);
     await n.close();
   });
 
