@@ -6,13 +6,18 @@
  * (scripts/bench/stream-manager-peers.ts).
  *
  *   appends   AppendMessage of 1 KiB and 64 KiB payloads for --seconds each, WINDOW calls in
- *             flight on one client, to a File stream without exports: appends/s and MB/s.
- *   s3        S3_FILES files of 1 MiB as S3 tasks (s3TaskExecutor, status stream at INFO): from the
- *             first append to the last Success status read back; then the Uplink's own S3
+ *             flight on one client, to a File stream without exports: appends/s and MB/s; 1 KiB
+ *             also with the client's socket set to TCP_NODELAY (1KiBNoDelay), which AWS's client
+ *             does not do: the difference is what Nagle's algorithm costs its two writes a frame.
+ *   s3        S3_FILES files of 1 MiB as S3 tasks (s3TaskExecutor, status stream at INFO), appended
+ *             with the export disabled, then enabled: from the update to the last Success status
+ *             read back; then the Uplink's own S3
  *             exporter (components/uplink/exporters/s3.ts, credentials from a loopback TES) puts
- *             the same files' bytes, one PutObject at a time as the S3 tasks run, to the same s3rver.
- *   kinesis   KINESIS_RECORDS 1 KiB messages to a stream exported to kinesalite (batch 500): from
- *             the first append until DescribeMessageStream reports the last one exported; the
+ *             the same files' bytes, one PutObject at a time as the S3 tasks run, to the same s3rver,
+ *             and the S3 task exporter alone (in this process, without the server) on the same files.
+ *   kinesis   KINESIS_RECORDS 1 KiB messages appended to a stream whose Kinesis export (batch 500,
+ *             to kinesalite) is disabled, then enabled with UpdateMessageStream: from the update
+ *             until DescribeMessageStream reports the last one exported; the
  *             records are then read back from kinesalite and counted (a lost or doubled record is
  *             a problem).
  *   rss       the nucleus's RSS (/proc/<pid>/status VmRSS) idle without the Stream Manager, idle
@@ -21,18 +26,20 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createS3Exporter } from '../../components/uplink/exporters/s3';
+import { createS3TaskExporter } from '../runtime/stream-manager/exporters/s3-task';
 import { describeMachine } from './machine';
 import { bundleWorker, delay } from './nucleus-process';
 import { ProcSampler, readRss } from './proc-sampler';
 import { startFakeTes, startKinesalitePeer, startS3rverPeer, type Peer } from './stream-manager-peers';
 
 const WINDOW = 32;
-const S3_FILES = 40;
+const S3_FILES = 100;
 const FILE_BYTES = 1024 * 1024;
 const KINESIS_RECORDS = 20_000;
 const BUCKET = 'bench-sm';
@@ -42,6 +49,7 @@ const SM = 'aws.greengrass.StreamManager';
 interface SmClient {
   appendMessage(stream: string, data: Buffer): Promise<number>;
   createMessageStream(def: any): Promise<void>;
+  updateMessageStream(def: any): Promise<void>;
   deleteMessageStream(stream: string): Promise<void>;
   readMessages(stream: string, options?: any): Promise<Array<{ sequenceNumber: number; payload: Buffer }>>;
   describeMessageStream(stream: string): Promise<any>;
@@ -99,19 +107,38 @@ class NucleusChild {
   }
 }
 
-function connect(sm: any, port: number, token: string): Promise<SmClient> {
-  // The client reads its token from the environment, as a component process has it.
+/**
+ * AWS's client, with the token in the environment as a component process has it. With `noDelay`,
+ * its socket gets TCP_NODELAY (the client leaves Nagle's algorithm on and writes each frame's
+ * header and payload with two writes): only to show what that costs, never how a component runs.
+ */
+async function connect(sm: any, port: number, token: string, noDelay = false): Promise<SmClient> {
   const saved = process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
   process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN = token;
+  const original = net.createConnection;
+  if (noDelay) {
+    (net as { createConnection: unknown }).createConnection = (...args: Parameters<typeof net.createConnection>) => original(...args).setNoDelay(true);
+  }
   try {
-    return new Promise((resolve, reject) => {
-      const c: SmClient = new sm.StreamManagerClient({ port, logger: quiet, onErrorCb: (e: Error) => reject(e) });
-      c.onConnected(() => resolve(c));
-    });
+    return await withTimeout(
+      new Promise<SmClient>((resolve, reject) => {
+        const c: SmClient = new sm.StreamManagerClient({ port, logger: quiet, onErrorCb: (e: Error) => reject(e) });
+        c.onConnected(() => resolve(c));
+      }),
+      10_000,
+      'connect',
+    );
   } finally {
+    (net as { createConnection: unknown }).createConnection = original;
     if (saved === undefined) delete process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
     else process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN = saved;
   }
+}
+
+/** AWS's JS client has no request timeout: a request the server never answers would hang the benchmark. */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_r, reject) => (t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
 }
 
 /** RSS of `pid` averaged over `ms` (samples every 100 ms), after GC and timers have settled. */
@@ -150,7 +177,7 @@ async function appendPhase(client: SmClient, sm: any, bytes: number, seconds: nu
     Array.from({ length: WINDOW }, async () => {
       while (performance.now() < end) {
         const a = performance.now();
-        await client.appendMessage(name, payload);
+        await withTimeout(client.appendMessage(name, payload), 30_000, `append to ${name}`);
         lat.push(performance.now() - a);
         n++;
       }
@@ -165,22 +192,28 @@ async function appendPhase(client: SmClient, sm: any, bytes: number, seconds: nu
 async function s3TaskPhase(client: SmClient, sm: any, files: string[], problems: string[]): Promise<{ tasks: number; seconds: number; tasksPerS: number; mbPerS: number }> {
   await client.createMessageStream(new sm.MessageStreamDefinition().withName('BenchS3Status').withStrategyOnFull(sm.StrategyOnFull.OverwriteOldestData));
   const status = new sm.StatusConfig().withStatusLevel(sm.StatusLevel.INFO).withStatusStreamName('BenchS3Status');
-  await client.createMessageStream(
+  // Tasks appended with the export disabled, then enabled: the figure is the uploads', not the appends'.
+  const def = (disabled: boolean): any =>
     new sm.MessageStreamDefinition()
       .withName('BenchS3Tasks')
       .withStrategyOnFull(sm.StrategyOnFull.OverwriteOldestData)
-      .withExportDefinition(new sm.ExportDefinition().withS3TaskExecutor([new sm.S3ExportTaskExecutorConfig().withIdentifier('bench-s3').withStatusConfig(status)])),
-  );
-  const t0 = performance.now();
+      .withExportDefinition(new sm.ExportDefinition().withS3TaskExecutor([new sm.S3ExportTaskExecutorConfig().withIdentifier('bench-s3').withStatusConfig(status).withDisabled(disabled)]));
+  await client.createMessageStream(def(true));
   for (const [i, f] of files.entries()) {
     const task = new sm.S3ExportTaskDefinition().withInputUrl(`file:${f}`).withBucket(BUCKET).withKey(`sm/!{timestamp:yyyy/MM/dd}/${i}.bin`);
     await client.appendMessage('BenchS3Tasks', sm.util.validateAndSerializeToJsonBytes(task));
   }
+  const t0 = performance.now();
+  await client.updateMessageStream(def(false));
   let next = 0;
   let done = 0;
   let failed = 0;
   while (done + failed < files.length) {
-    const got = await client.readMessages('BenchS3Status', new sm.ReadMessagesOptions().withDesiredStartSequenceNumber(next).withMinMessageCount(1).withMaxMessageCount(100).withReadTimeoutMillis(60_000));
+    const got = await withTimeout(
+      client.readMessages('BenchS3Status', new sm.ReadMessagesOptions().withDesiredStartSequenceNumber(next).withMinMessageCount(1).withMaxMessageCount(100).withReadTimeoutMillis(30_000)),
+      40_000,
+      `reading S3 task statuses from ${next} (${done} Success, ${failed} Failure so far)`,
+    );
     for (const m of got) {
       const st = sm.util.deserializeJsonBytesToObj(m.payload, sm.StatusMessage);
       if (st.status === sm.Status.Success) done++;
@@ -225,18 +258,40 @@ async function uplinkPhase(files: string[], s3Url: string): Promise<{ objects: n
   }
 }
 
-async function kinesisPhase(client: SmClient, sm: any, kinesisUrl: string, problems: string[]): Promise<{ records: number; seconds: number; appendSeconds: number; recordsPerS: number }> {
+/** The S3 task exporter alone, in this process, one task a batch as the server sends them: what the runner and the store add is the difference. */
+async function s3ExporterAlonePhase(files: string[], s3Url: string): Promise<{ tasks: number; seconds: number; tasksPerS: number; mbPerS: number }> {
+  const noop = (): void => undefined;
+  const ex = createS3TaskExporter({ identifier: 'alone', statusConfig: { statusStreamName: 'status' } }, 'alone', {
+    region: 'us-east-1',
+    endpoints: { s3: s3Url },
+    appendToStream: () => Promise.resolve(0),
+    log: { info: noop, warn: noop, error: noop },
+  });
+  try {
+    const t0 = performance.now();
+    for (const [i, f] of files.entries()) {
+      await ex.send([{ streamName: 'alone', sequenceNumber: i, ingestTime: Date.now(), payload: Buffer.from(JSON.stringify({ inputUrl: `file:${f}`, bucket: BUCKET, key: `alone/${i}.bin` })) }]);
+    }
+    const s = (performance.now() - t0) / 1000;
+    if (ex.uploaded.tasks !== files.length) throw new Error(`S3 exporter alone: ${ex.uploaded.tasks} of ${files.length} uploaded (${JSON.stringify(ex.rejections.byReason)})`);
+    return { tasks: files.length, seconds: r1(s), tasksPerS: r1(files.length / s), mbPerS: r1((files.length * FILE_BYTES) / 1e6 / s) };
+  } finally {
+    await ex.close();
+  }
+}
+
+async function kinesisPhase(client: SmClient, sm: any, kinesisUrl: string, problems: string[]): Promise<{ records: number; seconds: number; recordsPerS: number; mbPerS: number }> {
   const kin = new KinesisClient({ region: 'us-east-1', endpoint: kinesisUrl, credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, requestHandler: new NodeHttpHandler() });
   try {
     await kin.send(new CreateStreamCommand({ StreamName: 'bench', ShardCount: 4 }));
-    await client.createMessageStream(
+    // Appended first with the export disabled, then enabled: the figure is the export's, not the appends'.
+    const def = (disabled: boolean): any =>
       new sm.MessageStreamDefinition()
         .withName('BenchKinesis')
         .withStrategyOnFull(sm.StrategyOnFull.OverwriteOldestData)
-        .withExportDefinition(new sm.ExportDefinition().withKinesis([new sm.KinesisConfig().withIdentifier('bench-k').withKinesisStreamName('bench').withBatchSize(500)])),
-    );
+        .withExportDefinition(new sm.ExportDefinition().withKinesis([new sm.KinesisConfig().withIdentifier('bench-k').withKinesisStreamName('bench').withBatchSize(500).withDisabled(disabled)]));
+    await client.createMessageStream(def(true));
     const payload = (i: number): Buffer => Buffer.concat([Buffer.from(`${String(i).padStart(8, '0')}:`), randomBytes(1024 - 9)]);
-    const t0 = performance.now();
     let i = 0;
     let last = -1;
     await Promise.all(
@@ -247,11 +302,14 @@ async function kinesisPhase(client: SmClient, sm: any, kinesisUrl: string, probl
         }
       }),
     );
-    const appendSeconds = (performance.now() - t0) / 1000;
+    const t0 = performance.now();
+    await client.updateMessageStream(def(false));
+    const deadline = Date.now() + 300_000;
     for (;;) {
-      const info = await client.describeMessageStream('BenchKinesis');
+      const info = await withTimeout(client.describeMessageStream('BenchKinesis'), 10_000, 'DescribeMessageStream');
       const st = info.exportStatuses?.[0];
       if (st && st.lastExportedSequenceNumber >= last) break;
+      if (Date.now() > deadline) throw new Error(`Kinesis export not done after 300 s: ${st?.lastExportedSequenceNumber} of ${last}, ${st?.errorMessage ?? 'no error'}`);
       await delay(20);
     }
     const s = (performance.now() - t0) / 1000;
@@ -272,7 +330,7 @@ async function kinesisPhase(client: SmClient, sm: any, kinesisUrl: string, probl
       }
     }
     if (total !== KINESIS_RECORDS || seen.size !== KINESIS_RECORDS) problems.push(`kinesis: ${total} records in kinesalite, ${seen.size} distinct, ${KINESIS_RECORDS} appended`);
-    return { records: total, seconds: r1(s), appendSeconds: r1(appendSeconds), recordsPerS: Math.round(KINESIS_RECORDS / s) };
+    return { records: total, seconds: r1(s), recordsPerS: Math.round(KINESIS_RECORDS / s), mbPerS: r1((KINESIS_RECORDS * 1024) / 1e6 / s) };
   } finally {
     kin.destroy();
   }
@@ -302,13 +360,15 @@ export async function runStreamManagerBench(ctx: { projectRoot: string; seconds:
     const appends: Record<string, unknown> = {};
     const rssPeak: Record<string, number> = {};
     const cpu: Record<string, number> = {};
-    for (const bytes of [1024, 64 * 1024]) {
-      log(`appends of ${bytes / 1024} KiB for ${ctx.seconds} s, ${WINDOW} in flight`);
-      const r = await sampled(nucleus.pid, () => appendPhase(client!, sm, bytes, ctx.seconds));
-      appends[`${bytes / 1024}KiB`] = r.result;
-      rssPeak[`appends${bytes / 1024}KiB`] = mib(r.rssPeakBytes);
-      cpu[`appends${bytes / 1024}KiB`] = r.cpuPercent;
+    const fast = await connect(sm, port, token, true);
+    for (const [name, bytes, c] of [['1KiB', 1024, client], ['1KiBNoDelay', 1024, fast], ['64KiB', 64 * 1024, client]] as const) {
+      log(`appends ${name} for ${ctx.seconds} s, ${WINDOW} in flight`);
+      const r = await sampled(nucleus.pid, () => appendPhase(c, sm, bytes, ctx.seconds));
+      appends[name] = r.result;
+      rssPeak[`appends${name}`] = mib(r.rssPeakBytes);
+      cpu[`appends${name}`] = r.cpuPercent;
     }
+    fast.close();
 
     const files = Array.from({ length: S3_FILES }, (_x, i) => {
       const f = path.join(dir, `f${i}.bin`);
@@ -321,6 +381,8 @@ export async function runStreamManagerBench(ctx: { projectRoot: string; seconds:
     cpu['s3Tasks'] = s3r.cpuPercent;
     log('the same files through the Uplink\'s S3 exporter');
     const uplink = await uplinkPhase(files, s3.url);
+    log('the same files through the S3 task exporter alone, in this process');
+    const alone = await s3ExporterAlonePhase(files, s3.url);
 
     log(`${KINESIS_RECORDS} records of 1 KiB exported to kinesalite`);
     const kr = await sampled(nucleus.pid, () => kinesisPhase(client!, sm, kin.url, problems));
@@ -331,7 +393,7 @@ export async function runStreamManagerBench(ctx: { projectRoot: string; seconds:
       machine: describeMachine(),
       window: WINDOW,
       appends,
-      s3: { files: S3_FILES, fileMiB: FILE_BYTES / 1024 / 1024, streamManagerTasks: s3r.result, uplinkS3Exporter: uplink },
+      s3: { files: S3_FILES, fileMiB: FILE_BYTES / 1024 / 1024, streamManagerTasks: s3r.result, s3TaskExporterAlone: alone, uplinkS3Exporter: uplink },
       kinesis: kr.result,
       rssMiB: {
         nucleusIdleWithoutStreamManager: mib(idleNoSm),
@@ -353,14 +415,14 @@ export async function runStreamManagerBench(ctx: { projectRoot: string; seconds:
 
 export function formatStreamManagerReport(f: Record<string, unknown>): string {
   const a = f['appends'] as Record<string, { appendsPerS: number; mbPerS: number; p50Ms: number; p99Ms: number }>;
-  const s3 = f['s3'] as { files: number; streamManagerTasks: { tasksPerS: number; mbPerS: number; seconds: number }; uplinkS3Exporter: { objectsPerS: number; mbPerS: number; seconds: number } };
-  const k = f['kinesis'] as { records: number; recordsPerS: number; seconds: number; appendSeconds: number };
+  const s3 = f['s3'] as { files: number; streamManagerTasks: { tasksPerS: number; mbPerS: number; seconds: number }; s3TaskExporterAlone: { tasksPerS: number; mbPerS: number }; uplinkS3Exporter: { objectsPerS: number; mbPerS: number; seconds: number } };
+  const k = f['kinesis'] as { records: number; recordsPerS: number; seconds: number; mbPerS: number };
   const r = f['rssMiB'] as { nucleusIdleWithoutStreamManager: number; nucleusIdleWithStreamManager: number; streamManagerIdle: number; peak: Record<string, number>; streamManagerPeak: number };
   const cpu = f['nucleusCpuPercent'] as Record<string, number>;
   return [
-    ...Object.entries(a).map(([size, x]) => `append ${size}: ${x.appendsPerS} appends/s, ${x.mbPerS} MB/s (latency p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms; ${f['window']} in flight; nucleus CPU ${cpu[`appends${size}`]} %)`),
-    `S3 tasks, ${s3.files} x 1 MiB: Stream Manager ${s3.streamManagerTasks.tasksPerS} files/s, ${s3.streamManagerTasks.mbPerS} MB/s (${s3.streamManagerTasks.seconds} s, append to last Success status); Uplink S3 exporter ${s3.uplinkS3Exporter.objectsPerS} files/s, ${s3.uplinkS3Exporter.mbPerS} MB/s (${s3.uplinkS3Exporter.seconds} s)`,
-    `Kinesis: ${k.records} records of 1 KiB in ${k.seconds} s (appends done after ${k.appendSeconds} s): ${k.recordsPerS} records/s exported`,
+    ...Object.entries(a).map(([size, x]) => `append ${size}${size.endsWith('NoDelay') ? ' (client socket with TCP_NODELAY)' : ''}: ${x.appendsPerS} appends/s, ${x.mbPerS} MB/s (latency p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms; ${f['window']} in flight; nucleus CPU ${cpu[`appends${size}`]} %)`),
+    `S3 tasks, ${s3.files} x 1 MiB: Stream Manager ${s3.streamManagerTasks.tasksPerS} files/s, ${s3.streamManagerTasks.mbPerS} MB/s (${s3.streamManagerTasks.seconds} s, enabled to last Success status); the S3 task exporter alone ${s3.s3TaskExporterAlone.tasksPerS} files/s, ${s3.s3TaskExporterAlone.mbPerS} MB/s; Uplink S3 exporter ${s3.uplinkS3Exporter.objectsPerS} files/s, ${s3.uplinkS3Exporter.mbPerS} MB/s (${s3.uplinkS3Exporter.seconds} s)`,
+    `Kinesis: ${k.records} records of 1 KiB exported in ${k.seconds} s once enabled: ${k.recordsPerS} records/s, ${k.mbPerS} MB/s`,
     `nucleus RSS: ${r.nucleusIdleWithoutStreamManager} MiB idle without the Stream Manager, ${r.nucleusIdleWithStreamManager} MiB with it idle (+${r.streamManagerIdle} MiB); peaks ${Object.entries(r.peak).map(([p, v]) => `${p} ${v}`).join(', ')} MiB (Stream Manager at most +${r.streamManagerPeak} MiB)`,
   ].join('\n');
 }
