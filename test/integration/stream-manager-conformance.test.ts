@@ -7,6 +7,8 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { silentLogger } from '../../components/lib/logger';
@@ -394,6 +396,33 @@ describe('Stream Manager lifecycle and persistence in the local runtime', () => 
     expect(n.services.state(SM)).toBe('BROKEN');
     expect(fs.readFileSync(path.join(root, 'logs', 'greengrass.log'), 'utf8')).toMatch(/STREAM_MANAGER_SERVER_PORT must be an integer from 0 to 65535/);
     await n.close();
+  });
+
+  test('the runtime\'s own exporters: an http export (JSON_BATCHED) reaches a loopback server in order', async () => {
+    const received: { sequenceNumber: number; payload: string }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        for (const m of JSON.parse(body) as { sequenceNumber: number; payload: string }[]) received.push({ sequenceNumber: m.sequenceNumber, payload: Buffer.from(m.payload, 'base64').toString() });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const root = fs.mkdtempSync('/tmp/gg-');
+    roots.push(root);
+    const n = await nucleusAt(root);
+    await deploy(n, root);
+    const c = await connectClient(await portOf(n, A), n.tokenFor(A));
+    const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/in`;
+    const cfg = new sm.HTTPConfig().withIdentifier('web').withUri(uri).withExportFormat(sm.ExportFormat.JSON_BATCHED).withBatchSize(2);
+    await c.createMessageStream(definition('to-web').withExportDefinition(new sm.ExportDefinition().withHttp([cfg])));
+    for (let i = 0; i < 5; i++) await c.appendMessage('to-web', Buffer.from(`w${i}`));
+    await waitFor(async () => (await c.describeMessageStream('to-web')).exportStatuses[0].lastExportedSequenceNumber === 4, 10000, 'http export');
+    expect(received).toEqual([0, 1, 2, 3, 4].map((i) => ({ sequenceNumber: i, payload: `w${i}` })));
+    c.close();
+    await n.close();
+    await new Promise((r) => server.close(r));
   });
 
   test('kill -9 of the runtime process: every acknowledged append is there after restart, numbering continues', async () => {

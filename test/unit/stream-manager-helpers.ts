@@ -28,6 +28,7 @@ export interface SmModule {
   Persistence: { File: any; Memory: any };
   ExportDefinition: new () => any;
   HTTPConfig: new () => any;
+  ExportFormat: { RAW_NOT_BATCHED: any; JSON_BATCHED: any };
   KinesisConfig: new () => any;
   IoTAnalyticsConfig: new () => any;
   [exception: string]: any;
