@@ -18,6 +18,9 @@ import { createS3TaskExporter, MIB } from '../../scripts/runtime/stream-manager/
 import { createSiteWiseRecorder } from '../../scripts/runtime/stream-manager/exporters/sitewise';
 import type { ExportEnvironment, StoredMessage } from '../../scripts/runtime/stream-manager/types';
 import { startFaultProxy, startS3rver, type FaultProxy, type S3rver } from '../helpers/s3rver';
+import { startNucleus, type Harness } from '../helpers/nucleus';
+import { waitFor } from '../helpers/wait';
+import { connectClient, definition, sm, type SmClient } from '../unit/stream-manager-helpers';
 
 interface TestEnv extends ExportEnvironment {
   statuses: Map<string, Array<Record<string, unknown>>>;
@@ -460,5 +463,112 @@ describe('IotSitewise recorder', () => {
     expect(ex.counts).toMatchObject({ entries: 9, values: 9, requests: 2 });
     expect(env.logs.filter((l) => l.level === 'warn').length).toBeGreaterThanOrEqual(1);
     await ex.close();
+  });
+});
+
+/**
+ * The whole path: AWS's client appends what AWS's SDK serialises (S3ExportTaskDefinition,
+ * PutAssetPropertyValueEntry via util.validateAndSerializeToJsonBytes) to the local runtime's
+ * Stream Manager, whose exporters deliver to s3rver, kinesalite and the SiteWise file, and the
+ * client reads the S3 task's StatusMessages back with the SDK's own deserialiser.
+ */
+describe('through the local runtime, with AWS\'s client', () => {
+  let s3: S3rver;
+  let kin: { url: string; close(): Promise<void> };
+  let kinClient: KinesisClient;
+  let h: Harness;
+  let client: SmClient;
+  const sitewiseFile = path.join(tmp, 'runtime-sitewise.jsonl');
+  const SM = 'aws.greengrass.StreamManager';
+
+  beforeAll(async () => {
+    s3 = await startS3rver('sm-runtime');
+    kin = await startKinesalite();
+    kinClient = new KinesisClient({ region: 'us-east-1', endpoint: kin.url, credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, requestHandler: new NodeHttpHandler() });
+    h = await startNucleus({
+      tes: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', lifetimeMs: 3_600_000 },
+      streamManager: { endpoints: { s3: s3.url, kinesis: kin.url, sitewiseFile }, retryInitialMs: 50, retryMaxMs: 500 },
+    });
+    const d = await h.run({ rootComponentsToAdd: { [SM]: '2.2.1' }, configuration: { [SM]: { merge: { STREAM_MANAGER_SERVER_PORT: '0' }, reset: [] } } });
+    expect(d.status).toBe('SUCCEEDED');
+    await waitFor(() => h.nucleus.streamManager.running !== undefined, 10_000, 'the Stream Manager to run');
+    // A component's token, as the nucleus gives it to a component that depends on the Stream Manager.
+    client = await connectClient(h.nucleus.streamManager.running!.port, h.nucleus.tokenFor(SM));
+  }, 60_000);
+  afterAll(async () => {
+    client?.close();
+    await h?.close();
+    kinClient?.destroy();
+    await kin?.close();
+    await s3?.stop();
+  });
+
+  async function exported(stream: string, lastSeq: number): Promise<void> {
+    await waitFor(async () => {
+      const info = await client.describeMessageStream(stream);
+      const st = info.exportStatuses?.[0];
+      return st !== undefined && st.lastExportedSequenceNumber >= lastSeq;
+    }, 20_000, `${stream} exported up to ${lastSeq}`);
+  }
+
+  it('S3 tasks: the file lands in s3rver and the status stream says InProgress then Success, readable as the SDK\'s StatusMessage', async () => {
+    await client.createMessageStream(definition('S3Status'));
+    const statusConfig = new sm.StatusConfig().withStatusLevel(sm.StatusLevel.INFO).withStatusStreamName('S3Status');
+    await client.createMessageStream(definition('S3Tasks').withExportDefinition(new sm.ExportDefinition().withS3TaskExecutor([new sm.S3ExportTaskExecutorConfig().withIdentifier('s3-tasks').withStatusConfig(statusConfig)])));
+    const f = file('runtime.csv', 'a,b\n1,2\n');
+    const task = new sm.S3ExportTaskDefinition().withInputUrl(`file:${f}`).withBucket(s3.bucket).withKey('runtime/!{timestamp:yyyy}/runtime.csv').withUserMetadata({ site: 'S1' });
+    const seqNo = await client.appendMessage('S3Tasks', sm.util.validateAndSerializeToJsonBytes(task));
+    const statuses: Array<Record<string, any>> = [];
+    let next = 0;
+    while (!statuses.some((s) => s.status === sm.Status.Success || s.status === sm.Status.Failure)) {
+      const got = await client.readMessages('S3Status', new sm.ReadMessagesOptions().withDesiredStartSequenceNumber(next).withMinMessageCount(1).withMaxMessageCount(10).withReadTimeoutMillis(10_000));
+      for (const m of got) statuses.push(sm.util.deserializeJsonBytesToObj(m.payload, sm.StatusMessage));
+      next = got[got.length - 1]!.sequenceNumber + 1;
+    }
+    expect(statuses.map((s) => s.status)).toEqual([sm.Status.InProgress, sm.Status.Success]);
+    const ok = statuses[1]!;
+    expect(ok.eventType).toBe(sm.EventType.S3Task);
+    expect(ok.statusLevel).toBe(sm.StatusLevel.INFO);
+    expect(ok.statusContext.exportIdentifier).toBe('s3-tasks');
+    expect(ok.statusContext.streamName).toBe('S3Tasks');
+    expect(ok.statusContext.sequenceNumber).toBe(seqNo);
+    expect(ok.statusContext.s3ExportTaskDefinition.bucket).toBe(s3.bucket);
+    expect(ok.statusContext.s3ExportTaskDefinition.inputUrl).toBe(`file:${f}`);
+    expect(typeof ok.timestampEpochMs).toBe('number');
+    const key = `runtime/${new Date().getUTCFullYear()}/runtime.csv`;
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+    expect(Buffer.from(await got.Body!.transformToByteArray()).toString()).toBe('a,b\n1,2\n');
+    expect(got.Metadata).toEqual({ site: 'S1' });
+  });
+
+  it('kinesis: appended messages arrive in kinesalite, in order, in batches of batchSize', async () => {
+    await kinClient.send(new CreateStreamCommand({ StreamName: 'runtime-k', ShardCount: 1 }));
+    await client.createMessageStream(definition('ToKinesis').withExportDefinition(new sm.ExportDefinition().withKinesis([new sm.KinesisConfig().withIdentifier('k').withKinesisStreamName('runtime-k').withBatchSize(2)])));
+    let last = 0;
+    for (const p of ['k1', 'k2', 'k3']) last = await client.appendMessage('ToKinesis', Buffer.from(p));
+    await exported('ToKinesis', last);
+    const shards = await kinClient.send(new ListShardsCommand({ StreamName: 'runtime-k' }));
+    const it0 = await kinClient.send(new GetShardIteratorCommand({ StreamName: 'runtime-k', ShardId: shards.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }));
+    const recs = await kinClient.send(new GetRecordsCommand({ ShardIterator: it0.ShardIterator! }));
+    expect((recs.Records ?? []).map((r) => Buffer.from(r.Data!).toString())).toEqual(['k1', 'k2', 'k3']);
+  });
+
+  it('IotSitewise: an entry the SDK serialised is recorded; a bad one is skipped and the stream moves on', async () => {
+    await client.createMessageStream(definition('ToSiteWise').withExportDefinition(new sm.ExportDefinition().withIotSitewise([new sm.IoTSiteWiseConfig().withIdentifier('sw').withBatchSize(5)])));
+    const now = Math.floor(Date.now() / 1000);
+    const value = new sm.AssetPropertyValue().withValue(new sm.Variant().withDoubleValue(12.5)).withQuality(sm.Quality.GOOD).withTimestamp(new sm.TimeInNanos().withTimeInSeconds(now).withOffsetInNanos(7));
+    const entry = new sm.PutAssetPropertyValueEntry().withEntryId('runtime-1').withPropertyAlias('/site/inv1/power').withPropertyValues([value]);
+    await client.appendMessage('ToSiteWise', Buffer.from('{"entryId": 7}'));
+    const last = await client.appendMessage('ToSiteWise', sm.util.validateAndSerializeToJsonBytes(entry));
+    await exported('ToSiteWise', last);
+    const lines = fs.readFileSync(sitewiseFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { entry: any; streamName: string });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.streamName).toBe('ToSiteWise');
+    expect(lines[0]!.entry).toMatchObject({ entryId: 'runtime-1', propertyAlias: '/site/inv1/power', propertyValues: [{ value: { doubleValue: 12.5 }, quality: 'GOOD', timestamp: { timeInSeconds: now, offsetInNanos: 7 } }] });
+  });
+
+  it('an export config an exporter cannot use is refused at create time (InvalidRequest naming the key)', async () => {
+    const bad = definition('BadKinesis').withExportDefinition(new sm.ExportDefinition().withKinesis([new sm.KinesisConfig().withIdentifier('k').withKinesisStreamName('no spaces allowed')]));
+    await expect(client.createMessageStream(bad)).rejects.toThrow(/kinesisStreamName/);
   });
 });
