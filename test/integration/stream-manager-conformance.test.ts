@@ -292,6 +292,19 @@ describe('Stream Manager conformance with AWS client', () => {
     expect((await a.describeMessageStream('exp')).exportStatuses[0].errorMessage).toBeNull();
   });
 
+  test('a component process that depends on it has its token as AWS_CONTAINER_AUTHORIZATION_TOKEN, and that token connects', async () => {
+    const name = 'com.test.SmEnv';
+    const status = await h.deploy([{ ...clientRecipe(name), lifecycle: { Run: 'printenv AWS_CONTAINER_AUTHORIZATION_TOKEN > token.txt' } }]);
+    expect(status.status).toBe('SUCCEEDED');
+    const file = path.join(h.root, 'work', name, 'token.txt');
+    await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim().length > 0, 10000, 'token file');
+    const token = fs.readFileSync(file, 'utf8').trim();
+    expect(token).toBe(h.nucleus.tokenFor(name));
+    const c = await connectClient(port, token);
+    expect(Array.isArray(await c.listStreams())).toBe(true);
+    c.close();
+  });
+
   test('a bad or missing token is refused at connect (Unauthorized), and the server goes on', async () => {
     await expect(connectClient(port, 'NOT-A-TOKEN')).rejects.toBeInstanceOf(sm.ConnectFailedException);
     await expect(connectClient(port, undefined)).rejects.toBeInstanceOf(sm.ConnectFailedException);
