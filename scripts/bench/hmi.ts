@@ -263,6 +263,10 @@ class Rig {
   cred!: { username: string; password: string; port: number };
   rollupRows = 0;
 
+  get projectRoot(): string {
+    return this.opts.projectRoot;
+  }
+
   constructor(private readonly opts: HmiBenchOptions) {
     this.cli = path.join(opts.projectRoot, 'dist', 'cli.js');
     this.build = path.join(opts.projectRoot, 'greengrass-build');
@@ -428,6 +432,12 @@ async function trends(rig: Rig, trials: number, log: (l: string) => void): Promi
       source = s.source;
       await page.click('button[data-range="1h"]');
       await page.waitForSelector('#chart[data-state="drawn"][data-range="1h"]', { timeout: 15_000 });
+    }
+    // The docs' picture of a week (docs/local-hmi.md "Pages"): only when asked, as the browser test does.
+    if (process.env.DCMMS_HMI_SCREENSHOTS === '1') {
+      await page.click('button[data-range="7d"]');
+      await page.waitForSelector('#chart[data-state="drawn"][data-range="7d"]', { timeout: 15_000 });
+      await page.screenshot({ path: path.join(rig.projectRoot, 'docs', 'images', 'hmi-trends-7d.png') });
     }
   } finally {
     await context.close();

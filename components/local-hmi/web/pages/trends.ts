@@ -105,7 +105,8 @@ export const trendsPage: Page = {
       });
       chart = new uPlot(opts, chartData(t), holder);
       const n = t.v.filter((v) => v !== null).length;
-      status.textContent = n === 0 ? 'No data in this range.' : `${n.toLocaleString('en-GB')} ${t.source === 'raw' ? 'raw samples' : '1-minute rollups'}${t.min ? ' (line: mean, band: min to max)' : ''}.`;
+      status.textContent =
+        n === 0 ? 'No data in this range.' : `${n.toLocaleString('en-GB')} ${t.source === 'raw' ? 'raw samples' : 'points from the 1-minute rollups'}${t.min ? ' (line: mean, band: min to max)' : ''}.`;
     };
 
     const start = async (): Promise<void> => {
