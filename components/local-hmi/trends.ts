@@ -70,8 +70,16 @@ export class TrendReader {
     return this.openStore()?.listSeries() ?? [];
   }
 
-  unitOf(assetId: string, point: string): string | undefined {
-    return this.openStore()?.listSeries().find((s) => s.assetId === assetId && s.point === point)?.unit ?? undefined;
+  /** Units by series, from the store's series list, read again at most once a minute. */
+  private units: { at: number; map: Map<string, string | null> } | undefined;
+
+  unitOf(assetId: string, point: string, now = Date.now()): string | undefined {
+    if (!this.units || now - this.units.at > 60_000 || now < this.units.at) {
+      const store = this.openStore();
+      if (!store) return undefined;
+      this.units = { at: now, map: new Map(store.listSeries().map((s) => [`${s.assetId}\u0000${s.point}`, s.unit])) };
+    }
+    return this.units.map.get(`${assetId}\u0000${point}`) ?? undefined;
   }
 
   trend(assetId: string, point: string, range: TrendRange, now: number): Trend {
@@ -79,17 +87,16 @@ export class TrendReader {
     const from = now - span;
     if (range === '1h') {
       const store = this.openStore();
-      const unit = this.unitOf(assetId, point);
+      const unit = this.unitOf(assetId, point, now);
       const base: Trend = { assetId, point, ...(unit ? { unit } : {}), source: 'raw', t: [], v: [] };
       if (!store) return base;
+      // How many samples first, from the chunks' stored statistics (no decoding of whole chunks),
+      // then one read: raw when they fit, else bucketed by the store (average per bucket) without
+      // a raw copy of the hour in memory first. Epoch-aligned buckets over an inclusive range:
+      // ceil(span / bucket) + 1 of them at most.
       const key = { assetId, point };
-      let samples = store.range(key, from, now);
-      let bucket = 0;
-      if (samples.length > MAX_POINTS) {
-        // Epoch-aligned buckets over an inclusive range: ceil(span / bucket) + 1 of them at most.
-        bucket = Math.ceil(span / (MAX_POINTS - 1));
-        samples = store.range(key, from, now, { downsample: { bucketMs: bucket, agg: 'avg' } });
-      }
+      const n = store.chunkStats(key, from, now).total.n;
+      const samples = n <= MAX_POINTS ? store.range(key, from, now) : store.range(key, from, now, { downsample: { bucketMs: Math.ceil(span / (MAX_POINTS - 1)), agg: 'avg' } });
       for (const s of samples) {
         base.t.push(s.ts);
         base.v.push(typeof s.v === 'number' && Number.isFinite(s.v) ? s.v : null);
@@ -102,7 +109,6 @@ export class TrendReader {
     const s = this.seriesStmt.get(assetId, point) as { id: number; unit: string | null } | undefined;
     if (!s) return base;
     if (s.unit) base.unit = s.unit;
-    const rows = this.rollupStmt.all(s.id, from, now) as RollRow[];
     const minutes = Math.ceil(span / 60_000);
     const per = Math.max(1, Math.ceil(minutes / MAX_POINTS));
     const bucketMs = per * 60_000;
@@ -124,7 +130,8 @@ export class TrendReader {
       lastStart = cur.start;
       cur = undefined;
     };
-    for (const r of rows) {
+    // Streamed row by row: a week is 10 080 rows, never all in memory at once.
+    for (const r of this.rollupStmt.iterate(s.id, from, now) as IterableIterator<RollRow>) {
       const b = Math.floor(r.start / bucketMs) * bucketMs;
       if (cur && cur.start !== b) emit();
       cur ??= { start: b, count: 0, sum: 0, min: null, max: null };
