@@ -131,9 +131,9 @@ export class ServiceManager extends EventEmitter implements LifecycleHost {
   }
 
   /** UpdateState from IPC: honoured only for NEW->ERRORED, STARTING->RUNNING|ERRORED|FINISHED, RUNNING->ERRORED|FINISHED, STOPPING->ERRORED|FINISHED. */
-  reportState(name: string, state: 'RUNNING' | 'ERRORED' | 'FINISHED'): boolean {
+  reportState(name: string, state: 'RUNNING' | 'ERRORED' | 'FINISHED', reason = 'reported over IPC'): boolean {
     const c = this.components.get(name);
-    const ok = c?.report(state, 'reported over IPC') ?? false;
+    const ok = c?.report(state, reason) ?? false;
     if (!ok) this.log.debug('UpdateState ignored', { component: name, state, current: c?.state ?? 'unknown component' });
     return ok;
   }

@@ -487,21 +487,25 @@ describe('Stream Manager lifecycle and persistence in the local runtime', () => 
     });
     const c = await connectClient(info.port, info.token);
     await c.createMessageStream(definition('crash').withStreamSegmentSize(4096));
-    const acked: number[] = [];
-    // Appends keep going while the process is killed: some are in flight when it dies.
-    const writer = (async () => {
-      for (let i = 0; ; i++) {
-        try {
-          acked.push(await Promise.race([c.appendMessage('crash', Buffer.alloc(150 + (i % 50), i % 256)), exited.then(() => Promise.reject(new Error('gone')))]) as number);
-        } catch {
-          return;
+    // Sequence number -> payload of every append the server acknowledged.
+    const acked = new Map<number, Buffer>();
+    // Eight writers keep appending while the process is killed: some appends are in flight when it dies.
+    const writers = Array.from({ length: 8 }, (_, w) =>
+      (async () => {
+        for (let i = 0; ; i++) {
+          const payload = Buffer.alloc(150 + ((i * 8 + w) % 200), `${w}:${i};`);
+          try {
+            acked.set((await Promise.race([c.appendMessage('crash', payload), exited.then(() => Promise.reject(new Error('gone')))])) as number, payload);
+          } catch {
+            return;
+          }
         }
-      }
-    })();
-    await waitFor(() => acked.length >= 300, 20000, '300 appends');
+      })(),
+    );
+    await waitFor(() => acked.size >= 600, 20000, '600 appends');
     child.kill('SIGKILL');
     await exited;
-    await writer;
+    await Promise.all(writers);
     c.close();
     const n = await nucleusAt(root);
     await n.services.waitFor([SM], ['RUNNING'], 10000);
@@ -509,16 +513,13 @@ describe('Stream Manager lifecycle and persistence in the local runtime', () => 
     const c2 = await connectClient(await portOf(n, A), n.tokenFor(A));
     const info2 = await c2.describeMessageStream('crash');
     const newest = info2.storageStatus.newestSequenceNumber as number;
-    expect(newest).toBeGreaterThanOrEqual(acked[acked.length - 1]!);
+    expect(newest).toBeGreaterThanOrEqual(Math.max(...acked.keys()));
     const msgs: { sequenceNumber: number; payload: Buffer }[] = [];
     while (msgs.length <= newest) {
       msgs.push(...(await c2.readMessages('crash', new sm.ReadMessagesOptions().withDesiredStartSequenceNumber(msgs.length).withMaxMessageCount(500))));
     }
     expect(msgs.map((m) => m.sequenceNumber)).toEqual(Array.from({ length: newest + 1 }, (_, i) => i));
-    for (const m of msgs) {
-      expect(m.payload.length).toBe(150 + (m.sequenceNumber % 50));
-      expect(m.payload[0]).toBe(m.sequenceNumber % 256);
-    }
+    for (const [seq, payload] of acked) expect(msgs[seq]!.payload).toEqual(payload);
     expect(await c2.appendMessage('crash', Buffer.from('after'))).toBe(newest + 1);
     c2.close();
     await n.close();

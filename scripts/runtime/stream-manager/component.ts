@@ -215,7 +215,7 @@ export class StreamManagerHost {
     } catch (err) {
       const e = err as Error & { key?: string };
       this.log.error('Stream Manager could not start', { error: e.message, ...(e.key ? { key: e.key } : {}) });
-      this.d.services.reportState(name, 'ERRORED');
+      this.d.services.reportState(name, 'ERRORED', `could not start: ${e.message}`);
       return;
     }
     this.server = server;
@@ -227,7 +227,7 @@ export class StreamManagerHost {
       this.log.info('Stream Manager configuration changed: restarting', { key: changed.join('/') });
       this.d.services.restart(name);
     });
-    if (!this.d.services.reportState(name, 'RUNNING')) {
+    if (!this.d.services.reportState(name, 'RUNNING', `listening on 127.0.0.1:${server.port}`)) {
       // It was asked to stop while starting: the state handler queued the stop behind us.
       this.log.debug('Stream Manager started after its component left STARTING');
     }
