@@ -164,7 +164,7 @@ export class FrameDecoder {
       if (this.need < 0) {
         if (this.buffered < 4) break;
         const len = this.take(4).readInt32BE(0);
-        if (len < 1) throw new FrameTooLargeError(`invalid frame length ${len}`);
+        if (len < 1) throw new Error(`invalid frame length ${len}`);
         if (len > this.maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes is over the limit of ${this.maxFrameBytes}`);
         this.need = len;
       }

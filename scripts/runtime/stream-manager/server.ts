@@ -191,7 +191,7 @@ export class StreamManagerServer extends EventEmitter {
       try {
         frames = decoder.push(chunk);
       } catch (err) {
-        this.reject(err instanceof FrameTooLargeError ? 'frame over the limit; connection closed' : 'undecodable frame; connection closed', { client: conn.client, reason: (err as Error).message });
+        this.reject(err instanceof FrameTooLargeError ? 'frame over the limit; connection closed' : 'invalid frame header; connection closed', { client: conn.client, reason: (err as Error).message });
         socket.destroy();
         return;
       }
