@@ -27,6 +27,8 @@ import { FakeNucleus } from '../../components/lib/testing/fake-ipc';
 import { UPLINK_DEFAULTS, uplinkConfigSpec, type ExporterName, type UplinkConfig } from '../../components/uplink/config';
 import { s3Key } from '../../components/uplink/exporters/s3';
 import { sitewiseAlias } from '../../components/uplink/exporters/stream-manager';
+import { sm as smSdk, SmConnection } from '../../components/uplink/exporters/stream-manager-client';
+import { CLASSES } from '../../components/uplink/classes';
 import type { BatchMeta } from '../../components/uplink/outbox';
 import { recordId, siteDay, type SiteRecord } from '../../components/uplink/testing/site-day';
 import { outboxState } from '../../components/uplink/testing/outbox-state';
@@ -56,6 +58,7 @@ let nucleus: FakeNucleus;
 let bus: Bus;
 let metrics: Metrics;
 let uplink: Uplink;
+let uplinkDeps: Parameters<typeof createUplink>[0];
 const delivered: Array<{ exporter: ExporterName; b: BatchMeta; at: number; ms: number }> = [];
 
 async function startSm(port = 0): Promise<StreamManagerServer> {
@@ -137,8 +140,7 @@ beforeAll(async () => {
   metrics = createMetrics({ clock: systemClock });
   bus = createBus({ createClient: nucleus.factory, logger: silentLogger, metrics, clock: systemClock });
   await bus.connect();
-  uplink = createUplink(
-    {
+  uplinkDeps = {
       bus,
       logger: silentLogger,
       metrics,
@@ -150,9 +152,8 @@ beforeAll(async () => {
       thingName: THING,
       streamManagerToken: TOKEN,
       onDelivered: (exporter, b, ms) => delivered.push({ exporter, b, at: Date.now(), ms }),
-    },
-    config(),
-  );
+  };
+  uplink = createUplink(uplinkDeps, config());
   await uplink.start();
 }, 40_000);
 
@@ -266,6 +267,56 @@ test('S3 unreachable: offline, degraded naming the export, files kept, nothing a
   expect(puts.filter((p) => !p.path.includes('/alarms/')).length).toBeGreaterThan(bulkBefore);
   await waitFor(() => uplink.healthState!() === 'running', 10_000, 'health running again');
   process.stdout.write(`s3 outage: ${filesDuringOutage.length} tasks queued in Stream Manager during the outage, ${bulkBefore} bulk PUTs before the first alarm PUT of ${puts.length}\n`);
+});
+
+/** Tasks per key in the S3 task streams, read with AWS's client. */
+async function tasksPerKey(): Promise<Map<string, number>> {
+  const conn = new SmConnection({ clock: systemClock, logger: silentLogger, resolvePort: () => Promise.resolve(smPort), authToken: TOKEN, requestTimeoutMs: 5000, backoffInitialMs: 100, backoffMaxMs: 500 });
+  const out = new Map<string, number>();
+  try {
+    for (const cls of CLASSES) {
+      for (let from = 0; ; ) {
+        const msgs = await conn
+          .call('ReadMessages', (c) => c.readMessages(`dcmms-${cls}-s3`, new smSdk.ReadMessagesOptions().withDesiredStartSequenceNumber(from).withMinMessageCount(1).withMaxMessageCount(500).withReadTimeoutMillis(0)))
+          .catch((e: unknown) => (e instanceof smSdk.NotEnoughMessagesException || e instanceof smSdk.ResourceNotFoundException ? [] : Promise.reject(e)));
+        for (const m of msgs) {
+          const key = (JSON.parse(m.payload.toString('utf8')) as { key: string }).key;
+          out.set(key, (out.get(key) ?? 0) + 1);
+          from = m.sequenceNumber + 1;
+        }
+        if (msgs.length < 500) break;
+      }
+    }
+  } finally {
+    conn.close();
+  }
+  return out;
+}
+
+test('a restarted Uplink reads the queued tasks back from Stream Manager: it waits for them instead of appending them again', async () => {
+  proxy.setDown(true);
+  const putsBefore = proxy.putLog.length;
+  const records = hour(12, ['1m']);
+  feed(records);
+  await waitFor(() => taskFiles().length > 0 && uplink.status().exporters['streammanager-s3']?.state === 'offline', 15_000, 'tasks queued and the exporter offline');
+  const queued = taskFiles().length;
+  const before = await tasksPerKey();
+  // A new Uplink on the same work folder and outbox (a restart): its sends of the queued batches time out.
+  await uplink.close();
+  uplink = createUplink(uplinkDeps, config());
+  await uplink.start();
+  await waitFor(() => uplink.status().exporters['streammanager-s3']?.state === 'offline', 15_000, 'the restarted Uplink tried and timed out');
+  const after = await tasksPerKey();
+  expect([...after].filter(([, n]) => n !== 1)).toEqual([]);
+  expect(after.size).toBe(before.size);
+  proxy.setDown(false);
+  await waitFor(() => pending() === 0, 30_000, 'delivered');
+  await waitFor(() => taskFiles().length === 0, 5000, 'every task file removed');
+  const seen = await s3Records();
+  expect(records.filter((r) => seen.get(r.id) !== 1)).toEqual([]);
+  const puts = proxy.putLog.slice(putsBefore).filter((p) => p.status === 200);
+  expect(new Set(puts.map((p) => p.path)).size).toBe(puts.length);
+  expect(queued).toBeGreaterThan(0);
 });
 
 test('Stream Manager stopped and restarted on the same store: no crash, reconnect, queued tasks confirmed from their statuses without a second upload', async () => {

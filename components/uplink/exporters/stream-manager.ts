@@ -649,6 +649,12 @@ export class StreamManagerHub {
   async sendS3(batch: ExportBatch): Promise<void> {
     const s3 = this.o.config.s3;
     const key = s3Key(s3.prefix, this.o.thingName, this.o.outboxId, batch);
+    // Connected, and so the tasks queued before a restart are read back: only then is `pending` complete.
+    try {
+      await this.conn.call('connect', () => Promise.resolve());
+    } catch (err) {
+      throw asExportError(err, 'connect to Stream Manager');
+    }
     const file = path.join(this.o.fileDir, `${this.o.outboxId}-${String(batch.seq).padStart(12, '0')}.ndjson.gz`);
     const done = this.finals.get(key);
     if (done?.status === SM_STATUS.Success && !this.pending.has(key)) {
