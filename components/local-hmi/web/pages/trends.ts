@@ -18,9 +18,19 @@ const RANGES: { id: TrendRange; label: string }[] = [
 
 const key = (s: { assetId: string; point: string }): string => `${s.assetId}|${s.point}`;
 
+/** 24-hour clock, day first (uPlot's default axis says 12pm, 11/28). */
+const two = (n: number): string => String(n).padStart(2, '0');
+function axisTime(sec: number, spanS: number): string {
+  const d = new Date(sec * 1000);
+  const hm = `${two(d.getHours())}:${two(d.getMinutes())}`;
+  if (spanS <= 600) return `${hm}:${two(d.getSeconds())}`;
+  // Days: the date above the time (uPlot draws a label's lines one under the other).
+  return spanS > 2 * 86_400 ? `${two(d.getDate())}/${two(d.getMonth() + 1)}\n${hm}` : hm;
+}
+
 function chartOptions(t: Trend, width: number, onDrawn: () => void): uPlot.Options {
   const unit = t.unit ? ` (${t.unit})` : '';
-  const series: uPlot.Series[] = [{}, { label: `${t.assetId} ${t.point}${unit}`, stroke: '#1565c0', width: 2, spanGaps: false, points: { show: false } }];
+  const series: uPlot.Series[] = [{ value: (_u, v) => (v === null || v === undefined ? '–' : new Date(v * 1000).toLocaleString('en-GB')) }, { label: `${t.assetId} ${t.point}${unit}`, stroke: '#1565c0', width: 2, spanGaps: false, points: { show: false } }];
   if (t.min && t.max) {
     series.push({ label: 'min', stroke: '#90caf9', width: 1, points: { show: false } }, { label: 'max', stroke: '#90caf9', width: 1, points: { show: false } });
   }
@@ -29,7 +39,7 @@ function chartOptions(t: Trend, width: number, onDrawn: () => void): uPlot.Optio
     height: Math.max(260, Math.min(480, Math.round(width * 0.5))),
     series,
     ...(t.min && t.max ? { bands: [{ series: [3, 2], fill: 'rgba(144, 202, 249, 0.25)' }] } : {}),
-    axes: [{}, { label: t.unit ?? '', size: 70 }],
+    axes: [{ values: (u, splits) => splits.map((v) => axisTime(v, (u.scales['x']?.max ?? 0) - (u.scales['x']?.min ?? 0))), space: 70, size: 56 }, { label: t.unit ?? '', size: 70 }],
     scales: { x: { time: true } },
     cursor: { drag: { x: true, y: false } },
     hooks: { draw: [() => onDrawn()] },
