@@ -11,6 +11,20 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+/** Every child this benchmark started: killed when the benchmark process exits, also on SIGINT/SIGTERM or a failure. */
+const children = new Set<ChildProcess>();
+let exitHook = false;
+export function ownChild(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
+  }
+}
+
 export interface Peer {
   url: string;
   pid: number;
@@ -20,6 +34,7 @@ export interface Peer {
 /** Runs `code` in `node -e` from the project root (so require finds node_modules); it sends its port with process.send. */
 async function childPeer(projectRoot: string, name: string, code: string, cleanup?: () => void): Promise<Peer> {
   const child: ChildProcess = spawn(process.execPath, ['-e', code], { cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  ownChild(child);
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4000)));
   const port = await new Promise<number>((resolve, reject) => {

@@ -36,7 +36,7 @@ import { createS3TaskExporter } from '../runtime/stream-manager/exporters/s3-tas
 import { describeMachine } from './machine';
 import { bundleWorker, delay } from './nucleus-process';
 import { ProcSampler, readRss } from './proc-sampler';
-import { startFakeTes, startKinesalitePeer, startS3rverPeer, type Peer } from './stream-manager-peers';
+import { ownChild, startFakeTes, startKinesalitePeer, startS3rverPeer, type Peer } from './stream-manager-peers';
 
 const WINDOW = 32;
 const S3_FILES = 100;
@@ -79,6 +79,7 @@ class NucleusChild {
     const script = bundleWorker(projectRoot, 'stream-manager-nucleus.ts', 'bench-sm-nucleus.js');
     const root = fs.mkdtempSync('/tmp/gb-sm-');
     const child = fork(script, [JSON.stringify({ root, ...endpoints })], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    ownChild(child);
     let err = '';
     child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4000)));
     const pid = await new Promise<number>((resolve, reject) => {
@@ -165,7 +166,7 @@ async function sampled<T>(pid: number, body: () => Promise<T>): Promise<{ result
   return { result, rssPeakBytes: w.rssMaxBytes, cpuPercent: Math.round(w.cpuPercent) };
 }
 
-async function appendPhase(client: SmClient, sm: any, bytes: number, seconds: number): Promise<{ appends: number; appendsPerS: number; mbPerS: number; p50Ms: number; p99Ms: number }> {
+async function appendPhase(client: SmClient, sm: any, bytes: number, seconds: number, problems: string[]): Promise<{ appends: number; appendsPerS: number; mbPerS: number; p50Ms: number; p99Ms: number }> {
   const name = `bench-append-${bytes}`;
   await client.createMessageStream(new sm.MessageStreamDefinition().withName(name).withStrategyOnFull(sm.StrategyOnFull.OverwriteOldestData));
   const payload = randomBytes(bytes);
@@ -184,6 +185,11 @@ async function appendPhase(client: SmClient, sm: any, bytes: number, seconds: nu
     }),
   );
   const s = (performance.now() - t0) / 1000;
+  // What was appended is what is stored: the newest message read back byte for byte.
+  const info = await withTimeout(client.describeMessageStream(name), 10_000, 'DescribeMessageStream');
+  const newest = info.storageStatus.newestSequenceNumber as number;
+  const back = await withTimeout(client.readMessages(name, new sm.ReadMessagesOptions().withDesiredStartSequenceNumber(newest).withMinMessageCount(1).withMaxMessageCount(1)), 10_000, 'ReadMessages');
+  if (newest + 1 !== n || !back[0]?.payload.equals(payload)) problems.push(`append ${bytes} B: ${n} appends, newest sequence number ${newest}, read back ${back[0]?.payload.length ?? 0} bytes${back[0]?.payload.equals(payload) ? '' : ' that differ'}`);
   await client.deleteMessageStream(name);
   lat.sort((a, b) => a - b);
   return { appends: n, appendsPerS: Math.round(n / s), mbPerS: r1((n * bytes) / 1e6 / s), p50Ms: r1(lat[Math.floor(lat.length / 2)] ?? 0), p99Ms: r1(lat[Math.floor(lat.length * 0.99)] ?? 0) };
@@ -363,7 +369,7 @@ export async function runStreamManagerBench(ctx: { projectRoot: string; seconds:
     const fast = await connect(sm, port, token, true);
     for (const [name, bytes, c] of [['1KiB', 1024, client], ['1KiBNoDelay', 1024, fast], ['64KiB', 64 * 1024, client]] as const) {
       log(`appends ${name} for ${ctx.seconds} s, ${WINDOW} in flight`);
-      const r = await sampled(nucleus.pid, () => appendPhase(c, sm, bytes, ctx.seconds));
+      const r = await sampled(nucleus.pid, () => appendPhase(c, sm, bytes, ctx.seconds, problems));
       appends[name] = r.result;
       rssPeak[`appends${name}`] = mib(r.rssPeakBytes);
       cpu[`appends${name}`] = r.cpuPercent;
