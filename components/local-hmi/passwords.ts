@@ -4,13 +4,13 @@
  *   scrypt$<N>$<r>$<p>$<salt, base64>$<derived key, base64>
  *
  * so the cost parameters travel with each hash and can be raised later without invalidating old
- * ones. Defaults N = 2^14, r = 8, p = 5, 16-byte salt, 32-byte key: one of the equivalent scrypt
+ * ones. Defaults N = 2^13, r = 8, p = 10, 16-byte salt, 32-byte key: one of the equivalent scrypt
  * settings the OWASP Password Storage Cheat Sheet lists (N = 2^17, r = 8, p = 1 costs 128 MiB per
- * hash; N = 2^14 with p = 5 costs the same work in 16 MiB, since OpenSSL runs the p lanes one after
- * another). Memory is what a gateway has least of: 20 screens logging in must not push the
- * component past its budget (docs/local-hmi.md "Measured"). The login rate limit caps guessing
- * online. Comparison is constant-time. A hash for the configuration: docs/local-hmi.md
- * "Setting a password hash".
+ * hash; N = 2^13 with p = 10 does the same work in 8 MiB, since OpenSSL runs the p lanes one after
+ * another). Memory is what a gateway has least of, and at most HASH_CONCURRENCY hashes run at once
+ * (a login burst waits its turn instead of taking 8 MiB and a CPU each): docs/local-hmi.md
+ * "Measured". The login rate limit caps guessing online. Comparison is constant-time. A hash for
+ * the configuration: docs/local-hmi.md "Setting a password hash".
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
@@ -20,12 +20,24 @@ export interface ScryptParams {
   p: number;
 }
 
-export const DEFAULT_SCRYPT: ScryptParams = { N: 16384, r: 8, p: 5 };
+export const DEFAULT_SCRYPT: ScryptParams = { N: 8192, r: 8, p: 10 };
+/** Hashes computed at once: the gateway's two cores; more logins queue. */
+export const HASH_CONCURRENCY = 2;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 
-function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
+  if (running >= HASH_CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
 }
 
 /** Memory scrypt needs (128 * N * r + 128 * r * p bytes) plus headroom; Node's default maxmem is 32 MiB. */

@@ -119,7 +119,7 @@ describe('configuration', () => {
 describe('password hashes', () => {
   test('scrypt$N$r$p$salt$hash: verifies the password, refuses another, parameters travel with the hash', async () => {
     const h = await hashPassword('correct horse battery');
-    expect(h).toMatch(/^scrypt\$16384\$8\$5\$[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*$/);
+    expect(h).toMatch(/^scrypt\$8192\$8\$10\$[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*$/);
     expect(await verifyPassword('correct horse battery', h)).toBe(true);
     expect(await verifyPassword('correct horse batterz', h)).toBe(false);
     const cheap = await hashPassword('pw-1234567', { N: 1024, r: 8, p: 1 });
@@ -138,7 +138,7 @@ test('docs/local-hmi.md: the hash one-liner makes a hash the component reads and
   const script = /node -e '([^']+)'/.exec(block!)?.[1];
   expect(script).toBeDefined();
   const out = execFileSync(process.execPath, ['-e', script!], { input: 'my secret pass 1' }).toString().trim();
-  expect(parsePasswordHash(out)).toMatchObject({ N: 16384, r: 8, p: 5 });
+  expect(parsePasswordHash(out)).toMatchObject({ N: 8192, r: 8, p: 10 });
   expect(await verifyPassword('my secret pass 1', out)).toBe(true);
   expect(await verifyPassword('my secret pass 2', out)).toBe(false);
   expect(() => validateConfig(localHmiConfigSpec, { ...LOCAL_HMI_DEFAULTS, adminPasswordHash: out })).not.toThrow();
