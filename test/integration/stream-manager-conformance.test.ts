@@ -198,13 +198,19 @@ describe('Stream Manager conformance with AWS client', () => {
     await expect(a.createMessageStream(definition('dup'))).rejects.toBeInstanceOf(sm.InvalidRequestException);
   });
 
-  test('update rules: persistence and a maxSize below the stored bytes are UpdateNotAllowed', async () => {
+  test('update rules: persistence, a maxSize below the stored bytes and an export starting beyond the next message are UpdateNotAllowed', async () => {
     await a.createMessageStream(definition('upd').withMaxSize(8192).withStreamSegmentSize(1024));
     for (let i = 0; i < 10; i++) await a.appendMessage('upd', Buffer.alloc(200, i));
     const e1 = await a.updateMessageStream(definition('upd').withMaxSize(8192).withStreamSegmentSize(1024).withPersistence(sm.Persistence.Memory)).catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(sm.UpdateNotAllowedException);
     const e2 = await a.updateMessageStream(definition('upd').withMaxSize(1024).withStreamSegmentSize(1024)).catch((e: unknown) => e);
     expect(e2).toBeInstanceOf(sm.UpdateNotAllowedException);
+    // An export may start at most at the next sequence number (10 here).
+    const exportFrom = (start: number) => new sm.ExportDefinition().withHttp([new sm.HTTPConfig().withIdentifier('h').withUri('http://127.0.0.1:1/').withStartSequenceNumber(start).withDisabled(true)]);
+    const e3 = await a.updateMessageStream(definition('upd').withMaxSize(8192).withStreamSegmentSize(1024).withExportDefinition(exportFrom(11))).catch((e: unknown) => e);
+    expect(e3).toBeInstanceOf(sm.UpdateNotAllowedException);
+    await a.updateMessageStream(definition('upd').withMaxSize(8192).withStreamSegmentSize(1024).withExportDefinition(exportFrom(10)));
+    expect((await a.describeMessageStream('upd')).exportStatuses[0].lastExportedSequenceNumber).toBe(9);
     // An update within the rules keeps the data.
     await a.updateMessageStream(definition('upd').withMaxSize(16384).withStreamSegmentSize(1024));
     expect((await a.describeMessageStream('upd')).storageStatus.newestSequenceNumber).toBe(9);
