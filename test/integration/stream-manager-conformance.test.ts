@@ -14,7 +14,7 @@ import { buildSync } from 'esbuild';
 import { silentLogger } from '../../components/lib/logger';
 import { connectIpc } from '../../scripts/runtime/client';
 import { Nucleus, createNucleus } from '../../scripts/runtime/nucleus';
-import type { ExportKind, ExporterFactory, StoredMessage } from '../../scripts/runtime/stream-manager/types';
+import type { ExportEnvironment, ExportKind, ExporterFactory, StoredMessage } from '../../scripts/runtime/stream-manager/types';
 import { Harness, startNucleus } from '../helpers/nucleus';
 import { waitFor } from '../helpers/wait';
 import { SmClient, connectClient, definition, sm, uncheckedDefinition } from '../unit/stream-manager-helpers';
@@ -442,6 +442,43 @@ describe('Stream Manager lifecycle and persistence in the local runtime', () => 
     c.close();
     await n.close();
     await new Promise((r) => server.close(r));
+  });
+
+  test('exporters get AWS credentials from the runtime\'s Token Exchange Service, cached until shortly before they expire', async () => {
+    const root = fs.mkdtempSync('/tmp/gg-');
+    roots.push(root);
+    let env: ExportEnvironment | undefined;
+    const n = createNucleus({
+      rootDir: root,
+      logger: silentLogger,
+      deployment: { componentUpdateTimeoutMs: 2000, configValidationTimeoutMs: 2000, deploymentTimeoutMs: 30_000, stableMs: 300 },
+      tes: { accessKeyId: 'LOCALTESTKEY', secretAccessKey: 'local-secret', lifetimeMs: 3_600_000 },
+      streamManager: {
+        region: 'eu-west-1',
+        endpoints: { s3: 'http://127.0.0.1:9/' },
+        exporterFactories: {
+          http: (_config, _stream, e) => {
+            env = e;
+            return { kind: 'http', send: async () => undefined, close: async () => undefined };
+          },
+        },
+      },
+    });
+    await n.start();
+    await deploy(n, root);
+    const c = await connectClient(await portOf(n, A), n.tokenFor(A));
+    await c.createMessageStream(definition('cred').withExportDefinition(new sm.ExportDefinition().withHttp([new sm.HTTPConfig().withIdentifier('h').withUri('http://127.0.0.1:1/')])));
+    expect(env!.region).toBe('eu-west-1');
+    expect(env!.endpoints).toEqual({ s3: 'http://127.0.0.1:9/' });
+    const creds = await env!.credentials!();
+    expect(creds.accessKeyId).toBe('LOCALTESTKEY');
+    expect(creds.sessionToken).toMatch(/^local-/);
+    expect(n.tes!.stats().issued).toBe(1);
+    // Cached until 5 minutes before they expire, as the SDKs' container provider does.
+    await env!.credentials!();
+    expect(n.tes!.stats().issued).toBe(1);
+    c.close();
+    await n.close();
   });
 
   test('kill -9 of the runtime process: every acknowledged append is there after restart, numbering continues', async () => {
