@@ -14,6 +14,10 @@
  * test/integration/uplink-stream-manager-outage.test.ts.
  */
 import fs from 'node:fs';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CreateStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import os from 'node:os';
 import path from 'node:path';
 import { createBus } from '../../components/lib/bus';
@@ -54,6 +58,8 @@ let proxy: FaultProxy;
 let sm: StreamManagerServer;
 let smPort = 0;
 let sitewiseFile: string;
+let kinesis: { url: string; server: http.Server; client: KinesisClient };
+const KINESIS_STREAM = 'dcmms-sm-test';
 let nucleus: FakeNucleus;
 let bus: Bus;
 let metrics: Metrics;
@@ -68,7 +74,7 @@ async function startSm(port = 0): Promise<StreamManagerServer> {
     authenticateClient: true,
     validateToken: (t) => (t === TOKEN ? 'com.dcmms.edge.Uplink' : undefined),
     log: silentLogger,
-    exports: { factories: exporterFactories, retryInitialMs: 100, retryMaxMs: 500, env: { region: 'us-east-1', endpoints: { s3: proxy.url, sitewiseFile } } },
+    exports: { factories: exporterFactories, retryInitialMs: 100, retryMaxMs: 500, env: { region: 'us-east-1', endpoints: { s3: proxy.url, sitewiseFile, kinesis: kinesis.url } } },
   });
   await server.start();
   return server;
@@ -82,10 +88,10 @@ function config(): UplinkConfig {
     maxBatchRecords: 20,
     routes: {
       alarms: ['streammanager-s3'],
-      events: ['streammanager-s3'],
+      events: ['streammanager-s3', 'streammanager-kinesis'],
       '1m': ['streammanager-s3', 'streammanager-sitewise'],
       '15m': ['streammanager-s3', 'streammanager-sitewise'],
-      '1d': ['streammanager-s3'],
+      '1d': ['streammanager-s3', 'streammanager-kinesis'],
       health: ['streammanager-s3'],
     },
     exporters: {
@@ -100,6 +106,7 @@ function config(): UplinkConfig {
         probeIntervalMs: 300,
         s3: { enabled: true, bucket: BUCKET, prefix: 'edge/' },
         sitewise: { enabled: true },
+        kinesis: { enabled: true, streamName: KINESIS_STREAM },
       },
     },
     backoffInitialMs: 100,
@@ -134,6 +141,12 @@ beforeAll(async () => {
   sitewiseFile = path.join(dir, 'sitewise.ndjson');
   s3 = await startS3rver(BUCKET);
   proxy = await startFaultProxy(s3.url);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const server = (require('kinesalite') as (o: object) => http.Server)({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0 });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kurl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  kinesis = { url: kurl, server, client: new KinesisClient({ region: 'us-east-1', endpoint: kurl, credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, requestHandler: new NodeHttpHandler() }) };
+  await kinesis.client.send(new CreateStreamCommand({ StreamName: KINESIS_STREAM, ShardCount: 1 }));
   sm = await startSm();
   smPort = sm.port;
   nucleus = new FakeNucleus({ componentName: 'com.dcmms.edge.Uplink' });
@@ -163,6 +176,8 @@ afterAll(async () => {
   await sm?.close();
   await proxy?.close();
   await s3?.stop();
+  kinesis?.client.destroy();
+  await new Promise<void>((r) => (kinesis ? kinesis.server.close(() => r()) : r()));
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -351,4 +366,29 @@ test('an alarm is not lost when Stream Manager refuses it: the batch stays in th
   sm = await startSm(smPort);
   await waitFor(() => pending() === 0, 20_000, 'the alarm delivered');
   expect((await s3Records()).get(recordId(a))).toBe(1);
+});
+
+test('Kinesis: each record of a class routed there is one Kinesis record, the contract payload as JSON; a record above the client\'s message size is counted, not sent', async () => {
+  const records = [...siteDay({ site: SITE, dayStart: DAY_START, assets: 2, classes: ['events', '1d'] })];
+  expect(records.length).toBeGreaterThan(4);
+  feed(records);
+  const shard = (await kinesis.client.send(new ListShardsCommand({ StreamName: KINESIS_STREAM }))).Shards![0]!.ShardId!;
+  let iterator = (await kinesis.client.send(new GetShardIteratorCommand({ StreamName: KINESIS_STREAM, ShardId: shard, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+  const got: string[] = [];
+  await waitFor(async () => {
+    const r = await kinesis.client.send(new GetRecordsCommand({ ShardIterator: iterator! }));
+    iterator = r.NextShardIterator;
+    for (const x of r.Records ?? []) got.push(recordId(JSON.parse(Buffer.from(x.Data!).toString('utf8'))));
+    return records.every((rec) => got.includes(rec.id));
+  }, 20_000, 'every routed record in Kinesis');
+  // The events and daily rollups of the earlier tests were routed there too; none of another class.
+  expect(got.filter((id) => !id.startsWith('status:') && !id.startsWith('agg:'))).toEqual([]);
+  expect(got.filter((id) => id.startsWith('agg:') && !id.includes(':1d:'))).toEqual([]);
+  await waitFor(() => pending() === 0, 20_000, 'delivered everywhere');
+  // AWS's client cannot send a message above 16 KiB (SM_MAX_MESSAGE_BYTES): such a record goes to S3, not to Kinesis.
+  const big = { ...(records.find((r) => r.cls === 'events')!.payload as object), ts: Date.now(), message: 'x'.repeat(20_000) };
+  uplink.ingest('events', big);
+  uplink.flush(true);
+  await waitFor(() => pending() === 0 && metrics.snapshot().dropped['kinesis_too_large'] === 1, 20_000, 'the large record counted for Kinesis and delivered to S3');
+  expect((await s3Records()).get(recordId(big))).toBe(1);
 });

@@ -350,6 +350,12 @@ const STATUS_POLL_MS = 1000;
 const READ_PAGE = 500;
 const APPEND_PARALLEL = 64;
 const MAX_FINALS = 100_000;
+/**
+ * AWS's JS client 1.7.0 encodes a request with cbor 5's encode(), which returns at most 16 KiB and
+ * drops the rest: a larger append arrives truncated and is refused. Messages stay below this (S3
+ * tasks and SiteWise entries are far smaller; a Kinesis record above it is not sent, and counted).
+ */
+export const SM_MAX_MESSAGE_BYTES = 15 * 1024;
 
 export class StreamManagerHub {
   readonly plan: SmStreamPlan[];
@@ -745,7 +751,13 @@ export class StreamManagerHub {
 
   async sendKinesis(batch: ExportBatch): Promise<void> {
     const lines = gunzipSync(batch.body).toString('utf8').split('\n').filter((l) => l.length > 0);
-    await this.appendAll(this.streamOf(batch.cls, 'kinesis'), lines.map((l) => Buffer.from(l, 'utf8')));
+    const records = lines.map((l) => Buffer.from(l, 'utf8'));
+    const fit = records.filter((r) => r.length <= SM_MAX_MESSAGE_BYTES);
+    if (fit.length < records.length) {
+      this.o.metrics.drop('kinesis_too_large', records.length - fit.length);
+      this.log.warn('records above the Stream Manager client\'s message size not sent to Kinesis', { records: records.length - fit.length, maxBytes: SM_MAX_MESSAGE_BYTES, seq: batch.seq });
+    }
+    await this.appendAll(this.streamOf(batch.cls, 'kinesis'), fit);
   }
 
   /** Appends in order, several in flight on the one connection (the SDK matches answers by request id). */
