@@ -27,11 +27,18 @@ const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 
 let running = 0;
+let mostRunning = 0;
 const waiting: Array<() => void> = [];
+
+/** Hashes running and queued now, and the most that ever ran at once (tests, health). */
+export function hashLoad(): { running: number; waiting: number; mostRunning: number } {
+  return { running, waiting: waiting.length, mostRunning };
+}
 
 async function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
   if (running >= HASH_CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve));
   running++;
+  mostRunning = Math.max(mostRunning, running);
   try {
     return await new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
   } finally {

@@ -13,7 +13,7 @@ import { validateConfig } from '../../components/lib/config';
 import { ConfigError } from '../../components/lib/errors';
 import { openStore } from '../../components/lib/store';
 import { LOCAL_HMI_DEFAULTS, localHmiConfigSpec } from '../../components/local-hmi/config';
-import { hashPassword, parsePasswordHash, verifyPassword } from '../../components/local-hmi/passwords';
+import { HASH_CONCURRENCY, hashLoad, hashPassword, parsePasswordHash, verifyPassword } from '../../components/local-hmi/passwords';
 import { MAX_POINTS, TrendReader } from '../../components/local-hmi/trends';
 
 const MIN = 60_000;
@@ -142,4 +142,14 @@ test('docs/local-hmi.md: the hash one-liner makes a hash the component reads and
   expect(await verifyPassword('my secret pass 1', out)).toBe(true);
   expect(await verifyPassword('my secret pass 2', out)).toBe(false);
   expect(() => validateConfig(localHmiConfigSpec, { ...LOCAL_HMI_DEFAULTS, adminPasswordHash: out })).not.toThrow();
+});
+
+test('at most HASH_CONCURRENCY hashes at once: a burst of logins queues (bounded memory: 8 MiB each)', async () => {
+  const burst = Array.from({ length: 6 }, (_, i) => hashPassword(`burst-${i}-password`, { N: 1024, r: 8, p: 1 }));
+  expect(hashLoad().running).toBe(HASH_CONCURRENCY);
+  expect(hashLoad().waiting).toBe(6 - HASH_CONCURRENCY);
+  const hashes = await Promise.all(burst);
+  expect(new Set(hashes).size).toBe(6);
+  expect(hashLoad()).toMatchObject({ running: 0, waiting: 0 });
+  expect(hashLoad().mostRunning).toBe(HASH_CONCURRENCY);
 });
