@@ -197,6 +197,34 @@ describe('s3TaskExecutor against s3rver', () => {
     await ex.close();
   });
 
+  it('a multipart upload that meets a 500 half-way is continued by the retry: only the parts S3 does not have are sent', async () => {
+    const env = testEnv({ s3: proxy.url });
+    // When part 1 is in (its DEBUG status), the store answers the next request (part 2) with a 500.
+    const append = env.appendToStream.bind(env);
+    let armed = true;
+    env.appendToStream = async (name, payload) => {
+      const n = await append(name, payload);
+      if (armed && /part 1 of 3/.test((JSON.parse(payload.toString()) as { message: string }).message)) {
+        armed = false;
+        proxy.fail500(1);
+      }
+      return n;
+    };
+    const ex = createS3TaskExporter({ identifier: 'resume', statusConfig: { statusStreamName: 'status', statusLevel: 3 } }, 'tasks', env);
+    const data = Buffer.alloc(11 * MIB);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i ^ 0x5a5a5a5a, i);
+    const batch = [msg(JSON.stringify({ inputUrl: `file:${file('resume.bin', data)}`, bucket: s3.bucket, key: 'resume/resume.bin' }))];
+    proxy.putLog.length = 0;
+    await expect(ex.send(batch)).rejects.toThrow(/InternalError/);
+    await ex.send(batch);
+    expect((await body('resume/resume.bin')).equals(data)).toBe(true);
+    // Parts are PUTs: 1 and 3 once, 2 twice (the 500, then the retry); part 1 was not sent again.
+    expect(proxy.putLog.map((e) => e.status)).toEqual([200, 500, 200, 200]);
+    expect(ex.uploaded).toMatchObject({ tasks: 1, multipart: 1, resumedParts: 1 });
+    expect(env.statuses.get('status')!.filter((s) => s['status'] === 1)).toEqual([]);
+    await ex.close();
+  });
+
   it('expired credentials reject (not a Failure), and the retry asks the Token Exchange Service again', async () => {
     proxy.checkTokenExpiry(true);
     try {

@@ -4,7 +4,8 @@
  * configurations for supported AWS Cloud destinations", Amazon S3 objects). The file is uploaded
  * to `bucket/key`, one task after the other in append order: PutObject up to
  * sizeThresholdForMultipartUploadBytes, a multipart upload of 5 MiB parts above it (read part by
- * part, so a large file is never held in memory whole).
+ * part, so a large file is never held in memory whole; a retry sends only the parts S3 does not
+ * have yet).
  *
  * Progress goes to statusConfig.statusStreamName as JSON StatusMessages (eventType S3Task 0):
  * InProgress when a task starts (INFO) and after each part (DEBUG), Success (INFO), Failure (ERROR).
@@ -30,7 +31,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ConfigError, errorMessage } from '../../../../components/lib/errors';
 import type { ExportConfig, ExportEnvironment, Exporter, StoredMessage } from '../types';
-import { awsCredentials, describeAwsError, DeliveredSet, httpHandler, intField, isCredentialError, isObject, isRefusal, limitedLog, Rejections } from './common';
+import { awsCredentials, awsErrorName, describeAwsError, DeliveredSet, httpHandler, intField, isCredentialError, isObject, isRefusal, limitedLog, Rejections } from './common';
 import { KeyPatternError, resolveKey } from './key-pattern';
 
 export const MIB = 1024 * 1024;
@@ -139,8 +140,8 @@ export function partSize(fileBytes: number): number {
 
 export interface S3TaskExporter extends Exporter {
   readonly rejections: Rejections;
-  /** Tasks uploaded, and their bytes. */
-  readonly uploaded: { tasks: number; bytes: number; multipart: number };
+  /** Tasks uploaded and their bytes; multipart uploads, and parts a retry did not send again. */
+  readonly uploaded: { tasks: number; bytes: number; multipart: number; resumedParts: number };
 }
 
 export function createS3TaskExporter(config: ExportConfig, streamName: string, env: ExportEnvironment): S3TaskExporter {
@@ -160,7 +161,7 @@ export function createS3TaskExporter(config: ExportConfig, streamName: string, e
   });
   const delivered = new DeliveredSet();
   const rejections = new Rejections();
-  const uploaded = { tasks: 0, bytes: 0, multipart: 0 };
+  const uploaded = { tasks: 0, bytes: 0, multipart: 0, resumedParts: 0 };
   const limited = limitedLog();
   /** When a task was first tried: its key's timestamp stays the same across the server's retries. */
   const firstTried = new Map<number, Date>();
@@ -194,27 +195,58 @@ export function createS3TaskExporter(config: ExportConfig, streamName: string, e
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: contentLength, ...(metadata ? { Metadata: metadata } : {}) }));
   };
 
-  const multipart = async (file: string, size: number, task: S3ExportTaskDefinition, key: string, m: StoredMessage): Promise<void> => {
-    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: task.bucket, Key: key, ...(task.userMetadata ? { Metadata: task.userMetadata } : {}) }));
-    const uploadId = created.UploadId;
-    if (!uploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
-    const part = partSize(size);
+  /**
+   * Multipart uploads a retry can continue, by the task's sequence number: the parts already in S3
+   * (their ETags) are not sent again. Only while the same file (size, modification time) goes to
+   * the same bucket and key; in memory, so a runtime restart starts the upload anew.
+   */
+  const pending = new Map<number, PendingUpload>();
+  const abort = async (seq: number): Promise<void> => {
+    const up = pending.get(seq);
+    if (!up) return;
+    pending.delete(seq);
+    // Parts of an abandoned upload cost storage until aborted (or a bucket lifecycle rule removes them).
+    await client.send(new AbortMultipartUploadCommand({ Bucket: up.bucket, Key: up.key, UploadId: up.uploadId })).catch(() => undefined);
+  };
+
+  const multipart = async (file: string, st: { size: number; mtimeMs: number }, task: S3ExportTaskDefinition, key: string, m: StoredMessage): Promise<void> => {
+    let up = pending.get(m.sequenceNumber);
+    if (up && (up.bucket !== task.bucket || up.key !== key || up.size !== st.size || up.mtimeMs !== st.mtimeMs)) {
+      await abort(m.sequenceNumber);
+      up = undefined;
+    }
+    if (!up) {
+      const created = await client.send(new CreateMultipartUploadCommand({ Bucket: task.bucket, Key: key, ...(task.userMetadata ? { Metadata: task.userMetadata } : {}) }));
+      if (!created.UploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
+      up = { uploadId: created.UploadId, bucket: task.bucket, key, size: st.size, mtimeMs: st.mtimeMs, partBytes: partSize(st.size), parts: new Map() };
+      pending.set(m.sequenceNumber, up);
+    } else {
+      uploaded.resumedParts += up.parts.size;
+    }
+    const total = Math.ceil(st.size / up.partBytes);
     const fh = await fs.promises.open(file, 'r');
     try {
-      const parts: Array<{ ETag: string; PartNumber: number }> = [];
-      const buf = Buffer.allocUnsafe(part);
-      for (let offset = 0, n = 1; offset < size; offset += part, n++) {
-        const want = Math.min(part, size - offset);
+      const buf = Buffer.allocUnsafe(up.partBytes);
+      for (let n = 1; n <= total; n++) {
+        if (up.parts.has(n)) continue;
+        const offset = (n - 1) * up.partBytes;
+        const want = Math.min(up.partBytes, st.size - offset);
         const { bytesRead } = await fh.read(buf, 0, want, offset);
         if (bytesRead !== want) throw new TaskFailure('file_changed', `${file} became shorter while it was uploaded`);
-        const r = await client.send(new UploadPartCommand({ Bucket: task.bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf.subarray(0, want), ContentLength: want }));
-        parts.push({ ETag: r.ETag ?? '', PartNumber: n });
-        await status(StatusLevel.DEBUG, Status.InProgress, m, task, `Uploaded part ${n} of ${Math.ceil(size / part)} (${offset + want} of ${size} bytes)`);
+        const r = await client.send(new UploadPartCommand({ Bucket: up.bucket, Key: key, UploadId: up.uploadId, PartNumber: n, Body: buf.subarray(0, want), ContentLength: want }));
+        up.parts.set(n, r.ETag ?? '');
+        await status(StatusLevel.DEBUG, Status.InProgress, m, task, `Uploaded part ${n} of ${total} (${offset + want} of ${st.size} bytes)`);
       }
-      await client.send(new CompleteMultipartUploadCommand({ Bucket: task.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      const parts = [...up.parts.entries()].sort((a, b) => a[0] - b[0]).map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
+      await client.send(new CompleteMultipartUploadCommand({ Bucket: up.bucket, Key: key, UploadId: up.uploadId, MultipartUpload: { Parts: parts } }));
+      pending.delete(m.sequenceNumber);
     } catch (e) {
-      // Parts of an abandoned upload cost storage until aborted; the retry starts a new upload.
-      await client.send(new AbortMultipartUploadCommand({ Bucket: task.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      if (awsErrorName(e) === 'NoSuchUpload') {
+        // Aborted behind our back (a lifecycle rule): the retry starts a new upload.
+        pending.delete(m.sequenceNumber);
+        throw new Error(`multipart upload of ${file} is gone from S3 (NoSuchUpload); starting it anew`, { cause: e });
+      }
+      if (e instanceof TaskFailure || isRefusal(e)) await abort(m.sequenceNumber);
       throw e;
     } finally {
       await fh.close();
@@ -243,10 +275,12 @@ export function createS3TaskExporter(config: ExportConfig, streamName: string, e
       }
       if (Buffer.byteLength(key) > 1024) throw new TaskFailure('key', `key '${key.slice(0, 64)}...' is longer than S3's 1024 bytes`);
       let size: number;
+      let mtimeMs: number;
       try {
         const st = await fs.promises.stat(file);
         if (!st.isFile()) throw new TaskFailure('input_file', `${file} is not a regular file`);
         size = st.size;
+        mtimeMs = st.mtimeMs;
       } catch (e) {
         if (e instanceof TaskFailure) throw e;
         throw new TaskFailure('input_file', `cannot read ${file}: ${errorMessage(e)}`);
@@ -255,7 +289,7 @@ export function createS3TaskExporter(config: ExportConfig, streamName: string, e
       await status(StatusLevel.INFO, Status.InProgress, m, task, `Uploading ${file} (${size} bytes) to s3://${def.bucket}/${key}`);
       try {
         if (size > o.sizeThresholdForMultipartUploadBytes) {
-          await multipart(file, size, def, key, m);
+          await multipart(file, { size, mtimeMs }, def, key, m);
           uploaded.multipart++;
         } else {
           let body: Buffer;
@@ -279,6 +313,7 @@ export function createS3TaskExporter(config: ExportConfig, streamName: string, e
     } catch (e) {
       if (!(e instanceof TaskFailure)) throw e;
       firstTried.delete(m.sequenceNumber);
+      await abort(m.sequenceNumber);
       rejections.count(e.reason);
       limited(`failure:${e.reason}`, (suppressed) =>
         env.log.error('S3 export task failed; not retried', { export: config.identifier, stream: streamName, sequenceNumber: m.sequenceNumber, reason: e.reason, err: e.message, suppressed }),
@@ -303,9 +338,20 @@ export function createS3TaskExporter(config: ExportConfig, streamName: string, e
       }
       delivered.settle(batch);
     },
-    close() {
+    async close() {
+      await Promise.allSettled([...pending.keys()].map((seq) => abort(seq)));
       client.destroy();
-      return Promise.resolve();
     },
   };
+}
+
+interface PendingUpload {
+  uploadId: string;
+  bucket: string;
+  key: string;
+  size: number;
+  mtimeMs: number;
+  partBytes: number;
+  /** Part number -> ETag of the parts S3 has. */
+  parts: Map<number, string>;
 }
