@@ -253,6 +253,7 @@ export const DEMO: CommandSpec = {
     root: { ...root, help: 'the nucleus root folder (default .nucleus)' },
     build: { type: 'string', value: 'DIR', help: 'the built bundle (default greengrass-build)' },
     'time-scale': { type: 'string', value: 'N', help: 'run the plant\'s day N times faster (default 1)' },
+    'hmi-port': { type: 'string', value: 'PORT', help: 'the local HMI\'s HTTPS port (default 8443, the component\'s; 0: any free port, printed once it listens)' },
   },
 };
 

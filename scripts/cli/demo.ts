@@ -61,6 +61,8 @@ export async function runDemo(args: string[]): Promise<number> {
   const { values } = parseCommand(DEMO, args);
   const timeScale = Number(values['time-scale'] ?? 1);
   if (!Number.isFinite(timeScale) || timeScale <= 0) throw new CliUsageError('--time-scale must be a positive number');
+  const hmiPort = values['hmi-port'] === undefined ? undefined : Number(values['hmi-port']);
+  if (hmiPort !== undefined && !(Number.isInteger(hmiPort) && hmiPort >= 0 && hmiPort <= 65535)) throw new CliUsageError('--hmi-port must be a port number from 0 to 65535');
   const projectRoot = process.cwd();
   const build = path.resolve((values.build as string | undefined) ?? path.join(projectRoot, 'greengrass-build'));
   const root = path.resolve((values.root as string | undefined) ?? path.join(projectRoot, '.nucleus'));
@@ -167,6 +169,8 @@ export async function runDemo(args: string[]): Promise<number> {
       // MLInference with the simulated plant: its inverters, weather station, tracker and location
       // (its first scores come once 5 minutes of a 15-minute window have been seen).
       'com.dcmms.edge.MLInference': { merge: { ...simulatorMlInferenceConfig(simulator.devices(), 'longitude' in sunPlace ? { longitude: sunPlace.longitude } : {}) }, reset: [] },
+      // The HMI's port only when asked (two demos, or a demo beside the tests, cannot share 8443).
+      ...(hmiPort === undefined ? {} : { [LOCAL_HMI]: { merge: { port: hmiPort }, reset: [] } }),
     },
     recipeDirectoryPath: recipeDir,
     artifactsDirectoryPath: artifactDir,

@@ -55,7 +55,11 @@ describe('the built bundle in the local runtime, through the dcmms-edge CLI', ()
     cloud.on('message', (topic, payload) => received.push({ topic, payload: payload.toString() }));
     await cloud.subscribeAsync(IOT_ALL_TOPICS_FILTER, { qos: 1 });
     try {
-      const update = JSON.stringify({ 'com.dcmms.edge.Health': { MERGE: { siteId: SITE, initialReportDelayMs: 300, reportIntervalMs: 10_000 } } });
+      // LocalHmi on any free loopback port: other tests (and a developer's demo) may hold 8443.
+      const update = JSON.stringify({
+        'com.dcmms.edge.Health': { MERGE: { siteId: SITE, initialReportDelayMs: 300, reportIntervalMs: 10_000 } },
+        'com.dcmms.edge.LocalHmi': { MERGE: { port: 0, bindAddress: '127.0.0.1' } },
+      });
       const { stdout } = await cli(
         'deployment', 'create', '--root', root,
         '--recipeDir', path.join(BUILD, 'recipes'), '--artifactDir', path.join(BUILD, 'artifacts'),

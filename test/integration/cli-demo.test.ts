@@ -31,7 +31,7 @@ function run(cmdline: string): Promise<{ code: number; stdout: string; stderr: s
 beforeAll(async () => {
   if (!fs.existsSync(CLI) || !fs.existsSync(path.join(BUILD, 'recipes'))) throw new Error('dist/cli.js or greengrass-build/ is missing: run `npm run build` (npm test does)');
   dir = tmpDir('/tmp/demo-');
-  demo = spawn(process.execPath, [CLI, 'demo', '--build', BUILD], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  demo = spawn(process.execPath, [CLI, 'demo', '--build', BUILD, '--hmi-port', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   demo.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   demo.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   await waitFor(() => out.includes('Ctrl-C stops'), 60_000, 'the demo to deploy the bundle');
