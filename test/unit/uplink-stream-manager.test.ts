@@ -21,6 +21,14 @@ import { SM_PRIORITY, sdkDefinition, sitewiseAlias, sitewiseEntries, streamPlan,
 import { sm, SmConnection, SmUnavailableError } from '../../components/uplink/exporters/stream-manager-client';
 import { siteDay } from '../../components/uplink/testing/site-day';
 import cbor from 'cbor';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createBus } from '../../components/lib/bus';
+import { createMetrics } from '../../components/lib/metrics';
+import { FakeNucleus } from '../../components/lib/testing/fake-ipc';
+import { createUplink } from '../../components/uplink/uplink';
+import { waitFor } from '../helpers/wait';
 
 const SITE = 'sm-site';
 const NOW = Date.UTC(2026, 10, 26, 12);
@@ -338,3 +346,40 @@ describe('guarded Stream Manager connection', () => {
     await s.close();
   });
 });
+
+describe('the assembled Uplink with Stream Manager away', () => {
+  test('not running: the component keeps running, reports it, keeps the data; turning Stream Manager off in place closes it all', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-sm-unit-'));
+    const down = await fakeSm('ok');
+    const port = down.port;
+    await down.close(); // nothing listens there now
+    const nucleus = new FakeNucleus({ componentName: 'com.dcmms.edge.Uplink' });
+    const metrics = createMetrics({ clock: systemClock });
+    const bus = createBus({ createClient: nucleus.factory, logger: silentLogger, metrics, clock: systemClock });
+    await bus.connect();
+    const raw = withSm({ port, requestTimeoutMs: 300, probeIntervalMs: 200 }) as UplinkConfig;
+    const config = validateConfig(uplinkConfigSpec, { ...raw, statusIntervalMs: 200, backoffInitialMs: 50, backoffMaxMs: 200 }) as UplinkConfig;
+    const uplink = createUplink({ bus, logger: silentLogger, metrics, clock: systemClock, fail: (e) => { throw e; }, workDir: dir, thingName: 'dcmms_f_s_1', streamManagerToken: 'token' }, config);
+    await uplink.start();
+    uplink.ingest('1m', JSON.parse(sitewiseLines()[0]!));
+    uplink.flush(true);
+    await waitFor(() => uplink.status().exporters['streammanager-s3']?.state === 'offline', 5000, 'the Stream Manager exporters offline');
+    expect(uplink.healthState!()).toBe('degraded');
+    expect((uplink.status() as { streamManager?: { connected: boolean; lastError: string | null } }).streamManager).toMatchObject({ connected: false, lastError: expect.stringMatching(/ECONNREFUSED|no connection/) });
+    expect(uplink.status().backlog['1m']).toBe(1);
+    // Off in place: the Stream Manager exporters and their connection go; the batch waits for an exporter that is routed.
+    await uplink.reconfigure!({ ...config, exporters: { ...config.exporters, streamManager: { ...config.exporters.streamManager, enabled: false } } }, config);
+    expect(uplink.status().exporters['streammanager-s3']?.state).toBe('disabled');
+    expect((uplink.status() as { streamManager?: unknown }).streamManager).toBeUndefined();
+    const t0 = Date.now();
+    await uplink.close();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    await bus.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+function sitewiseLines(): string[] {
+  return [...siteDay({ site: SITE, dayStart: NOW - 86_400_000, assets: 1, classes: ['1m'] })].slice(0, 1).map((r) => JSON.stringify(r.payload));
+}
+

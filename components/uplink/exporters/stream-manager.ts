@@ -387,6 +387,8 @@ export class StreamManagerHub {
   private statusLoop: Promise<void> | undefined;
   private refs = 0;
   private readonly log: Logger;
+  /** Ends the status reader's pause at once when the hub closes. */
+  private wake: () => void = () => undefined;
 
   constructor(private readonly o: StreamManagerHubOptions) {
     this.log = o.logger.child({ module: 'stream-manager' });
@@ -424,6 +426,7 @@ export class StreamManagerHub {
   async release(): Promise<void> {
     if (--this.refs > 0) return;
     this.closed = true;
+    this.wake();
     for (const t of this.timers) this.o.clock.clearInterval(t);
     this.conn.close();
     this.statusConn.close();
@@ -513,7 +516,10 @@ export class StreamManagerHub {
           continue;
         }
         // ResourceNotFound (the stream is created at connect), or Stream Manager away: try again shortly.
-        await sleep(this.o.clock, err instanceof sm.ResourceNotFoundException ? 200 : Math.min(this.o.config.probeIntervalMs, 5000));
+        await new Promise<void>((resolve) => {
+          const t = this.o.clock.setTimeout(resolve, err instanceof sm.ResourceNotFoundException ? 200 : Math.min(this.o.config.probeIntervalMs, 5000));
+          this.wake = () => (this.o.clock.clearTimeout(t), resolve());
+        });
       }
     }
   }
@@ -840,6 +846,3 @@ export function deadline<T>(clock: Clock, p: Promise<T>, ms: number, what: strin
   ]).finally(() => clock.clearTimeout(timer));
 }
 
-function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((r) => clock.setTimeout(r, ms));
-}
