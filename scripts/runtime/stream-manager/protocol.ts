@@ -87,8 +87,9 @@ export function encodeFrame(op: number, body: Record<string, unknown>): Buffer {
   // Absent fields are left out, not sent as null (the SDKs' asMap() does the same).
   const clean: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) if (v !== undefined && v !== null) clean[k] = v;
-  // cbor 5's encode() returns at most its stream's high-water mark (16 KiB) and silently drops the
-  // rest; an explicit mark as large as any frame keeps large responses whole.
+  // cbor 5's encode() silently drops every piece pushed after its output passed the stream's
+  // high-water mark (16 KiB): a read response of many messages would be cut. An explicit mark as
+  // large as any frame keeps responses whole.
   const payload = cbor.Encoder.encodeOne(clean, { highWaterMark: PROTOCOL_MAX_FRAME });
   const header = Buffer.alloc(5);
   header.writeInt32BE(payload.length + 1, 0);
@@ -104,8 +105,9 @@ export function decodePayload(payload: Buffer): Record<string, unknown> {
 
 /**
  * The requestId of a request whose CBOR does not decode, found by its text key, so the request can
- * still be answered (AWS's JS client 1.7.0 encodes with cbor 5's encode(), which cuts requests off
- * at 16 KiB: an append of a larger payload arrives as a whole frame of truncated CBOR).
+ * still be answered (AWS's JS client 1.7.0 encodes with cbor 5's encode(), which drops what follows
+ * once its output passes 16 KiB; its appends put the payload last and arrive whole, but a request
+ * built of many pieces would arrive as a whole frame of truncated CBOR).
  */
 export function salvageRequestId(payload: Buffer): string | undefined {
   const key = Buffer.from([0x69, ...Buffer.from('requestId')]);

@@ -220,7 +220,7 @@ export class StreamManagerServer extends EventEmitter {
             send(responseOp, {
               requestId,
               status: Status.InvalidRequest,
-              errorMessage: `the request's CBOR payload (${f.payload.length} bytes) does not decode: ${(err as Error).message} (a client that encodes with cbor 5's encode() cuts requests off at 16 KiB)`,
+              errorMessage: `the request's CBOR payload (${f.payload.length} bytes) does not decode: ${(err as Error).message} (a client encoding with cbor 5's encode() loses what follows once its output passes 16 KiB)`,
             });
           } else if (!conn.connected) {
             socket.destroy();
