@@ -131,6 +131,12 @@ describe('stream plan', () => {
     const data = plan.filter((p) => p.kind === 'sitewise' || p.kind === 'kinesis');
     expect(data.reduce((s, p) => s + p.maxSize, 0)).toBeLessThanOrEqual(c.maxOutboxBytes);
     expect(plan.find((p) => p.name === 'dcmms-1m-s3')!.maxSize).toBeLessThanOrEqual(64 * 1024 * 1024);
+    // Every class to both SiteWise (where it may) and Kinesis: still within the bound.
+    const all = validateConfig(uplinkConfigSpec, withSm({}, { '1m': ['streammanager-s3', 'streammanager-sitewise', 'streammanager-kinesis'], '15m': ['streammanager-sitewise', 'streammanager-kinesis'], '1d': ['streammanager-kinesis'], health: ['streammanager-kinesis'], events: ['streammanager-kinesis'] })) as UplinkConfig;
+    const allPlan = streamPlan({ sm: all.exporters.streamManager, routes: all.routes, maxOutboxBytes: all.maxOutboxBytes, maxAgeMs: all.maxAgeMs });
+    const dataAll = allPlan.filter((p) => p.kind === 'sitewise' || p.kind === 'kinesis');
+    expect(dataAll).toHaveLength(8);
+    expect(dataAll.reduce((s, p) => s + p.maxSize, 0)).toBeLessThanOrEqual(all.maxOutboxBytes);
   });
 
   test('the definitions pass the SDK validation (what it would send)', () => {

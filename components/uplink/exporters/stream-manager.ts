@@ -114,7 +114,9 @@ export function streamPlan(c: {
     const exporter: ExporterName = `streammanager-${kind}`;
     for (const cls of CLASSES) {
       if (!c.routes[cls].includes(exporter) || !EXPORTER_CLASSES[exporter].includes(cls)) continue;
-      const share = Math.max(MIN_STREAM, Math.floor(c.maxOutboxBytes * SM_SHARE[cls]));
+      // A class's share is split between its data streams (SiteWise, Kinesis), so together they stay within maxOutboxBytes.
+      const dataKinds = (['sitewise', 'kinesis'] as const).filter((k) => c.sm[k].enabled && c.routes[cls].includes(`streammanager-${k}`) && EXPORTER_CLASSES[`streammanager-${k}`].includes(cls)).length;
+      const share = Math.max(MIN_STREAM, Math.floor((c.maxOutboxBytes * SM_SHARE[cls]) / Math.max(1, kind === 's3' ? 1 : dataKinds)));
       const name = streamName(c.sm.streamPrefix, cls, kind);
       out.push({
         name,
