@@ -368,6 +368,26 @@ test('an alarm is not lost when Stream Manager refuses it: the batch stays in th
   expect((await s3Records()).get(recordId(a))).toBe(1);
 });
 
+test('a task that fails (its file gone) is a refusal: the batch is sent again as a new task, and arrives once', async () => {
+  const putsBefore = proxy.putLog.length;
+  proxy.setDown(true);
+  const records = hour(13, ['1m']).slice(0, 20);
+  feed(records);
+  await waitFor(() => taskFiles().length > 0, 10_000, 'a task queued');
+  // The file the queued task names disappears: Stream Manager reports Failure for it.
+  for (const f of taskFiles()) fs.rmSync(path.join(dir, 'work', 'streammanager-s3', f), { force: true });
+  proxy.setDown(false);
+  await waitFor(() => uplink.status().exporters['streammanager-s3']?.lastError?.startsWith('SM_S3_FAILURE') === true || pending() === 0, 15_000, 'the Failure seen');
+  await waitFor(() => pending() === 0, 30_000, 'delivered by a new task');
+  const seen = await s3Records();
+  expect(records.filter((r) => seen.get(r.id) !== 1)).toEqual([]);
+  const puts = proxy.putLog.slice(putsBefore).filter((p) => p.status === 200);
+  expect(new Set(puts.map((p) => p.path)).size).toBe(puts.length);
+  expect(taskFiles()).toEqual([]);
+  // Two tasks for the failed key: the one that failed and the one that succeeded.
+  expect([...(await tasksPerKey()).values()].some((n) => n === 2)).toBe(true);
+});
+
 test('Kinesis: each record of a class routed there is one Kinesis record, the contract payload as JSON; a record above the client\'s message size is counted, not sent', async () => {
   const records = [...siteDay({ site: SITE, dayStart: DAY_START, assets: 2, classes: ['events', '1d'] })];
   expect(records.length).toBeGreaterThan(4);

@@ -694,6 +694,8 @@ export class StreamManagerHub {
       return;
     }
     if (!this.pending.has(key)) {
+      // A new task for this key: an earlier task's Failure is history (it must not fail this one).
+      if (this.finals.has(key)) this.forget(key);
       await writeDurably(file, batch.body);
       const meta = { seq: String(batch.seq), class: batch.cls, count: String(batch.count), 'site-id': this.o.siteId, 'thing-name': this.o.thingName };
       let seq: number;
@@ -703,8 +705,7 @@ export class StreamManagerHub {
         if (!isServerAnswer(err)) this.uncertain.add(key);
         throw asExportError(err, `append S3 task to ${stream}`);
       }
-      // The status reader may have seen this task's final status already (it reads on its own
-      // connection). A final status of an earlier task of this key (a Failure before this retry) is history.
+      // The status reader may have seen this task's final status already (it reads on its own connection).
       const f = this.finals.get(key);
       if (f && f.taskSequenceNumber !== null && f.taskSequenceNumber < seq) this.forget(key);
       if (!this.finals.has(key)) this.pending.set(key, { stream, seq });
