@@ -469,7 +469,8 @@ describe('Stream Manager lifecycle and persistence in the local runtime', () => 
     const c = await connectClient(await portOf(n, A), n.tokenFor(A));
     await c.createMessageStream(definition('cred').withExportDefinition(new sm.ExportDefinition().withHttp([new sm.HTTPConfig().withIdentifier('h').withUri('http://127.0.0.1:1/')])));
     expect(env!.region).toBe('eu-west-1');
-    expect(env!.endpoints).toEqual({ s3: 'http://127.0.0.1:9/' });
+    // The configured endpoint, and the SiteWise recorder's file in the Stream Manager's store folder.
+    expect(env!.endpoints).toEqual({ s3: 'http://127.0.0.1:9/', sitewiseFile: expect.stringMatching(/[/]work[/]aws\.greengrass\.StreamManager[/]sitewise-entries\.jsonl$/) });
     const creds = await env!.credentials!();
     expect(creds.accessKeyId).toBe('LOCALTESTKEY');
     expect(creds.sessionToken).toMatch(/^local-/);

@@ -206,7 +206,8 @@ export class StreamManagerHost {
           retryMaxMs: o.retryMaxMs,
           env: {
             region: o.region ?? this.d.region,
-            endpoints: o.endpoints ?? {},
+            // The SiteWise recorder writes beside the streams, in the component's store folder.
+            endpoints: { sitewiseFile: path.join(settings.storeRoot, 'sitewise-entries.jsonl'), ...o.endpoints },
             ...(this.d.tes?.() ? { credentials: tesCredentials(() => this.d.tes?.()) } : {}),
           },
         },
