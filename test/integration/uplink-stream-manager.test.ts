@@ -405,8 +405,8 @@ test('Kinesis: each record of a class routed there is one Kinesis record, the co
   expect(got.filter((id) => !id.startsWith('status:') && !id.startsWith('agg:'))).toEqual([]);
   expect(got.filter((id) => id.startsWith('agg:') && !id.includes(':1d:'))).toEqual([]);
   await waitFor(() => pending() === 0, 20_000, 'delivered everywhere');
-  // AWS's client cannot send a message above 16 KiB (SM_MAX_MESSAGE_BYTES): such a record goes to S3, not to Kinesis.
-  const big = { ...(records.find((r) => r.cls === 'events')!.payload as object), ts: Date.now(), message: 'x'.repeat(20_000) };
+  // Kinesis takes at most 1 MiB per record (SM_MAX_MESSAGE_BYTES): a larger one goes to S3, not to Kinesis.
+  const big = { ...(records.find((r) => r.cls === 'events')!.payload as object), ts: Date.now(), message: 'x'.repeat(1_100_000) };
   uplink.ingest('events', big);
   uplink.flush(true);
   await waitFor(() => pending() === 0 && metrics.snapshot().dropped['kinesis_too_large'] === 1, 20_000, 'the large record counted for Kinesis and delivered to S3');

@@ -353,11 +353,13 @@ const READ_PAGE = 500;
 const APPEND_PARALLEL = 64;
 const MAX_FINALS = 100_000;
 /**
- * AWS's JS client 1.7.0 encodes a request with cbor 5's encode(), which returns at most 16 KiB and
- * drops the rest: a larger append arrives truncated and is refused. Messages stay below this (S3
- * tasks and SiteWise entries are far smaller; a Kinesis record above it is not sent, and counted).
+ * Kinesis Data Streams takes a record of at most 1 MiB, data and partition key together (PutRecords
+ * API reference); Stream Manager's Kinesis export adds a random UUID (36 characters) as the key. A
+ * larger record could never be exported and would hold its stream back: it is not appended, and
+ * counted. (AWS's JS client has no lower limit for appends: cbor 5's encode() keeps a request whole
+ * up to its last piece, the payload; docs/stream-manager.md.)
  */
-export const SM_MAX_MESSAGE_BYTES = 15 * 1024;
+export const SM_MAX_MESSAGE_BYTES = 1024 * 1024 - 36;
 
 export class StreamManagerHub {
   readonly plan: SmStreamPlan[];
@@ -764,7 +766,7 @@ export class StreamManagerHub {
     const fit = records.filter((r) => r.length <= SM_MAX_MESSAGE_BYTES);
     if (fit.length < records.length) {
       this.o.metrics.drop('kinesis_too_large', records.length - fit.length);
-      this.log.warn('records above the Stream Manager client\'s message size not sent to Kinesis', { records: records.length - fit.length, maxBytes: SM_MAX_MESSAGE_BYTES, seq: batch.seq });
+      this.log.warn('records above Kinesis\'s record size not sent to Kinesis', { records: records.length - fit.length, maxBytes: SM_MAX_MESSAGE_BYTES, seq: batch.seq });
     }
     await this.appendAll(this.streamOf(batch.cls, 'kinesis'), fit);
   }
