@@ -14,6 +14,8 @@ prepared=$SECONDS
 # share the two cores with it.
 npx jest -i test/arm64
 tested=$SECONDS
-node scripts/arm64/test-unit.js
+rc=0
+node scripts/arm64/test-unit.js || rc=$?
 done=$SECONDS
 echo "arm64 CI: tree $((prepared - start)) s, test/arm64 $((tested - prepared)) s, unit tests under QEMU $((done - tested)) s, total $((done - start)) s"
+exit $rc

@@ -25,7 +25,9 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 /**
  * Unit test files not run under QEMU, and why (they run on x64 in the main test run): the first
- * start process.execPath; the others hold the code to a deadline or a latency set for native speed,
+ * start process.execPath (a new such test fails here with "<arm64 node>: 1: ELF...: not found", the
+ * shell trying the AArch64 binary: add it); the others hold the code to a deadline or a latency set
+ * for native speed,
  * which the emulation (tens of times slower than this CPU, docs/benchmarks.md "aarch64 under
  * QEMU") cannot meet; their code has no architecture-specific part.
  */
@@ -35,6 +37,7 @@ const EXCLUDED = [
   { file: 'test/unit/logger-backpressure.test.ts', why: 'starts a child logger as process.execPath' },
   { file: 'test/unit/ml-models.test.ts', why: 'starts scripts/training/run-onnx.js as process.execPath' },
   { file: 'test/unit/solar.test.ts', why: 'starts a fresh node as process.execPath to compare module state' },
+  { file: 'test/unit/local-hmi-trends.test.ts', why: "runs docs/local-hmi.md's password-hash one-liner as process.execPath" },
   { file: 'test/unit/standalone.test.ts', why: "reads the checkout's git index (git ls-files); the copy under test has none, and it checks text, not code" },
   { file: 'test/unit/local-control-latency.test.ts', why: 'asserts native-speed latencies (fire alarm to 200 shutdowns under 50 ms)' },
   { file: 'test/unit/uplink-stream-manager.test.ts', why: 'gives a loopback connection 300 ms to open' },
@@ -43,6 +46,29 @@ const EXCLUDED = [
 
 /** What the copy needs: sources, tests, models and the configuration Jest and ts-jest read. */
 const COPY = ['components', 'scripts', 'test', 'models', 'schemas', 'recipes', 'cdk', 'docs', 'README.md', 'package.json', 'package-lock.json', 'tsconfig.json', 'jest.config.js', 'gdk-config.json'];
+
+/** Seconds per test file under QEMU: the committed seed, overridden by this machine's last run. */
+const SEED = path.join(__dirname, 'unit-durations.json');
+const durationsFile = () => path.join(toolchain.cacheDir(), 'arm64', 'unit-durations.json');
+
+/** @returns {Record<string, number>} */
+function readDurations() {
+  /** @type {Record<string, number>} */
+  const out = {};
+  for (const f of [SEED, durationsFile()]) {
+    try {
+      Object.assign(out, JSON.parse(fs.readFileSync(f, 'utf8')).durations);
+    } catch {
+      // none yet
+    }
+  }
+  return out;
+}
+
+/** @param {Record<string, number>} durations */
+function writeDurations(durations) {
+  fs.writeFileSync(durationsFile(), `${JSON.stringify({ durations }, null, 1)}\n`);
+}
 
 async function main() {
   const log = (/** @type {string} */ m) => process.stderr.write(`arm64 unit: ${m}\n`);
@@ -65,12 +91,26 @@ async function main() {
     }
     fs.symlinkSync(tree.nodeModules, path.join(work, 'node_modules'), 'dir');
     for (const x of EXCLUDED) log(`excluded ${x.file}: ${x.why}`);
-    // One Jest per core, each a shard of the files (Jest's --shard): in band, a single Jest would
-    // leave the other core idle.
+    // One Jest per core, each with its share of the files: in band, a single Jest would leave the
+    // other core idle. Shares are balanced on how long each file took under QEMU (longest first
+    // to the least loaded; Jest's own --shard splits by a hash and was 234 s against 335 s).
     const shards = Math.max(1, Math.min(4, os.cpus().length));
+    const excluded = new Set(EXCLUDED.map((x) => x.file));
+    const files = fs.readdirSync(path.join(work, 'test', 'unit')).filter((f) => f.endsWith('.test.ts')).map((f) => `test/unit/${f}`).filter((f) => !excluded.has(f));
+    const durations = readDurations();
+    const weight = (/** @type {string} */ f) => durations[f] ?? 5;
+    /** @type {{ files: string[], load: number }[]} */
+    const shares = Array.from({ length: shards }, () => ({ files: [], load: 0 }));
+    for (const f of [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b))) {
+      const least = shares.reduce((m, x) => (x.load < m.load ? x : m));
+      least.files.push(f);
+      least.load += weight(f);
+    }
+    /** @type {Record<string, number>} */
+    const measured = {};
     const t0 = Date.now();
     const codes = await Promise.all(
-      Array.from({ length: shards }, (_, i) => {
+      shares.map((share, i) => {
         const args = [
           tree.node,
           // No optimising compilers: under QEMU their machine code is new code to translate, and
@@ -83,22 +123,27 @@ async function main() {
           `--cacheDirectory=${jestCache}`,
           // A test that leaves a handle open must not hold CI up.
           '--forceExit',
-          `--shard=${i + 1}/${shards}`,
           // Under QEMU everything is several times slower than on x64.
           '--testTimeout=120000',
-          '--testPathIgnorePatterns', ...EXCLUDED.map((x) => x.file.replace(/\./g, '\\.')),
-          '--', 'test/unit',
           ...process.argv.slice(2),
+          '--runTestsByPath',
+          ...share.files,
         ];
         const q = toolchain.qemuCommand(args);
         const child = spawn(q.file, q.args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], env: toolchain.qemuEnv({ ...process.env, CI: 'true', FORCE_COLOR: '0' }) });
         const prefix = `[arm64 ${i + 1}/${shards}] `;
+        log(`shard ${i + 1}/${shards}: ${share.files.length} files, about ${Math.round(share.load)} s by the last times`);
         for (const s of [child.stdout, child.stderr]) {
           let rest = '';
           s.on('data', (d) => {
             const lines = (rest + d.toString()).split('\n');
             rest = lines.pop() ?? '';
-            for (const l of lines) process.stdout.write(`${prefix}${l}\n`);
+            for (const l of lines) {
+              process.stdout.write(`${prefix}${l}\n`);
+              // Jest prints a file's time when it is 5 s or more.
+              const m = /^(?:PASS|FAIL) (test\/unit\/\S+\.test\.ts)(?: \(([\d.]+) s\))?/.exec(l);
+              if (m && m[1]) measured[m[1]] = m[2] ? Number(m[2]) : 2;
+            }
           });
           s.on('end', () => rest && process.stdout.write(`${prefix}${rest}\n`));
         }
@@ -106,6 +151,7 @@ async function main() {
       }),
     );
     log(`jest under qemu-aarch64 (${shards} shards) took ${Math.round((Date.now() - t0) / 1000)} s; exit codes ${codes.join(', ')}`);
+    writeDurations({ ...durations, ...measured });
     return codes.every((c) => c === 0) ? 0 : 1;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
