@@ -152,7 +152,15 @@ function treeDir() {
 function arm64TreeIfPresent() {
   const dir = treeDir();
   const node = arm64NodeIfPresent();
-  if (!node || !fs.existsSync(path.join(dir, 'complete.json'))) return undefined;
+  const marker = path.join(dir, 'complete.json');
+  if (!node || !fs.existsSync(marker)) return undefined;
+  // Marks the tree used (pruneOldTrees keeps recently used ones).
+  try {
+    const now = new Date();
+    fs.utimesSync(marker, now, now);
+  } catch {
+    // a read-only cache is still usable
+  }
   return { dir, nodeModules: path.join(dir, 'node_modules'), betterSqlite3: path.join(dir, 'addons', 'better_sqlite3.node'), serialport: path.join(dir, 'addons', 'serialport-bindings.node'), node };
 }
 
@@ -169,7 +177,10 @@ function elfMachine(file) {
  */
 function ensureArm64Tree(log = () => undefined) {
   const have = arm64TreeIfPresent();
-  if (have) return have;
+  if (have) {
+    pruneOldTrees(log);
+    return have;
+  }
   const missing = missingCrossTools();
   if (missing.length) throw new Arm64Unavailable(`the cross toolchain is not installed (missing ${missing.join(', ')}; scripts/install-test-peers.sh installs g++-aarch64-linux-gnu and qemu-user)`);
   const node = ensureArm64Node(log);
@@ -211,7 +222,30 @@ function ensureArm64Tree(log = () => undefined) {
   const ms = Date.now() - t0;
   fs.writeFileSync(path.join(dir, 'complete.json'), `${JSON.stringify({ node: NODE_VERSION, installMs: ms, at: new Date().toISOString() }, null, 2)}\n`);
   log(`arm64 tree ready in ${Math.round(ms / 1000)} s`);
+  pruneOldTrees(log);
   return /** @type {Arm64Tree} */ (arm64TreeIfPresent());
+}
+
+/** Trees of other lock files or Node versions unused for this long are deleted (each is about 780 MB). */
+const STALE_TREE_MS = 14 * 24 * 3600 * 1000;
+
+/**
+ * Deletes the trees of other keys not made or used for STALE_TREE_MS: a changed lock file leaves
+ * its predecessor behind, and a CI cache would otherwise grow by a tree per dependency change.
+ * Recent ones stay (another checkout on this machine may still be on that lock).
+ * @param {(msg: string) => void} log
+ */
+function pruneOldTrees(log) {
+  const base = path.join(cacheDir(), 'arm64');
+  for (const name of fs.readdirSync(base)) {
+    if (name === treeKey() || !/^[0-9a-f]{16}-node\d/.test(name)) continue;
+    const dir = path.join(base, name);
+    const marker = path.join(dir, 'complete.json');
+    const used = fs.existsSync(marker) ? fs.statSync(marker).mtimeMs : fs.statSync(dir).mtimeMs;
+    if (Date.now() - used < STALE_TREE_MS) continue;
+    fs.rmSync(dir, { recursive: true, force: true });
+    log(`deleted ${dir} (not used for ${Math.round((Date.now() - used) / 86400000)} days)`);
+  }
 }
 
 /** Environment for running arm64 programs under QEMU user mode. @param {NodeJS.ProcessEnv} [env] */
