@@ -12,10 +12,10 @@
  * go out as the messages arrive rather than into a result file at the end. It exits 0 when the
  * benchmark closes the connection.
  */
-import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { greengrasscoreipc } from 'aws-iot-device-sdk-v2';
 import { topics } from '../../components/lib/contract';
+import { connectObserver } from './observer-link';
 
 const RECEIVE_ALL = greengrasscoreipc.model.ReceiveMode.RECEIVE_ALL_MESSAGES;
 
@@ -73,32 +73,9 @@ async function main(): Promise<void> {
     strict: true,
     options: { port: { type: 'string' }, site: { type: 'string' }, telemetry: { type: 'string' }, control: { type: 'string' }, name: { type: 'string' } },
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`--port must be the benchmark's TCP port, not ${String(values.port)}`);
   const site = values.site ?? 's1';
   const list = (v: string | undefined): string[] => (v ?? '').split(',').filter((x) => x !== '');
-
-  const sock = net.connect({ host: '127.0.0.1', port });
-  sock.setNoDelay(true);
-  await new Promise<void>((resolve, reject) => {
-    sock.once('connect', resolve);
-    sock.once('error', reject);
-  });
-  const send = (e: ObservedEvent): void => void sock.write(`${JSON.stringify(e)}\n`);
-  let closing = false;
-  const client = greengrasscoreipc.createClient();
-  client.on('disconnection', (ev) => {
-    if (closing) return;
-    send({ k: 'error', error: `IPC connection lost: ${String(ev?.reason ?? 'no reason')}` });
-    sock.end(() => process.exit(1));
-  });
-  // The benchmark is done (or gone): leave.
-  sock.on('close', () => {
-    closing = true;
-    void Promise.race([client.close(), new Promise((r) => setTimeout(r, 2000))]).finally(() => process.exit(0));
-  });
-  sock.on('error', () => undefined);
-  await client.connect();
+  const { send, client } = await connectObserver<ObservedEvent>(Number(values.port));
 
   const subs: Array<[string, 'tel' | 'alarm' | 'cmd' | 'res' | 'dec']> = [];
   for (const a of list(values.telemetry)) subs.push([topics.rawTelemetry(site, a), 'tel'], [topics.alarms(site, a), 'alarm']);

@@ -8,38 +8,17 @@
  * per message, `{"a":assetId,"ts":sampleTime,"at":arrival}`, to the benchmark over loopback TCP:
  * the list every SSE client must have received. Exits 0 when the benchmark closes the connection.
  */
-import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { greengrasscoreipc } from 'aws-iot-device-sdk-v2';
 import { filters } from '../../components/lib/contract';
+import { connectObserver } from './observer-link';
 
 export type HmiObserved = { k: 'ready' } | { k: 'error'; error: string } | { k: 'tel'; a: string; ts: number; at: number };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ strict: true, options: { port: { type: 'string' }, site: { type: 'string' } } });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`--port must be the benchmark's TCP port, not ${String(values.port)}`);
   const site = values.site ?? 'demo-site';
-  const sock = net.connect({ host: '127.0.0.1', port });
-  sock.setNoDelay(true);
-  await new Promise<void>((resolve, reject) => {
-    sock.once('connect', resolve);
-    sock.once('error', reject);
-  });
-  const send = (e: HmiObserved): void => void sock.write(`${JSON.stringify(e)}\n`);
-  let closing = false;
-  const client = greengrasscoreipc.createClient();
-  client.on('disconnection', (ev) => {
-    if (closing) return;
-    send({ k: 'error', error: `IPC connection lost: ${String(ev?.reason ?? 'no reason')}` });
-    sock.end(() => process.exit(1));
-  });
-  sock.on('close', () => {
-    closing = true;
-    void Promise.race([client.close(), new Promise((r) => setTimeout(r, 2000))]).finally(() => process.exit(0));
-  });
-  sock.on('error', () => undefined);
-  await client.connect();
+  const { send, client } = await connectObserver<HmiObserved>(Number(values.port));
   const op = client.subscribeToTopic({ topic: filters.processedTelemetry(site).filter, receiveMode: greengrasscoreipc.model.ReceiveMode.RECEIVE_ALL_MESSAGES });
   op.on('message', (ev) => {
     const at = Date.now();
