@@ -16,10 +16,16 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test peers already installed: ${PACKAGES[*]}"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing test peers: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "installing test peers: ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The linux-arm64 install tree and Node (cross-compiled addons; cached outside the checkout per
+# package-lock.json and Node version, docs/aarch64.md "Build"): test/cdk and test/arm64 build with
+# --arch all. After `npm ci`: it needs this checkout's node_modules.
+cd "$(dirname "$0")/.."
+node scripts/arm64/toolchain.js prepare >/dev/null
+echo "arm64 tree ready"

@@ -11,7 +11,7 @@
  * Jest per core takes a shard of the files instead. For the same reason the test files in
  * EXCLUDED, which start process.execPath themselves, are left to the x64 run; each says why.
  *
- * Usage: node scripts/arm64/test-unit.js [extra jest arguments]   exit code: Jest's
+ * Usage: node scripts/arm64/test-unit.js [--all] [extra jest arguments]   exit code: Jest's
  */
 'use strict';
 
@@ -43,6 +43,18 @@ const EXCLUDED = [
   { file: 'test/unit/uplink-stream-manager.test.ts', why: 'gives a loopback connection 300 ms to open' },
   { file: 'test/unit/local-hmi-api.test.ts', why: 'gives the HMI 60 s to start (a certificate generated in JavaScript, scrypt hashes); under QEMU it needs longer' },
 ];
+
+/**
+ * By default (CI) only the unit tests of code whose behaviour can depend on the CPU: every native
+ * addon (better-sqlite3: the store, the rollups, the outbox, the journals; onnxruntime: the models),
+ * binary formats written on one architecture and read on another (the store's Gorilla chunks, the
+ * IPC event-stream codec with its CRCs, Stream Manager's frames and segment files, SunSpec and
+ * Modbus register decoding), floating-point numerics whose results are compared to golden values
+ * (features, IV curves, performance ratio, soiling), and the password hashing (crypto). The rest
+ * is plain TypeScript logic with nothing architecture-specific; `--all` runs every unit test
+ * (about twice as long: docs/aarch64.md "In CI").
+ */
+const ARCH_SENSITIVE = /^test\/unit\/(store-|aggregator-(db|rollup)|uplink-outbox|alarm-journal|ml-|analytics-(iv|performance|soiling)|sunspec|modbus-offsets|ipc-codec|stream-manager-(protocol|store)|local-hmi-sessions)/;
 
 /** What the copy needs: sources, tests, models and the configuration Jest and ts-jest read. */
 const COPY = ['components', 'scripts', 'test', 'models', 'schemas', 'recipes', 'cdk', 'docs', 'README.md', 'package.json', 'package-lock.json', 'tsconfig.json', 'jest.config.js', 'gdk-config.json'];
@@ -96,7 +108,13 @@ async function main() {
     // to the least loaded; Jest's own --shard splits by a hash and was 234 s against 335 s).
     const shards = Math.max(1, Math.min(4, os.cpus().length));
     const excluded = new Set(EXCLUDED.map((x) => x.file));
-    const files = fs.readdirSync(path.join(work, 'test', 'unit')).filter((f) => f.endsWith('.test.ts')).map((f) => `test/unit/${f}`).filter((f) => !excluded.has(f));
+    const all = process.argv.includes('--all');
+    const files = fs
+      .readdirSync(path.join(work, 'test', 'unit'))
+      .filter((f) => f.endsWith('.test.ts'))
+      .map((f) => `test/unit/${f}`)
+      .filter((f) => !excluded.has(f) && (all || ARCH_SENSITIVE.test(f)));
+    log(all ? `every unit test file: ${files.length}` : `the architecture-sensitive unit test files: ${files.length} (--all: every one)`);
     const durations = readDurations();
     const weight = (/** @type {string} */ f) => durations[f] ?? 5;
     /** @type {{ files: string[], load: number }[]} */
@@ -125,7 +143,7 @@ async function main() {
           '--forceExit',
           // Under QEMU everything is several times slower than on x64.
           '--testTimeout=120000',
-          ...process.argv.slice(2),
+          ...process.argv.slice(2).filter((a) => a !== '--all'),
           '--runTestsByPath',
           ...share.files,
         ];

@@ -26,7 +26,7 @@ import { formatUplinkReport, runUplinkBench, uplinkProblems } from './uplink';
 
 const USAGE = `usage: node dist/bench.js [--only NAME] [--seconds N] [--window N] [--json] [--cpu-prof-dir DIR]
 
-  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, analytics, ml, uplink, logger, control, hmi)
+  --only NAME    run one benchmark (ipc, modbus, store, processor, aggregator, analytics, ml, uplink, logger, control, hmi, streammanager, arm64)
   --seconds N    load duration of each scenario, >= 1 (default 5)
   --window N     ipc: PublishToTopic calls kept in flight by the publisher (default 64)
   --long MINUTES modbus: the memory run lasts MINUTES (default 12 x --seconds; at least 10 for
