@@ -115,11 +115,18 @@ export function healthSummary(h: SiteHealthSummary, logFileOf: (componentName: s
     const c = i.component ? h.components.find((s) => s.component === i.component) : undefined;
     if (i.code === 'COMPONENT_DEGRADED' && c) {
       const why = degradedReason(c, c.componentName ? logFileOf(c.componentName) : undefined);
-      return `${i.component} degraded${why ? `: ${why}` : ''}`;
+      return `${i.component} degraded${why ? `: ${clip(why, MAX_REASON)}` : ''}`;
     }
     return i.message;
   });
-  return `health: ${h.status} because ${parts.join('; ')}`;
+  return clip(`health: ${h.status} because ${parts.join('; ')}`, MAX_LINE);
+}
+
+/** One reason and one line stay readable in a terminal; `dcmms-edge status` shows the whole. */
+const MAX_REASON = 160;
+const MAX_LINE = 400;
+function clip(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
 export function uplinkStatusSummary(s: UplinkStatus): string {
@@ -134,7 +141,12 @@ export function uplinkStatusSummary(s: UplinkStatus): string {
  * One line for a message that reached the cloud. Health and the Uplink's status are returned with
  * a `key` the caller prints only when it changes (they repeat every few seconds).
  */
-export function describeCloudMessage(_topic: string, payload: Buffer, logFileOf?: (componentName: string) => string | undefined): { line: string; key?: string } {
+export function describeCloudMessage(topic: string, payload: Buffer, logFileOf?: (componentName: string) => string | undefined): { line: string; key?: string } {
+  const r = describe(topic, payload, logFileOf);
+  return { ...r, line: clip(r.line, MAX_LINE) };
+}
+
+function describe(_topic: string, payload: Buffer, logFileOf?: (componentName: string) => string | undefined): { line: string; key?: string } {
   const d = decodePayload(payload);
   const j = d.json as Record<string, unknown> | undefined;
   if (j && Array.isArray(j['items']) && typeof j['kind'] === 'string') return { line: batchSummary(j as unknown as UplinkBatch, d.bytes, d.gzip) };

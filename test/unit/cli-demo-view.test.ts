@@ -64,6 +64,20 @@ test('health: "degraded" says why, from the component\'s last error or its newes
   expect(key).toBeDefined();
 });
 
+test('a health line stays readable: each reason at most 160 characters, the line at most 400', () => {
+  const metrics = { messagesIn: 0, messagesOut: 0, errors: 1, lastError: { code: 'E', message: `S3 refused: ${'x'.repeat(500)}`, at: 1 }, latencyMs: { p50: 0, p95: 0, p99: 0, max: 0, count: 0 }, queueDepth: 0, queues: {}, connectionState: 'connected', rejections: {}, dropped: {} };
+  const names = ['uplink', 'aggregator', 'processor', 'analytics'];
+  const h = {
+    schemaVersion: 1, siteId: 'demo-site', ts: 1, status: 'degraded', system: null,
+    issues: names.map((c) => ({ severity: 'medium', code: 'COMPONENT_DEGRADED', component: c, message: `${c} reports degraded` })),
+    components: names.map((c) => ({ component: c, componentName: `com.dcmms.edge.${c}`, version: '0.1.0', state: 'degraded', stale: false, lastReportAt: 1, uptimeMs: 1, metrics })),
+  } as unknown as SiteHealthSummary;
+  const { line } = describeCloudMessage('dcmms/demo-site/health', Buffer.from(JSON.stringify(h)));
+  expect(line.length).toBeLessThanOrEqual(400);
+  expect(line).toMatch(/^health: degraded because uplink degraded: S3 refused: x+…; aggregator degraded/);
+  expect(line.split('; ')[0]!.length).toBeLessThanOrEqual('health: degraded because uplink degraded: '.length + 160);
+});
+
 test('binary that is not JSON is described, not printed', () => {
   expect(describeCloudMessage('t', Buffer.from([0x1f, 0x8b, 1, 2, 3, 0xff])).line).toBe('6 bytes (gzip) of binary data');
   expect(describeCloudMessage('t', Buffer.from([0, 0xff, 0xfe])).line).toBe('3 bytes of binary data');
