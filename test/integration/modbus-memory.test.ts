@@ -122,9 +122,12 @@ test(`${DEVICES} inverters every ${INTERVAL_MS} ms over ${DEVICES} connections: 
   const endpoint = `${devices[0]!.connection.host}:${devices[0]!.connection.port}`;
   const samples = await runChild({ siteId: 'mem', devices, registerMaps: base.registerMaps, endpoints: { [endpoint]: { maxConnections: DEVICES } } }, SECONDS);
   const last = samples[samples.length - 1]!;
-  // Thousands of polls over many connections; a poll timed out by a CI machine busy with other
-  // suites is not what this test is about (a timed-out request's entry is released too).
-  expect(last.polls).toBeGreaterThan(3000);
+  // Thousands of polls over many connections (about 4,400 on an idle machine; 2,621 seen on a CI
+  // machine busy with other suites: the count is the machine's, not the adapter's). A leak of one
+  // entry per answer grows the heap by about 3 KB a poll, so 1,500 polls would add over 4 MiB,
+  // twice the limit below. A poll timed out by a busy machine is not what this test is about
+  // either (a timed-out request's entry is released too).
+  expect(last.polls).toBeGreaterThan(1500);
   expect(last.failures).toBeLessThanOrEqual(Math.ceil(last.polls / 1000));
   expect(last.clients).toBeGreaterThan(DEVICES / 2);
   // An entry lives only while its request is outstanding (one per connection at most).
