@@ -25,11 +25,8 @@ import { buildSync } from 'esbuild';
 import { accessControlFor, topics } from '../../components/lib/contract';
 import { UPLINK_DEFAULTS } from '../../components/uplink/config';
 import { sitewiseAlias } from '../../components/uplink/exporters/stream-manager';
-import { sm, SmConnection } from '../../components/uplink/exporters/stream-manager-client';
-import { systemClock } from '../../components/lib/clock';
-import { silentLogger } from '../../components/lib/logger';
-import { CLASSES } from '../../components/uplink/classes';
 import { outboxState } from '../../components/uplink/testing/outbox-state';
+import { s3TasksPerKey } from '../../components/uplink/testing/sm-tasks';
 import { recordId, siteDay, type SiteRecord } from '../../components/uplink/testing/site-day';
 import { connectIpc, type IpcClient } from '../../scripts/runtime/client';
 import { pubsubPolicy, recipeYaml } from '../helpers/nucleus';
@@ -316,25 +313,7 @@ test('an hour of cloud outage with kill -9 of the Uplink and of the nucleus host
   // No key uploaded twice, and no task appended twice: the tasks queued before the kills were read back
   // from Stream Manager's task streams by the restarted Uplink, not appended again.
   expect(okPuts.length).toBe(objects.size);
-  const conn = new SmConnection({ clock: systemClock, logger: silentLogger, resolvePort: () => Promise.resolve(nucleus!.info.smPort), authToken: nucleus.info.uplinkToken, requestTimeoutMs: 5000, backoffInitialMs: 100, backoffMaxMs: 500 });
-  const tasksPerKey = new Map<string, number>();
-  try {
-    for (const cls of CLASSES) {
-      for (let from = 0; ; ) {
-        const msgs = await conn
-          .call('ReadMessages', (c) => c.readMessages(`dcmms-${cls}-s3`, new sm.ReadMessagesOptions().withDesiredStartSequenceNumber(from).withMinMessageCount(1).withMaxMessageCount(500).withReadTimeoutMillis(0)))
-          .catch((e: unknown) => (e instanceof sm.NotEnoughMessagesException || e instanceof sm.ResourceNotFoundException ? [] : Promise.reject(e)));
-        for (const m of msgs) {
-          const key = (JSON.parse(m.payload.toString('utf8')) as { key: string }).key;
-          tasksPerKey.set(key, (tasksPerKey.get(key) ?? 0) + 1);
-          from = m.sequenceNumber + 1;
-        }
-        if (msgs.length < 500) break;
-      }
-    }
-  } finally {
-    conn.close();
-  }
+  const tasksPerKey = await s3TasksPerKey(nucleus.info.smPort, nucleus.info.uplinkToken);
   expect([...tasksPerKey].filter(([, n]) => n !== 1)).toEqual([]);
   expect(tasksPerKey.size).toBe(objects.size);
 

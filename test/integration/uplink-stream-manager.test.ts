@@ -31,11 +31,10 @@ import { FakeNucleus } from '../../components/lib/testing/fake-ipc';
 import { UPLINK_DEFAULTS, uplinkConfigSpec, type ExporterName, type UplinkConfig } from '../../components/uplink/config';
 import { s3Key } from '../../components/uplink/exporters/s3';
 import { sitewiseAlias } from '../../components/uplink/exporters/stream-manager';
-import { sm as smSdk, SmConnection } from '../../components/uplink/exporters/stream-manager-client';
-import { CLASSES } from '../../components/uplink/classes';
 import type { BatchMeta } from '../../components/uplink/outbox';
 import { recordId, siteDay, type SiteRecord } from '../../components/uplink/testing/site-day';
 import { outboxState } from '../../components/uplink/testing/outbox-state';
+import { s3TasksPerKey } from '../../components/uplink/testing/sm-tasks';
 import { createUplink, type Uplink } from '../../components/uplink/uplink';
 import { exporterFactories } from '../../scripts/runtime/stream-manager/exporters';
 import { StreamManagerServer } from '../../scripts/runtime/stream-manager/server';
@@ -286,28 +285,7 @@ test('S3 unreachable: offline, degraded naming the export, files kept, nothing a
 });
 
 /** Tasks per key in the S3 task streams, read with AWS's client. */
-async function tasksPerKey(): Promise<Map<string, number>> {
-  const conn = new SmConnection({ clock: systemClock, logger: silentLogger, resolvePort: () => Promise.resolve(smPort), authToken: TOKEN, requestTimeoutMs: 5000, backoffInitialMs: 100, backoffMaxMs: 500 });
-  const out = new Map<string, number>();
-  try {
-    for (const cls of CLASSES) {
-      for (let from = 0; ; ) {
-        const msgs = await conn
-          .call('ReadMessages', (c) => c.readMessages(`dcmms-${cls}-s3`, new smSdk.ReadMessagesOptions().withDesiredStartSequenceNumber(from).withMinMessageCount(1).withMaxMessageCount(500).withReadTimeoutMillis(0)))
-          .catch((e: unknown) => (e instanceof smSdk.NotEnoughMessagesException || e instanceof smSdk.ResourceNotFoundException ? [] : Promise.reject(e)));
-        for (const m of msgs) {
-          const key = (JSON.parse(m.payload.toString('utf8')) as { key: string }).key;
-          out.set(key, (out.get(key) ?? 0) + 1);
-          from = m.sequenceNumber + 1;
-        }
-        if (msgs.length < 500) break;
-      }
-    }
-  } finally {
-    conn.close();
-  }
-  return out;
-}
+const tasksPerKey = (): Promise<Map<string, number>> => s3TasksPerKey(smPort, TOKEN);
 
 test('a restarted Uplink reads the queued tasks back from Stream Manager: it waits for them instead of appending them again', async () => {
   proxy.setDown(true);
