@@ -20,7 +20,9 @@ const cdk = path.join(root, 'node_modules', '.bin', 'cdk');
 // It takes 20-45 s here (cdk-nag, CloudFormation validation): say so before the wait.
 process.stderr.write('synthesizing the CDK app (cdk synth: 20-45 s here, more on a busy machine)...\n');
 const t0 = Date.now();
-const r = spawnSync(cdk, ['synth', '-q', ...passed], { cwd: root, stdio: 'inherit' });
+// The CDK CLI's own messages go to stderr: with CI set it writes its warnings ("N feature flags
+// are not configured") to stdout, and stdout here carries the template (--print) or nothing.
+const r = spawnSync(cdk, ['synth', '-q', ...passed], { cwd: root, stdio: ['inherit', process.stderr, 'inherit'] });
 if (r.status !== 0) process.exit(r.status ?? 1);
 
 const out = path.join(root, 'cdk.out');
