@@ -46,7 +46,9 @@ describe('local deployments', () => {
       {
         name: 'com.test.Dep',
         defaults: { greeting: 'hello' },
-        lifecycle: { Run: { Script: 'echo dep-start >> ../order.txt; sleep 60' } },
+        // Startup: RUNNING when the script exits 0, so its line is written before Main may start (a
+        // Run script is RUNNING once launched: two shells' echoes would race on a busy machine).
+        lifecycle: { Startup: { Script: 'echo dep-start >> ../order.txt' } },
       },
       {
         name: 'com.test.Main',
