@@ -18,7 +18,7 @@
 import { createBus } from './bus';
 import type { Bus, ComponentUpdateEvent, Subscription, ValidationEvent } from './bus-types';
 import { systemClock, type Clock, type TimerHandle } from './clock';
-import { componentDecl, topics, type ComponentName, type ComponentState } from './contract';
+import { componentDecl, topics, type ComponentName, type ComponentState, type ModelVersion } from './contract';
 import { deepEqual, loadConfig, validateConfig, watchConfig, type BaseConfig, type ConfigSpec, type ConfigWatch } from './config';
 import { backoffDelay } from './backoff';
 import { ConfigError, TransientError, errorCode, errorMessage } from './errors';
@@ -68,6 +68,8 @@ export interface ComponentInstance<C> {
   shouldDeferUpdate?(): number;
   /** `running` or `degraded`, reported in the health payload while running. */
   healthState?(): ComponentState;
+  /** The models in service, reported in the health payload (components with models only). */
+  healthModels?(): ModelVersion[];
 }
 
 export interface ComponentSpec<C extends BaseConfig> {
@@ -144,7 +146,13 @@ export function runComponent<C extends BaseConfig>(spec: ComponentSpec<C>, host:
   const publishHealth = (): Promise<void> => {
     if (!config || !siteId) return Promise.resolve();
     const state = phase === 'running' ? (instance?.healthState?.() ?? 'running') : phase;
-    const report = healthReport({ siteId, component: decl.short, componentName: decl.name, version: spec.version, state, startedAt, intervalMs: config.metricsIntervalMs, now: clock.now(), metrics });
+    let models: ModelVersion[] | undefined;
+    try {
+      models = phase === 'running' ? instance?.healthModels?.() : undefined;
+    } catch (err) {
+      logger.warn('model versions not readable for the health report', { err: errorMessage(err) });
+    }
+    const report = healthReport({ siteId, component: decl.short, componentName: decl.name, version: spec.version, state, startedAt, intervalMs: config.metricsIntervalMs, now: clock.now(), metrics, ...(models ? { models } : {}) });
     return bus.publish(topics.componentHealth(siteId, decl.short), report).then(
       (outcome) => logger.debug('health report', { state, outcome }),
       (err: unknown) => {

@@ -6,7 +6,7 @@
  */
 import type { Clock } from './clock';
 import { errorCode, errorMessage } from './errors';
-import { CONTRACT_VERSION, type ComponentHealth, type ComponentState, type ConnectionState, type LastError, type LatencySummary, type MetricsSnapshot } from './contract';
+import { CONTRACT_VERSION, type ComponentHealth, type ComponentState, type ConnectionState, type LastError, type LatencySummary, type MetricsSnapshot, type ModelVersion } from './contract';
 
 export interface Metrics {
   /** Messages received (bus deliveries, device polls...). */
@@ -141,6 +141,8 @@ export interface HealthReportInput {
   intervalMs: number;
   now: number;
   metrics: Metrics;
+  /** The models in service, for a component that has them. */
+  models?: ModelVersion[];
 }
 
 /** The health payload a component publishes on `topics.componentHealth(siteId, component)`. */
@@ -156,5 +158,6 @@ export function healthReport(r: HealthReportInput): ComponentHealth {
     uptimeMs: Math.max(0, r.now - r.startedAt),
     intervalMs: r.intervalMs,
     metrics: r.metrics.snapshot(),
+    ...(r.models ? { models: r.models } : {}),
   };
 }

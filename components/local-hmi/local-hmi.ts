@@ -407,10 +407,12 @@ export function createLocalHmi(deps: LocalHmiDeps, config: Readonly<LocalHmiConf
         limited('statfs', (suppressed) => log.warn('disk figures not readable', { err: errorMessage(err), suppressed }));
       }
       const uplink = live.componentHealth.get('uplink')?.report;
+      const models = live.componentHealth.get('ml-inference')?.report.models;
       return {
         components: live.components(),
         disk: disk ?? { path: deps.workDir, freeBytes: 0, totalBytes: 0 },
         ...(uplink ? { outbox: { ...live.cloud(), queues: uplink.metrics.queues, dropped: uplink.metrics.dropped, reportedAt: uplink.ts } } : {}),
+        ...(models ? { models } : {}),
         ...(live.summary?.system ? { system: live.summary.system, siteStatus: live.summary.status, issues: live.summary.issues } : {}),
         hmi: { version: deps.version, uptimeS: Math.round((now() - startedAt) / 1000), sseClients: sse?.size ?? 0, sseDropped: sse?.slowDropped ?? 0 },
       };

@@ -552,6 +552,13 @@ export function createMlInference(deps: MlInferenceDeps, initial: Readonly<MlInf
       store = undefined;
     },
 
+    // Each model in service by kind, with its metadata version: the HMI's health page shows them.
+    healthModels: () =>
+      (['fault', 'anomaly', 'forecast'] as const).flatMap((k) => {
+        const m = models.get(k);
+        return m ? [{ name: k, version: m.version }] : [];
+      }),
+
     // Degraded while a model file was rejected, an enabled model has none in service, or the store is unreadable.
     healthState: () => {
       if (!started) return 'running';

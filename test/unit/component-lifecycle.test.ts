@@ -49,6 +49,27 @@ describe('runComponent', () => {
     expect(await t.run.done).toBe(0);
   });
 
+  test("the models a component names go in its health report; a failing healthModels leaves them out, the report still goes", async () => {
+    let fail = false;
+    const t = start({ siteId: 's1', metricsIntervalMs: 5000 }, (deps, cfg) => ({
+      ...createHealth(deps, cfg),
+      healthModels: () => {
+        if (fail) throw new Error('model set closed');
+        return [{ name: 'fault', version: '1.2.0' }];
+      },
+    }));
+    expect(await t.run.running).toBe(true);
+    await t.clock.advanceAsync(0);
+    expect(t.healthReports()[0]?.models).toEqual([{ name: 'fault', version: '1.2.0' }]);
+    fail = true;
+    await t.clock.advanceAsync(5000);
+    expect(t.healthReports()).toHaveLength(2);
+    expect(t.healthReports()[1]).not.toHaveProperty('models');
+    expect(t.lines.some((l) => l.includes('model versions not readable for the health report'))).toBe(true);
+    t.proc.emit('SIGTERM');
+    expect(await t.run.done).toBe(0);
+  });
+
   test('SIGTERM closes everything and exits 0, after a last "stopping" report', async () => {
     const t = start({ siteId: 's1' });
     await t.run.running;

@@ -235,6 +235,8 @@ describe('validators', () => {
     ['IV irradiance', validateControlResult, { ...SAMPLES.result, data: { ...IV_DATA, irradiance: -5 } }, 'data.irradiance: must be >= 0'],
     ['device failures', validateDeviceStatus, { ...SAMPLES.device, consecutiveFailures: 1.5 }, 'consecutiveFailures: must be an integer'],
     ['health metrics missing', validateComponentHealth, { ...SAMPLES.health, metrics: undefined }, 'metrics: must be an object'],
+    ['health models not an array', validateComponentHealth, { ...SAMPLES.health, models: { fault: '1.0.0' } }, 'models: must be an array'],
+    ['health model without a version', validateComponentHealth, { ...SAMPLES.health, models: [{ name: 'fault' }] }, 'models[0].version: must be a string'],
     ['health connection state', validateComponentHealth, { ...SAMPLES.health, metrics: { ...metrics, connectionState: 'up' } }, 'metrics.connectionState: must be one of'],
     ['summary status', validateSiteHealthSummary, { ...SAMPLES.summary, status: 'fine' }, 'status: must be one of healthy|degraded|critical'],
     ['alarm transition', validateAlarm, { ...SAMPLES.journaled, transition: 'raise' }, 'transition: must be one of raised|updated|cleared'],

@@ -318,6 +318,13 @@ test('health: every component of the bundle listed (unknown until it reports), r
   expect(h.disk.totalBytes).toBeGreaterThan(h.disk.freeBytes);
   expect(h.disk.freeBytes).toBeGreaterThan(0);
   expect(h.hmi.version).toBe('9.9.9');
+  expect(h).not.toHaveProperty('models');
+
+  // MLInference's report names its models in service: the health page lists them.
+  const models = [{ name: 'fault', version: '1.1.0' }, { name: 'forecast', version: '1.0.0' }];
+  run.nucleus.inject(topics.componentHealth(SITE, 'ml-inference'), { schemaVersion: CONTRACT_VERSION, siteId: SITE, component: 'ml-inference', componentName: 'com.dcmms.edge.MLInference', version: '1.0.0', state: 'running', ts: t, uptimeMs: 1000, intervalMs: 10_000, metrics, models });
+  await waitFor(async () => ((await admin.request('GET', '/api/health')).json as { models?: unknown }).models !== undefined, 5000, 'model versions on the health page');
+  expect(((await admin.request('GET', '/api/health')).json as { models?: unknown }).models).toEqual(models);
 });
 
 test('logout ends the session (204, then 401)', async () => {

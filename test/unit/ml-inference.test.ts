@@ -162,6 +162,9 @@ describe('MLInference', () => {
     await r.ml.checkModels();
     await r.ml.evaluate('fault');
     expect(r.results('fault', 'INV-01').at(-1)!.modelVersion).toBe('1.1.0');
+    // The health report names each model in service with its version (the HMI's health page).
+    expect(r.ml.healthModels?.().find((m) => m.name === 'fault')).toEqual({ name: 'fault', version: '1.1.0' });
+    expect(r.ml.healthModels?.().map((m) => m.name)).toContain('anomaly');
 
     // A truncated one is refused: 1.1.0 serves on, the component is degraded, the refusal counted.
     const bytes = fs.readFileSync(path.join(r.dir, 'models', 'fault.onnx'));

@@ -474,6 +474,17 @@ export interface ComponentHealth {
   /** How often this component reports; Health calls it stale after 3 missed intervals. */
   intervalMs: number;
   metrics: MetricsSnapshot;
+  /**
+   * The models in service (MLInference: one per kind, with its metadata version); absent from
+   * components without models (an optional field: older consumers ignore it).
+   */
+  models?: ModelVersion[];
+}
+
+/** A model in service: its kind (`fault`, `anomaly`, `forecast`) and its metadata version. */
+export interface ModelVersion {
+  name: string;
+  version: string;
 }
 
 export interface HealthIssue {

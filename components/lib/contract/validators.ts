@@ -381,6 +381,14 @@ export const validateComponentHealth: Validator<ComponentHealth> = validator((f)
   f.num('uptimeMs', { min: 0 });
   f.num('intervalMs', { min: 1 });
   checkMetricsSnapshot(f.obj('metrics'));
+  if (f.has('models')) {
+    f.arr('models', { max: 32 }).forEach((m, i) =>
+      nested(m, `models[${i}]`, (x) => {
+        x.str('name', { pattern: TOKEN });
+        x.str('version', { max: 64 });
+      }),
+    );
+  }
 });
 
 export const validateSiteHealthSummary: Validator<SiteHealthSummary> = validator((f) => {
