@@ -30,6 +30,7 @@ import { errorMessage } from '../lib/errors';
 import type { LimitedLog } from '../lib/log-limit';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
+import { clip as clipText } from '../lib/text';
 import type { LocalControlDb } from './db';
 
 export type Params = Record<string, number | string | boolean>;
@@ -58,8 +59,9 @@ export interface StepExtra {
 const MAX_INPUTS = 64;
 const MAX_REASON = 512;
 
+/** A reason or message cut to the contract's bound (components/lib/text.ts). */
 export function clip(s: string, n = MAX_REASON): string {
-  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+  return clipText(s, n);
 }
 
 export interface RecorderOptions {

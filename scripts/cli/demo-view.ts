@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { AlarmMessage, SiteHealthSummary, UplinkBatch, UplinkStatus } from '../../components/lib/contract';
+import { clip } from '../../components/lib/text';
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const MAX_RAW = 200;
@@ -125,9 +126,6 @@ export function healthSummary(h: SiteHealthSummary, logFileOf: (componentName: s
 /** One reason and one line stay readable in a terminal; `dcmms-edge status` shows the whole. */
 const MAX_REASON = 160;
 const MAX_LINE = 400;
-function clip(s: string, max: number): string {
-  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
-}
 
 export function uplinkStatusSummary(s: UplinkStatus): string {
   const ex = Object.entries(s.exporters)
